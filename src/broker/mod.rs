@@ -1,0 +1,1 @@
+//! The single owner of the daemon's state. (being written)

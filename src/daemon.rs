@@ -1,0 +1,1 @@
+//! Wiring of sources, broker, effects and the bus. (being written)

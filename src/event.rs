@@ -1,0 +1,74 @@
+//! The vocabulary sources speak to the broker. Sources translate their input into `Event`s and
+//! decide nothing; the broker is the only one that acts on them.
+
+use crate::config::Config;
+use crate::model::{Address, IfIndex, LinkAttrs, Route};
+
+/// Capacity of the broker's event queue. Kernel readers never block on it: when it is full they
+/// drop their event, remember that they did, and later send a fresh [`KernelEvent::Snapshot`].
+pub const EVENT_QUEUE_CAPACITY: usize = 4096;
+
+/// Sender half of the broker's event queue.
+pub type EventSender = tokio::sync::mpsc::Sender<Event>;
+/// Receiver half of the broker's event queue.
+pub type EventReceiver = tokio::sync::mpsc::Receiver<Event>;
+
+/// Something that happened, as a source saw it.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The kernel's link, address or route tables changed.
+    Kernel(KernelEvent),
+    /// A new configuration was read and validated (SIGHUP or a reload request).
+    ConfigReloaded(Box<Config>),
+}
+
+/// A change in the kernel's tables, from rtnetlink.
+#[derive(Debug, Clone)]
+pub enum KernelEvent {
+    /// A link appeared or changed (new name, flags, state…). `RTM_NEWLINK`.
+    LinkChanged(LinkAttrs),
+    /// A link is gone. `RTM_DELLINK`.
+    LinkRemoved {
+        /// Index of the removed link.
+        index: IfIndex,
+    },
+    /// An address was added or its attributes changed. `RTM_NEWADDR`.
+    AddressAdded {
+        /// Link the address belongs to.
+        index: IfIndex,
+        /// The address.
+        address: Address,
+    },
+    /// An address was removed. `RTM_DELADDR`.
+    AddressRemoved {
+        /// Link the address belonged to.
+        index: IfIndex,
+        /// The address.
+        address: Address,
+    },
+    /// A route was added. `RTM_NEWROUTE`.
+    RouteAdded(Route),
+    /// A route was removed. `RTM_DELROUTE`.
+    RouteRemoved(Route),
+    /// A complete dump of the kernel's tables, taken at start-up and after any loss of events
+    /// (netlink overrun, full queue). The broker replaces its view with it and acts on the
+    /// difference.
+    Snapshot(KernelSnapshot),
+}
+
+/// The kernel's complete state at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct KernelSnapshot {
+    /// Every link.
+    pub links: Vec<LinkAttrs>,
+    /// Every address with the index of its link.
+    pub addresses: Vec<(IfIndex, Address)>,
+    /// Every route (all tables).
+    pub routes: Vec<Route>,
+}
+
+impl From<KernelEvent> for Event {
+    fn from(event: KernelEvent) -> Self {
+        Event::Kernel(event)
+    }
+}

@@ -1,0 +1,66 @@
+//! Hook scripts: the administrator's executables in `DIR/<event>.d/`, run for an event and a
+//! link. `Handle` is the effect actor the broker talks to: requests of one link run in order,
+//! one at a time; different links run in parallel.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::model::{IfIndex, LinkView};
+
+/// Directories the daemon creates in the configuration directory at start-up.
+pub const EVENT_DIRS: [&str; 7] = [
+    "carrier.d",
+    "configured.d",
+    "degraded.d",
+    "no-carrier.d",
+    "routable.d",
+    "manager.d",
+    "routes-modified.d",
+];
+
+/// A request to run the hooks of one event.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Event name, the directory stem (`routable`, `routes-modified`, …). Callers only pass names
+    /// from a fixed list; the runner rejects anything that is not a plain name.
+    pub event: String,
+    /// The link the event is about (its state when the event happened); `None` for `manager`.
+    pub link: Option<LinkView>,
+    /// Event-specific variables added to the environment (e.g. `OperationalState=routable`).
+    pub vars: Vec<(String, String)>,
+}
+
+/// The outcome of one script, as published in `HooksCompleted` (`a(sus)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptResult {
+    /// Full path of the script.
+    pub script: String,
+    /// Exit status; 128+N when killed by signal N, 124 on timeout, 127 when it could not start.
+    pub status: u32,
+    /// Empty on success, otherwise what went wrong.
+    pub error: String,
+}
+
+/// The outcome of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchResult {
+    /// Event name.
+    pub event: String,
+    /// The link, `None` for manager events.
+    pub ifindex: Option<IfIndex>,
+    /// One entry per script run, in the order they ran.
+    pub results: Vec<ScriptResult>,
+}
+
+/// What the runner needs from the configuration; replaced on reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The configuration directory holding `<event>.d/`.
+    pub dir: PathBuf,
+    /// Per-script timeout.
+    pub timeout: Duration,
+    /// Whether to pass the link as JSON.
+    pub emit_json: bool,
+    /// Refuse scripts not owned by root or writable by group/others (true when running as root).
+    pub enforce_ownership: bool,
+}

@@ -1,0 +1,19 @@
+//! network-broker: a Linux daemon that watches the network (systemd-networkd, dhclient leases,
+//! the kernel's rtnetlink events), runs the administrator's hook scripts, keeps per-link policy
+//! routing and publishes link state on the bus name `org.freedesktop.NetworkBroker1`.
+//!
+//! The crate is a library plus two thin binaries so that the integration tests and the
+//! client can reach the same types. Dependencies point one way: `source` and `dbus` depend on
+//! `broker`, which depends only on `model`, `config` and the effect handles (`hooks`).
+
+pub mod broker;
+pub mod config;
+pub mod daemon;
+pub mod dbus;
+pub mod event;
+pub mod hooks;
+pub mod logging;
+pub mod model;
+pub mod netlink;
+pub mod source;
+pub mod sys;

@@ -1,0 +1,16 @@
+//! Domain types for what the broker knows about the network: links, addresses and routes as
+//! plain data. Nothing here knows about netlink, D-Bus or files; sources translate into these
+//! types and effects read them.
+
+pub mod address;
+pub mod link;
+pub mod route;
+pub mod view;
+
+pub use address::Address;
+pub use link::{KernelOperState, LinkAttrs};
+pub use route::Route;
+pub use view::{LinkView, Snapshot};
+
+/// A kernel interface index. The kernel uses a positive `int`; D-Bus carries it as `i`.
+pub type IfIndex = u32;

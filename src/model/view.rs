@@ -1,0 +1,45 @@
+//! What the broker knows about each link, and the snapshot of all links it publishes.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{Address, IfIndex, LinkAttrs, Route};
+
+/// Everything the broker holds about one link: the kernel's attributes, addresses and the
+/// routes whose output interface is this link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkView {
+    /// The kernel's attributes.
+    pub attrs: LinkAttrs,
+    /// Addresses in the order the kernel reported them.
+    pub addresses: Vec<Address>,
+    /// Routes leaving through this link, sorted.
+    pub routes: Vec<Route>,
+}
+
+impl LinkView {
+    /// A view with no addresses and no routes yet.
+    pub fn new(attrs: LinkAttrs) -> Self {
+        Self {
+            attrs,
+            addresses: Vec::new(),
+            routes: Vec::new(),
+        }
+    }
+}
+
+/// An immutable picture of all links, handed to D-Bus getters and the publisher so they never
+/// wait on the broker.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    /// Links by interface index.
+    pub links: BTreeMap<IfIndex, LinkView>,
+}
+
+impl Snapshot {
+    /// The link with this name, if any (names are unique at any moment).
+    pub fn link_by_name(&self, name: &str) -> Option<&LinkView> {
+        self.links.values().find(|l| l.attrs.name == name)
+    }
+}

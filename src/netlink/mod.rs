@@ -1,0 +1,1 @@
+//! Thin typed layer over rtnetlink: conversions between netlink messages and domain types. (being written)

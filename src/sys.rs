@@ -1,0 +1,1 @@
+//! Small wrappers over system calls (user ids, file ownership). (being written)
