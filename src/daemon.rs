@@ -1,1 +1,154 @@
-//! Wiring of sources, broker, effects and the bus. (being written)
+//! Wiring: builds the sources, the broker, the effect actors and the bus service, runs them
+//! until a signal or a lost subsystem ends the process, and reports the reason. Policy lives
+//! in the broker; this file only connects the pieces and owns the process lifecycle.
+
+use std::path::Path;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use crate::broker::{hook_settings, Broker};
+use crate::config::Config;
+use crate::event::{Event, EventSender, EVENT_QUEUE_CAPACITY};
+use crate::hooks::{self, BatchResult, EVENT_DIRS};
+use crate::logging::LogHandle;
+use crate::{dbus, source, sys};
+
+/// Why the daemon stopped other than by request.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Claiming the bus name failed.
+    #[error(transparent)]
+    Bus(#[from] dbus::Error),
+    /// The signal handlers could not be installed.
+    #[error("failed to install signal handlers")]
+    Signals(#[source] std::io::Error),
+    /// The kernel event source died; the view of the network can no longer be trusted.
+    #[error("lost the kernel's event stream")]
+    Netlink(#[source] crate::netlink::Error),
+    /// A long-lived task ended on its own.
+    #[error("the {0} stopped unexpectedly")]
+    TaskEnded(&'static str),
+}
+
+/// Runs the daemon with a validated configuration until SIGTERM/SIGINT (`Ok`) or until a
+/// subsystem is lost (`Err`, so that systemd's `Restart=on-failure` brings us back).
+pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
+    create_hook_dirs(&config.dir);
+    let enforce_ownership = sys::is_root();
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+
+    let (results_tx, results_rx) = mpsc::unbounded_channel();
+    let hooks = hooks::spawn(hook_settings(&config, enforce_ownership), results_tx);
+    let (broker, snapshots) = Broker::new(config.clone(), hooks, enforce_ownership);
+    let (events, events_rx) = mpsc::channel(EVENT_QUEUE_CAPACITY);
+
+    let mut terminate = signal(SignalKind::terminate()).map_err(Error::Signals)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(Error::Signals)?;
+
+    let conn = dbus::serve(snapshots.clone()).await?;
+    info!(name = dbus::names::BUS_NAME, "claimed bus name");
+
+    let mut broker_task = tasks.spawn(broker.run(events_rx, cancel.clone()));
+    let mut netlink_task = tasks.spawn(source::netlink::run(events.clone(), cancel.clone()));
+    tasks.spawn(dbus::publish::run(conn.clone(), snapshots, cancel.clone()));
+    tasks.spawn(log_hook_results(results_rx));
+    tasks.close();
+
+    notify_systemd(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("running")]);
+    info!(version = env!("CARGO_PKG_VERSION"), "network-broker running");
+
+    let outcome = loop {
+        tokio::select! {
+            _ = terminate.recv() => { info!("SIGTERM received, stopping"); break Ok(()) }
+            _ = interrupt.recv() => { info!("SIGINT received, stopping"); break Ok(()) }
+            _ = hangup.recv() => reload(&config.dir, &events, &log).await,
+            ended = &mut netlink_task => break Err(match ended {
+                Ok(Err(err)) => Error::Netlink(err),
+                _ => Error::TaskEnded("kernel event source"),
+            }),
+            _ = &mut broker_task => break Err(Error::TaskEnded("broker")),
+        }
+    };
+
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    cancel.cancel();
+    drop(events);
+    tasks.wait().await;
+    drop(conn);
+    if let Err(err) = &outcome {
+        error!(error = %ErrorChain(err), "network-broker stopping on error");
+    }
+    outcome
+}
+
+/// Re-reads the configuration. An invalid file is rejected with its error and the running
+/// configuration stays in force.
+async fn reload(dir: &Path, events: &EventSender, log: &LogHandle) {
+    info!(dir = %dir.display(), "SIGHUP received, reloading configuration");
+    let dir = dir.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || Config::load(&dir)).await;
+    match loaded {
+        Ok(Ok(config)) => {
+            log.set_level(config.system.log_level);
+            if events.send(Event::ConfigReloaded(Box::new(config))).await.is_err() {
+                warn!("broker gone, reload dropped");
+            }
+        }
+        Ok(Err(err)) => error!(error = %err, "configuration rejected, keeping the old one"),
+        Err(err) => error!(error = %err, "configuration reload failed, keeping the old one"),
+    }
+}
+
+/// Creates `DIR/<event>.d` so administrators find where hooks go. Failure (a read-only file
+/// system, a missing directory) is not fatal: hooks are optional.
+fn create_hook_dirs(dir: &Path) {
+    for name in EVENT_DIRS {
+        let path = dir.join(name);
+        if path.is_dir() {
+            continue;
+        }
+        if let Err(err) = std::fs::create_dir_all(&path) {
+            warn!(path = %path.display(), error = %err, "cannot create hook directory");
+        }
+    }
+}
+
+async fn log_hook_results(mut results: mpsc::UnboundedReceiver<BatchResult>) {
+    while let Some(batch) = results.recv().await {
+        let failed = batch.results.iter().filter(|r| r.status != 0).count();
+        info!(
+            event = %batch.event,
+            ifindex = batch.ifindex,
+            scripts = batch.results.len(),
+            failed,
+            "hooks completed"
+        );
+    }
+}
+
+fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(err) = sd_notify::notify(states) {
+        warn!(error = %err, "failed to notify systemd");
+    }
+}
+
+/// Formats an error with all its causes, `outer: inner: innermost`.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}

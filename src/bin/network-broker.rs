@@ -1,1 +1,64 @@
-fn main() {}
+//! The daemon's entry point: command line, configuration, logging, runtime, exit code.
+//! Nothing else lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use network_broker::config::{Config, DEFAULT_CONFIG_DIR};
+use network_broker::daemon::{self, ErrorChain};
+use network_broker::logging;
+
+/// Network event broker: runs hooks on link events, keeps per-link policy routing and
+/// publishes link state as org.freedesktop.NetworkBroker1 on the system bus.
+#[derive(Debug, Parser)]
+#[command(name = "network-broker", version)]
+struct Args {
+    /// Directory holding network-broker.yaml and the <event>.d hook directories.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_CONFIG_DIR)]
+    config_dir: PathBuf,
+
+    /// Validate the configuration, print the result and exit (0 valid, 1 invalid).
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match Config::load(&args.config_dir) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("network-broker: {}", ErrorChain(&err));
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.check_config {
+        println!("{}: configuration is valid", args.config_dir.display());
+        return ExitCode::SUCCESS;
+    }
+
+    let log = match logging::init(config.system.log_level, config.system.log_format) {
+        Ok(log) => log,
+        Err(err) => {
+            eprintln!("network-broker: {}", ErrorChain(&err));
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("network-broker: failed to start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(daemon::run(config, log)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // The daemon already logged the error; stderr also gets it for people running it
+            // by hand with logging to the journal.
+            eprintln!("network-broker: {}", ErrorChain(&err));
+            ExitCode::FAILURE
+        }
+    }
+}

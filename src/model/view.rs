@@ -1,6 +1,7 @@
 //! What the broker knows about each link, and the snapshot of all links it publishes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -14,8 +15,8 @@ pub struct LinkView {
     pub attrs: LinkAttrs,
     /// Addresses in the order the kernel reported them.
     pub addresses: Vec<Address>,
-    /// Routes leaving through this link, sorted.
-    pub routes: Vec<Route>,
+    /// Routes leaving through this link (all tables), sorted.
+    pub routes: BTreeSet<Route>,
 }
 
 impl LinkView {
@@ -24,7 +25,7 @@ impl LinkView {
         Self {
             attrs,
             addresses: Vec::new(),
-            routes: Vec::new(),
+            routes: BTreeSet::new(),
         }
     }
 }
@@ -33,13 +34,14 @@ impl LinkView {
 /// wait on the broker.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Snapshot {
-    /// Links by interface index.
-    pub links: BTreeMap<IfIndex, LinkView>,
+    /// Links by interface index. Each view is shared between snapshots until it changes, so
+    /// taking a snapshot costs one pointer per link, not a copy of every address and route.
+    pub links: BTreeMap<IfIndex, Arc<LinkView>>,
 }
 
 impl Snapshot {
     /// The link with this name, if any (names are unique at any moment).
-    pub fn link_by_name(&self, name: &str) -> Option<&LinkView> {
+    pub fn link_by_name(&self, name: &str) -> Option<&Arc<LinkView>> {
         self.links.values().find(|l| l.attrs.name == name)
     }
 }

@@ -1,0 +1,362 @@
+//! The broker's picture of the kernel: every link with its addresses and routes. Applying a
+//! kernel event updates the picture and reports what changed, so the decisions that follow
+//! ([`super::decide`]) never have to compare states themselves.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::event::{KernelEvent, KernelSnapshot};
+use crate::model::{Address, IfIndex, LinkAttrs, LinkView, Snapshot};
+
+/// One thing that changed in the broker's picture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A link the broker did not know appeared.
+    LinkAdded(IfIndex),
+    /// A known link's attributes changed (flags, state, MTU…); a rename is reported as
+    /// [`Change::LinkRenamed`] as well.
+    LinkChanged(IfIndex),
+    /// A known link got a new name.
+    LinkRenamed {
+        /// The link.
+        index: IfIndex,
+        /// Its previous name.
+        old: String,
+    },
+    /// A link disappeared; carries its last view.
+    LinkRemoved(Arc<LinkView>),
+    /// An address appeared on a link.
+    AddressAdded(IfIndex, Address),
+    /// An address disappeared from a link.
+    AddressRemoved(IfIndex, Address),
+    /// The set of routes leaving through a link changed.
+    RoutesChanged(IfIndex),
+}
+
+/// The link table.
+#[derive(Debug, Default, Clone)]
+pub struct State {
+    links: BTreeMap<IfIndex, Arc<LinkView>>,
+}
+
+impl State {
+    /// An immutable copy for readers; cheap (shares every unchanged link).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot { links: self.links.clone() }
+    }
+
+    /// The link with this index.
+    pub fn link(&self, index: IfIndex) -> Option<&Arc<LinkView>> {
+        self.links.get(&index)
+    }
+
+    /// Number of links known.
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Whether no link is known.
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
+    /// Applies one kernel event and appends what changed to `changes`.
+    ///
+    /// Events are idempotent upserts and removals, so replaying events that the kernel queued
+    /// before a snapshot was taken converges on the kernel's state: the last event about any
+    /// address, route or link is what remains.
+    pub fn apply(&mut self, event: KernelEvent, changes: &mut Vec<Change>) {
+        match event {
+            KernelEvent::LinkChanged(attrs) => self.upsert_link(attrs, changes),
+            KernelEvent::LinkRemoved { index } => {
+                if let Some(view) = self.links.remove(&index) {
+                    changes.push(Change::LinkRemoved(view));
+                }
+            }
+            KernelEvent::AddressAdded { index, address } => {
+                self.add_address(index, address, changes)
+            }
+            KernelEvent::AddressRemoved { index, address } => {
+                let Some(view) = self.links.get_mut(&index) else { return };
+                if let Some(pos) = view.addresses.iter().position(|a| a.same_key(&address)) {
+                    let removed = Arc::make_mut(view).addresses.remove(pos);
+                    changes.push(Change::AddressRemoved(index, removed));
+                }
+            }
+            KernelEvent::RouteAdded(route) => {
+                let Some(index) = route.oif else { return };
+                let Some(view) = self.links.get_mut(&index) else { return };
+                if !view.routes.contains(&route) {
+                    Arc::make_mut(view).routes.insert(route);
+                    changes.push(Change::RoutesChanged(index));
+                }
+            }
+            KernelEvent::RouteRemoved(route) => {
+                let Some(index) = route.oif else { return };
+                let Some(view) = self.links.get_mut(&index) else { return };
+                if view.routes.contains(&route) {
+                    Arc::make_mut(view).routes.remove(&route);
+                    changes.push(Change::RoutesChanged(index));
+                }
+            }
+            KernelEvent::Snapshot(snapshot) => self.replace(snapshot, changes),
+        }
+    }
+
+    fn upsert_link(&mut self, attrs: LinkAttrs, changes: &mut Vec<Change>) {
+        let index = attrs.index;
+        match self.links.get_mut(&index) {
+            None => {
+                self.links.insert(index, Arc::new(LinkView::new(attrs)));
+                changes.push(Change::LinkAdded(index));
+            }
+            Some(view) if view.attrs != attrs => {
+                let old_name = view.attrs.name.clone();
+                let renamed = old_name != attrs.name;
+                Arc::make_mut(view).attrs = attrs;
+                changes.push(Change::LinkChanged(index));
+                if renamed {
+                    changes.push(Change::LinkRenamed { index, old: old_name });
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn add_address(&mut self, index: IfIndex, address: Address, changes: &mut Vec<Change>) {
+        let Some(view) = self.links.get_mut(&index) else { return };
+        match view.addresses.iter().position(|a| a.same_key(&address)) {
+            Some(pos) if view.addresses[pos] == address => {}
+            // Same address with new attributes (e.g. tentative → valid): an update, not a new
+            // address, so it does not count as added.
+            Some(pos) => Arc::make_mut(view).addresses[pos] = address,
+            None => {
+                Arc::make_mut(view).addresses.push(address.clone());
+                changes.push(Change::AddressAdded(index, address));
+            }
+        }
+    }
+
+    /// Replaces the whole table with a fresh dump, reporting the difference as the individual
+    /// changes that would have produced it.
+    fn replace(&mut self, snapshot: KernelSnapshot, changes: &mut Vec<Change>) {
+        let mut fresh: BTreeMap<IfIndex, LinkView> =
+            snapshot.links.into_iter().map(|attrs| (attrs.index, LinkView::new(attrs))).collect();
+        for (index, address) in snapshot.addresses {
+            if let Some(view) = fresh.get_mut(&index) {
+                if !view.addresses.iter().any(|a| a.same_key(&address)) {
+                    view.addresses.push(address);
+                }
+            }
+        }
+        for route in snapshot.routes {
+            if let Some(view) = route.oif.and_then(|index| fresh.get_mut(&index)) {
+                view.routes.insert(route);
+            }
+        }
+
+        let gone: Vec<IfIndex> =
+            self.links.keys().filter(|index| !fresh.contains_key(index)).copied().collect();
+        for index in gone {
+            if let Some(view) = self.links.remove(&index) {
+                changes.push(Change::LinkRemoved(view));
+            }
+        }
+
+        for (index, new) in fresh {
+            let Some(old) = self.links.get(&index) else {
+                changes.push(Change::LinkAdded(index));
+                for address in &new.addresses {
+                    changes.push(Change::AddressAdded(index, address.clone()));
+                }
+                if !new.routes.is_empty() {
+                    changes.push(Change::RoutesChanged(index));
+                }
+                self.links.insert(index, Arc::new(new));
+                continue;
+            };
+            if **old == new {
+                continue;
+            }
+            if old.attrs != new.attrs {
+                changes.push(Change::LinkChanged(index));
+                if old.attrs.name != new.attrs.name {
+                    changes.push(Change::LinkRenamed { index, old: old.attrs.name.clone() });
+                }
+            }
+            for address in &old.addresses {
+                if !new.addresses.iter().any(|a| a.same_key(address)) {
+                    changes.push(Change::AddressRemoved(index, address.clone()));
+                }
+            }
+            for address in &new.addresses {
+                if !old.addresses.iter().any(|a| a.same_key(address)) {
+                    changes.push(Change::AddressAdded(index, address.clone()));
+                }
+            }
+            if old.routes != new.routes {
+                changes.push(Change::RoutesChanged(index));
+            }
+            self.links.insert(index, Arc::new(new));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::*;
+    use crate::model::{KernelOperState, Route};
+
+    fn link(index: IfIndex, name: &str) -> LinkAttrs {
+        LinkAttrs {
+            index,
+            name: name.to_string(),
+            kind: Some("veth".into()),
+            mac: None,
+            mtu: Some(1500),
+            flags: 0,
+            oper_state: KernelOperState::Down,
+        }
+    }
+
+    fn addr(ip: &str, prefix_len: u8) -> Address {
+        Address {
+            ip: ip.parse::<IpAddr>().unwrap(),
+            prefix_len,
+            label: None,
+            scope: 0,
+            flags: 0,
+        }
+    }
+
+    fn route(oif: IfIndex, dst: &str, dst_len: u8) -> Route {
+        Route {
+            dst: Some(dst.parse().unwrap()),
+            dst_len,
+            src: None,
+            gateway: None,
+            oif: Some(oif),
+            table: 254,
+            protocol: 2,
+            scope: 253,
+            kind: 1,
+            metric: None,
+            ipv6: false,
+        }
+    }
+
+    fn apply(state: &mut State, event: KernelEvent) -> Vec<Change> {
+        let mut changes = Vec::new();
+        state.apply(event, &mut changes);
+        changes
+    }
+
+    #[test]
+    fn new_link_then_same_attrs_reports_once() {
+        let mut state = State::default();
+        assert_eq!(
+            apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0"))),
+            vec![Change::LinkAdded(3)]
+        );
+        assert!(apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0"))).is_empty());
+    }
+
+    #[test]
+    fn rename_reports_old_name() {
+        let mut state = State::default();
+        apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0")));
+        let changes = apply(&mut state, KernelEvent::LinkChanged(link(3, "wan0")));
+        assert_eq!(
+            changes,
+            vec![Change::LinkChanged(3), Change::LinkRenamed { index: 3, old: "eth0".into() }]
+        );
+        assert_eq!(state.link(3).unwrap().attrs.name, "wan0");
+    }
+
+    #[test]
+    fn address_attribute_update_is_not_an_addition() {
+        let mut state = State::default();
+        apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0")));
+        let a = addr("192.0.2.1", 24);
+        let changes = apply(&mut state, KernelEvent::AddressAdded { index: 3, address: a.clone() });
+        assert_eq!(changes, vec![Change::AddressAdded(3, a.clone())]);
+        let mut tentative = a.clone();
+        tentative.flags = 0x40;
+        assert!(apply(&mut state, KernelEvent::AddressAdded { index: 3, address: tentative })
+            .is_empty());
+        assert_eq!(state.link(3).unwrap().addresses[0].flags, 0x40);
+        let changes = apply(&mut state, KernelEvent::AddressRemoved { index: 3, address: a });
+        assert_eq!(changes.len(), 1);
+        assert!(state.link(3).unwrap().addresses.is_empty());
+    }
+
+    #[test]
+    fn events_for_unknown_links_are_dropped() {
+        let mut state = State::default();
+        assert!(apply(
+            &mut state,
+            KernelEvent::AddressAdded { index: 9, address: addr("192.0.2.1", 24) }
+        )
+        .is_empty());
+        assert!(apply(&mut state, KernelEvent::RouteAdded(route(9, "10.0.0.0", 8))).is_empty());
+        assert!(apply(&mut state, KernelEvent::LinkRemoved { index: 9 }).is_empty());
+    }
+
+    #[test]
+    fn routes_are_counted_once() {
+        let mut state = State::default();
+        apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0")));
+        let r = route(3, "10.0.0.0", 8);
+        assert_eq!(
+            apply(&mut state, KernelEvent::RouteAdded(r.clone())),
+            vec![Change::RoutesChanged(3)]
+        );
+        assert!(apply(&mut state, KernelEvent::RouteAdded(r.clone())).is_empty());
+        assert_eq!(
+            apply(&mut state, KernelEvent::RouteRemoved(r.clone())),
+            vec![Change::RoutesChanged(3)]
+        );
+        assert!(apply(&mut state, KernelEvent::RouteRemoved(r)).is_empty());
+    }
+
+    #[test]
+    fn snapshot_reports_the_difference() {
+        let mut state = State::default();
+        apply(&mut state, KernelEvent::LinkChanged(link(2, "gone0")));
+        apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0")));
+        apply(&mut state, KernelEvent::AddressAdded { index: 3, address: addr("192.0.2.1", 24) });
+        apply(&mut state, KernelEvent::AddressAdded { index: 3, address: addr("192.0.2.2", 24) });
+
+        let snapshot = KernelSnapshot {
+            links: vec![link(3, "eth0"), link(4, "new0")],
+            addresses: vec![(3, addr("192.0.2.2", 24)), (3, addr("2001:db8::1", 64))],
+            routes: vec![route(3, "192.0.2.0", 24)],
+        };
+        let changes = apply(&mut state, KernelEvent::Snapshot(snapshot));
+        assert!(matches!(&changes[0], Change::LinkRemoved(v) if v.attrs.index == 2));
+        assert!(changes.contains(&Change::AddressRemoved(3, addr("192.0.2.1", 24))));
+        assert!(changes.contains(&Change::AddressAdded(3, addr("2001:db8::1", 64))));
+        assert!(!changes.contains(&Change::AddressAdded(3, addr("192.0.2.2", 24))));
+        assert!(changes.contains(&Change::RoutesChanged(3)));
+        assert!(changes.contains(&Change::LinkAdded(4)));
+        assert_eq!(state.len(), 2);
+        let eth0 = state.link(3).unwrap();
+        assert_eq!(eth0.addresses.len(), 2);
+        assert_eq!(eth0.routes.len(), 1);
+    }
+
+    #[test]
+    fn unchanged_links_are_shared_between_snapshots() {
+        let mut state = State::default();
+        apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0")));
+        apply(&mut state, KernelEvent::LinkChanged(link(4, "eth1")));
+        let before = state.snapshot();
+        apply(&mut state, KernelEvent::AddressAdded { index: 4, address: addr("192.0.2.9", 24) });
+        let after = state.snapshot();
+        assert!(Arc::ptr_eq(&before.links[&3], &after.links[&3]));
+        assert!(!Arc::ptr_eq(&before.links[&4], &after.links[&4]));
+        assert!(before.links[&4].addresses.is_empty());
+    }
+}

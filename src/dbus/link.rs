@@ -1,0 +1,65 @@
+//! `org.freedesktop.NetworkBroker1.Link` at `/org/freedesktop/NetworkBroker1/link/_3N`: one
+//! object per link, reading its properties from the broker's snapshot.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use zbus::interface;
+
+use crate::model::{IfIndex, LinkView, Snapshot};
+
+use super::manager::wire_index;
+
+/// One link object.
+pub struct Link {
+    index: IfIndex,
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+}
+
+impl Link {
+    /// The object for the link with this ifindex.
+    pub fn new(index: IfIndex, snapshot: watch::Receiver<Arc<Snapshot>>) -> Self {
+        Self { index, snapshot }
+    }
+
+    fn with_view<T>(&self, read: impl FnOnce(&LinkView) -> T, missing: T) -> T {
+        // The publisher removes the object right after the link leaves the snapshot; a getter
+        // that races with that answers with empty values instead of an error.
+        match self.snapshot.borrow().links.get(&self.index) {
+            Some(view) => read(view),
+            None => missing,
+        }
+    }
+}
+
+/// The `Addresses` property's value for a link: (address, prefix length).
+pub fn addresses_of(view: &LinkView) -> Vec<(String, u8)> {
+    view.addresses.iter().map(|a| (a.ip.to_string(), a.prefix_len)).collect()
+}
+
+#[interface(name = "org.freedesktop.NetworkBroker1.Link")]
+impl Link {
+    /// The kernel's interface index.
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn index(&self) -> i32 {
+        wire_index(self.index)
+    }
+
+    /// The interface name (it may change; the object path does not).
+    #[zbus(property)]
+    fn name(&self) -> String {
+        self.with_view(|v| v.attrs.name.clone(), String::new())
+    }
+
+    /// The operational state: for now the kernel's (`up`, `down`, `lowerlayerdown`, …).
+    #[zbus(property)]
+    fn operational_state(&self) -> String {
+        self.with_view(|v| v.attrs.oper_state.as_str().to_string(), String::new())
+    }
+
+    /// The link's addresses, IPv4 and IPv6: (address, prefix length).
+    #[zbus(property)]
+    fn addresses(&self) -> Vec<(String, u8)> {
+        self.with_view(addresses_of, Vec::new())
+    }
+}

@@ -1,0 +1,131 @@
+//! Keeps the bus in step with the broker: compares each new snapshot with the last one it
+//! published and turns the difference into link objects, `LinkAdded`/`LinkRemoved` signals and
+//! `PropertiesChanged`. Only this task adds or removes objects.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+use zbus::object_server::SignalEmitter;
+use zbus::Connection;
+
+use crate::model::{LinkView, Snapshot};
+
+use super::link::Link;
+use super::manager::{wire_index, Manager};
+use super::names::MANAGER_PATH;
+use super::path::link_path;
+
+/// Publishes every snapshot until `cancel` fires or the broker goes away.
+pub async fn run(
+    conn: Connection,
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    cancel: CancellationToken,
+) {
+    let mut published = Arc::new(Snapshot::default());
+    loop {
+        let current = snapshots.borrow_and_update().clone();
+        if !Arc::ptr_eq(&current, &published) {
+            sync(&conn, &snapshots, &published, &current).await;
+            published = current;
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            changed = snapshots.changed() => if changed.is_err() { break },
+        }
+    }
+    debug!("publisher stopped");
+}
+
+async fn sync(
+    conn: &Connection,
+    snapshots: &watch::Receiver<Arc<Snapshot>>,
+    old: &Snapshot,
+    new: &Snapshot,
+) {
+    let server = conn.object_server();
+    let manager = match SignalEmitter::new(conn, MANAGER_PATH) {
+        Ok(emitter) => emitter,
+        Err(err) => {
+            warn!(error = %err, "cannot address the manager object");
+            return;
+        }
+    };
+
+    for (index, view) in &old.links {
+        if new.links.contains_key(index) {
+            continue;
+        }
+        let path = link_path(*index);
+        if let Err(err) = server.remove::<Link, _>(&path).await {
+            warn!(ifindex = index, error = %err, "failed to remove link object");
+        }
+        let sent =
+            Manager::link_removed(&manager, wire_index(*index), &view.attrs.name, path.as_ref())
+                .await;
+        log_failed_signal(sent, "LinkRemoved");
+    }
+
+    for (index, view) in &new.links {
+        let path = link_path(*index);
+        match old.links.get(index) {
+            None => {
+                match server.at(&path, Link::new(*index, snapshots.clone())).await {
+                    Ok(_) => {}
+                    Err(err) => {
+                        warn!(ifindex = index, error = %err, "failed to add link object");
+                        continue;
+                    }
+                }
+                let sent = Manager::link_added(
+                    &manager,
+                    wire_index(*index),
+                    &view.attrs.name,
+                    path.as_ref(),
+                )
+                .await;
+                log_failed_signal(sent, "LinkAdded");
+            }
+            Some(before) if !Arc::ptr_eq(before, view) => {
+                emit_property_changes(conn, &path, before, view).await;
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+async fn emit_property_changes(
+    conn: &Connection,
+    path: &zbus::OwnedObjectPath,
+    before: &LinkView,
+    after: &LinkView,
+) {
+    let iface = match conn.object_server().interface::<_, Link>(path).await {
+        Ok(iface) => iface,
+        Err(err) => {
+            warn!(path = %path.as_str(), error = %err, "link object missing");
+            return;
+        }
+    };
+    let emitter = iface.signal_emitter();
+    let link = iface.get().await;
+    if before.attrs.name != after.attrs.name {
+        log_failed_signal(link.name_changed(emitter).await, "PropertiesChanged(Name)");
+    }
+    if before.attrs.oper_state != after.attrs.oper_state {
+        log_failed_signal(
+            link.operational_state_changed(emitter).await,
+            "PropertiesChanged(OperationalState)",
+        );
+    }
+    if before.addresses != after.addresses {
+        log_failed_signal(link.addresses_changed(emitter).await, "PropertiesChanged(Addresses)");
+    }
+}
+
+fn log_failed_signal(result: zbus::Result<()>, what: &str) {
+    if let Err(err) = result {
+        warn!(signal = what, error = %err, "failed to emit signal");
+    }
+}
