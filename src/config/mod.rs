@@ -1,0 +1,438 @@
+//! The daemon's configuration: `DIR/network-broker.yaml`, its typed form, defaults and
+//! validation. Pure apart from [`Config::load`], which reads the one file and the two
+//! environment overrides (`NETWORK_EVENT_LOG_LEVEL`, `NETWORK_EVENT_LOG_FORMAT`).
+//!
+//! Parsing is two-staged. serde-saphyr turns the text into a small tree in which every node
+//! keeps its source location (`yaml`); it alone judges YAML syntax and enforces its input
+//! budgets. The schema (`schema`) then walks that tree, so that every complaint about keys
+//! and values (unknown, duplicated, mistyped, out of range) carries the file, line, column
+//! and dotted key, worded by us rather than by serde's generic messages.
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+mod names;
+mod schema;
+mod yaml;
+
+pub use names::validate_link_name;
+
+/// File name of the configuration inside the configuration directory.
+pub const CONFIG_FILE_NAME: &str = "network-broker.yaml";
+/// Default configuration directory.
+pub const DEFAULT_CONFIG_DIR: &str = "/etc/network-broker";
+/// Environment variable that overrides `System.LogLevel`.
+pub const ENV_LOG_LEVEL: &str = "NETWORK_EVENT_LOG_LEVEL";
+/// Environment variable that overrides `System.LogFormat`.
+pub const ENV_LOG_FORMAT: &str = "NETWORK_EVENT_LOG_FORMAT";
+
+/// Default `System.HookTimeoutSec`.
+pub const DEFAULT_HOOK_TIMEOUT_SEC: u64 = 60;
+/// Largest accepted `System.HookTimeoutSec` (one day): a hook that needs longer is a service.
+pub const MAX_HOOK_TIMEOUT_SEC: u64 = 86_400;
+/// Default `Network.RouteTableBase`.
+pub const DEFAULT_ROUTE_TABLE_BASE: u32 = 1000;
+/// Smallest accepted `Network.RouteTableBase`. Tables 0 and 252..=255 are reserved by the
+/// kernel and iproute2 (unspec, compat, default, main, local); `base + ifindex` must never
+/// land on them, and ifindex starts at 1.
+pub const MIN_ROUTE_TABLE_BASE: u32 = 256;
+/// Largest accepted `Network.RouteTableBase`: leaves about 2.9e8 ifindexes before
+/// `base + ifindex` would wrap past `u32::MAX`.
+pub const MAX_ROUTE_TABLE_BASE: u32 = 4_000_000_000;
+
+/// Files larger than this are refused unread: a configuration is a few hundred bytes, and a
+/// mistaken symlink to a device or a huge file must not stall or bloat a root daemon.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Log verbosity (`System.LogLevel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogLevel {
+    /// Only errors.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// The default.
+    #[default]
+    Info,
+    /// Per-event flow.
+    Debug,
+    /// Raw messages.
+    Trace,
+}
+
+/// Log output format (`System.LogFormat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Which source drives link states and hooks (`System.Generator`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Generator {
+    /// systemd-networkd's D-Bus signals.
+    #[default]
+    SystemdNetworkd,
+    /// dhclient lease files.
+    Dhclient,
+    /// The kernel alone.
+    Netlink,
+}
+
+/// The closed vocabularies of the configuration (`LogLevel`, `LogFormat`, `Generator`): one
+/// table per type gives both directions, so spelling and parsing cannot drift apart.
+trait Keyword: Copy + PartialEq + 'static {
+    /// Every value with its configuration spelling, in documentation order.
+    const TABLE: &'static [(Self, &'static str)];
+
+    fn spelling(self) -> &'static str {
+        Self::TABLE
+            .iter()
+            .find(|(value, _)| *value == self)
+            .map_or("", |(_, name)| name)
+    }
+
+    fn parse_keyword(text: &str) -> Result<Self, ParseValueError> {
+        Self::TABLE
+            .iter()
+            .find(|(_, name)| *name == text)
+            .map(|(value, _)| *value)
+            .ok_or_else(|| ParseValueError {
+                value: text.to_owned(),
+                expected: Self::expected(),
+            })
+    }
+
+    /// "one of a, b, c", for messages.
+    fn expected() -> String {
+        let names: Vec<&str> = Self::TABLE.iter().map(|(_, name)| *name).collect();
+        format!("one of {}", names.join(", "))
+    }
+}
+
+impl Keyword for LogLevel {
+    const TABLE: &'static [(Self, &'static str)] = &[
+        (LogLevel::Error, "error"),
+        (LogLevel::Warn, "warn"),
+        (LogLevel::Info, "info"),
+        (LogLevel::Debug, "debug"),
+        (LogLevel::Trace, "trace"),
+    ];
+}
+
+impl Keyword for LogFormat {
+    const TABLE: &'static [(Self, &'static str)] =
+        &[(LogFormat::Text, "text"), (LogFormat::Json, "json")];
+}
+
+impl Keyword for Generator {
+    const TABLE: &'static [(Self, &'static str)] = &[
+        (Generator::SystemdNetworkd, "systemd-networkd"),
+        (Generator::Dhclient, "dhclient"),
+        (Generator::Netlink, "netlink"),
+    ];
+}
+
+/// `as_str`, `Display` and `FromStr` in the configuration spelling, for one keyword type.
+macro_rules! keyword_impls {
+    ($ty:ty, $what:literal) => {
+        impl $ty {
+            #[doc = concat!("The configuration spelling of this ", $what, ", e.g. for logs and D-Bus.")]
+            pub fn as_str(&self) -> &'static str {
+                self.spelling()
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = ParseValueError;
+
+            /// Parses the exact configuration spelling (case-sensitive, as in the file).
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse_keyword(s)
+            }
+        }
+    };
+}
+
+keyword_impls!(LogLevel, "log level");
+keyword_impls!(LogFormat, "log format");
+keyword_impls!(Generator, "generator");
+
+/// A string that is not one of a keyword's spellings (from [`FromStr`] on [`LogLevel`],
+/// [`LogFormat`] and [`Generator`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid value {value:?}: expected {expected}")]
+pub struct ParseValueError {
+    /// The rejected text.
+    pub value: String,
+    /// What would have been accepted, e.g. `one of text, json`.
+    pub expected: String,
+}
+
+/// The `System:` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemConfig {
+    /// `LogLevel`, default `info`.
+    pub log_level: LogLevel,
+    /// `LogFormat`, default `text`.
+    pub log_format: LogFormat,
+    /// `Generator`, default `systemd-networkd`.
+    pub generator: Generator,
+    /// `HookTimeoutSec`: how long one hook may run before its process group is killed.
+    /// Default 60 s, accepted 1..=86400.
+    pub hook_timeout: Duration,
+}
+
+/// The `Network:` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// `Links`: links whose events run hooks; `None` means all links.
+    ///
+    /// An absent key, an empty value (`Links:`), an empty string and an empty list all mean
+    /// "all links": there is no way to select no link at all, because a daemon that runs no
+    /// hook for anything is better expressed by having no hooks. When `Some`, the list is
+    /// non-empty, every entry is a valid interface name and no name appears twice (a repeated
+    /// name is rejected as a probable typo for another link).
+    pub links: Option<Vec<String>>,
+    /// `RoutingPolicyRules`: links that get a policy-routing table of their own. Empty (absent,
+    /// empty string or empty list) means none; names are validated and unique like `links`.
+    pub routing_policy_rules: Vec<String>,
+    /// `EmitJSON`, default true.
+    pub emit_json: bool,
+    /// `UseDNS`, default false.
+    pub use_dns: bool,
+    /// `UseDomain`, default false.
+    pub use_domain: bool,
+    /// `UseHostname`, default false.
+    pub use_hostname: bool,
+    /// `RouteTableBase`, default 1000; always within
+    /// [`MIN_ROUTE_TABLE_BASE`]`..=`[`MAX_ROUTE_TABLE_BASE`].
+    pub route_table_base: u32,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Directory the configuration and the hook directories live in.
+    pub dir: PathBuf,
+    /// `System:`.
+    pub system: SystemConfig,
+    /// `Network:`.
+    pub network: NetworkConfig,
+}
+
+/// A 1-based line and column (in characters) inside the configuration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Line, from 1.
+    pub line: u64,
+    /// Column in characters, from 1.
+    pub column: u64,
+}
+
+/// Why the configuration could not be loaded. The `Display` form is complete and meant for
+/// the administrator: it starts with the file (and `:line:column` when known) or the
+/// environment variable at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file exists (or may exist) but could not be read.
+    #[error("{}: cannot read: {error}", path.display())]
+    Read {
+        /// The configuration file.
+        path: PathBuf,
+        /// What the OS said. Part of the message, so deliberately not a `source()`.
+        error: std::io::Error,
+    },
+    /// The file was read but is not a valid configuration (YAML syntax, unknown or
+    /// duplicated key, wrong type or value).
+    #[error("{}{}: {message}", path.display(), DisplayPosition(position))]
+    Invalid {
+        /// The configuration file.
+        path: PathBuf,
+        /// Where in the file, when known.
+        position: Option<Position>,
+        /// Dotted key at fault (`Network.Links`), or `None` for syntax errors and for
+        /// problems with the document as a whole.
+        key: Option<String>,
+        /// What is wrong, without the file and position (those are in the fields above).
+        message: String,
+    },
+    /// An environment override holds a value that its key does not accept.
+    #[error("environment variable {variable}: {error}")]
+    Env {
+        /// The variable, e.g. `NETWORK_EVENT_LOG_LEVEL`.
+        variable: &'static str,
+        /// The value and what was expected instead.
+        error: ParseValueError,
+    },
+}
+
+/// `:line:column`, or nothing when the position is unknown.
+struct DisplayPosition<'a>(&'a Option<Position>);
+
+impl fmt::Display for DisplayPosition<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(p) => write!(f, ":{}:{}", p.line, p.column),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Config {
+    /// The documented defaults, for a configuration directory without a file.
+    pub fn defaults(dir: &Path) -> Self {
+        Config {
+            dir: dir.to_path_buf(),
+            system: SystemConfig {
+                log_level: LogLevel::Info,
+                log_format: LogFormat::Text,
+                generator: Generator::SystemdNetworkd,
+                hook_timeout: Duration::from_secs(DEFAULT_HOOK_TIMEOUT_SEC),
+            },
+            network: NetworkConfig {
+                links: None,
+                routing_policy_rules: Vec::new(),
+                emit_json: true,
+                use_dns: false,
+                use_domain: false,
+                use_hostname: false,
+                route_table_base: DEFAULT_ROUTE_TABLE_BASE,
+            },
+        }
+    }
+
+    /// Whether events of the link called `name` run hooks (`Links`; exact names).
+    pub fn link_selected(&self, name: &str) -> bool {
+        match &self.network.links {
+            None => true,
+            Some(links) => links.iter().any(|l| l == name),
+        }
+    }
+
+    /// Loads `dir/network-broker.yaml` and applies the environment overrides from the
+    /// process environment. A missing file means [`Config::defaults`] (plus the overrides);
+    /// any other failure to read it, and any invalid content, is an error naming the file.
+    /// This is what the daemon runs at start, on reload and for `--check-config`.
+    pub fn load(dir: &Path) -> Result<Config, ConfigError> {
+        Self::load_with_env(dir, |name| {
+            // A non-UTF-8 value is passed on lossily so that it fails validation visibly
+            // instead of being mistaken for "unset".
+            std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+        })
+    }
+
+    /// [`Config::load`] with the environment given by `lookup` (tests, or callers that
+    /// sanitise the environment themselves).
+    pub fn load_with_env(
+        dir: &Path,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let path = dir.join(CONFIG_FILE_NAME);
+        let mut config = match read_limited(&path) {
+            Ok(bytes) => {
+                let text = decode_utf8(bytes, &path)?;
+                Config::parse(&text, &path, dir)?
+            }
+            // Only a missing file means "defaults": a file we may not read (EACCES), a
+            // directory in its place or an I/O error must stop the daemon, not silently
+            // drop the administrator's settings.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Config::defaults(dir),
+            Err(error) => return Err(ConfigError::Read { path, error }),
+        };
+        config.apply_env_overrides(lookup)?;
+        Ok(config)
+    }
+
+    /// Parses the text of a configuration file. `path` is only used in error messages;
+    /// `dir` becomes [`Config::dir`]. Environment overrides are not applied here.
+    pub fn parse(text: &str, path: &Path, dir: &Path) -> Result<Config, ConfigError> {
+        let tree = yaml::parse_document(text).map_err(|e| yaml::syntax_error(&e, path))?;
+        let mut config = Config::defaults(dir);
+        if let Some(root) = tree {
+            schema::Schema::new(text, path).apply(&root, &mut config)?;
+        }
+        Ok(config)
+    }
+
+    /// Applies `NETWORK_EVENT_LOG_LEVEL` and `NETWORK_EVENT_LOG_FORMAT`, looked up with
+    /// `lookup`, over `System.LogLevel` and `System.LogFormat`. The environment wins over
+    /// the file so that a unit drop-in can raise verbosity without editing the file. An
+    /// unset or empty variable changes nothing (`Environment=VAR=` in a unit clears it);
+    /// any other value must be spelled as in the file, or this is an error naming the
+    /// variable.
+    pub fn apply_env_overrides(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(level) = env_value::<LogLevel>(&lookup, ENV_LOG_LEVEL)? {
+            self.system.log_level = level;
+        }
+        if let Some(format) = env_value::<LogFormat>(&lookup, ENV_LOG_FORMAT)? {
+            self.system.log_format = format;
+        }
+        Ok(())
+    }
+}
+
+fn env_value<T: Keyword>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+) -> Result<Option<T>, ConfigError> {
+    match lookup(variable) {
+        None => Ok(None),
+        Some(value) if value.is_empty() => Ok(None),
+        Some(value) => T::parse_keyword(&value)
+            .map(Some)
+            .map_err(|error| ConfigError::Env { variable, error }),
+    }
+}
+
+/// Reads at most [`MAX_FILE_BYTES`] (+1, to tell "too big" apart).
+fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("file is larger than {MAX_FILE_BYTES} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// UTF-8 check with a position, so a stray Latin-1 byte is found as easily as a typo.
+fn decode_utf8(bytes: Vec<u8>, path: &Path) -> Result<String, ConfigError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        // The prefix is valid UTF-8 by definition; lossy conversion cannot alter it.
+        let prefix = String::from_utf8_lossy(valid);
+        let line_start = prefix.rfind('\n').map_or(0, |i| i + 1);
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            position: Some(Position {
+                line: prefix.matches('\n').count() as u64 + 1,
+                column: prefix[line_start..].chars().count() as u64 + 1,
+            }),
+            key: None,
+            message: "invalid UTF-8 (the file must be UTF-8 text)".to_owned(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;
