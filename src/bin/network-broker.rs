@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use network_broker::config::{Config, DEFAULT_CONFIG_DIR};
+use network_broker::config::{Config, CONFIG_FILE_NAME, DEFAULT_CONFIG_DIR};
 use network_broker::daemon::{self, ErrorChain};
 use network_broker::logging;
 
@@ -34,7 +34,12 @@ fn main() -> ExitCode {
         }
     };
     if args.check_config {
-        println!("{}: configuration is valid", args.config_dir.display());
+        let file = args.config_dir.join(CONFIG_FILE_NAME);
+        if file.exists() {
+            println!("{}: valid", file.display());
+        } else {
+            println!("{}: not found, the defaults apply", file.display());
+        }
         return ExitCode::SUCCESS;
     }
 
