@@ -1,1 +1,8 @@
-//! Event sources: each owns one external input and converts it to `Event`s. (being written)
+//! Event sources. Each source owns one external input, translates what it reads into
+//! [`crate::event::Event`]s and sends them to the broker's queue; sources decide nothing and
+//! call no other subsystem.
+//!
+//! - [`netlink`]: the kernel's link, address and route tables (rtnetlink), with resyncs so that
+//!   no kernel state is lost when the queue is full or the socket overruns.
+
+pub mod netlink;

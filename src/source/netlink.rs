@@ -1,0 +1,701 @@
+//! The kernel as an event source. This module owns the rtnetlink monitor socket and the
+//! request socket used for dumps: it subscribes to link, address, route and rule
+//! notifications, sends the broker a [`KernelEvent::Snapshot`] first and then one
+//! [`KernelEvent`] per notification, and *resyncs* (dumps again and sends a fresh snapshot)
+//! whenever notifications were lost.
+//!
+//! # Never blocking the kernel reader
+//!
+//! The kernel does not wait for a slow reader: when the socket's receive buffer is full it
+//! drops notifications and reports `ENOBUFS` (netlink-proto turns that into
+//! [`NetlinkPayload::Overrun`]). So the loop below never awaits the broker's queue while
+//! notifications may be waiting. It uses `try_send`; when the queue is full, the notification
+//! is dropped and the source becomes *dirty*. (netlink-proto's connection task moves datagrams
+//! from the socket into an unbounded channel; this loop drains that channel without awaiting
+//! anything else, so the channel stays short and the socket is read as fast as it fills.)
+//! A dirty source:
+//!
+//! 1. waits for one free slot in the queue (still reading and dropping notifications: the
+//!    dump that follows includes their effect, because it starts after they were read);
+//! 2. dumps links, addresses and routes through the request socket, holding that slot, and
+//!    *buffers* the notifications read meanwhile;
+//! 3. sends the snapshot through the held slot, then the buffered notifications in order, and
+//!    is live again. If anything was lost during the dump (an overrun, a full buffer, the
+//!    queue filling up again while flushing), it goes back to step 1: one resync at a time,
+//!    repeated until one completes without loss.
+//!
+//! # Why applying the buffered notifications after the snapshot is correct
+//!
+//! The monitor socket was subscribed before the dump was requested, so every change made
+//! after the dump started produces a notification that the loop reads after the dump started,
+//! i.e. one that is buffered and delivered after the snapshot. Each notification carries the
+//! object's complete state (a link's attributes, an address, a route) or its removal, and the
+//! broker applies them as upserts and removals by key. Take any object:
+//! - if it changed after the dump read it, the last notification about it is newer than the
+//!   dump and is applied last, so the broker ends with the newest state;
+//! - if it did not change after the dump read it, the dump holds its current state, and any
+//!   buffered notification about it describes that same state (it is the last change), so
+//!   applying it again changes nothing; an add for something already removed is followed by
+//!   its removal, a removal of something absent is a no-op.
+//!
+//! The reverse order would be wrong: a notification sent *before* the snapshot would be
+//! overwritten by a dump that may have read the object before the change. That is why
+//! notifications are buffered, not forwarded, while a dump runs.
+//!
+//! A dump the kernel flags as interrupted (`NLM_F_DUMP_INTR`: a table changed between two
+//! parts, so entries may be skipped) is never sent: it is retried after a short pause.
+//! Failing dumps are retried with back-off; after [`MAX_DUMP_FAILURES`] in a row, or when the
+//! notification stream ends, [`run`] returns an error: the daemon cannot keep its promise of a
+//! complete picture and exits, so that systemd restarts it.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::{Future, StreamExt as _};
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{AsyncSocket as _, Socket};
+use rtnetlink::MulticastGroup;
+use tokio::sync::mpsc::error::{SendError, TrySendError};
+use tokio::sync::mpsc::OwnedPermit;
+use tokio::time::Sleep;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, trace, warn};
+
+use crate::event::{Event, EventSender, KernelEvent};
+use crate::netlink::{self, Error};
+
+/// The notifications the monitor socket subscribes to. The rule groups are joined now, so the
+/// routing work only has to start translating rule messages; until then they are ignored.
+pub const GROUPS: &[MulticastGroup] = &[
+    MulticastGroup::Link,
+    MulticastGroup::Ipv4Ifaddr,
+    MulticastGroup::Ipv6Ifaddr,
+    MulticastGroup::Ipv4Route,
+    MulticastGroup::Ipv6Route,
+    MulticastGroup::Ipv4Rule,
+    MulticastGroup::Ipv6Rule,
+];
+
+/// Receive buffer asked for on the monitor socket. A burst of address changes produces
+/// several notifications each (address, local route, prefix route); the default of ~208 KiB
+/// holds a few hundred and overruns during large bursts.
+pub const RECEIVE_BUFFER_BYTES: usize = 8 << 20;
+
+/// Notifications held while a dump runs. Beyond this the source stops buffering and resyncs
+/// again after the current dump, instead of growing without bound.
+pub const MAX_BUFFERED: usize = 65_536;
+
+/// Failed dumps in a row after which [`run`] gives up.
+pub const MAX_DUMP_FAILURES: u32 = 5;
+
+/// Pause before retrying a failed dump; doubles with every failure.
+const FAILURE_BACKOFF: Duration = Duration::from_millis(100);
+/// Pause before retrying an interrupted dump; doubles up to [`INTERRUPTED_BACKOFF_MAX`]. The
+/// first retry is quick because interruptions are usually a single concurrent change.
+const INTERRUPTED_BACKOFF: Duration = Duration::from_millis(5);
+const INTERRUPTED_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Watches the kernel's tables and reports them on `events` until `cancel` fires.
+///
+/// Sends a [`KernelEvent::Snapshot`] first, then one event per notification, and a new
+/// snapshot after any loss (see the module documentation). Returns `Ok(())` on cancellation
+/// or when the broker's queue is closed (the broker is gone, so the daemon is stopping), and
+/// an error when netlink sockets cannot be opened, the notification stream ends, or dumps fail
+/// [`MAX_DUMP_FAILURES`] times in a row.
+pub async fn run(events: EventSender, cancel: CancellationToken) -> Result<(), Error> {
+    // Subscribe first, then dump: a change made between the two is then both in the dump and
+    // notified, never in neither.
+    let (mut monitor, _, mut notifications) =
+        rtnetlink::new_multicast_connection(GROUPS).map_err(Error::Subscribe)?;
+    raise_receive_buffer(monitor.socket_mut().socket_mut());
+    let _monitor = AbortOnDrop(tokio::spawn(monitor));
+
+    // A separate request socket, so dump replies never compete with notifications for one
+    // receive buffer. It forwards the end-of-dump marker, which tells a complete dump from one
+    // cut short by a broken connection.
+    let (mut requests, handle, _) = rtnetlink::new_connection().map_err(Error::Socket)?;
+    requests.set_forward_done(true);
+    let _requests = AbortOnDrop(tokio::spawn(requests));
+
+    let mut source = Source::new(events, handle);
+    info!("rtnl: subscribed to kernel notifications; taking the initial dump");
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => {
+                debug!("rtnl: cancelled, netlink source stopping");
+                return Ok(());
+            }
+            next = notifications.next() => {
+                let Some((msg, _)) = next else {
+                    return Err(Error::StreamEnded);
+                };
+                if source.on_message(msg) == Flow::BrokerGone {
+                    info!("rtnl: broker queue closed, netlink source stopping");
+                    return Ok(());
+                }
+            }
+            progress = source.phase.progress() => {
+                if source.on_progress(progress)? == Flow::BrokerGone {
+                    info!("rtnl: broker queue closed, netlink source stopping");
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Asks for [`RECEIVE_BUFFER_BYTES`]. `SO_RCVBUFFORCE` (needs `CAP_NET_ADMIN`, which the
+/// daemon has) ignores `net.core.rmem_max`; without the capability fall back to `SO_RCVBUF`,
+/// which the kernel caps at that sysctl. Either failure is only a warning: resyncs still keep
+/// the state right, a bigger buffer just makes them rarer.
+fn raise_receive_buffer(socket: &Socket) {
+    if let Err(force) =
+        rustix::net::sockopt::set_socket_recv_buffer_size_force(socket, RECEIVE_BUFFER_BYTES)
+    {
+        let size = i32::try_from(RECEIVE_BUFFER_BYTES).unwrap_or(i32::MAX);
+        if let Err(e) = socket.set_rx_buf_sz(size) {
+            warn!(error = %e, "rtnl: cannot raise the notification socket's receive buffer");
+            return;
+        }
+        debug!(error = %force, "rtnl: SO_RCVBUFFORCE refused, used SO_RCVBUF");
+    }
+    match socket.get_rx_buf_sz() {
+        // The kernel reports twice the size asked for (it counts its bookkeeping).
+        Ok(actual) if actual < RECEIVE_BUFFER_BYTES => warn!(
+            actual,
+            wanted = RECEIVE_BUFFER_BYTES,
+            "rtnl: notification receive buffer capped by net.core.rmem_max; \
+             bursts will cause more resyncs"
+        ),
+        Ok(actual) => debug!(actual, "rtnl: notification receive buffer raised"),
+        Err(e) => debug!(error = %e, "rtnl: cannot read the receive buffer size"),
+    }
+}
+
+/// Aborts a spawned connection task when [`run`] returns, whichever way it returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Whether the loop can go on.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    /// The broker's queue is closed.
+    BrokerGone,
+}
+
+type ReserveFuture =
+    Pin<Box<dyn Future<Output = Result<OwnedPermit<Event>, SendError<()>>> + Send>>;
+type DumpFuture = Pin<Box<dyn Future<Output = Result<netlink::Dump, Error>> + Send>>;
+
+/// Where the source stands between "in sync" and "resyncing".
+enum Phase {
+    /// In sync: notifications go straight to the broker.
+    Live,
+    /// Notifications were lost: waiting for a free slot in the queue. Notifications read now
+    /// are dropped, because the dump that follows starts after they were read and so includes
+    /// their effect.
+    WaitingForRoom(ReserveFuture),
+    /// Holding the slot for the snapshot, pausing before another dump attempt (the last one
+    /// failed or was interrupted). Notifications are dropped, for the same reason.
+    Pausing {
+        permit: OwnedPermit<Event>,
+        sleep: Pin<Box<Sleep>>,
+    },
+    /// A dump is running. Notifications are buffered and delivered after the snapshot.
+    Dumping {
+        permit: OwnedPermit<Event>,
+        dump: DumpFuture,
+        buffer: Vec<KernelEvent>,
+        /// Something was lost since this dump started: resync again after it.
+        lost: bool,
+    },
+}
+
+/// What the current phase's pending operation produced.
+enum Progress {
+    Room(Result<OwnedPermit<Event>, SendError<()>>),
+    PauseOver,
+    Dumped(Result<netlink::Dump, Error>),
+}
+
+impl Phase {
+    /// Waits for the phase's pending operation. Cancel-safe: the futures live in the phase,
+    /// and this only polls them, so a `select!` that picks another branch loses nothing.
+    async fn progress(&mut self) -> Progress {
+        match self {
+            Phase::Live => std::future::pending().await,
+            Phase::WaitingForRoom(reserve) => Progress::Room(reserve.await),
+            Phase::Pausing { sleep, .. } => {
+                sleep.as_mut().await;
+                Progress::PauseOver
+            }
+            Phase::Dumping { dump, .. } => Progress::Dumped(dump.await),
+        }
+    }
+}
+
+/// Counters, logged with each resync.
+#[derive(Debug, Default, Clone, Copy)]
+struct Stats {
+    /// Snapshots sent, the initial one included.
+    snapshots: u64,
+    /// Notifications dropped because the queue was full or a resync was pending.
+    dropped: u64,
+    /// `ENOBUFS` reports.
+    overruns: u64,
+    /// Dumps the kernel flagged as interrupted.
+    interrupted: u64,
+    /// Notifications that could not be converted.
+    malformed: u64,
+}
+
+/// The state of the source between loop iterations.
+struct Source {
+    events: EventSender,
+    handle: rtnetlink::Handle,
+    phase: Phase,
+    /// Failed dumps in a row.
+    failures: u32,
+    /// Interrupted dumps in a row.
+    interruptions: u32,
+    stats: Stats,
+}
+
+impl Source {
+    fn new(events: EventSender, handle: rtnetlink::Handle) -> Self {
+        // Start as if events had been lost: the first thing the broker gets is a snapshot.
+        let phase = Phase::WaitingForRoom(Box::pin(events.clone().reserve_owned()));
+        Self {
+            events,
+            handle,
+            phase,
+            failures: 0,
+            interruptions: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Handles one message from the monitor socket.
+    fn on_message(&mut self, msg: NetlinkMessage<RouteNetlinkMessage>) -> Flow {
+        match msg.payload {
+            NetlinkPayload::InnerMessage(inner) => match translate(inner) {
+                Translated::Event(event) => return self.deliver(event),
+                Translated::Ignored => {}
+                Translated::Malformed(what, msg) => {
+                    self.stats.malformed += 1;
+                    warn!("rtnl: dropping malformed {what} notification");
+                    debug!(?msg, "rtnl: the malformed {what} notification");
+                }
+            },
+            NetlinkPayload::Overrun(_) => {
+                self.stats.overruns += 1;
+                self.lost("the kernel reported a netlink overrun (ENOBUFS)");
+            }
+            other => trace!(?other, "rtnl: ignoring netlink control message"),
+        }
+        Flow::Continue
+    }
+
+    /// Passes one event on, or buffers or drops it, depending on the phase.
+    fn deliver(&mut self, event: KernelEvent) -> Flow {
+        match &mut self.phase {
+            Phase::Live => match self.events.try_send(event.into()) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    self.stats.dropped += 1;
+                    self.lost("the broker's queue is full");
+                }
+                Err(TrySendError::Closed(_)) => return Flow::BrokerGone,
+            },
+            Phase::WaitingForRoom(_) | Phase::Pausing { .. } => self.stats.dropped += 1,
+            Phase::Dumping { buffer, lost, .. } => {
+                if *lost {
+                    self.stats.dropped += 1;
+                } else if buffer.len() >= MAX_BUFFERED {
+                    self.stats.dropped += 1;
+                    *lost = true;
+                    warn!(
+                        max = MAX_BUFFERED,
+                        "rtnl: too many notifications during a dump; will resync again"
+                    );
+                } else {
+                    buffer.push(event);
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Notifications were lost: make sure a dump starts after this point.
+    fn lost(&mut self, why: &str) {
+        match &mut self.phase {
+            Phase::Live => {
+                warn!("rtnl: {why}: kernel notifications were lost, forcing a resync");
+                self.wait_for_room();
+            }
+            Phase::Dumping { lost, .. } => {
+                if !*lost {
+                    warn!("rtnl: {why} during a resync: will resync again after it");
+                }
+                *lost = true;
+            }
+            // No dump has started yet; the one that will covers the loss.
+            Phase::WaitingForRoom(_) | Phase::Pausing { .. } => {
+                debug!("rtnl: {why} while a resync is pending");
+            }
+        }
+    }
+
+    fn wait_for_room(&mut self) {
+        self.phase = Phase::WaitingForRoom(Box::pin(self.events.clone().reserve_owned()));
+    }
+
+    fn start_dump(&mut self, permit: OwnedPermit<Event>) {
+        let handle = self.handle.clone();
+        self.phase = Phase::Dumping {
+            permit,
+            dump: Box::pin(async move { netlink::dump_once(&handle).await }),
+            buffer: Vec::new(),
+            lost: false,
+        };
+    }
+
+    fn pause(&mut self, permit: OwnedPermit<Event>, duration: Duration) {
+        self.phase = Phase::Pausing {
+            permit,
+            sleep: Box::pin(tokio::time::sleep(duration)),
+        };
+    }
+
+    /// Moves the resync forward after its pending operation finished.
+    fn on_progress(&mut self, progress: Progress) -> Result<Flow, Error> {
+        match (progress, std::mem::replace(&mut self.phase, Phase::Live)) {
+            (Progress::Room(Ok(permit)), _) => self.start_dump(permit),
+            (Progress::Room(Err(_)), _) => return Ok(Flow::BrokerGone),
+            (Progress::PauseOver, Phase::Pausing { permit, .. }) => self.start_dump(permit),
+            (
+                Progress::Dumped(result),
+                Phase::Dumping {
+                    permit,
+                    buffer,
+                    lost,
+                    ..
+                },
+            ) => return self.on_dumped(result, permit, buffer, lost),
+            // `progress` only reports what the current phase waits for; keep the phase as it
+            // was if that ever changes.
+            (_, phase) => self.phase = phase,
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn on_dumped(
+        &mut self,
+        result: Result<netlink::Dump, Error>,
+        permit: OwnedPermit<Event>,
+        buffer: Vec<KernelEvent>,
+        lost: bool,
+    ) -> Result<Flow, Error> {
+        let dump = match result {
+            Ok(dump) if !dump.ended => Err(Error::DumpTruncated {
+                what: "the kernel's tables",
+            }),
+            other => other,
+        };
+        let dump = match dump {
+            Ok(dump) => dump,
+            Err(e) => {
+                self.failures += 1;
+                if self.failures >= MAX_DUMP_FAILURES {
+                    return Err(Error::DumpsFailing {
+                        attempts: self.failures,
+                        last: Box::new(e),
+                    });
+                }
+                let delay = FAILURE_BACKOFF * 2u32.pow(self.failures - 1);
+                warn!(
+                    error = %e,
+                    failures = self.failures,
+                    ?delay,
+                    "rtnl: dump failed, retrying"
+                );
+                // The buffered notifications predate the next attempt, which will include
+                // their effect.
+                self.pause(permit, delay);
+                return Ok(Flow::Continue);
+            }
+        };
+        self.failures = 0;
+
+        if dump.interrupted {
+            self.stats.interrupted += 1;
+            self.interruptions += 1;
+            let delay = INTERRUPTED_BACKOFF
+                .saturating_mul(2u32.saturating_pow(self.interruptions - 1))
+                .min(INTERRUPTED_BACKOFF_MAX);
+            debug!(
+                interruptions = self.interruptions,
+                ?delay,
+                "rtnl: dump interrupted by concurrent changes, taking it again"
+            );
+            self.pause(permit, delay);
+            return Ok(Flow::Continue);
+        }
+        self.interruptions = 0;
+
+        let snapshot = dump.snapshot;
+        self.stats.malformed += dump.malformed as u64;
+        self.stats.snapshots += 1;
+        let first = self.stats.snapshots == 1;
+        let (links, addresses, routes) = (
+            snapshot.links.len(),
+            snapshot.addresses.len(),
+            snapshot.routes.len(),
+        );
+        let buffered = buffer.len();
+        // The held slot guarantees the snapshot gets in ahead of every buffered notification.
+        let events = permit.send(KernelEvent::Snapshot(snapshot).into());
+        let mut lost = lost;
+        for event in buffer {
+            if lost {
+                self.stats.dropped += 1;
+                continue;
+            }
+            match events.try_send(event.into()) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    self.stats.dropped += 1;
+                    lost = true;
+                }
+                Err(TrySendError::Closed(_)) => return Ok(Flow::BrokerGone),
+            }
+        }
+
+        let stats = self.stats;
+        if first {
+            info!(links, addresses, routes, "rtnl: initial kernel state sent");
+        } else {
+            info!(
+                links,
+                addresses,
+                routes,
+                buffered,
+                resyncs = stats.snapshots - 1,
+                dropped = stats.dropped,
+                overruns = stats.overruns,
+                interrupted = stats.interrupted,
+                malformed = stats.malformed,
+                "rtnl: resync done"
+            );
+        }
+        if lost {
+            warn!("rtnl: kernel notifications were lost during the resync, resyncing again");
+            self.wait_for_room();
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+/// A notification, sorted.
+#[derive(Debug)]
+enum Translated {
+    /// Something the broker needs to know.
+    Event(KernelEvent),
+    /// Valid but of no interest (bridge port state, cache routes, rules for now).
+    Ignored,
+    /// Lacking what the model needs; the kind, and the message for the debug log.
+    Malformed(&'static str, Box<RouteNetlinkMessage>),
+}
+
+fn translate(msg: RouteNetlinkMessage) -> Translated {
+    use RouteNetlinkMessage as M;
+
+    let event = match &msg {
+        M::NewLink(m) | M::DelLink(m) if !netlink::describes_link(m) => return Translated::Ignored,
+        M::NewAddress(m) | M::DelAddress(m) if !netlink::is_ip_address(m) => {
+            return Translated::Ignored
+        }
+        M::NewRoute(m) | M::DelRoute(m) if !netlink::is_table_route(m) => {
+            return Translated::Ignored
+        }
+        M::NewLink(m) => netlink::link_attrs(m).map(KernelEvent::LinkChanged),
+        M::DelLink(m) => {
+            netlink::removed_link_index(m).map(|index| KernelEvent::LinkRemoved { index })
+        }
+        M::NewAddress(m) => {
+            netlink::address(m).map(|(index, address)| KernelEvent::AddressAdded { index, address })
+        }
+        M::DelAddress(m) => netlink::address(m)
+            .map(|(index, address)| KernelEvent::AddressRemoved { index, address }),
+        M::NewRoute(m) => netlink::route(m).map(KernelEvent::RouteAdded),
+        M::DelRoute(m) => netlink::route(m).map(KernelEvent::RouteRemoved),
+        // Rules are subscribed to but not modelled yet; the policy-routing work adds them.
+        _ => return Translated::Ignored,
+    };
+    match event {
+        Some(event) => Translated::Event(event),
+        None => Translated::Malformed(kind_of(&msg), Box::new(msg)),
+    }
+}
+
+fn kind_of(msg: &RouteNetlinkMessage) -> &'static str {
+    use RouteNetlinkMessage as M;
+    match msg {
+        M::NewLink(_) | M::DelLink(_) => "link",
+        M::NewAddress(_) | M::DelAddress(_) => "address",
+        M::NewRoute(_) | M::DelRoute(_) => "route",
+        _ => "rtnetlink",
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)] // a failed expectation is the test failing
+mod tests {
+    use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+    use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+    use netlink_packet_route::route::{RouteFlags, RouteMessage};
+    use netlink_packet_route::rule::RuleMessage;
+    use netlink_packet_route::AddressFamily;
+
+    use super::*;
+
+    fn link(family: AddressFamily) -> LinkMessage {
+        let mut m = LinkMessage::default();
+        m.header.interface_family = family;
+        m.header.index = 4;
+        m.attributes = vec![LinkAttribute::IfName("nb0".into())];
+        m
+    }
+
+    #[test]
+    fn link_messages_map_to_link_events() {
+        let t = translate(RouteNetlinkMessage::NewLink(link(AddressFamily::Unspec)));
+        assert!(matches!(t, Translated::Event(KernelEvent::LinkChanged(l)) if l.index == 4));
+        let t = translate(RouteNetlinkMessage::DelLink(link(AddressFamily::Unspec)));
+        assert!(matches!(
+            t,
+            Translated::Event(KernelEvent::LinkRemoved { index: 4 })
+        ));
+    }
+
+    #[test]
+    fn bridge_port_removal_is_not_a_link_removal() {
+        let t = translate(RouteNetlinkMessage::DelLink(link(AddressFamily::Bridge)));
+        assert!(matches!(t, Translated::Ignored));
+    }
+
+    #[test]
+    fn address_messages_map_to_address_events() {
+        let mut m = AddressMessage::default();
+        m.header.family = AddressFamily::Inet;
+        m.header.index = 4;
+        m.header.prefix_len = 32;
+        m.attributes = vec![AddressAttribute::Local([192, 0, 2, 1].into())];
+        let t = translate(RouteNetlinkMessage::NewAddress(m.clone()));
+        assert!(matches!(
+            t,
+            Translated::Event(KernelEvent::AddressAdded { index: 4, .. })
+        ));
+        let t = translate(RouteNetlinkMessage::DelAddress(m));
+        assert!(matches!(
+            t,
+            Translated::Event(KernelEvent::AddressRemoved { index: 4, .. })
+        ));
+    }
+
+    #[test]
+    fn incomplete_messages_are_reported_as_malformed() {
+        let mut no_name = link(AddressFamily::Unspec);
+        no_name.attributes.clear();
+        let t = translate(RouteNetlinkMessage::NewLink(no_name));
+        assert!(matches!(t, Translated::Malformed("link", _)));
+
+        let mut no_ip = AddressMessage::default();
+        no_ip.header.family = AddressFamily::Inet6;
+        no_ip.header.index = 4;
+        let t = translate(RouteNetlinkMessage::NewAddress(no_ip));
+        assert!(matches!(t, Translated::Malformed("address", _)));
+
+        let mut no_dst = RouteMessage::default();
+        no_dst.header.address_family = AddressFamily::Inet;
+        no_dst.header.destination_prefix_length = 24;
+        let t = translate(RouteNetlinkMessage::DelRoute(no_dst));
+        assert!(matches!(t, Translated::Malformed("route", _)));
+    }
+
+    #[test]
+    fn cache_routes_and_rules_are_ignored() {
+        let mut cloned = RouteMessage::default();
+        cloned.header.address_family = AddressFamily::Inet6;
+        cloned.header.flags = RouteFlags::Cloned;
+        assert!(matches!(
+            translate(RouteNetlinkMessage::NewRoute(cloned)),
+            Translated::Ignored
+        ));
+        assert!(matches!(
+            translate(RouteNetlinkMessage::NewRule(RuleMessage::default())),
+            Translated::Ignored
+        ));
+    }
+
+    fn overrun() -> NetlinkMessage<RouteNetlinkMessage> {
+        NetlinkMessage::new(Default::default(), NetlinkPayload::Overrun(Vec::new()))
+    }
+
+    #[tokio::test]
+    async fn an_overrun_while_live_forces_a_resync() {
+        let (tx, _rx) = tokio::sync::mpsc::channel(4);
+        let (_conn, handle, _) = rtnetlink::new_connection().expect("netlink socket");
+        let mut source = Source::new(tx, handle);
+        source.phase = Phase::Live;
+        assert_eq!(source.on_message(overrun()), Flow::Continue);
+        assert!(matches!(source.phase, Phase::WaitingForRoom(_)));
+        assert_eq!(source.stats.overruns, 1);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_makes_the_source_dirty_and_drops_until_the_dump() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        // A handle whose connection is never polled: this test never gets as far as a dump.
+        let (_conn, handle, _) = rtnetlink::new_connection().expect("netlink socket");
+        let mut source = Source::new(tx, handle);
+        source.phase = Phase::Live;
+
+        let event = || KernelEvent::LinkRemoved { index: 9 };
+        assert_eq!(source.deliver(event()), Flow::Continue);
+        assert!(matches!(source.phase, Phase::Live));
+        // The queue (capacity 1) is now full: the next event is dropped, the source is dirty.
+        assert_eq!(source.deliver(event()), Flow::Continue);
+        assert!(matches!(source.phase, Phase::WaitingForRoom(_)));
+        assert_eq!(source.stats.dropped, 1);
+        // Still dirty: dropped without trying the queue.
+        source.deliver(event());
+        assert_eq!(source.stats.dropped, 2);
+
+        // Room again: the source takes its slot and starts a dump, buffering from then on.
+        assert!(rx.recv().await.is_some());
+        let progress = source.phase.progress().await;
+        assert!(matches!(progress, Progress::Room(Ok(_))));
+        source.on_progress(progress).expect("no dump failure yet");
+        assert!(matches!(source.phase, Phase::Dumping { .. }));
+        source.deliver(event());
+        assert!(matches!(&source.phase, Phase::Dumping { buffer, .. } if buffer.len() == 1));
+
+        // An overrun during the dump asks for another resync after it.
+        source.on_message(overrun());
+        assert!(matches!(source.phase, Phase::Dumping { lost: true, .. }));
+        assert_eq!(source.stats.overruns, 1);
+
+        // The broker going away ends the source quietly.
+        drop(rx);
+        source.phase = Phase::Live;
+        assert_eq!(source.deliver(event()), Flow::BrokerGone);
+    }
+}
