@@ -1,6 +1,22 @@
 //! Hook scripts: the administrator's executables in `DIR/<event>.d/`, run for an event and a
 //! link. `Handle` is the effect actor the broker talks to: requests of one link run in order,
 //! one at a time; different links run in parallel.
+//!
+//! - [`mod@discover`]: which files of `DIR/<event>.d/` run, in which order (admission checks);
+//! - [`mod@env`]: the environment and standard input of a hook (pure);
+//! - [`exec`]: running one hook (clean environment, process group, timeout, output to the log);
+//! - [`runner`]: the actor behind [`Handle`] (per-link queues, cross-link parallelism).
+//!
+//! The user-facing contract is `docs/hooks.md`.
+
+pub mod discover;
+pub mod env;
+pub mod exec;
+pub mod runner;
+
+pub use discover::{discover, Error, Script};
+pub use env::{json_for, HookEnv};
+pub use runner::{spawn, Handle};
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,0 +1,665 @@
+//! Finding the hooks of one event: the executables in `DIR/<event>.d/`, in byte order of their
+//! file names, after the admission checks.
+//!
+//! This module only reads the file system; it never executes anything. The rules follow
+//! NetworkManager's dispatcher (the peer with the strictest checks): skip dotfiles, editor and
+//! package-manager leftovers, directories and masks silently; refuse non-executables and, when the
+//! daemon runs as root, anything an unprivileged user could have written, with a warning that is
+//! logged once per (path, reason) instead of on every event.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs::{self, Metadata};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use tracing::{debug, warn};
+
+use super::EVENT_DIRS;
+
+/// Longest event name accepted; directory names are short words, this only bounds garbage.
+const MAX_EVENT_NAME_LEN: usize = 64;
+
+/// Suffixes of files left behind by editors and package managers; such files are never hooks.
+const BACKUP_SUFFIXES: [&str; 5] = ["~", ".rpmnew", ".rpmsave", ".rpmorig", ".swp"];
+
+/// `dpkg` leaves `name.dpkg-old`, `.dpkg-new`, `.dpkg-dist`, `.dpkg-tmp`, `.dpkg-bak`, …
+const DPKG_MARKER: &str = ".dpkg-";
+
+/// `S_IWGRP | S_IWOTH`.
+const MODE_GROUP_OTHER_WRITE: u32 = 0o022;
+/// `S_ISUID | S_ISGID`.
+const MODE_SET_ID: u32 = 0o6000;
+
+/// Errors of hook discovery.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The event name is not a plain name, so no path is built from it.
+    #[error("invalid hook event name {event:?}: expected [a-z0-9-]+")]
+    InvalidEvent {
+        /// The name as received (possibly hostile; printed with escapes).
+        event: String,
+    },
+    /// The event directory exists but cannot be listed.
+    #[error("failed to read hook directory {}", path.display())]
+    ReadDir {
+        /// The directory.
+        path: PathBuf,
+        /// What the kernel said.
+        #[source]
+        source: io::Error,
+    },
+    /// A hook directory could not be created.
+    #[error("failed to create hook directory {}", path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// What the kernel said.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// One admitted hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// Full path (as listed, not resolved: the journal shows what the administrator put there).
+    pub path: PathBuf,
+    /// File name, for log fields (`hook=`); lossily decoded if it is not UTF-8.
+    pub name: String,
+}
+
+/// Why an entry of a hook directory is not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Skip {
+    /// The name starts with `.`.
+    Dotfile,
+    /// An editor or package-manager leftover (`~`, `.dpkg-*`, `.rpmnew`, …).
+    Backup,
+    /// A directory (or a symlink to one).
+    Directory,
+    /// A symlink to `/dev/null` (or the null device itself): the administrator masked the hook.
+    Masked,
+    /// A symlink whose target does not exist (or cannot be examined).
+    Dangling,
+    /// Not a regular file (FIFO, socket, device).
+    NotRegular,
+    /// An empty file (nothing to execute; `execve` would fail with `ENOEXEC`).
+    Empty,
+    /// The daemon may not execute it (no execute permission for the daemon's user).
+    NotExecutable,
+    /// Ownership is enforced and the file is not owned by root.
+    NotOwnedByRoot {
+        /// The owner.
+        uid: u32,
+    },
+    /// Ownership is enforced and the file is writable by group or others.
+    Writable,
+    /// Ownership is enforced and the file is setuid or setgid.
+    SetId,
+    /// Ownership is enforced and the event directory itself is not owned by root or is
+    /// writable by group or others: anyone able to write there could plant a symlink to any
+    /// root-owned program, so nothing in it is run.
+    UnsafeDirectory,
+}
+
+impl Skip {
+    /// Whether the administrator should hear about it: silent skips are deliberate conventions
+    /// (masks, backups, dotfiles, subdirectories); the others are most likely mistakes.
+    pub fn is_refusal(self) -> bool {
+        !matches!(
+            self,
+            Skip::Dotfile | Skip::Backup | Skip::Directory | Skip::Masked
+        )
+    }
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Skip::Dotfile => f.write_str("hidden file"),
+            Skip::Backup => f.write_str("backup or package-manager file"),
+            Skip::Directory => f.write_str("directory"),
+            Skip::Masked => f.write_str("masked (symlink to /dev/null)"),
+            Skip::Dangling => f.write_str("dangling symlink or unreadable file"),
+            Skip::NotRegular => f.write_str("not a regular file"),
+            Skip::Empty => f.write_str("empty file"),
+            Skip::NotExecutable => f.write_str("not executable"),
+            Skip::NotOwnedByRoot { uid } => write!(f, "not owned by root (owner uid {uid})"),
+            Skip::Writable => f.write_str("writable by group or others"),
+            Skip::SetId => f.write_str("setuid or setgid"),
+            Skip::UnsafeDirectory => {
+                f.write_str("hook directory not owned by root or writable by group or others")
+            }
+        }
+    }
+}
+
+/// The verdict on one directory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Admitted: it runs.
+    Run,
+    /// Not run, and why.
+    Skip(Skip),
+}
+
+/// One entry of a hook directory with its verdict; what `network-brokerctl hooks` can list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The entry, as a script (path and name).
+    pub script: Script,
+    /// Whether it runs.
+    pub verdict: Verdict,
+}
+
+/// Whether `event` is a plain event name (`[a-z0-9-]+`, at most 64 bytes). Only such names are
+/// ever joined to a path: a name like `../../tmp/x` from a spoofed bus peer must not select a
+/// directory (networkd-dispatcher's CVE-2022-29799).
+pub fn is_valid_event_name(event: &str) -> bool {
+    !event.is_empty()
+        && event.len() <= MAX_EVENT_NAME_LEN
+        && event
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The directory of an event's hooks, `dir/<event>.d`, or an error for a name that is not plain.
+pub fn event_dir(dir: &Path, event: &str) -> Result<PathBuf, Error> {
+    if !is_valid_event_name(event) {
+        return Err(Error::InvalidEvent {
+            event: event.to_owned(),
+        });
+    }
+    Ok(dir.join(format!("{event}.d")))
+}
+
+/// Create `dir` and the standard event directories ([`EVENT_DIRS`]) that do not exist yet, mode
+/// 0755. Existing directories are left as they are (an administrator's mode is theirs).
+pub fn create_event_dirs(dir: &Path) -> Result<(), Error> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true).mode(0o755);
+    for name in EVENT_DIRS {
+        let path = dir.join(name);
+        builder
+            .create(&path)
+            .map_err(|source| Error::CreateDir { path, source })?;
+    }
+    Ok(())
+}
+
+/// List every entry of `dir/<event>.d/` with its verdict, sorted by file name (byte order),
+/// with absolute paths. A missing directory is an empty list. Logs nothing.
+pub fn scan(dir: &Path, event: &str, enforce_ownership: bool) -> Result<Vec<Candidate>, Error> {
+    let event_dir = event_dir(dir, event)?;
+    // Hooks run with the working directory `/`, and a relative program path would be resolved
+    // against one directory or the other depending on the platform: make it absolute now.
+    let event_dir = std::path::absolute(&event_dir).unwrap_or(event_dir);
+    let entries = match fs::read_dir(&event_dir) {
+        Ok(entries) => entries,
+        // No directory means no hooks for this event; the daemon creates only the standard ones.
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(Error::ReadDir {
+                path: event_dir,
+                source,
+            })
+        }
+    };
+    let dir_verdict = if enforce_ownership {
+        fs::metadata(&event_dir)
+            .ok()
+            .filter(|meta| meta.uid() == 0 && meta.mode() & MODE_GROUP_OTHER_WRITE == 0)
+            .map_or(Some(Skip::UnsafeDirectory), |_| None)
+    } else {
+        None
+    };
+
+    let mut candidates = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| Error::ReadDir {
+            path: event_dir.clone(),
+            source,
+        })?;
+        let file_name = entry.file_name();
+        let script = Script {
+            path: entry.path(),
+            name: file_name.to_string_lossy().into_owned(),
+        };
+        let verdict =
+            match name_skip(&file_name).or_else(|| file_skip(&script.path, enforce_ownership)) {
+                // The directory verdict only overrides entries that would otherwise run, so the
+                // listing still says "directory" for subdirectories and "masked" for masks.
+                None => dir_verdict.map_or(Verdict::Run, Verdict::Skip),
+                Some(skip) => Verdict::Skip(skip),
+            };
+        candidates.push(Candidate { script, verdict });
+    }
+    // Byte order, independent of the locale, like run-parts and nm-dispatcher.
+    candidates.sort_by(|a, b| {
+        a.script
+            .path
+            .as_os_str()
+            .as_bytes()
+            .cmp(b.script.path.as_os_str().as_bytes())
+    });
+    Ok(candidates)
+}
+
+/// The hooks to run for `event`, in order. Refused entries are logged at `warn` once per
+/// (path, reason) while the refusal lasts; silent skips are logged at `debug`.
+pub fn discover(dir: &Path, event: &str, enforce_ownership: bool) -> Result<Vec<Script>, Error> {
+    let mut scripts = Vec::new();
+    for candidate in scan(dir, event, enforce_ownership)? {
+        match candidate.verdict {
+            Verdict::Run => {
+                // An admitted path forgets its old refusals, so breaking it again warns again.
+                warned().forget(&candidate.script.path);
+                scripts.push(candidate.script);
+            }
+            Verdict::Skip(skip) if skip.is_refusal() => {
+                if warned().first(&candidate.script.path, skip) {
+                    warn!(
+                        hook = %candidate.script.name,
+                        path = %candidate.script.path.display(),
+                        reason = %skip,
+                        "refusing to run hook"
+                    );
+                }
+            }
+            Verdict::Skip(skip) => {
+                debug!(
+                    path = %candidate.script.path.display(),
+                    reason = %skip,
+                    "skipping hook directory entry"
+                );
+            }
+        }
+    }
+    Ok(scripts)
+}
+
+/// Skips decided by the name alone.
+fn name_skip(name: &OsStr) -> Option<Skip> {
+    let bytes = name.as_bytes();
+    if bytes.first() == Some(&b'.') {
+        return Some(Skip::Dotfile);
+    }
+    let is_backup = BACKUP_SUFFIXES
+        .iter()
+        .any(|suffix| bytes.ends_with(suffix.as_bytes()))
+        || bytes
+            .windows(DPKG_MARKER.len())
+            .any(|w| w == DPKG_MARKER.as_bytes());
+    is_backup.then_some(Skip::Backup)
+}
+
+/// Skips decided by the file the entry resolves to (symlinks followed: what runs is the target).
+fn file_skip(path: &Path, enforce_ownership: bool) -> Option<Skip> {
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(_) => return Some(Skip::Dangling),
+    };
+    let file_type = meta.file_type();
+    if file_type.is_dir() {
+        return Some(Skip::Directory);
+    }
+    if is_null_device(&meta) {
+        return Some(Skip::Masked);
+    }
+    if !file_type.is_file() {
+        return Some(Skip::NotRegular);
+    }
+    if meta.len() == 0 {
+        return Some(Skip::Empty);
+    }
+    if enforce_ownership {
+        if meta.uid() != 0 {
+            return Some(Skip::NotOwnedByRoot { uid: meta.uid() });
+        }
+        if meta.mode() & MODE_GROUP_OTHER_WRITE != 0 {
+            return Some(Skip::Writable);
+        }
+        if meta.mode() & MODE_SET_ID != 0 {
+            return Some(Skip::SetId);
+        }
+    }
+    // access(2) answers for the daemon's own user, so a non-root daemon refuses a root-only
+    // script here instead of failing at exec; for root it still requires an execute bit.
+    if rustix::fs::access(path, rustix::fs::Access::EXEC_OK).is_err() {
+        return Some(Skip::NotExecutable);
+    }
+    None
+}
+
+/// Whether the metadata is that of the null device (character device 1:3).
+fn is_null_device(meta: &Metadata) -> bool {
+    meta.file_type().is_char_device()
+        && rustix::fs::major(meta.rdev()) == 1
+        && rustix::fs::minor(meta.rdev()) == 3
+}
+
+/// Bound on remembered refusals; past it the memory is cleared (and warnings may repeat) rather
+/// than growing without limit when files with ever new names keep being refused.
+const MAX_REMEMBERED_REFUSALS: usize = 4096;
+
+/// The set of (path, reason) pairs already warned about.
+#[derive(Debug, Default)]
+struct WarnOnce {
+    seen: Mutex<HashSet<(PathBuf, Skip)>>,
+}
+
+impl WarnOnce {
+    /// Records the pair; true when it is new (and should be logged).
+    fn first(&self, path: &Path, skip: Skip) -> bool {
+        // A poisoned lock only means another thread panicked mid-insert; the set is still usable.
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= MAX_REMEMBERED_REFUSALS {
+            seen.clear();
+        }
+        seen.insert((path.to_path_buf(), skip))
+    }
+
+    /// Forgets every refusal of `path`.
+    fn forget(&self, path: &Path) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen.is_empty() {
+            seen.retain(|(p, _)| p != path);
+        }
+    }
+}
+
+/// The process-wide refusal memory.
+fn warned() -> &'static WarnOnce {
+    static WARNED: OnceLock<WarnOnce> = OnceLock::new();
+    WARNED.get_or_init(WarnOnce::default)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    use super::*;
+
+    fn is_root() -> bool {
+        rustix::process::geteuid().is_root()
+    }
+
+    /// A temporary configuration directory with an empty `routable.d`.
+    fn setup() -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let event_dir = tmp.path().join("routable.d");
+        fs::create_dir(&event_dir).unwrap();
+        fs::set_permissions(&event_dir, fs::Permissions::from_mode(0o755)).unwrap();
+        (tmp, event_dir)
+    }
+
+    fn write(dir: &Path, name: &str, mode: u32) -> PathBuf {
+        let path = dir.join(name);
+        fs::write(&path, "#!/bin/sh\nexit 0\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    fn names(scripts: &[Script]) -> Vec<&str> {
+        scripts.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    fn verdict_of(candidates: &[Candidate], name: &str) -> Verdict {
+        candidates
+            .iter()
+            .find(|c| c.script.name == name)
+            .unwrap_or_else(|| panic!("{name} not listed"))
+            .verdict
+            .clone()
+    }
+
+    #[test]
+    fn discover_sorts_by_byte_order() {
+        let (tmp, dir) = setup();
+        for name in ["b", "a", "B", "10-x", "2-y", "a_b", "a-b"] {
+            write(&dir, name, 0o755);
+        }
+        let scripts = discover(tmp.path(), "routable", true).unwrap();
+        // Byte order: digits < uppercase < lowercase; '-' (0x2d) < '_' (0x5f); no numeric sort.
+        assert_eq!(
+            names(&scripts),
+            ["10-x", "2-y", "B", "a", "a-b", "a_b", "b"]
+        );
+        assert_eq!(scripts[0].path, dir.join("10-x"));
+    }
+
+    #[test]
+    fn discover_skips_dotfiles_and_backups() {
+        let (tmp, dir) = setup();
+        write(&dir, "run", 0o755);
+        let skipped = [
+            ".hidden",
+            "x~",
+            "x.dpkg-old",
+            "x.dpkg-new",
+            "x.dpkg-dist",
+            "x.dpkg-tmp",
+            "x.rpmnew",
+            "x.rpmsave",
+            "x.rpmorig",
+            "x.swp",
+        ];
+        for name in skipped {
+            write(&dir, name, 0o755);
+        }
+        let scripts = discover(tmp.path(), "routable", true).unwrap();
+        assert_eq!(names(&scripts), ["run"]);
+
+        let candidates = scan(tmp.path(), "routable", true).unwrap();
+        assert_eq!(
+            verdict_of(&candidates, ".hidden"),
+            Verdict::Skip(Skip::Dotfile)
+        );
+        for name in &skipped[1..] {
+            assert_eq!(verdict_of(&candidates, name), Verdict::Skip(Skip::Backup));
+        }
+    }
+
+    #[test]
+    fn discover_skips_non_executables_directories_and_specials() {
+        let (tmp, dir) = setup();
+        write(&dir, "exec", 0o755);
+        write(&dir, "plain", 0o644);
+        fs::create_dir(dir.join("subdir")).unwrap();
+        fs::write(dir.join("empty"), "").unwrap();
+        fs::set_permissions(dir.join("empty"), fs::Permissions::from_mode(0o755)).unwrap();
+        symlink(dir.join("missing"), dir.join("dangling")).unwrap();
+        symlink(dir.join("exec"), dir.join("link-to-exec")).unwrap();
+
+        let scripts = discover(tmp.path(), "routable", false).unwrap();
+        assert_eq!(names(&scripts), ["exec", "link-to-exec"]);
+
+        let candidates = scan(tmp.path(), "routable", false).unwrap();
+        assert_eq!(
+            verdict_of(&candidates, "plain"),
+            Verdict::Skip(Skip::NotExecutable)
+        );
+        assert_eq!(
+            verdict_of(&candidates, "subdir"),
+            Verdict::Skip(Skip::Directory)
+        );
+        assert_eq!(verdict_of(&candidates, "empty"), Verdict::Skip(Skip::Empty));
+        assert_eq!(
+            verdict_of(&candidates, "dangling"),
+            Verdict::Skip(Skip::Dangling)
+        );
+    }
+
+    #[test]
+    fn discover_treats_symlink_to_dev_null_as_mask() {
+        let (tmp, dir) = setup();
+        write(&dir, "a", 0o755);
+        symlink("/dev/null", dir.join("b")).unwrap();
+        let candidates = scan(tmp.path(), "routable", true).unwrap();
+        assert_eq!(verdict_of(&candidates, "b"), Verdict::Skip(Skip::Masked));
+        assert!(!Skip::Masked.is_refusal());
+        assert_eq!(
+            names(&discover(tmp.path(), "routable", true).unwrap()),
+            ["a"]
+        );
+    }
+
+    #[test]
+    fn discover_refuses_group_or_world_writable_only_when_enforcing() {
+        let (tmp, dir) = setup();
+        write(&dir, "ok", 0o755);
+        write(&dir, "group-w", 0o775);
+        write(&dir, "world-w", 0o757);
+        write(&dir, "setuid", 0o4755);
+        write(&dir, "setgid", 0o2755);
+
+        let candidates = scan(tmp.path(), "routable", true).unwrap();
+        assert_eq!(verdict_of(&candidates, "ok"), Verdict::Run);
+        assert_eq!(
+            verdict_of(&candidates, "group-w"),
+            Verdict::Skip(Skip::Writable)
+        );
+        assert_eq!(
+            verdict_of(&candidates, "world-w"),
+            Verdict::Skip(Skip::Writable)
+        );
+        assert_eq!(
+            verdict_of(&candidates, "setuid"),
+            Verdict::Skip(Skip::SetId)
+        );
+        assert_eq!(
+            verdict_of(&candidates, "setgid"),
+            Verdict::Skip(Skip::SetId)
+        );
+
+        let relaxed = discover(tmp.path(), "routable", false).unwrap();
+        assert_eq!(
+            names(&relaxed),
+            ["group-w", "ok", "setgid", "setuid", "world-w"]
+        );
+    }
+
+    #[test]
+    fn discover_checks_the_symlink_target_when_enforcing() {
+        let (tmp, dir) = setup();
+        let outside = tmp.path().join("outside");
+        write(tmp.path(), "outside", 0o777);
+        symlink(&outside, dir.join("link")).unwrap();
+        let candidates = scan(tmp.path(), "routable", true).unwrap();
+        assert_eq!(
+            verdict_of(&candidates, "link"),
+            Verdict::Skip(Skip::Writable)
+        );
+    }
+
+    #[test]
+    fn discover_refuses_files_not_owned_by_root_when_enforcing() {
+        if !is_root() {
+            eprintln!("skipping ownership assertion: not running as root");
+            return;
+        }
+        let (tmp, dir) = setup();
+        let path = write(&dir, "nobody", 0o755);
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+        let candidates = scan(tmp.path(), "routable", true).unwrap();
+        assert_eq!(
+            verdict_of(&candidates, "nobody"),
+            Verdict::Skip(Skip::NotOwnedByRoot { uid: 65534 })
+        );
+        assert_eq!(
+            names(&discover(tmp.path(), "routable", false).unwrap()),
+            ["nobody"]
+        );
+    }
+
+    #[test]
+    fn discover_refuses_everything_in_an_unsafe_directory_when_enforcing() {
+        let (tmp, dir) = setup();
+        write(&dir, "a", 0o755);
+        symlink("/dev/null", dir.join("masked")).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        let candidates = scan(tmp.path(), "routable", true).unwrap();
+        assert_eq!(
+            verdict_of(&candidates, "a"),
+            Verdict::Skip(Skip::UnsafeDirectory)
+        );
+        assert_eq!(
+            verdict_of(&candidates, "masked"),
+            Verdict::Skip(Skip::Masked)
+        );
+        assert_eq!(
+            names(&discover(tmp.path(), "routable", false).unwrap()),
+            ["a"]
+        );
+    }
+
+    #[test]
+    fn discover_returns_nothing_for_a_missing_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(discover(tmp.path(), "routable", true).unwrap().is_empty());
+        assert!(discover(&tmp.path().join("nope"), "manager", true)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn discover_rejects_event_names_that_are_not_plain() {
+        let (tmp, _dir) = setup();
+        for bad in [
+            "",
+            "../routable",
+            "routable/..",
+            "a/b",
+            "Routable",
+            "rout able",
+            ".",
+            "x.d",
+            "é",
+            &"a".repeat(65),
+        ] {
+            assert!(
+                matches!(
+                    discover(tmp.path(), bad, true),
+                    Err(Error::InvalidEvent { .. })
+                ),
+                "{bad:?} accepted"
+            );
+        }
+        for good in ["routable", "no-carrier", "routes-modified", "x1"] {
+            assert!(is_valid_event_name(good), "{good} rejected");
+        }
+    }
+
+    #[test]
+    fn warn_once_remembers_each_path_and_reason_until_admitted() {
+        let memory = WarnOnce::default();
+        let path = Path::new("/etc/network-broker/routable.d/x");
+        assert!(memory.first(path, Skip::Writable));
+        assert!(!memory.first(path, Skip::Writable));
+        assert!(memory.first(path, Skip::SetId));
+        assert!(memory.first(Path::new("/other"), Skip::Writable));
+        memory.forget(path);
+        assert!(memory.first(path, Skip::Writable));
+        assert!(!memory.first(Path::new("/other"), Skip::Writable));
+    }
+
+    #[test]
+    fn create_event_dirs_creates_the_standard_directories() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("etc");
+        create_event_dirs(&dir).unwrap();
+        create_event_dirs(&dir).unwrap();
+        for name in EVENT_DIRS {
+            let meta = fs::metadata(dir.join(name)).unwrap();
+            assert!(meta.is_dir());
+            // 0755 minus the umask: never writable by group or others.
+            assert_eq!(meta.mode() & 0o022, 0);
+        }
+    }
+}

@@ -1,0 +1,744 @@
+//! The environment and standard input of a hook, built from a [`Request`] and the [`Settings`].
+//!
+//! Pure: no I/O, no logging, and above all never the daemon's own environment. Hooks get a clean
+//! environment built from scratch (as NetworkManager's dispatcher does), so nothing the daemon
+//! was started with (`LD_PRELOAD`, `DBUS_SYSTEM_BUS_ADDRESS`, `NOTIFY_SOCKET`, …) leaks into them.
+//! The link's JSON goes to standard input always and to `JSON` only while it fits the kernel's
+//! limit for one environment string, because a larger string makes `execve` fail with `E2BIG`
+//! and the hook would not run at all (the original's bug, peers §0.4).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{Request, Settings};
+use crate::model::{Address, LinkView, Route};
+
+/// `PATH` given to every hook.
+pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The kernel's limit on one argument or environment string including its NUL
+/// (`MAX_ARG_STRLEN`, 32 pages; 4 KiB pages assumed, the smallest Linux uses).
+pub const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+/// Names the daemon sets itself; a request variable with one of these names is refused.
+pub const RESERVED_NAMES: [&str; 6] = [
+    "PATH",
+    "EVENT",
+    "LINK",
+    "LINKINDEX",
+    "JSON",
+    "JSON_TRUNCATED",
+];
+
+/// Names that change how the dynamic loader or a shell starts up: a value from the network
+/// (a lease, a spoofed bus peer) under such a name would run code, so they are refused even
+/// though the broker never means to pass them.
+const UNSAFE_NAMES: [&str; 9] = [
+    "BASH_ENV",
+    "ENV",
+    "IFS",
+    "CDPATH",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "GLOBIGNORE",
+    "GCONV_PATH",
+];
+
+/// Prefix of the dynamic loader's variables (`LD_PRELOAD`, `LD_LIBRARY_PATH`, …).
+const UNSAFE_PREFIX: &str = "LD_";
+
+/// Environment and standard input of one hook run; shared by every script of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookEnv {
+    /// Variables, sorted by name, each name once.
+    pub vars: Vec<(String, String)>,
+    /// Bytes for standard input (the JSON document and a newline); `None` means `/dev/null`.
+    pub stdin: Option<Arc<str>>,
+    /// Request variables that were not passed, and why (for the runner to log).
+    pub rejected: Vec<RejectedVar>,
+}
+
+impl HookEnv {
+    /// The value of `name`, if set.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A request variable left out of the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedVar {
+    /// The name as given.
+    pub name: String,
+    /// Why it was left out.
+    pub reason: Rejection,
+}
+
+/// Why a request variable was left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not `[A-Za-z_][A-Za-z0-9_]*`.
+    InvalidName,
+    /// One of [`RESERVED_NAMES`].
+    Reserved,
+    /// A loader or shell start-up variable.
+    Unsafe,
+    /// The value contains a NUL byte, which no environment string can hold.
+    NulInValue,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Rejection::InvalidName => "not a valid variable name",
+            Rejection::Reserved => "name reserved for the daemon",
+            Rejection::Unsafe => "loader or shell start-up variable",
+            Rejection::NulInValue => "value contains a NUL byte",
+        })
+    }
+}
+
+/// Build the environment of the hooks of `request`.
+///
+/// Contents: `PATH`, `EVENT`; `LINK` and `LINKINDEX` when the request has a link; the request's
+/// variables (later duplicates replace earlier ones); with `emit_json` and a link, the JSON on
+/// standard input and in `JSON` when it fits, otherwise `JSON_TRUNCATED=1`.
+pub fn build(request: &Request, settings: &Settings) -> HookEnv {
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    let mut rejected = Vec::new();
+    for (name, value) in &request.vars {
+        match check_var(name, value) {
+            Ok(()) => {
+                vars.insert(name.clone(), value.clone());
+            }
+            Err(reason) => rejected.push(RejectedVar {
+                name: name.clone(),
+                reason,
+            }),
+        }
+    }
+
+    vars.insert("PATH".into(), PATH.into());
+    vars.insert("EVENT".into(), request.event.clone());
+    let mut stdin = None;
+    if let Some(link) = &request.link {
+        vars.insert("LINK".into(), link.attrs.name.clone());
+        vars.insert("LINKINDEX".into(), link.attrs.index.to_string());
+        if settings.emit_json {
+            let json = json_for(link, operational_state(request));
+            if fits_env("JSON", &json) {
+                vars.insert("JSON".into(), json.clone());
+            } else {
+                vars.insert("JSON_TRUNCATED".into(), "1".into());
+            }
+            stdin = Some(Arc::from(json + "\n"));
+        }
+    }
+    HookEnv {
+        vars: vars.into_iter().collect(),
+        stdin,
+        rejected,
+    }
+}
+
+/// The `OperationalState` the request carries (networkd's view), if any.
+pub fn operational_state(request: &Request) -> Option<&str> {
+    request
+        .vars
+        .iter()
+        .rev()
+        .find(|(name, _)| name == "OperationalState")
+        .map(|(_, value)| value.as_str())
+}
+
+/// Whether `NAME=value` fits in one environment string.
+pub fn fits_env(name: &str, value: &str) -> bool {
+    // NAME, '=', value and the terminating NUL all count against the limit.
+    name.len() + "=".len() + value.len() + "\0".len() <= MAX_ARG_STRLEN
+}
+
+/// Whether `name` is a portable shell variable name, `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_valid_var_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn check_var(name: &str, value: &str) -> Result<(), Rejection> {
+    if !is_valid_var_name(name) {
+        Err(Rejection::InvalidName)
+    } else if RESERVED_NAMES.contains(&name) {
+        Err(Rejection::Reserved)
+    } else if UNSAFE_NAMES.contains(&name) || name.starts_with(UNSAFE_PREFIX) {
+        Err(Rejection::Unsafe)
+    } else if value.contains('\0') {
+        Err(Rejection::NulInValue)
+    } else {
+        Ok(())
+    }
+}
+
+/// The JSON document describing `link`, compact, on one line.
+///
+/// `OperationalState` is `operational_state` when given (networkd's `routable`, `degraded`, …),
+/// otherwise the kernel's state (`up`, `down`, …). Field names of the original program are kept
+/// (`Index`, `Name`, `OperationalState`, `Address[].IP/Mask/Label`, `Routes[].Dst/Src/Gw/Table`);
+/// every field is always present, with `""` or `0` for an absent value, as the original did.
+pub fn json_for(link: &LinkView, operational_state: Option<&str>) -> String {
+    let attrs = &link.attrs;
+    let doc = LinkJson {
+        index: attrs.index,
+        name: &attrs.name,
+        operational_state: operational_state.unwrap_or(attrs.oper_state.as_str()),
+        kernel_operational_state: attrs.oper_state.as_str(),
+        kind: attrs.kind.as_deref().unwrap_or(""),
+        hardware_address: attrs.mac.as_deref().unwrap_or(""),
+        mtu: attrs.mtu.unwrap_or(0),
+        flags: link_flag_names(attrs.flags),
+        address: link.addresses.iter().map(AddressJson::from).collect(),
+        routes: link.routes.iter().map(RouteJson::from).collect(),
+    };
+    // Serialising plain structs of strings, numbers and vectors cannot fail; an empty object is
+    // still valid JSON should that ever change.
+    serde_json::to_string(&doc).unwrap_or_else(|_| String::from("{}"))
+}
+
+#[derive(Serialize)]
+struct LinkJson<'a> {
+    #[serde(rename = "Index")]
+    index: u32,
+    #[serde(rename = "Name")]
+    name: &'a str,
+    #[serde(rename = "OperationalState")]
+    operational_state: &'a str,
+    #[serde(rename = "KernelOperationalState")]
+    kernel_operational_state: &'static str,
+    #[serde(rename = "Kind")]
+    kind: &'a str,
+    #[serde(rename = "HardwareAddress")]
+    hardware_address: &'a str,
+    #[serde(rename = "MTU")]
+    mtu: u32,
+    #[serde(rename = "Flags")]
+    flags: Vec<&'static str>,
+    #[serde(rename = "Address")]
+    address: Vec<AddressJson<'a>>,
+    #[serde(rename = "Routes")]
+    routes: Vec<RouteJson>,
+}
+
+#[derive(Serialize)]
+struct AddressJson<'a> {
+    #[serde(rename = "IP")]
+    ip: String,
+    #[serde(rename = "Mask")]
+    mask: u8,
+    #[serde(rename = "Label")]
+    label: &'a str,
+    #[serde(rename = "Family")]
+    family: &'static str,
+    #[serde(rename = "Scope")]
+    scope: Cow<'static, str>,
+    #[serde(rename = "Flags")]
+    flags: Vec<&'static str>,
+}
+
+impl<'a> From<&'a Address> for AddressJson<'a> {
+    fn from(a: &'a Address) -> Self {
+        AddressJson {
+            ip: a.ip.to_string(),
+            mask: a.prefix_len,
+            label: a.label.as_deref().unwrap_or(""),
+            family: family(&a.ip),
+            scope: scope_name(a.scope),
+            flags: address_flag_names(a.flags, a.ip.is_ipv6()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct DstJson {
+    #[serde(rename = "IP")]
+    ip: String,
+    #[serde(rename = "Mask")]
+    mask: u8,
+}
+
+#[derive(Serialize)]
+struct RouteJson {
+    #[serde(rename = "Dst")]
+    dst: DstJson,
+    #[serde(rename = "Src")]
+    src: String,
+    #[serde(rename = "Gw")]
+    gw: String,
+    #[serde(rename = "Table")]
+    table: u32,
+    #[serde(rename = "Family")]
+    family: &'static str,
+    #[serde(rename = "Protocol")]
+    protocol: Cow<'static, str>,
+    #[serde(rename = "Scope")]
+    scope: Cow<'static, str>,
+    #[serde(rename = "Type")]
+    kind: Cow<'static, str>,
+    #[serde(rename = "Metric")]
+    metric: u32,
+}
+
+impl From<&Route> for RouteJson {
+    fn from(r: &Route) -> Self {
+        let text = |ip: Option<IpAddr>| ip.map(|ip| ip.to_string()).unwrap_or_default();
+        RouteJson {
+            // The original wrote a default route as {"IP":"","Mask":0}; kept.
+            dst: DstJson {
+                ip: text(r.dst),
+                mask: r.dst_len,
+            },
+            src: text(r.src),
+            gw: text(r.gateway),
+            table: r.table,
+            family: if r.ipv6 { "ipv6" } else { "ipv4" },
+            protocol: protocol_name(r.protocol),
+            scope: scope_name(r.scope),
+            kind: route_type_name(r.kind),
+            metric: r.metric.unwrap_or(0),
+        }
+    }
+}
+
+fn family(ip: &IpAddr) -> &'static str {
+    match ip {
+        IpAddr::V4(_) => "ipv4",
+        IpAddr::V6(_) => "ipv6",
+    }
+}
+
+/// Names of the set bits of `flags` from `table`, in table order.
+fn flag_names(flags: u32, table: &[(u32, &'static str)]) -> Vec<&'static str> {
+    table
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, name)| *name)
+        .collect()
+}
+
+/// `IFF_*` names as `ip link` prints them, lower-cased (`<linux/if.h>`).
+fn link_flag_names(flags: u32) -> Vec<&'static str> {
+    const TABLE: [(u32, &str); 19] = [
+        (0x1, "up"),
+        (0x2, "broadcast"),
+        (0x4, "debug"),
+        (0x8, "loopback"),
+        (0x10, "pointopoint"),
+        (0x20, "notrailers"),
+        (0x40, "running"),
+        (0x80, "noarp"),
+        (0x100, "promisc"),
+        (0x200, "allmulti"),
+        (0x400, "master"),
+        (0x800, "slave"),
+        (0x1000, "multicast"),
+        (0x2000, "portsel"),
+        (0x4000, "automedia"),
+        (0x8000, "dynamic"),
+        (0x1_0000, "lower_up"),
+        (0x2_0000, "dormant"),
+        (0x4_0000, "echo"),
+    ];
+    flag_names(flags, &TABLE)
+}
+
+/// `IFA_F_*` names as `ip addr` prints them (`<linux/if_addr.h>`). Bit 0x01 is `secondary` for
+/// IPv4 and `temporary` for IPv6: the kernel uses one bit for both.
+fn address_flag_names(flags: u32, ipv6: bool) -> Vec<&'static str> {
+    const TABLE: [(u32, &str); 11] = [
+        (0x02, "nodad"),
+        (0x04, "optimistic"),
+        (0x08, "dadfailed"),
+        (0x10, "home"),
+        (0x20, "deprecated"),
+        (0x40, "tentative"),
+        (0x80, "permanent"),
+        (0x100, "mngtmpaddr"),
+        (0x200, "noprefixroute"),
+        (0x400, "autojoin"),
+        (0x800, "stable-privacy"),
+    ];
+    let mut names = Vec::new();
+    if flags & 0x01 != 0 {
+        names.push(if ipv6 { "temporary" } else { "secondary" });
+    }
+    names.extend(flag_names(flags, &TABLE));
+    names
+}
+
+/// `RT_SCOPE_*` names from iproute2's `rt_scopes`; the number for others.
+fn scope_name(scope: u8) -> Cow<'static, str> {
+    match scope {
+        0 => "global".into(),
+        200 => "site".into(),
+        253 => "link".into(),
+        254 => "host".into(),
+        255 => "nowhere".into(),
+        n => n.to_string().into(),
+    }
+}
+
+/// `RTPROT_*` names from iproute2's `rt_protos`; the number for others.
+fn protocol_name(protocol: u8) -> Cow<'static, str> {
+    let name = match protocol {
+        0 => "unspec",
+        1 => "redirect",
+        2 => "kernel",
+        3 => "boot",
+        4 => "static",
+        8 => "gated",
+        9 => "ra",
+        10 => "mrt",
+        11 => "zebra",
+        12 => "bird",
+        13 => "dnrouted",
+        14 => "xorp",
+        15 => "ntk",
+        16 => "dhcp",
+        17 => "mrouted",
+        18 => "keepalived",
+        42 => "babel",
+        99 => "openr",
+        186 => "bgp",
+        187 => "isis",
+        188 => "ospf",
+        189 => "rip",
+        192 => "eigrp",
+        n => return n.to_string().into(),
+    };
+    name.into()
+}
+
+/// `RTN_*` names as `ip route` prints them; the number for others.
+fn route_type_name(kind: u8) -> Cow<'static, str> {
+    let name = match kind {
+        0 => "unspec",
+        1 => "unicast",
+        2 => "local",
+        3 => "broadcast",
+        4 => "anycast",
+        5 => "multicast",
+        6 => "blackhole",
+        7 => "unreachable",
+        8 => "prohibit",
+        9 => "throw",
+        10 => "nat",
+        11 => "xresolve",
+        n => return n.to_string().into(),
+    };
+    name.into()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub(crate) mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::{KernelOperState, LinkAttrs};
+
+    /// `eth0`, index 3, with one IPv4 address and a default route via a gateway.
+    pub(crate) fn sample_link() -> LinkView {
+        LinkView {
+            attrs: LinkAttrs {
+                index: 3,
+                name: "eth0".into(),
+                kind: Some("veth".into()),
+                mac: Some("02:00:00:00:00:01".into()),
+                mtu: Some(1500),
+                flags: 0x1 | 0x2 | 0x40 | 0x1000 | 0x1_0000,
+                oper_state: KernelOperState::Up,
+            },
+            addresses: vec![Address {
+                ip: "192.0.2.1".parse().unwrap(),
+                prefix_len: 24,
+                label: Some("eth0".into()),
+                scope: 0,
+                flags: 0x80,
+            }],
+            routes: vec![Route {
+                dst: None,
+                dst_len: 0,
+                src: Some("192.0.2.1".parse().unwrap()),
+                gateway: Some("192.0.2.254".parse().unwrap()),
+                oif: Some(3),
+                table: 254,
+                protocol: 16,
+                scope: 0,
+                kind: 1,
+                metric: Some(1024),
+                ipv6: false,
+            }],
+        }
+    }
+
+    pub(crate) fn settings(dir: PathBuf, emit_json: bool) -> Settings {
+        Settings {
+            dir,
+            timeout: Duration::from_secs(5),
+            emit_json,
+            enforce_ownership: true,
+        }
+    }
+
+    fn request(link: Option<LinkView>, vars: &[(&str, &str)]) -> Request {
+        Request {
+            event: "routable".into(),
+            link,
+            vars: vars
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn env_contains_contract_variables_for_a_link() {
+        let req = request(Some(sample_link()), &[("OperationalState", "routable")]);
+        let env = build(&req, &settings("/etc/network-broker".into(), true));
+        let names: Vec<&str> = env.vars.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "EVENT",
+                "JSON",
+                "LINK",
+                "LINKINDEX",
+                "OperationalState",
+                "PATH"
+            ]
+        );
+        assert_eq!(env.get("EVENT"), Some("routable"));
+        assert_eq!(env.get("LINK"), Some("eth0"));
+        assert_eq!(env.get("LINKINDEX"), Some("3"));
+        assert_eq!(env.get("OperationalState"), Some("routable"));
+        assert_eq!(env.get("PATH"), Some(PATH));
+        let json = env.get("JSON").unwrap();
+        assert_eq!(env.stdin.as_deref(), Some(format!("{json}\n").as_str()));
+        assert!(env.rejected.is_empty());
+    }
+
+    #[test]
+    fn env_never_copies_the_daemon_environment() {
+        // Edition 2021: set_var is safe; the name is unique to this test.
+        std::env::set_var("NETWORK_BROKER_ENV_LEAK_MARKER", "leaked");
+        let env = build(
+            &request(Some(sample_link()), &[]),
+            &settings("/x".into(), true),
+        );
+        assert!(env.get("NETWORK_BROKER_ENV_LEAK_MARKER").is_none());
+        assert!(env.vars.iter().all(|(_, v)| v != "leaked"));
+        assert!(env.get("HOME").is_none());
+    }
+
+    #[test]
+    fn env_for_manager_event_has_no_link_and_no_json() {
+        let req = Request {
+            event: "manager".into(),
+            link: None,
+            vars: vec![("OperationalState".into(), "degraded".into())],
+        };
+        let env = build(&req, &settings("/x".into(), true));
+        let names: Vec<&str> = env.vars.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["EVENT", "OperationalState", "PATH"]);
+        assert_eq!(env.stdin, None);
+    }
+
+    #[test]
+    fn env_without_emit_json_has_no_json_and_no_stdin() {
+        let env = build(
+            &request(Some(sample_link()), &[]),
+            &settings("/x".into(), false),
+        );
+        assert!(env.get("JSON").is_none());
+        assert!(env.get("JSON_TRUNCATED").is_none());
+        assert_eq!(env.stdin, None);
+    }
+
+    #[test]
+    fn env_rejects_bad_reserved_and_unsafe_names() {
+        let req = request(
+            Some(sample_link()),
+            &[
+                ("LINK", "evil"),
+                ("PATH", "/tmp"),
+                ("JSON", "{}"),
+                ("EVENT", "x"),
+                ("1abc", "x"),
+                ("a-b", "x"),
+                ("", "x"),
+                ("A=B", "x"),
+                ("LD_PRELOAD", "/tmp/x.so"),
+                ("BASH_ENV", "/tmp/x"),
+                ("Nul", "a\0b"),
+                ("_ok", "1"),
+                ("AddressState", "routable"),
+                ("AddressState", "degraded"),
+            ],
+        );
+        let env = build(&req, &settings("/x".into(), false));
+        assert_eq!(env.get("LINK"), Some("eth0"));
+        assert_eq!(env.get("PATH"), Some(PATH));
+        assert_eq!(env.get("EVENT"), Some("routable"));
+        assert_eq!(env.get("_ok"), Some("1"));
+        // Later duplicates replace earlier ones.
+        assert_eq!(env.get("AddressState"), Some("degraded"));
+        let rejected: Vec<(&str, Rejection)> = env
+            .rejected
+            .iter()
+            .map(|r| (r.name.as_str(), r.reason))
+            .collect();
+        assert_eq!(
+            rejected,
+            [
+                ("LINK", Rejection::Reserved),
+                ("PATH", Rejection::Reserved),
+                ("JSON", Rejection::Reserved),
+                ("EVENT", Rejection::Reserved),
+                ("1abc", Rejection::InvalidName),
+                ("a-b", Rejection::InvalidName),
+                ("", Rejection::InvalidName),
+                ("A=B", Rejection::InvalidName),
+                ("LD_PRELOAD", Rejection::Unsafe),
+                ("BASH_ENV", Rejection::Unsafe),
+                ("Nul", Rejection::NulInValue),
+            ]
+        );
+    }
+
+    #[test]
+    fn json_keeps_the_original_field_names() {
+        let json = json_for(&sample_link(), Some("routable"));
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"Index":3,"Name":"eth0","OperationalState":"routable","#,
+                r#""KernelOperationalState":"up","Kind":"veth","#,
+                r#""HardwareAddress":"02:00:00:00:00:01","MTU":1500,"#,
+                r#""Flags":["up","broadcast","running","multicast","lower_up"],"#,
+                r#""Address":[{"IP":"192.0.2.1","Mask":24,"Label":"eth0","Family":"ipv4","#,
+                r#""Scope":"global","Flags":["permanent"]}],"#,
+                r#""Routes":[{"Dst":{"IP":"","Mask":0},"Src":"192.0.2.1","Gw":"192.0.2.254","#,
+                r#""Table":254,"Family":"ipv4","Protocol":"dhcp","Scope":"global","#,
+                r#""Type":"unicast","Metric":1024}]}"#
+            )
+        );
+        println!("{json}");
+    }
+
+    #[test]
+    fn json_uses_kernel_state_without_networkd_state() {
+        let mut link = sample_link();
+        link.attrs.oper_state = KernelOperState::LowerLayerDown;
+        let value: serde_json::Value = serde_json::from_str(&json_for(&link, None)).unwrap();
+        assert_eq!(value["OperationalState"], "lowerlayerdown");
+        assert_eq!(value["KernelOperationalState"], "lowerlayerdown");
+
+        let env = build(
+            &request(Some(link), &[("OperationalState", "degraded")]),
+            &settings("/x".into(), true),
+        );
+        let value: serde_json::Value = serde_json::from_str(env.get("JSON").unwrap()).unwrap();
+        assert_eq!(value["OperationalState"], "degraded");
+    }
+
+    #[test]
+    fn json_of_ipv6_and_unknown_values() {
+        let mut link = sample_link();
+        link.attrs.kind = None;
+        link.attrs.mac = None;
+        link.attrs.mtu = None;
+        link.addresses = vec![Address {
+            ip: "2001:db8::1".parse().unwrap(),
+            prefix_len: 64,
+            label: None,
+            scope: 253,
+            flags: 0x01 | 0x40,
+        }];
+        link.routes = vec![Route {
+            dst: Some("2001:db8::".parse().unwrap()),
+            dst_len: 64,
+            src: None,
+            gateway: None,
+            oif: Some(3),
+            table: 1003,
+            protocol: 250,
+            scope: 253,
+            kind: 1,
+            metric: None,
+            ipv6: true,
+        }];
+        let value: serde_json::Value = serde_json::from_str(&json_for(&link, None)).unwrap();
+        assert_eq!(value["Kind"], "");
+        assert_eq!(value["HardwareAddress"], "");
+        assert_eq!(value["MTU"], 0);
+        let addr = &value["Address"][0];
+        assert_eq!(addr["Label"], "");
+        assert_eq!(addr["Scope"], "link");
+        assert_eq!(addr["Flags"], serde_json::json!(["temporary", "tentative"]));
+        let route = &value["Routes"][0];
+        assert_eq!(
+            route["Dst"],
+            serde_json::json!({"IP": "2001:db8::", "Mask": 64})
+        );
+        assert_eq!(route["Gw"], "");
+        assert_eq!(route["Protocol"], "250");
+        assert_eq!(route["Metric"], 0);
+        assert_eq!(route["Family"], "ipv6");
+    }
+
+    /// A link with enough routes that its JSON passes `size` bytes.
+    pub(crate) fn big_link(size: usize) -> LinkView {
+        let mut link = sample_link();
+        let template = link.routes[0].clone();
+        let mut i: u32 = 0;
+        while json_for(&link, None).len() <= size {
+            for _ in 0..256 {
+                let mut route = template.clone();
+                route.dst = Some(IpAddr::V4((0x0a00_0000 + i).into()));
+                route.dst_len = 32;
+                link.routes.push(route);
+                i += 1;
+            }
+        }
+        link
+    }
+
+    #[test]
+    fn env_moves_large_json_to_stdin_only() {
+        let link = big_link(MAX_ARG_STRLEN);
+        let env = build(
+            &request(Some(link.clone()), &[]),
+            &settings("/x".into(), true),
+        );
+        assert!(env.get("JSON").is_none());
+        assert_eq!(env.get("JSON_TRUNCATED"), Some("1"));
+        let stdin = env.stdin.as_deref().unwrap();
+        assert!(stdin.len() > MAX_ARG_STRLEN);
+        assert_eq!(stdin, format!("{}\n", json_for(&link, None)));
+    }
+
+    #[test]
+    fn json_limit_is_exact() {
+        let limit = MAX_ARG_STRLEN - "JSON=".len() - 1;
+        assert!(fits_env("JSON", &"x".repeat(limit)));
+        assert!(!fits_env("JSON", &"x".repeat(limit + 1)));
+    }
+}

@@ -1,0 +1,553 @@
+//! Running one hook: spawn it with a clean environment in a process group of its own, feed it
+//! its standard input, forward its output to the log line by line, enforce the timeout on the
+//! whole process group, and always reap it.
+//!
+//! This module knows nothing about queues or events; the runner decides what runs when. It
+//! never blocks the caller on the hook's pipes: standard input is written by a task whose
+//! failure (a hook that does not read) is ignored, and output readers that outlive the hook
+//! (a background process kept the pipe) are left to finish on their own.
+
+use std::future::Future;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use rustix::process::{kill_process_group, test_kill_process_group, Pid, Signal};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use super::discover::Script;
+use super::env::HookEnv;
+use super::ScriptResult;
+
+/// Time between `SIGTERM` and `SIGKILL` to the process group of a hook that timed out.
+pub const KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// Status reported for a hook that ran into its timeout (as timeout(1) reports).
+pub const STATUS_TIMEOUT: u32 = 124;
+/// Status reported for a hook that could not be started (as shells report).
+pub const STATUS_NOT_STARTED: u32 = 127;
+
+/// How long to wait, after the hook exited, for the rest of its output. Longer only when a
+/// background process inherited the pipes; its output is still logged after the hook's result.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
+/// Longest line logged at once; longer lines are split, so a hook cannot make us buffer
+/// without bound.
+const MAX_LINE: usize = 4096;
+/// How often to look whether a terminated process group is gone during the grace period.
+const GROUP_POLL: Duration = Duration::from_millis(50);
+
+/// Run `script` with `env`, killing its process group after `timeout` or when `stop` resolves
+/// (daemon shutdown), and return its outcome. Never fails: every failure is a [`ScriptResult`].
+pub async fn run(
+    script: &Script,
+    env: &HookEnv,
+    timeout: Duration,
+    stop: impl Future<Output = ()>,
+) -> ScriptResult {
+    let started = Instant::now();
+    let mut command = Command::new(&script.path);
+    command
+        .env_clear()
+        .envs(env.vars.iter().map(|(name, value)| (name, value)))
+        .current_dir("/")
+        .stdin(if env.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group, so the timeout reaches everything it started (the original killed
+        // only the direct child and left the rest running).
+        .process_group(0);
+
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(err) => {
+            warn!(hook = %script.name, error = %err, "failed to start hook");
+            return result(
+                script,
+                STATUS_NOT_STARTED,
+                format!("failed to start: {err}"),
+            );
+        }
+    };
+    let pid = child.id();
+    let pgid = pid
+        .and_then(|pid| i32::try_from(pid).ok())
+        .and_then(Pid::from_raw);
+    let span = info_span!("hook.run", hook = %script.name, pid);
+    let mut guard = GroupGuard(pgid);
+
+    let writer = match (child.stdin.take(), env.stdin.clone()) {
+        (Some(mut pipe), Some(data)) => Some(tokio::spawn(async move {
+            // A hook need not read its input: EPIPE (SIGPIPE is ignored in Rust programs) just
+            // ends the write; dropping the pipe gives a reading hook its end of file.
+            let _ = pipe.write_all(data.as_bytes()).await;
+        })),
+        _ => None,
+    };
+    let readers: Vec<JoinHandle<()>> = [
+        child
+            .stdout
+            .take()
+            .map(|out| spawn_forward(out, script.name.clone(), Stream::Stdout, &span)),
+        child
+            .stderr
+            .take()
+            .map(|err| spawn_forward(err, script.name.clone(), Stream::Stderr, &span)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+
+    let (status, error) = async {
+        let ending = tokio::select! {
+            waited = child.wait() => match waited {
+                Ok(status) => Ending::Exited(status),
+                Err(err) => Ending::WaitFailed(err),
+            },
+            () = tokio::time::sleep(timeout) => Ending::TimedOut,
+            () = stop => Ending::Stopped,
+        };
+        match ending {
+            Ending::Exited(status) => describe(status),
+            Ending::TimedOut => {
+                warn!(hook = %script.name, timeout_s = timeout.as_secs_f64(), "hook timed out, terminating its process group");
+                let _ = terminate(&mut child, pgid).await;
+                (
+                    STATUS_TIMEOUT,
+                    format!("timed out after {} s", timeout.as_secs_f64()),
+                )
+            }
+            Ending::Stopped => {
+                warn!(hook = %script.name, "daemon stopping, terminating hook's process group");
+                let (status, _) = match terminate(&mut child, pgid).await {
+                    Ok(status) => describe(status),
+                    Err(_) => (STATUS_TIMEOUT, String::new()),
+                };
+                (status, "killed: daemon shutting down".to_owned())
+            }
+            Ending::WaitFailed(err) => {
+                let _ = terminate(&mut child, pgid).await;
+                (1, format!("failed to wait for hook: {err}"))
+            }
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    // Reaped. Processes it left behind after a normal exit are its business (a hook may
+    // start a daemon); only a timeout condemns the whole group.
+    guard.disarm();
+
+    if let Some(writer) = writer {
+        // Nobody reads any more (or only a background process does): stop writing.
+        writer.abort();
+    }
+    let drain = futures_join_all(readers);
+    if tokio::time::timeout(OUTPUT_DRAIN, drain).await.is_err() {
+        debug!(parent: &span, "hook left processes holding its output; still forwarding it");
+    }
+
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if status == 0 {
+        info!(parent: &span, hook = %script.name, status, duration_ms, "hook finished");
+    } else {
+        warn!(parent: &span, hook = %script.name, status, duration_ms, error = %error, "hook failed");
+    }
+    result(script, status, error)
+}
+
+/// How the wait for the hook ended.
+enum Ending {
+    Exited(ExitStatus),
+    TimedOut,
+    Stopped,
+    WaitFailed(io::Error),
+}
+
+fn result(script: &Script, status: u32, error: String) -> ScriptResult {
+    ScriptResult {
+        script: script.path.to_string_lossy().into_owned(),
+        status,
+        error,
+    }
+}
+
+/// Status code and error text of an exit: the exit code, or 128+N for signal N (as shells do).
+fn describe(status: ExitStatus) -> (u32, String) {
+    if let Some(code) = status.code() {
+        let code = u32::try_from(code).unwrap_or(255);
+        let error = if code == 0 {
+            String::new()
+        } else {
+            format!("exited with status {code}")
+        };
+        (code, error)
+    } else if let Some(signal) = status.signal() {
+        let signal = u32::try_from(signal).unwrap_or(0);
+        (128 + signal, format!("killed by signal {signal}"))
+    } else {
+        (1, format!("unexpected wait status {status}"))
+    }
+}
+
+/// `SIGTERM` to the group, up to [`KILL_GRACE`] for the group to go, then `SIGKILL` to what is
+/// left, and reap the hook.
+async fn terminate(child: &mut Child, pgid: Option<Pid>) -> io::Result<ExitStatus> {
+    let deadline = Instant::now() + KILL_GRACE;
+    signal_group(child, pgid, Signal::TERM);
+    let early = tokio::time::timeout_at(deadline, child.wait()).await;
+    // The leader may go first; its children still get the rest of the grace period. While any
+    // member lives the group id cannot be reused, so signalling it stays safe after the reap.
+    if let Some(pgid) = pgid {
+        while Instant::now() < deadline && test_kill_process_group(pgid).is_ok() {
+            tokio::time::sleep(GROUP_POLL).await;
+        }
+    }
+    signal_group(child, pgid, Signal::KILL);
+    match early {
+        Ok(waited) => waited,
+        Err(_) => child.wait().await,
+    }
+}
+
+fn signal_group(child: &mut Child, pgid: Option<Pid>, signal: Signal) {
+    match pgid {
+        Some(pgid) => match kill_process_group(pgid, signal) {
+            Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+            Err(err) => debug!(error = %err, "failed to signal hook process group"),
+        },
+        // No pid means tokio already reaped it; nothing of the group is reachable any more.
+        None => {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+/// Kills the hook's process group if the run is abandoned (its future dropped, e.g. at runtime
+/// shutdown) while the hook still runs; tokio reaps the leader in the background.
+struct GroupGuard(Option<Pid>);
+
+impl GroupGuard {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            let _ = kill_process_group(pgid, Signal::KILL);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+fn spawn_forward<R>(pipe: R, hook: String, stream: Stream, span: &tracing::Span) -> JoinHandle<()>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+{
+    tokio::spawn(forward(pipe, hook, stream).instrument(span.clone()))
+}
+
+/// Log each line of `pipe`: stdout at `info`, stderr at `warn`, tagged with the hook's name.
+async fn forward<R: AsyncRead + Unpin>(pipe: R, hook: String, stream: Stream) {
+    let mut reader = BufReader::new(pipe);
+    let mut line = Vec::with_capacity(256);
+    loop {
+        line.clear();
+        let limit = u64::try_from(MAX_LINE).unwrap_or(u64::MAX);
+        match (&mut reader).take(limit).read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
+            line.pop();
+        }
+        // Hooks may print anything; invalid UTF-8 is shown with replacement characters.
+        let text = String::from_utf8_lossy(&line);
+        match stream {
+            Stream::Stdout => info!(hook = %hook, stream = "stdout", "{text}"),
+            Stream::Stderr => warn!(hook = %hook, stream = "stderr", "{text}"),
+        }
+    }
+}
+
+/// Wait for every handle (their results do not matter: a reader only ends or is aborted).
+async fn futures_join_all(handles: Vec<JoinHandle<()>>) {
+    for handle in handles {
+        let _ = handle.await;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn script(dir: &Path, name: &str, body: &str) -> Script {
+        let path = dir.join(name);
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        Script {
+            path,
+            name: name.into(),
+        }
+    }
+
+    fn env(vars: &[(&str, &str)], stdin: Option<String>) -> HookEnv {
+        HookEnv {
+            vars: vars
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            stdin: stdin.map(Arc::from),
+            rejected: Vec::new(),
+        }
+    }
+
+    async fn run_plain(script: &Script, env: &HookEnv, timeout: Duration) -> ScriptResult {
+        run(script, env, timeout, std::future::pending()).await
+    }
+
+    /// Whether a process is gone (a zombie counts as gone: it runs no code, and the init of
+    /// a container may never reap it).
+    fn process_gone(pid: u32) -> bool {
+        match fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => {
+                let state = stat.rsplit(')').next().unwrap().trim_start().chars().next();
+                matches!(state, Some('Z' | 'X'))
+            }
+        }
+    }
+
+    fn read_pid(path: &PathBuf) -> u32 {
+        fs::read_to_string(path).unwrap().trim().parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn exec_reports_exit_code() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ok = script(tmp.path(), "ok", "exit 0");
+        let r = run_plain(&ok, &env(&[], None), Duration::from_secs(5)).await;
+        assert_eq!(r.status, 0);
+        assert_eq!(r.error, "");
+        assert_eq!(r.script, ok.path.to_string_lossy());
+
+        let fail = script(tmp.path(), "fail", "echo out; echo err >&2; exit 3");
+        let r = run_plain(&fail, &env(&[], None), Duration::from_secs(5)).await;
+        assert_eq!(r.status, 3);
+        assert_eq!(r.error, "exited with status 3");
+    }
+
+    #[tokio::test]
+    async fn exec_reports_signal_as_128_plus_n() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = script(tmp.path(), "kill", "kill -KILL $$");
+        let r = run_plain(&s, &env(&[], None), Duration::from_secs(5)).await;
+        assert_eq!(r.status, 128 + 9);
+        assert_eq!(r.error, "killed by signal 9");
+    }
+
+    #[tokio::test]
+    async fn exec_reports_127_when_it_cannot_start() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = Script {
+            path: tmp.path().join("missing"),
+            name: "missing".into(),
+        };
+        let r = run_plain(&missing, &env(&[], None), Duration::from_secs(5)).await;
+        assert_eq!(r.status, STATUS_NOT_STARTED);
+        assert!(r.error.starts_with("failed to start: "), "{}", r.error);
+
+        let bad_interpreter = script(tmp.path(), "bad", "");
+        fs::write(&bad_interpreter.path, "#!/nonexistent/interpreter\n").unwrap();
+        let r = run_plain(&bad_interpreter, &env(&[], None), Duration::from_secs(5)).await;
+        assert_eq!(r.status, STATUS_NOT_STARTED);
+    }
+
+    #[tokio::test]
+    async fn exec_runs_in_root_directory_with_only_the_given_environment() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let s = script(
+            tmp.path(),
+            "env",
+            "pwd > \"$OUT\"; /usr/bin/env >> \"$OUT\"",
+        );
+        let out_str = out.to_string_lossy().into_owned();
+        let r = run_plain(
+            &s,
+            &env(&[("OUT", &out_str), ("PATH", "/usr/bin:/bin")], None),
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(r.status, 0);
+        let text = fs::read_to_string(&out).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("/"));
+        let names: Vec<&str> = lines.map(|l| l.split('=').next().unwrap()).collect();
+        // The shell may add PWD/OLDPWD/SHLVL/_ itself; nothing else may appear.
+        for name in names {
+            assert!(
+                ["OUT", "PATH", "PWD", "OLDPWD", "SHLVL", "_"].contains(&name),
+                "unexpected variable {name}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn exec_timeout_kills_the_whole_process_group() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pidfile = tmp.path().join("pid");
+        let s = script(
+            tmp.path(),
+            "hang",
+            "sleep 1000 &\necho $! > \"$PIDFILE\"\nwait",
+        );
+        let started = std::time::Instant::now();
+        let r = run_plain(
+            &s,
+            &env(&[("PIDFILE", &pidfile.to_string_lossy())], None),
+            Duration::from_millis(500),
+        )
+        .await;
+        assert_eq!(r.status, STATUS_TIMEOUT);
+        assert_eq!(r.error, "timed out after 0.5 s");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let grandchild = read_pid(&pidfile);
+        assert!(process_gone(grandchild), "grandchild {grandchild} survived");
+    }
+
+    #[tokio::test]
+    async fn exec_timeout_escalates_to_sigkill() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pidfile = tmp.path().join("pid");
+        // Both the shell and its child ignore SIGTERM (an ignored disposition survives exec).
+        let s = script(
+            tmp.path(),
+            "stubborn",
+            "trap '' TERM\nsleep 1000 &\necho $! > \"$PIDFILE\"\nwhile :; do wait; done",
+        );
+        let started = std::time::Instant::now();
+        let r = run_plain(
+            &s,
+            &env(&[("PIDFILE", &pidfile.to_string_lossy())], None),
+            Duration::from_millis(300),
+        )
+        .await;
+        assert_eq!(r.status, STATUS_TIMEOUT);
+        assert!(started.elapsed() >= KILL_GRACE);
+        assert!(started.elapsed() < KILL_GRACE + Duration::from_secs(5));
+        let grandchild = read_pid(&pidfile);
+        assert!(process_gone(grandchild), "grandchild {grandchild} survived");
+    }
+
+    #[tokio::test]
+    async fn exec_stop_terminates_the_hook() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = script(tmp.path(), "hang", "exec sleep 1000");
+        let r = run(
+            &s,
+            &env(&[], None),
+            Duration::from_secs(60),
+            tokio::time::sleep(Duration::from_millis(200)),
+        )
+        .await;
+        assert_eq!(r.status, 128 + 15);
+        assert_eq!(r.error, "killed: daemon shutting down");
+    }
+
+    #[tokio::test]
+    async fn exec_delivers_large_stdin() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("stdin");
+        let s = script(tmp.path(), "cat", "cat > \"$OUT\"");
+        let payload: String = (0..300 * 1024)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let r = run_plain(
+            &s,
+            &env(&[("OUT", &out.to_string_lossy())], Some(payload.clone())),
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(r.status, 0);
+        assert_eq!(fs::read_to_string(&out).unwrap(), payload);
+    }
+
+    #[tokio::test]
+    async fn exec_completes_when_the_hook_ignores_stdin() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = script(tmp.path(), "ignore", "exit 0");
+        let payload = "x".repeat(1024 * 1024);
+        let r = tokio::time::timeout(
+            Duration::from_secs(10),
+            run_plain(&s, &env(&[], Some(payload)), Duration::from_secs(5)),
+        )
+        .await
+        .expect("runner blocked on a hook that does not read stdin");
+        assert_eq!(r.status, 0);
+    }
+
+    #[tokio::test]
+    async fn exec_does_not_wait_for_background_processes_holding_pipes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pidfile = tmp.path().join("pid");
+        // The background sleep keeps stdin, stdout and stderr open after the hook exits.
+        let s = script(
+            tmp.path(),
+            "bg",
+            "sleep 1000 &\necho $! > \"$PIDFILE\"\nexit 0",
+        );
+        let started = std::time::Instant::now();
+        let r = run_plain(
+            &s,
+            &env(
+                &[("PIDFILE", &pidfile.to_string_lossy())],
+                Some("y".repeat(1024 * 1024)),
+            ),
+            Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(r.status, 0);
+        assert!(started.elapsed() < OUTPUT_DRAIN + Duration::from_secs(3));
+        let pid = read_pid(&pidfile);
+        // A normal exit leaves what the hook started alone; clean up after the test.
+        assert!(!process_gone(pid));
+        let _ = rustix::process::kill_process(
+            Pid::from_raw(i32::try_from(pid).unwrap()).unwrap(),
+            Signal::KILL,
+        );
+    }
+
+    #[test]
+    fn describe_maps_exit_codes_and_signals() {
+        assert_eq!(describe(ExitStatus::from_raw(0)), (0, String::new()));
+        assert_eq!(
+            describe(ExitStatus::from_raw(2 << 8)),
+            (2, "exited with status 2".into())
+        );
+        assert_eq!(
+            describe(ExitStatus::from_raw(15)),
+            (143, "killed by signal 15".into())
+        );
+    }
+}

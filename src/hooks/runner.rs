@@ -1,0 +1,709 @@
+//! The hook runner actor: takes [`Request`]s from the broker through a [`Handle`], runs the
+//! hooks of each request and reports one [`BatchResult`] per request that ran any hook.
+//!
+//! Ordering: requests with the same key (the link's ifindex; all link-less requests such as
+//! `manager` share one key) run one at a time in submission order, so a link's `routable` hooks
+//! never race its `no-carrier` hooks. Requests with different keys run in parallel, up to
+//! [`MAX_PARALLEL_BATCHES`] at once; keys beyond that wait their turn in arrival order. Within
+//! a request the scripts run one after the other in name order.
+//!
+//! The actor owns only queues; it never blocks on a hook. Each running request is a task of
+//! its own, and scripts are discovered when the request starts, so a script added a moment ago
+//! runs at the next event.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::{self, JoinSet};
+use tokio::time::Instant;
+use tracing::{debug, error, info, info_span, warn, Instrument};
+
+use super::discover::{self, Script};
+use super::{env, exec, BatchResult, Request, Settings};
+use crate::model::IfIndex;
+
+/// Most requests (of different links) running at the same time. A bound on processes started
+/// by one burst of events (a switch restart flapping 200 VLANs), not a bound on queued work.
+pub const MAX_PARALLEL_BATCHES: usize = 64;
+
+/// The ordering key: requests with equal keys run one after another.
+type Key = Option<IfIndex>;
+
+/// Cloneable handle to the hook runner. Dropping every handle lets the runner finish the work
+/// already submitted and then stop.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+#[derive(Debug)]
+enum Command {
+    Submit(Request),
+    Settings(Settings),
+    Idle(oneshot::Sender<()>),
+    Shutdown {
+        grace: Duration,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// Where the runner is in its life; scripts watch it to learn when to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Normal operation.
+    Running,
+    /// Shutting down: start no further script, let running ones finish.
+    Draining,
+    /// Shutdown grace is over: kill running scripts.
+    Kill,
+}
+
+/// Start the runner on the current Tokio runtime (must be called from within one). Results
+/// go to `results`; a closed receiver only means nobody listens.
+pub fn spawn(settings: Settings, results: mpsc::UnboundedSender<BatchResult>) -> Handle {
+    spawn_with_limit(settings, results, MAX_PARALLEL_BATCHES)
+}
+
+fn spawn_with_limit(
+    settings: Settings,
+    results: mpsc::UnboundedSender<BatchResult>,
+    max_parallel: usize,
+) -> Handle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let runner = Runner::new(settings, results, max_parallel);
+    tokio::spawn(runner.run(rx));
+    Handle { tx }
+}
+
+impl Handle {
+    /// Queue `request`; never blocks and never drops it while the runner runs (the queue is
+    /// unbounded: its size is bounded by the broker's event rate times the hooks' run time).
+    /// After [`Handle::shutdown`] requests are dropped with a warning.
+    pub fn submit(&self, request: Request) {
+        if self.tx.send(Command::Submit(request)).is_err() {
+            warn!("hook runner has stopped, dropping hook request");
+        }
+    }
+
+    /// Replace the settings. Requests that start after this call use the new settings, including
+    /// requests submitted earlier that are still queued; running requests keep theirs.
+    pub fn update_settings(&self, settings: Settings) {
+        if self.tx.send(Command::Settings(settings)).is_err() {
+            debug!("hook runner has stopped, ignoring new settings");
+        }
+    }
+
+    /// Wait until every request submitted before this call has finished and its result has been
+    /// sent. Returns at once when the runner has stopped.
+    pub async fn idle(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Command::Idle(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Stop the runner: drop queued requests that have not started, start no further script,
+    /// give running scripts `grace` to finish, then terminate their process groups (`SIGTERM`,
+    /// [`exec::KILL_GRACE`], `SIGKILL`; they report "killed: daemon shutting down"). Returns when
+    /// every script has been reaped and every result sent, so at most `grace` +
+    /// [`exec::KILL_GRACE`] plus a moment. Calling it again waits again (with the earlier of the
+    /// two deadlines).
+    pub async fn shutdown(&self, grace: Duration) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Command::Shutdown { grace, done }).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+/// The actor's state: per-key queues and the running batches.
+struct Runner {
+    settings: Settings,
+    results: mpsc::UnboundedSender<BatchResult>,
+    max_parallel: usize,
+    /// Requests waiting, per key; only non-empty queues are kept.
+    queues: HashMap<Key, VecDeque<Request>>,
+    /// Keys with a queue and no running batch, in the order they became ready (each once).
+    ready: VecDeque<Key>,
+    /// Keys with a running batch.
+    running: HashSet<Key>,
+    /// The running batches, and the key of each.
+    tasks: JoinSet<()>,
+    task_keys: HashMap<task::Id, Key>,
+    phase: watch::Sender<Phase>,
+    /// When running scripts are killed, once shutdown began.
+    kill_at: Option<Instant>,
+    idle_waiters: Vec<oneshot::Sender<()>>,
+    shutdown_waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl Runner {
+    fn new(
+        settings: Settings,
+        results: mpsc::UnboundedSender<BatchResult>,
+        max_parallel: usize,
+    ) -> Self {
+        Runner {
+            settings,
+            results,
+            max_parallel: max_parallel.max(1),
+            queues: HashMap::new(),
+            ready: VecDeque::new(),
+            running: HashSet::new(),
+            tasks: JoinSet::new(),
+            task_keys: HashMap::new(),
+            phase: watch::Sender::new(Phase::Running),
+            kill_at: None,
+            idle_waiters: Vec::new(),
+            shutdown_waiters: Vec::new(),
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        let mut open = true;
+        loop {
+            if self.is_idle() {
+                for waiter in self.idle_waiters.drain(..) {
+                    let _ = waiter.send(());
+                }
+                if !open || self.stopping() {
+                    break;
+                }
+            }
+            let kill_at = self.kill_at;
+            let killing = *self.phase.borrow() == Phase::Kill;
+            tokio::select! {
+                command = rx.recv(), if open => match command {
+                    Some(command) => self.handle(command),
+                    // Every handle is gone: finish what was submitted, then stop.
+                    None => open = false,
+                },
+                Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
+                    let id = match &joined {
+                        Ok((id, ())) => *id,
+                        Err(err) => {
+                            error!(error = %err, "hook batch task failed");
+                            err.id()
+                        }
+                    };
+                    self.finished(id);
+                }
+                () = sleep_until_opt(kill_at), if kill_at.is_some() && !killing => {
+                    info!("shutdown grace over, terminating running hooks");
+                    self.phase.send_replace(Phase::Kill);
+                }
+                else => break,
+            }
+        }
+        for waiter in self.shutdown_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+        debug!("hook runner stopped");
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Submit(request) if self.stopping() => {
+                warn!(event = %request.event, "hook runner stopping, dropping hook request");
+            }
+            Command::Submit(request) => self.enqueue(request),
+            Command::Settings(settings) => self.settings = settings,
+            Command::Idle(done) => self.idle_waiters.push(done),
+            Command::Shutdown { grace, done } => {
+                if !self.stopping() {
+                    let dropped: usize = self.queues.values().map(VecDeque::len).sum();
+                    self.queues.clear();
+                    self.ready.clear();
+                    if dropped > 0 {
+                        info!(
+                            dropped,
+                            "hook runner stopping, dropping queued hook requests"
+                        );
+                    }
+                    self.phase.send_replace(Phase::Draining);
+                }
+                let at = Instant::now() + grace;
+                self.kill_at = Some(self.kill_at.map_or(at, |earlier| earlier.min(at)));
+                self.shutdown_waiters.push(done);
+            }
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        *self.phase.borrow() != Phase::Running
+    }
+
+    fn is_idle(&self) -> bool {
+        self.running.is_empty() && self.queues.is_empty()
+    }
+
+    fn enqueue(&mut self, request: Request) {
+        let key = request.link.as_ref().map(|link| link.attrs.index);
+        let queue = self.queues.entry(key).or_default();
+        // A new queue of a key that is not running becomes ready; otherwise the key is already
+        // running or already ready and picks the request up in turn.
+        if queue.is_empty() && !self.running.contains(&key) {
+            self.ready.push_back(key);
+        }
+        queue.push_back(request);
+        self.fill();
+    }
+
+    fn finished(&mut self, id: task::Id) {
+        if let Some(key) = self.task_keys.remove(&id) {
+            self.running.remove(&key);
+            // Back of the line: a busy link does not starve links waiting for a slot.
+            if self.queues.contains_key(&key) {
+                self.ready.push_back(key);
+            }
+        }
+        self.fill();
+    }
+
+    /// Start ready keys while there are free slots.
+    fn fill(&mut self) {
+        while self.running.len() < self.max_parallel {
+            let Some(key) = self.ready.pop_front() else {
+                break;
+            };
+            let Some(queue) = self.queues.get_mut(&key) else {
+                continue;
+            };
+            let Some(request) = queue.pop_front() else {
+                self.queues.remove(&key);
+                continue;
+            };
+            if queue.is_empty() {
+                self.queues.remove(&key);
+            }
+            let batch = run_batch(
+                request,
+                self.settings.clone(),
+                self.results.clone(),
+                self.phase.subscribe(),
+            );
+            let id = self.tasks.spawn(batch).id();
+            self.task_keys.insert(id, key);
+            self.running.insert(key);
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Run the hooks of one request and send its result (when any hook ran).
+async fn run_batch(
+    request: Request,
+    settings: Settings,
+    results: mpsc::UnboundedSender<BatchResult>,
+    phase: watch::Receiver<Phase>,
+) {
+    let ifindex = request.link.as_ref().map(|link| link.attrs.index);
+    let ifname = request.link.as_ref().map(|link| link.attrs.name.clone());
+    let span = info_span!("hooks.batch", event = %request.event, ifindex, ifname);
+    async move {
+        let Some(scripts) = discover_blocking(&settings, &request.event).await else {
+            return;
+        };
+        if scripts.is_empty() {
+            debug!("no hooks for event");
+            return;
+        }
+        let env = env::build(&request, &settings);
+        for rejected in &env.rejected {
+            warn!(var = %rejected.name, reason = %rejected.reason, "not passing variable to hooks");
+        }
+
+        let mut outcomes = Vec::with_capacity(scripts.len());
+        for script in &scripts {
+            if *phase.borrow() != Phase::Running {
+                info!(
+                    skipped = scripts.len() - outcomes.len(),
+                    "daemon stopping, not starting remaining hooks"
+                );
+                break;
+            }
+            let stop = wait_for_kill(phase.clone());
+            outcomes.push(exec::run(script, &env, settings.timeout, stop).await);
+        }
+
+        let failed = outcomes.iter().filter(|r| r.status != 0).count();
+        info!(ran = outcomes.len(), failed, "hooks completed");
+        if !outcomes.is_empty() {
+            // A closed receiver means nobody publishes results; the hooks still ran.
+            let _ = results.send(BatchResult {
+                event: request.event.clone(),
+                ifindex,
+                results: outcomes,
+            });
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Discover off the async threads (it reads directories and stats files), logging failures.
+async fn discover_blocking(settings: &Settings, event: &str) -> Option<Vec<Script>> {
+    let dir = settings.dir.clone();
+    let event = event.to_owned();
+    let enforce = settings.enforce_ownership;
+    match task::spawn_blocking(move || discover::discover(&dir, &event, enforce)).await {
+        Ok(Ok(scripts)) => Some(scripts),
+        Ok(Err(err)) => {
+            warn!(error = %err, "not running hooks");
+            None
+        }
+        Err(err) => {
+            error!(error = %err, "hook discovery failed");
+            None
+        }
+    }
+}
+
+/// Resolves when the runner decides to kill running scripts.
+async fn wait_for_kill(mut phase: watch::Receiver<Phase>) {
+    if phase.wait_for(|p| *p == Phase::Kill).await.is_err() {
+        // The runner is gone without a shutdown; only the script's own timeout applies.
+        std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    use super::*;
+    use crate::hooks::env::tests::{big_link, sample_link, settings};
+    use crate::hooks::env::MAX_ARG_STRLEN;
+    use crate::model::LinkView;
+
+    const WAIT: Duration = Duration::from_secs(20);
+
+    fn hook(dir: &Path, event: &str, name: &str, body: &str) {
+        let event_dir = dir.join(format!("{event}.d"));
+        fs::create_dir_all(&event_dir).unwrap();
+        fs::set_permissions(&event_dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let path = event_dir.join(name);
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn link(index: IfIndex, name: &str) -> LinkView {
+        let mut link = sample_link();
+        link.attrs.index = index;
+        link.attrs.name = name.into();
+        link
+    }
+
+    fn request(event: &str, link: Option<LinkView>, vars: &[(&str, &str)]) -> Request {
+        Request {
+            event: event.into(),
+            link,
+            vars: vars
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    async fn next(rx: &mut mpsc::UnboundedReceiver<BatchResult>) -> BatchResult {
+        tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .expect("no hook result in time")
+            .expect("results channel closed")
+    }
+
+    fn lines(path: &Path) -> Vec<String> {
+        fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn runner_runs_requests_of_one_link_strictly_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("log");
+        let log_str = log.to_string_lossy().into_owned();
+        for name in ["10-first", "20-second"] {
+            hook(
+                tmp.path(),
+                "routable",
+                name,
+                &format!(
+                    "echo \"$MARK {name} start\" >> \"$OUT\"\nsleep 0.2\necho \"$MARK {name} end\" >> \"$OUT\""
+                ),
+            );
+        }
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let handle = spawn(settings(tmp.path().into(), false), tx);
+        for mark in ["a", "b", "c"] {
+            handle.submit(request(
+                "routable",
+                Some(link(7, "eth7")),
+                &[("MARK", mark), ("OUT", &log_str)],
+            ));
+        }
+        for _ in 0..3 {
+            let result = next(&mut rx).await;
+            assert_eq!(result.event, "routable");
+            assert_eq!(result.ifindex, Some(7));
+            assert_eq!(result.results.len(), 2);
+            assert!(result.results[0].script.ends_with("/routable.d/10-first"));
+            assert!(result.results.iter().all(|r| r.status == 0));
+        }
+        let mut expected = Vec::new();
+        for mark in ["a", "b", "c"] {
+            for name in ["10-first", "20-second"] {
+                expected.push(format!("{mark} {name} start"));
+                expected.push(format!("{mark} {name} end"));
+            }
+        }
+        assert_eq!(lines(&log), expected);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn runner_runs_different_links_in_parallel() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("log");
+        hook(
+            tmp.path(),
+            "routable",
+            "50-mark",
+            "echo \"start $LINK\" >> \"$OUT\"\nsleep 0.5\necho \"end $LINK\" >> \"$OUT\"",
+        );
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let handle = spawn(settings(tmp.path().into(), false), tx);
+        let out = log.to_string_lossy().into_owned();
+        handle.submit(request("routable", Some(link(1, "eth1")), &[("OUT", &out)]));
+        handle.submit(request("routable", Some(link(2, "eth2")), &[("OUT", &out)]));
+        let mut seen = vec![next(&mut rx).await.ifindex, next(&mut rx).await.ifindex];
+        seen.sort();
+        assert_eq!(seen, [Some(1), Some(2)]);
+        let lines = lines(&log);
+        assert_eq!(lines.len(), 4);
+        // Both started before either ended: the two links overlapped in time.
+        assert!(
+            lines[0].starts_with("start ") && lines[1].starts_with("start "),
+            "{lines:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn runner_limit_serialises_links_beyond_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("log");
+        hook(
+            tmp.path(),
+            "routable",
+            "50-mark",
+            "echo \"start $LINK\" >> \"$OUT\"\nsleep 0.2\necho \"end $LINK\" >> \"$OUT\"",
+        );
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let handle = spawn_with_limit(settings(tmp.path().into(), false), tx, 1);
+        let out = log.to_string_lossy().into_owned();
+        handle.submit(request("routable", Some(link(1, "eth1")), &[("OUT", &out)]));
+        handle.submit(request("routable", Some(link(2, "eth2")), &[("OUT", &out)]));
+        next(&mut rx).await;
+        next(&mut rx).await;
+        assert_eq!(
+            lines(&log),
+            ["start eth1", "end eth1", "start eth2", "end eth2"]
+        );
+    }
+
+    #[tokio::test]
+    async fn runner_sends_no_result_without_scripts_and_picks_up_new_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let handle = spawn(settings(tmp.path().into(), false), tx);
+        handle.submit(request("routable", Some(link(1, "eth1")), &[]));
+        handle.submit(request("../etc", None, &[]));
+        handle.idle().await;
+        assert!(rx.try_recv().is_err());
+
+        hook(tmp.path(), "routable", "new", "exit 4");
+        handle.submit(request("routable", Some(link(1, "eth1")), &[]));
+        let result = next(&mut rx).await;
+        assert_eq!(result.results.len(), 1);
+        assert_eq!(result.results[0].status, 4);
+        assert_eq!(result.results[0].error, "exited with status 4");
+    }
+
+    #[tokio::test]
+    async fn runner_runs_manager_hooks_without_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        hook(
+            tmp.path(),
+            "manager",
+            "m",
+            &format!(
+                "echo \"$EVENT ${{LINK-unset}} $OperationalState\" > {}",
+                out.display()
+            ),
+        );
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let handle = spawn(settings(tmp.path().into(), true), tx);
+        handle.submit(request(
+            "manager",
+            None,
+            &[("OperationalState", "degraded")],
+        ));
+        let result = next(&mut rx).await;
+        assert_eq!(result.ifindex, None);
+        assert_eq!(result.results[0].status, 0);
+        assert_eq!(lines(&out), ["manager unset degraded"]);
+    }
+
+    #[tokio::test]
+    async fn runner_applies_new_settings_to_later_batches() {
+        let first = tempfile::tempdir().unwrap();
+        let second = tempfile::tempdir().unwrap();
+        hook(first.path(), "routable", "one", "exit 1");
+        hook(second.path(), "routable", "two", "exit 2");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let handle = spawn(settings(first.path().into(), false), tx);
+        handle.submit(request("routable", Some(link(1, "eth1")), &[]));
+        assert_eq!(next(&mut rx).await.results[0].status, 1);
+        handle.update_settings(settings(second.path().into(), false));
+        handle.submit(request("routable", Some(link(1, "eth1")), &[]));
+        assert_eq!(next(&mut rx).await.results[0].status, 2);
+    }
+
+    #[tokio::test]
+    async fn runner_passes_clean_env_and_large_json_on_stdin() {
+        // Edition 2021: set_var is safe; the name is unique to this test.
+        std::env::set_var("NETWORK_BROKER_RUNNER_LEAK_MARKER", "leaked");
+        let tmp = tempfile::tempdir().unwrap();
+        let env_out = tmp.path().join("env");
+        let stdin_out = tmp.path().join("stdin");
+        hook(
+            tmp.path(),
+            "routable",
+            "dump",
+            &format!(
+                "/usr/bin/env > {}\ncat > {}",
+                env_out.display(),
+                stdin_out.display()
+            ),
+        );
+        let link = big_link(2 * MAX_ARG_STRLEN);
+        let expected_json = env::json_for(&link, Some("routable"));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let handle = spawn(settings(tmp.path().into(), true), tx);
+        handle.submit(request(
+            "routable",
+            Some(link),
+            &[("OperationalState", "routable")],
+        ));
+        let result = next(&mut rx).await;
+        assert_eq!(result.results[0].status, 0, "{}", result.results[0].error);
+
+        let env_text = fs::read_to_string(&env_out).unwrap();
+        assert!(!env_text.contains("NETWORK_BROKER_RUNNER_LEAK_MARKER"));
+        let mut names: Vec<&str> = env_text
+            .lines()
+            .map(|l| l.split('=').next().unwrap())
+            .filter(|n| !["PWD", "OLDPWD", "SHLVL", "_"].contains(n))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "EVENT",
+                "JSON_TRUNCATED",
+                "LINK",
+                "LINKINDEX",
+                "OperationalState",
+                "PATH"
+            ]
+        );
+        assert!(env_text.contains("JSON_TRUNCATED=1\n"));
+        assert_eq!(
+            fs::read_to_string(&stdin_out).unwrap(),
+            format!("{expected_json}\n")
+        );
+    }
+
+    #[tokio::test]
+    async fn runner_json_env_matches_stdin_when_small() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        hook(
+            tmp.path(),
+            "routable",
+            "cmp",
+            &format!(
+                "printf '%s\\n' \"$JSON\" > {out}.env\ncat > {out}.stdin",
+                out = out.display()
+            ),
+        );
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let handle = spawn(settings(tmp.path().into(), true), tx);
+        handle.submit(request(
+            "routable",
+            Some(sample_link()),
+            &[("OperationalState", "routable")],
+        ));
+        assert_eq!(next(&mut rx).await.results[0].status, 0);
+        let from_env = fs::read_to_string(format!("{}.env", out.display())).unwrap();
+        let from_stdin = fs::read_to_string(format!("{}.stdin", out.display())).unwrap();
+        assert_eq!(from_env, from_stdin);
+        assert_eq!(
+            from_env,
+            format!("{}\n", env::json_for(&sample_link(), Some("routable")))
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn runner_shutdown_kills_running_hooks_and_drops_queued_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let started = tmp.path().join("started");
+        hook(
+            tmp.path(),
+            "routable",
+            "10-hang",
+            &format!("echo $$ >> {}\nexec sleep 1000", started.display()),
+        );
+        hook(tmp.path(), "routable", "20-never", "exit 0");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let handle = spawn(settings(tmp.path().into(), false), tx);
+        handle.submit(request("routable", Some(link(1, "eth1")), &[]));
+        handle.submit(request("routable", Some(link(1, "eth1")), &[]));
+        // Wait until the first hook runs (polling a file the hook writes, bounded).
+        let deadline = std::time::Instant::now() + WAIT;
+        while !started.exists() {
+            assert!(std::time::Instant::now() < deadline, "hook never started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let begun = std::time::Instant::now();
+        tokio::time::timeout(WAIT, handle.shutdown(Duration::from_millis(200)))
+            .await
+            .expect("shutdown did not finish");
+        assert!(begun.elapsed() < Duration::from_millis(200) + exec::KILL_GRACE + WAIT / 4);
+
+        let result = next(&mut rx).await;
+        assert_eq!(result.results.len(), 1, "the second script must not start");
+        assert_eq!(result.results[0].status, 128 + 15);
+        assert_eq!(result.results[0].error, "killed: daemon shutting down");
+        // The queued request was dropped, and the runner is gone.
+        assert!(tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(lines(&started).len(), 1);
+        handle.submit(request("routable", Some(link(1, "eth1")), &[]));
+        handle.idle().await;
+    }
+}
