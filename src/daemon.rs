@@ -3,6 +3,7 @@
 //! in the broker; this file only connects the pieces and owns the process lifecycle.
 
 use std::path::Path;
+use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
@@ -13,9 +14,12 @@ use tracing::{error, info, warn};
 use crate::broker::{hook_settings, Broker};
 use crate::config::Config;
 use crate::event::{Event, EventSender, EVENT_QUEUE_CAPACITY};
-use crate::hooks::{self, BatchResult, EVENT_DIRS};
+use crate::hooks::{self, BatchResult};
 use crate::logging::LogHandle;
 use crate::{dbus, source, sys};
+
+/// How long running hooks may go on after SIGTERM before they are stopped.
+const HOOK_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Why the daemon stopped other than by request.
 #[derive(Debug, thiserror::Error)]
@@ -37,14 +41,18 @@ pub enum Error {
 /// Runs the daemon with a validated configuration until SIGTERM/SIGINT (`Ok`) or until a
 /// subsystem is lost (`Err`, so that systemd's `Restart=on-failure` brings us back).
 pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
-    create_hook_dirs(&config.dir);
+    // Administrators find where hooks go; failure (a read-only file system) is not fatal
+    // because hooks are optional.
+    if let Err(err) = hooks::discover::create_event_dirs(&config.dir) {
+        warn!(error = %ErrorChain(&err), "cannot create the hook directories");
+    }
     let enforce_ownership = sys::is_root();
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
 
     let (results_tx, results_rx) = mpsc::unbounded_channel();
     let hooks = hooks::spawn(hook_settings(&config, enforce_ownership), results_tx);
-    let (broker, snapshots) = Broker::new(config.clone(), hooks, enforce_ownership);
+    let (broker, snapshots) = Broker::new(config.clone(), hooks.clone(), enforce_ownership);
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE_CAPACITY);
 
     let mut terminate = signal(SignalKind::terminate()).map_err(Error::Signals)?;
@@ -79,6 +87,9 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     cancel.cancel();
     drop(events);
+    // Running hooks get a moment to finish; then their process groups are stopped so none
+    // outlives the daemon.
+    hooks.shutdown(HOOK_SHUTDOWN_GRACE).await;
     tasks.wait().await;
     drop(conn);
     if let Err(err) = &outcome {
@@ -102,20 +113,6 @@ async fn reload(dir: &Path, events: &EventSender, log: &LogHandle) {
         }
         Ok(Err(err)) => error!(error = %err, "configuration rejected, keeping the old one"),
         Err(err) => error!(error = %err, "configuration reload failed, keeping the old one"),
-    }
-}
-
-/// Creates `DIR/<event>.d` so administrators find where hooks go. Failure (a read-only file
-/// system, a missing directory) is not fatal: hooks are optional.
-fn create_hook_dirs(dir: &Path) {
-    for name in EVENT_DIRS {
-        let path = dir.join(name);
-        if path.is_dir() {
-            continue;
-        }
-        if let Err(err) = std::fs::create_dir_all(&path) {
-            warn!(path = %path.display(), error = %err, "cannot create hook directory");
-        }
     }
 }
 

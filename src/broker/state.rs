@@ -2,11 +2,12 @@
 //! kernel event updates the picture and reports what changed, so the decisions that follow
 //! ([`super::decide`]) never have to compare states themselves.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::event::{KernelEvent, KernelSnapshot};
-use crate::model::{Address, IfIndex, LinkAttrs, LinkView, Snapshot};
+use crate::model::{Address, IfIndex, LinkAttrs, LinkView, Route, Snapshot};
 
 /// One thing that changed in the broker's picture.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,10 +34,37 @@ pub enum Change {
     RoutesChanged(IfIndex),
 }
 
+/// What makes two routes the same route to the kernel: `ip route replace` (and networkd)
+/// sends only the new route, with the same key, and no removal of the old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct RouteKey {
+    ipv6: bool,
+    table: u32,
+    dst: Option<IpAddr>,
+    dst_len: u8,
+    metric: Option<u32>,
+    kind: u8,
+}
+
+impl RouteKey {
+    fn of(route: &Route) -> Self {
+        RouteKey {
+            ipv6: route.ipv6,
+            table: route.table,
+            dst: route.dst,
+            dst_len: route.dst_len,
+            metric: route.metric,
+            kind: route.kind,
+        }
+    }
+}
+
 /// The link table.
 #[derive(Debug, Default, Clone)]
 pub struct State {
     links: BTreeMap<IfIndex, Arc<LinkView>>,
+    /// Every route held in some link's view, by key, to find the route a replacement replaces.
+    routes: HashMap<RouteKey, Route>,
 }
 
 impl State {
@@ -70,6 +98,7 @@ impl State {
             KernelEvent::LinkChanged(attrs) => self.upsert_link(attrs, changes),
             KernelEvent::LinkRemoved { index } => {
                 if let Some(view) = self.links.remove(&index) {
+                    self.routes.retain(|_, route| route.oif != Some(index));
                     changes.push(Change::LinkRemoved(view));
                 }
             }
@@ -83,21 +112,13 @@ impl State {
                     changes.push(Change::AddressRemoved(index, removed));
                 }
             }
-            KernelEvent::RouteAdded(route) => {
-                let Some(index) = route.oif else { return };
-                let Some(view) = self.links.get_mut(&index) else { return };
-                if !view.routes.contains(&route) {
-                    Arc::make_mut(view).routes.insert(route);
-                    changes.push(Change::RoutesChanged(index));
-                }
-            }
+            KernelEvent::RouteAdded(route) => self.add_route(route, changes),
             KernelEvent::RouteRemoved(route) => {
-                let Some(index) = route.oif else { return };
-                let Some(view) = self.links.get_mut(&index) else { return };
-                if view.routes.contains(&route) {
-                    Arc::make_mut(view).routes.remove(&route);
-                    changes.push(Change::RoutesChanged(index));
+                let key = RouteKey::of(&route);
+                if self.routes.get(&key) == Some(&route) {
+                    self.routes.remove(&key);
                 }
+                self.drop_route_from_link(&route, changes);
             }
             KernelEvent::Snapshot(snapshot) => self.replace(snapshot, changes),
         }
@@ -113,13 +134,52 @@ impl State {
             Some(view) if view.attrs != attrs => {
                 let old_name = view.attrs.name.clone();
                 let renamed = old_name != attrs.name;
-                Arc::make_mut(view).attrs = attrs;
+                let went_down = view.attrs.is_up() && !attrs.is_up();
+                let view = Arc::make_mut(view);
+                view.attrs = attrs;
                 changes.push(Change::LinkChanged(index));
                 if renamed {
                     changes.push(Change::LinkRenamed { index, old: old_name });
                 }
+                // Taking a link down flushes its IPv4 routes without any RTM_DELROUTE
+                // (fib_sync_down_dev does not notify); IPv6 announces its removals.
+                if went_down {
+                    let before = view.routes.len();
+                    view.routes.retain(|route| route.ipv6);
+                    if view.routes.len() != before {
+                        self.routes.retain(|_, r| r.ipv6 || r.oif != Some(index));
+                        changes.push(Change::RoutesChanged(index));
+                    }
+                }
             }
             Some(_) => {}
+        }
+    }
+
+    fn add_route(&mut self, route: Route, changes: &mut Vec<Change>) {
+        let Some(index) = route.oif else { return };
+        if !self.links.contains_key(&index) {
+            return;
+        }
+        let key = RouteKey::of(&route);
+        match self.routes.insert(key, route.clone()) {
+            Some(old) if old == route => return,
+            Some(replaced) => self.drop_route_from_link(&replaced, changes),
+            None => {}
+        }
+        if let Some(view) = self.links.get_mut(&index) {
+            if Arc::make_mut(view).routes.insert(route) {
+                changes.push(Change::RoutesChanged(index));
+            }
+        }
+    }
+
+    fn drop_route_from_link(&mut self, route: &Route, changes: &mut Vec<Change>) {
+        let Some(index) = route.oif else { return };
+        let Some(view) = self.links.get_mut(&index) else { return };
+        if view.routes.contains(route) {
+            Arc::make_mut(view).routes.remove(route);
+            changes.push(Change::RoutesChanged(index));
         }
     }
 
@@ -149,8 +209,10 @@ impl State {
                 }
             }
         }
+        self.routes.clear();
         for route in snapshot.routes {
             if let Some(view) = route.oif.and_then(|index| fresh.get_mut(&index)) {
+                self.routes.insert(RouteKey::of(&route), route.clone());
                 view.routes.insert(route);
             }
         }
@@ -207,7 +269,7 @@ mod tests {
     use std::net::IpAddr;
 
     use super::*;
-    use crate::model::{KernelOperState, Route};
+    use crate::model::KernelOperState;
 
     fn link(index: IfIndex, name: &str) -> LinkAttrs {
         LinkAttrs {
@@ -319,6 +381,48 @@ mod tests {
             vec![Change::RoutesChanged(3)]
         );
         assert!(apply(&mut state, KernelEvent::RouteRemoved(r)).is_empty());
+    }
+
+    #[test]
+    fn a_replaced_route_leaves_no_stale_copy() {
+        let mut state = State::default();
+        apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0")));
+        apply(&mut state, KernelEvent::LinkChanged(link(4, "eth1")));
+        let mut via_eth0 = route(3, "10.0.0.0", 8);
+        via_eth0.gateway = Some("192.0.2.1".parse().unwrap());
+        apply(&mut state, KernelEvent::RouteAdded(via_eth0.clone()));
+        // `ip route replace 10.0.0.0/8 via 198.51.100.1 dev eth1`: one RTM_NEWROUTE, same key.
+        let mut via_eth1 = via_eth0.clone();
+        via_eth1.oif = Some(4);
+        via_eth1.gateway = Some("198.51.100.1".parse().unwrap());
+        let changes = apply(&mut state, KernelEvent::RouteAdded(via_eth1.clone()));
+        assert_eq!(changes, vec![Change::RoutesChanged(3), Change::RoutesChanged(4)]);
+        assert!(state.link(3).unwrap().routes.is_empty());
+        assert_eq!(state.link(4).unwrap().routes.len(), 1);
+        apply(&mut state, KernelEvent::RouteRemoved(via_eth1));
+        assert!(state.link(4).unwrap().routes.is_empty());
+    }
+
+    #[test]
+    fn taking_a_link_down_drops_its_ipv4_routes() {
+        let mut state = State::default();
+        let mut up = link(3, "eth0");
+        up.flags = crate::model::link::IFF_UP;
+        apply(&mut state, KernelEvent::LinkChanged(up.clone()));
+        apply(&mut state, KernelEvent::RouteAdded(route(3, "192.0.2.0", 24)));
+        let mut v6 = route(3, "2001:db8::", 64);
+        v6.ipv6 = true;
+        apply(&mut state, KernelEvent::RouteAdded(v6.clone()));
+        let changes = apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0")));
+        assert!(changes.contains(&Change::RoutesChanged(3)));
+        let routes: Vec<_> = state.link(3).unwrap().routes.iter().cloned().collect();
+        assert_eq!(routes, vec![v6]);
+        // The same route coming back after the link is up again counts as new.
+        apply(&mut state, KernelEvent::LinkChanged(up));
+        assert_eq!(
+            apply(&mut state, KernelEvent::RouteAdded(route(3, "192.0.2.0", 24))),
+            vec![Change::RoutesChanged(3)]
+        );
     }
 
     #[test]

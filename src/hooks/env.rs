@@ -473,7 +473,7 @@ pub(crate) mod tests {
                 scope: 0,
                 flags: 0x80,
             }],
-            routes: vec![Route {
+            routes: [Route {
                 dst: None,
                 dst_len: 0,
                 src: Some("192.0.2.1".parse().unwrap()),
@@ -485,7 +485,8 @@ pub(crate) mod tests {
                 kind: 1,
                 metric: Some(1024),
                 ipv6: false,
-            }],
+            }]
+            .into(),
         }
     }
 
@@ -672,7 +673,7 @@ pub(crate) mod tests {
             scope: 253,
             flags: 0x01 | 0x40,
         }];
-        link.routes = vec![Route {
+        link.routes = [Route {
             dst: Some("2001:db8::".parse().unwrap()),
             dst_len: 64,
             src: None,
@@ -684,7 +685,8 @@ pub(crate) mod tests {
             kind: 1,
             metric: None,
             ipv6: true,
-        }];
+        }]
+        .into();
         let value: serde_json::Value = serde_json::from_str(&json_for(&link, None)).unwrap();
         assert_eq!(value["Kind"], "");
         assert_eq!(value["HardwareAddress"], "");
@@ -707,14 +709,14 @@ pub(crate) mod tests {
     /// A link with enough routes that its JSON passes `size` bytes.
     pub(crate) fn big_link(size: usize) -> LinkView {
         let mut link = sample_link();
-        let template = link.routes[0].clone();
+        let template = link.routes.iter().next().cloned().unwrap();
         let mut i: u32 = 0;
         while json_for(&link, None).len() <= size {
             for _ in 0..256 {
                 let mut route = template.clone();
                 route.dst = Some(IpAddr::V4((0x0a00_0000 + i).into()));
                 route.dst_len = 32;
-                link.routes.push(route);
+                link.routes.insert(route);
                 i += 1;
             }
         }
