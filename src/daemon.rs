@@ -65,11 +65,17 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     let mut broker_task = tasks.spawn(broker.run(events_rx, cancel.clone()));
     let mut netlink_task = tasks.spawn(source::netlink::run(events.clone(), cancel.clone()));
     tasks.spawn(dbus::publish::run(conn.clone(), snapshots, cancel.clone()));
-    tasks.spawn(log_hook_results(results_rx));
+    tasks.spawn(drain_hook_results(results_rx));
     tasks.close();
 
-    notify_systemd(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("running")]);
-    info!(version = env!("CARGO_PKG_VERSION"), "network-broker running");
+    notify_systemd(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status("running"),
+    ]);
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        "network-broker running"
+    );
 
     let outcome = loop {
         tokio::select! {
@@ -107,7 +113,11 @@ async fn reload(dir: &Path, events: &EventSender, log: &LogHandle) {
     match loaded {
         Ok(Ok(config)) => {
             log.set_level(config.system.log_level);
-            if events.send(Event::ConfigReloaded(Box::new(config))).await.is_err() {
+            if events
+                .send(Event::ConfigReloaded(Box::new(config)))
+                .await
+                .is_err()
+            {
                 warn!("broker gone, reload dropped");
             }
         }
@@ -116,17 +126,10 @@ async fn reload(dir: &Path, events: &EventSender, log: &LogHandle) {
     }
 }
 
-async fn log_hook_results(mut results: mpsc::UnboundedReceiver<BatchResult>) {
-    while let Some(batch) = results.recv().await {
-        let failed = batch.results.iter().filter(|r| r.status != 0).count();
-        info!(
-            event = %batch.event,
-            ifindex = batch.ifindex,
-            scripts = batch.results.len(),
-            failed,
-            "hooks completed"
-        );
-    }
+/// The runner logs each batch itself; until results are published on the bus they are
+/// only drained here so the channel never grows.
+async fn drain_hook_results(mut results: mpsc::UnboundedReceiver<BatchResult>) {
+    while results.recv().await.is_some() {}
 }
 
 fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {

@@ -2,6 +2,8 @@
 //! otherwise to stderr as text or JSON lines. The level can change on reload; the format
 //! cannot (it is fixed when the subscriber is installed).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::layer::{Layered, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
@@ -56,7 +58,11 @@ pub fn init(level: LogLevel, format: LogFormat) -> Result<LogHandle, Error> {
         Some(journald) => journald,
         None => match format {
             LogFormat::Text => Box::new(
-                tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false),
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_target(false)
+                    // Colour codes only for a person at a terminal, never in log files.
+                    .with_ansi(std::io::stderr().is_terminal()),
             ),
             LogFormat::Json => Box::new(
                 tracing_subscriber::fmt::layer()
@@ -66,7 +72,11 @@ pub fn init(level: LogLevel, format: LogFormat) -> Result<LogHandle, Error> {
             ),
         },
     };
-    Registry::default().with(filter).with(output).try_init().map_err(Error::Install)?;
+    Registry::default()
+        .with(filter)
+        .with(output)
+        .try_init()
+        .map_err(Error::Install)?;
     Ok(LogHandle { filter: handle })
 }
 
@@ -74,7 +84,9 @@ pub fn init(level: LogLevel, format: LogFormat) -> Result<LogHandle, Error> {
 /// socket is missing, as in containers and the test lab).
 fn journald_layer() -> Option<Output> {
     std::env::var_os("JOURNAL_STREAM")?;
-    let layer = tracing_journald::layer().ok()?.with_syslog_identifier("network-broker".into());
+    let layer = tracing_journald::layer()
+        .ok()?
+        .with_syslog_identifier("network-broker".into());
     Some(Box::new(layer))
 }
 

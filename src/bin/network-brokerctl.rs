@@ -26,7 +26,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("network-brokerctl: failed to start the async runtime: {err}");
@@ -43,11 +46,16 @@ fn main() -> ExitCode {
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
-    let conn = Connection::system().await.context("cannot connect to the system bus")?;
+    let conn = Connection::system()
+        .await
+        .context("cannot connect to the system bus")?;
     let manager = ManagerProxy::new(&conn).await?;
     match command {
         Command::Status => {
-            let version = manager.version().await.context("is network-broker running?")?;
+            let version = manager
+                .version()
+                .await
+                .context("is network-broker running?")?;
             let links = manager.list_links().await?;
             println!("network-broker {version}, {} links", links.len());
         }

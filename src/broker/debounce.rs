@@ -24,7 +24,11 @@ impl<K: Eq + Hash + Copy + Ord> Debouncer<K> {
     /// Fire a key after `quiet` without news, and at the latest `max_delay` after its first
     /// news.
     pub fn new(quiet: Duration, max_delay: Duration) -> Self {
-        Self { quiet, max_delay, pending: HashMap::new() }
+        Self {
+            quiet,
+            max_delay,
+            pending: HashMap::new(),
+        }
     }
 
     /// Records news for `key` at `now`.
@@ -32,7 +36,10 @@ impl<K: Eq + Hash + Copy + Ord> Debouncer<K> {
         self.pending
             .entry(key)
             .and_modify(|p| p.last = now)
-            .or_insert(Pending { first: now, last: now });
+            .or_insert(Pending {
+                first: now,
+                last: now,
+            });
     }
 
     /// Drops `key` without firing it.
@@ -80,7 +87,10 @@ mod tests {
             d.touch(7u32, t0 + Duration::from_millis(i));
         }
         assert!(d.take_due(t0 + Duration::from_millis(100)).is_empty());
-        assert_eq!(d.next_deadline(), Some(t0 + Duration::from_millis(49) + QUIET));
+        assert_eq!(
+            d.next_deadline(),
+            Some(t0 + Duration::from_millis(49) + QUIET)
+        );
         assert_eq!(d.take_due(t0 + Duration::from_millis(249)), vec![7]);
         assert!(d.take_due(t0 + Duration::from_secs(10)).is_empty());
         assert_eq!(d.next_deadline(), None);

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::config::Config;
-use crate::event::{Event, EventReceiver};
+use crate::event::{Event, EventReceiver, KernelEvent};
 use crate::hooks;
 use crate::model::{IfIndex, LinkView, Snapshot};
 
@@ -43,6 +43,9 @@ pub struct Broker {
     enforce_hook_ownership: bool,
     snapshots: watch::Sender<Arc<Snapshot>>,
     routes_modified: Debouncer<IfIndex>,
+    /// Whether the kernel's first dump has arrived. What that dump contains is the state the
+    /// daemon starts from, not a change, so it runs no hooks.
+    kernel_seen: bool,
 }
 
 /// What the hook runner needs from a configuration.
@@ -70,6 +73,7 @@ impl Broker {
             enforce_hook_ownership,
             snapshots,
             routes_modified: Debouncer::new(ROUTES_QUIET, ROUTES_MAX_DELAY),
+            kernel_seen: false,
         };
         (broker, reader)
     }
@@ -106,11 +110,15 @@ impl Broker {
     fn handle(&mut self, event: Event) -> bool {
         match event {
             Event::Kernel(kernel) => {
+                let initial = !self.kernel_seen && matches!(kernel, KernelEvent::Snapshot(_));
+                self.kernel_seen |= initial;
                 let mut changes = Vec::new();
                 self.state.apply(kernel, &mut changes);
                 log_changes(&self.state, &changes);
-                let effects = decide::decide(&self.config, &self.state, &changes);
-                self.carry_out(effects);
+                if !initial {
+                    let effects = decide::decide(&self.config, &self.state, &changes);
+                    self.carry_out(effects);
+                }
                 !changes.is_empty()
             }
             Event::ConfigReloaded(config) => {
@@ -136,7 +144,9 @@ impl Broker {
     fn fire_due(&mut self, now: Instant) {
         for index in self.routes_modified.take_due(now) {
             // The link may have gone or been renamed out of the filter while the burst settled.
-            let Some(view) = self.state.link(index) else { continue };
+            let Some(view) = self.state.link(index) else {
+                continue;
+            };
             if !self.config.link_selected(&view.attrs.name) {
                 continue;
             }
@@ -182,5 +192,128 @@ fn log_changes(state: &State, changes: &[Change]) {
             }
             Change::LinkChanged(_) | Change::RoutesChanged(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::event::KernelSnapshot;
+    use crate::model::{KernelOperState, LinkAttrs, Route};
+
+    fn link(index: IfIndex, name: &str) -> LinkAttrs {
+        LinkAttrs {
+            index,
+            name: name.into(),
+            kind: None,
+            mac: None,
+            mtu: None,
+            flags: crate::model::link::IFF_UP,
+            oper_state: KernelOperState::Up,
+        }
+    }
+
+    fn route(oif: IfIndex, dst: &str) -> Route {
+        Route {
+            dst: Some(dst.parse().unwrap()),
+            dst_len: 24,
+            src: None,
+            gateway: None,
+            oif: Some(oif),
+            table: 254,
+            protocol: 2,
+            scope: 253,
+            kind: 1,
+            metric: None,
+            ipv6: false,
+        }
+    }
+
+    /// Runs a broker with a real hook runner over a scratch configuration directory holding
+    /// one `routes-modified.d` script.
+    fn start(
+        dir: &std::path::Path,
+    ) -> (
+        mpsc::Sender<Event>,
+        mpsc::UnboundedReceiver<hooks::BatchResult>,
+        CancellationToken,
+    ) {
+        let hook_dir = dir.join("routes-modified.d");
+        std::fs::create_dir_all(&hook_dir).unwrap();
+        let script = hook_dir.join("10-true");
+        std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config = Config::defaults(dir);
+        let (results_tx, results) = mpsc::unbounded_channel();
+        let hooks = hooks::spawn(hook_settings(&config, false), results_tx);
+        let (broker, _snapshots) = Broker::new(config, hooks, false);
+        let (events, events_rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        tokio::spawn(broker.run(events_rx, cancel.clone()));
+        (events, results, cancel)
+    }
+
+    #[tokio::test]
+    async fn the_initial_dump_runs_no_hooks_but_a_later_burst_runs_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (events, mut results, cancel) = start(dir.path());
+        let initial = KernelSnapshot {
+            links: vec![link(3, "eth0")],
+            addresses: Vec::new(),
+            routes: vec![route(3, "192.0.2.0")],
+        };
+        events
+            .send(KernelEvent::Snapshot(initial).into())
+            .await
+            .unwrap();
+        for i in 0..20 {
+            let dst = format!("198.51.{i}.0");
+            events
+                .send(KernelEvent::RouteAdded(route(3, &dst)).into())
+                .await
+                .unwrap();
+        }
+        let batch = tokio::time::timeout(Duration::from_secs(10), results.recv())
+            .await
+            .expect("routes-modified.d did not run")
+            .unwrap();
+        assert_eq!(batch.event, "routes-modified");
+        assert_eq!(batch.ifindex, Some(3));
+        // Twenty route changes within the quiet period are one burst: no second run follows.
+        let more = tokio::time::timeout(ROUTES_QUIET * 4, results.recv()).await;
+        assert!(more.is_err(), "unexpected second batch: {more:?}");
+        cancel.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_later_snapshot_with_changed_routes_runs_the_hook() {
+        let dir = tempfile::tempdir().unwrap();
+        let (events, mut results, cancel) = start(dir.path());
+        let mut snapshot = KernelSnapshot {
+            links: vec![link(3, "eth0")],
+            addresses: Vec::new(),
+            routes: vec![route(3, "192.0.2.0")],
+        };
+        events
+            .send(KernelEvent::Snapshot(snapshot.clone()).into())
+            .await
+            .unwrap();
+        // A resync after lost events: the routes differ, which is a change like any other.
+        snapshot.routes.push(route(3, "198.51.100.0"));
+        events
+            .send(KernelEvent::Snapshot(snapshot).into())
+            .await
+            .unwrap();
+        let batch = tokio::time::timeout(Duration::from_secs(10), results.recv())
+            .await
+            .expect("routes-modified.d did not run after the resync")
+            .unwrap();
+        assert_eq!(batch.ifindex, Some(3));
+        cancel.cancel();
     }
 }

@@ -70,7 +70,9 @@ pub struct State {
 impl State {
     /// An immutable copy for readers; cheap (shares every unchanged link).
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot { links: self.links.clone() }
+        Snapshot {
+            links: self.links.clone(),
+        }
     }
 
     /// The link with this index.
@@ -106,7 +108,9 @@ impl State {
                 self.add_address(index, address, changes)
             }
             KernelEvent::AddressRemoved { index, address } => {
-                let Some(view) = self.links.get_mut(&index) else { return };
+                let Some(view) = self.links.get_mut(&index) else {
+                    return;
+                };
                 if let Some(pos) = view.addresses.iter().position(|a| a.same_key(&address)) {
                     let removed = Arc::make_mut(view).addresses.remove(pos);
                     changes.push(Change::AddressRemoved(index, removed));
@@ -139,7 +143,10 @@ impl State {
                 view.attrs = attrs;
                 changes.push(Change::LinkChanged(index));
                 if renamed {
-                    changes.push(Change::LinkRenamed { index, old: old_name });
+                    changes.push(Change::LinkRenamed {
+                        index,
+                        old: old_name,
+                    });
                 }
                 // Taking a link down flushes its IPv4 routes without any RTM_DELROUTE
                 // (fib_sync_down_dev does not notify); IPv6 announces its removals.
@@ -176,7 +183,9 @@ impl State {
 
     fn drop_route_from_link(&mut self, route: &Route, changes: &mut Vec<Change>) {
         let Some(index) = route.oif else { return };
-        let Some(view) = self.links.get_mut(&index) else { return };
+        let Some(view) = self.links.get_mut(&index) else {
+            return;
+        };
         if view.routes.contains(route) {
             Arc::make_mut(view).routes.remove(route);
             changes.push(Change::RoutesChanged(index));
@@ -184,7 +193,9 @@ impl State {
     }
 
     fn add_address(&mut self, index: IfIndex, address: Address, changes: &mut Vec<Change>) {
-        let Some(view) = self.links.get_mut(&index) else { return };
+        let Some(view) = self.links.get_mut(&index) else {
+            return;
+        };
         match view.addresses.iter().position(|a| a.same_key(&address)) {
             Some(pos) if view.addresses[pos] == address => {}
             // Same address with new attributes (e.g. tentative → valid): an update, not a new
@@ -200,8 +211,11 @@ impl State {
     /// Replaces the whole table with a fresh dump, reporting the difference as the individual
     /// changes that would have produced it.
     fn replace(&mut self, snapshot: KernelSnapshot, changes: &mut Vec<Change>) {
-        let mut fresh: BTreeMap<IfIndex, LinkView> =
-            snapshot.links.into_iter().map(|attrs| (attrs.index, LinkView::new(attrs))).collect();
+        let mut fresh: BTreeMap<IfIndex, LinkView> = snapshot
+            .links
+            .into_iter()
+            .map(|attrs| (attrs.index, LinkView::new(attrs)))
+            .collect();
         for (index, address) in snapshot.addresses {
             if let Some(view) = fresh.get_mut(&index) {
                 if !view.addresses.iter().any(|a| a.same_key(&address)) {
@@ -217,8 +231,12 @@ impl State {
             }
         }
 
-        let gone: Vec<IfIndex> =
-            self.links.keys().filter(|index| !fresh.contains_key(index)).copied().collect();
+        let gone: Vec<IfIndex> = self
+            .links
+            .keys()
+            .filter(|index| !fresh.contains_key(index))
+            .copied()
+            .collect();
         for index in gone {
             if let Some(view) = self.links.remove(&index) {
                 changes.push(Change::LinkRemoved(view));
@@ -243,7 +261,10 @@ impl State {
             if old.attrs != new.attrs {
                 changes.push(Change::LinkChanged(index));
                 if old.attrs.name != new.attrs.name {
-                    changes.push(Change::LinkRenamed { index, old: old.attrs.name.clone() });
+                    changes.push(Change::LinkRenamed {
+                        index,
+                        old: old.attrs.name.clone(),
+                    });
                 }
             }
             for address in &old.addresses {
@@ -332,7 +353,13 @@ mod tests {
         let changes = apply(&mut state, KernelEvent::LinkChanged(link(3, "wan0")));
         assert_eq!(
             changes,
-            vec![Change::LinkChanged(3), Change::LinkRenamed { index: 3, old: "eth0".into() }]
+            vec![
+                Change::LinkChanged(3),
+                Change::LinkRenamed {
+                    index: 3,
+                    old: "eth0".into()
+                }
+            ]
         );
         assert_eq!(state.link(3).unwrap().attrs.name, "wan0");
     }
@@ -342,14 +369,32 @@ mod tests {
         let mut state = State::default();
         apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0")));
         let a = addr("192.0.2.1", 24);
-        let changes = apply(&mut state, KernelEvent::AddressAdded { index: 3, address: a.clone() });
+        let changes = apply(
+            &mut state,
+            KernelEvent::AddressAdded {
+                index: 3,
+                address: a.clone(),
+            },
+        );
         assert_eq!(changes, vec![Change::AddressAdded(3, a.clone())]);
         let mut tentative = a.clone();
         tentative.flags = 0x40;
-        assert!(apply(&mut state, KernelEvent::AddressAdded { index: 3, address: tentative })
-            .is_empty());
+        assert!(apply(
+            &mut state,
+            KernelEvent::AddressAdded {
+                index: 3,
+                address: tentative
+            }
+        )
+        .is_empty());
         assert_eq!(state.link(3).unwrap().addresses[0].flags, 0x40);
-        let changes = apply(&mut state, KernelEvent::AddressRemoved { index: 3, address: a });
+        let changes = apply(
+            &mut state,
+            KernelEvent::AddressRemoved {
+                index: 3,
+                address: a,
+            },
+        );
         assert_eq!(changes.len(), 1);
         assert!(state.link(3).unwrap().addresses.is_empty());
     }
@@ -359,7 +404,10 @@ mod tests {
         let mut state = State::default();
         assert!(apply(
             &mut state,
-            KernelEvent::AddressAdded { index: 9, address: addr("192.0.2.1", 24) }
+            KernelEvent::AddressAdded {
+                index: 9,
+                address: addr("192.0.2.1", 24)
+            }
         )
         .is_empty());
         assert!(apply(&mut state, KernelEvent::RouteAdded(route(9, "10.0.0.0", 8))).is_empty());
@@ -396,7 +444,10 @@ mod tests {
         via_eth1.oif = Some(4);
         via_eth1.gateway = Some("198.51.100.1".parse().unwrap());
         let changes = apply(&mut state, KernelEvent::RouteAdded(via_eth1.clone()));
-        assert_eq!(changes, vec![Change::RoutesChanged(3), Change::RoutesChanged(4)]);
+        assert_eq!(
+            changes,
+            vec![Change::RoutesChanged(3), Change::RoutesChanged(4)]
+        );
         assert!(state.link(3).unwrap().routes.is_empty());
         assert_eq!(state.link(4).unwrap().routes.len(), 1);
         apply(&mut state, KernelEvent::RouteRemoved(via_eth1));
@@ -409,7 +460,10 @@ mod tests {
         let mut up = link(3, "eth0");
         up.flags = crate::model::link::IFF_UP;
         apply(&mut state, KernelEvent::LinkChanged(up.clone()));
-        apply(&mut state, KernelEvent::RouteAdded(route(3, "192.0.2.0", 24)));
+        apply(
+            &mut state,
+            KernelEvent::RouteAdded(route(3, "192.0.2.0", 24)),
+        );
         let mut v6 = route(3, "2001:db8::", 64);
         v6.ipv6 = true;
         apply(&mut state, KernelEvent::RouteAdded(v6.clone()));
@@ -420,7 +474,10 @@ mod tests {
         // The same route coming back after the link is up again counts as new.
         apply(&mut state, KernelEvent::LinkChanged(up));
         assert_eq!(
-            apply(&mut state, KernelEvent::RouteAdded(route(3, "192.0.2.0", 24))),
+            apply(
+                &mut state,
+                KernelEvent::RouteAdded(route(3, "192.0.2.0", 24))
+            ),
             vec![Change::RoutesChanged(3)]
         );
     }
@@ -430,8 +487,20 @@ mod tests {
         let mut state = State::default();
         apply(&mut state, KernelEvent::LinkChanged(link(2, "gone0")));
         apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0")));
-        apply(&mut state, KernelEvent::AddressAdded { index: 3, address: addr("192.0.2.1", 24) });
-        apply(&mut state, KernelEvent::AddressAdded { index: 3, address: addr("192.0.2.2", 24) });
+        apply(
+            &mut state,
+            KernelEvent::AddressAdded {
+                index: 3,
+                address: addr("192.0.2.1", 24),
+            },
+        );
+        apply(
+            &mut state,
+            KernelEvent::AddressAdded {
+                index: 3,
+                address: addr("192.0.2.2", 24),
+            },
+        );
 
         let snapshot = KernelSnapshot {
             links: vec![link(3, "eth0"), link(4, "new0")],
@@ -457,7 +526,13 @@ mod tests {
         apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0")));
         apply(&mut state, KernelEvent::LinkChanged(link(4, "eth1")));
         let before = state.snapshot();
-        apply(&mut state, KernelEvent::AddressAdded { index: 4, address: addr("192.0.2.9", 24) });
+        apply(
+            &mut state,
+            KernelEvent::AddressAdded {
+                index: 4,
+                address: addr("192.0.2.9", 24),
+            },
+        );
         let after = state.snapshot();
         assert!(Arc::ptr_eq(&before.links[&3], &after.links[&3]));
         assert!(!Arc::ptr_eq(&before.links[&4], &after.links[&4]));

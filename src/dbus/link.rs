@@ -34,7 +34,10 @@ impl Link {
 
 /// The `Addresses` property's value for a link: (address, prefix length).
 pub fn addresses_of(view: &LinkView) -> Vec<(String, u8)> {
-    view.addresses.iter().map(|a| (a.ip.to_string(), a.prefix_len)).collect()
+    view.addresses
+        .iter()
+        .map(|a| (a.ip.to_string(), a.prefix_len))
+        .collect()
 }
 
 #[interface(name = "org.freedesktop.NetworkBroker1.Link")]

@@ -43,7 +43,11 @@ impl Manager {
             .links
             .values()
             .map(|view| {
-                (wire_index(view.attrs.index), view.attrs.name.clone(), link_path(view.attrs.index))
+                (
+                    wire_index(view.attrs.index),
+                    view.attrs.name.clone(),
+                    link_path(view.attrs.index),
+                )
             })
             .collect()
     }

@@ -56,7 +56,10 @@ mod tests {
         assert_eq!(escape_index(4), "_34");
         assert_eq!(escape_index(12), "_312");
         assert_eq!(escape_index(1000), "_31000");
-        assert_eq!(link_path(3).as_str(), "/org/freedesktop/NetworkBroker1/link/_33");
+        assert_eq!(
+            link_path(3).as_str(),
+            "/org/freedesktop/NetworkBroker1/link/_33"
+        );
     }
 
     #[test]

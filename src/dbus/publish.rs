@@ -61,9 +61,13 @@ async fn sync(
         if let Err(err) = server.remove::<Link, _>(&path).await {
             warn!(ifindex = index, error = %err, "failed to remove link object");
         }
-        let sent =
-            Manager::link_removed(&manager, wire_index(*index), &view.attrs.name, path.as_ref())
-                .await;
+        let sent = Manager::link_removed(
+            &manager,
+            wire_index(*index),
+            &view.attrs.name,
+            path.as_ref(),
+        )
+        .await;
         log_failed_signal(sent, "LinkRemoved");
     }
 
@@ -120,7 +124,10 @@ async fn emit_property_changes(
         );
     }
     if before.addresses != after.addresses {
-        log_failed_signal(link.addresses_changed(emitter).await, "PropertiesChanged(Addresses)");
+        log_failed_signal(
+            link.addresses_changed(emitter).await,
+            "PropertiesChanged(Addresses)",
+        );
     }
 }
 
