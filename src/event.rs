@@ -2,7 +2,9 @@
 //! decide nothing; the broker is the only one that acts on them.
 
 use crate::config::Config;
-use crate::model::{Address, IfIndex, LinkAttrs, Route};
+use std::collections::BTreeMap;
+
+use crate::model::{Address, IfIndex, LinkAttrs, Route, StateProperty, States};
 
 /// Capacity of the broker's event queue. Kernel readers never block on it: when it is full they
 /// drop their event, remember that they did, and later send a fresh [`KernelEvent::Snapshot`].
@@ -18,6 +20,8 @@ pub type EventReceiver = tokio::sync::mpsc::Receiver<Event>;
 pub enum Event {
     /// The kernel's link, address or route tables changed.
     Kernel(KernelEvent),
+    /// systemd-networkd reported states.
+    Networkd(NetworkdEvent),
     /// A new configuration was read and validated (SIGHUP or a reload request).
     ConfigReloaded(Box<Config>),
 }
@@ -70,5 +74,41 @@ pub struct KernelSnapshot {
 impl From<KernelEvent> for Event {
     fn from(event: KernelEvent) -> Self {
         Event::Kernel(event)
+    }
+}
+
+/// What systemd-networkd told us over D-Bus. Only signals from the connection that currently
+/// owns `org.freedesktop.network1` become events, and every value is from networkd's fixed
+/// lists (see [`crate::model::networkd`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkdEvent {
+    /// The complete current states, read when networkd's name gets an owner: at start-up if
+    /// networkd runs, and whenever it (re)starts.
+    Snapshot {
+        /// The manager's states.
+        manager: States,
+        /// Every link networkd knows, by ifindex.
+        links: BTreeMap<IfIndex, States>,
+    },
+    /// networkd's name lost its owner (networkd stopped or crashed).
+    Vanished,
+    /// `PropertiesChanged` on a link object: the state properties in the signal, in the order
+    /// the signal carried them.
+    LinkChanged {
+        /// The link, from the object path `/org/freedesktop/network1/link/_3N`.
+        index: IfIndex,
+        /// Property and new value.
+        changed: Vec<(StateProperty, &'static str)>,
+    },
+    /// `PropertiesChanged` on the manager object.
+    ManagerChanged {
+        /// Property and new value, in signal order.
+        changed: Vec<(StateProperty, &'static str)>,
+    },
+}
+
+impl From<NetworkdEvent> for Event {
+    fn from(event: NetworkdEvent) -> Self {
+        Event::Networkd(event)
     }
 }

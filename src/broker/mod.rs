@@ -121,6 +121,11 @@ impl Broker {
                 }
                 !changes.is_empty()
             }
+            Event::Networkd(event) => {
+                // Acted on by the networkd issue's broker work, which lands next.
+                debug!(?event, "networkd event");
+                false
+            }
             Event::ConfigReloaded(config) => {
                 info!(dir = %config.dir.display(), "configuration reloaded");
                 self.config = *config;

@@ -4,11 +4,13 @@
 
 pub mod address;
 pub mod link;
+pub mod networkd;
 pub mod route;
 pub mod view;
 
 pub use address::Address;
 pub use link::{KernelOperState, LinkAttrs};
+pub use networkd::{StateProperty, States};
 pub use route::Route;
 pub use view::{LinkView, Snapshot};
 
