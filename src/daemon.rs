@@ -11,10 +11,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::broker::{hook_settings, Broker};
+use crate::broker::{hook_settings, memory, Broker};
 use crate::config::Config;
 use crate::event::{Event, EventSender, EVENT_QUEUE_CAPACITY};
-use crate::hooks::{self, BatchResult};
+use crate::hooks;
 use crate::logging::LogHandle;
 use crate::{dbus, source, sys};
 
@@ -52,20 +52,30 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
 
     let (results_tx, results_rx) = mpsc::unbounded_channel();
     let hooks = hooks::spawn(hook_settings(&config, enforce_ownership), results_tx);
-    let (broker, snapshots) = Broker::new(config.clone(), hooks.clone(), enforce_ownership);
+    let runtime_dir = config.system.runtime_dir.clone();
+    let dispatched = {
+        let dir = runtime_dir.clone();
+        tokio::task::spawn_blocking(move || memory::load(&dir))
+            .await
+            .unwrap_or_default()
+    };
+    let (broker, snapshots) =
+        Broker::new(config.clone(), hooks.clone(), enforce_ownership, dispatched);
+    let dispatched_updates = broker.dispatched_updates();
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE_CAPACITY);
 
     let mut terminate = signal(SignalKind::terminate()).map_err(Error::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(Error::Signals)?;
 
-    let conn = dbus::serve(snapshots.clone()).await?;
+    let conn = dbus::serve(snapshots.clone(), config.system.generator).await?;
     info!(name = dbus::names::BUS_NAME, "claimed bus name");
 
     let mut broker_task = tasks.spawn(broker.run(events_rx, cancel.clone()));
     let mut netlink_task = tasks.spawn(source::netlink::run(events.clone(), cancel.clone()));
     tasks.spawn(dbus::publish::run(conn.clone(), snapshots, cancel.clone()));
-    tasks.spawn(drain_hook_results(results_rx));
+    tasks.spawn(dbus::publish::hook_results(conn.clone(), results_rx));
+    tasks.spawn(memory::write_task(runtime_dir, dispatched_updates));
     tasks.close();
 
     notify_systemd(&[
@@ -124,12 +134,6 @@ async fn reload(dir: &Path, events: &EventSender, log: &LogHandle) {
         Ok(Err(err)) => error!(error = %err, "configuration rejected, keeping the old one"),
         Err(err) => error!(error = %err, "configuration reload failed, keeping the old one"),
     }
-}
-
-/// The runner logs each batch itself; until results are published on the bus they are
-/// only drained here so the channel never grows.
-async fn drain_hook_results(mut results: mpsc::UnboundedReceiver<BatchResult>) {
-    while results.recv().await.is_some() {}
 }
 
 fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {

@@ -1,10 +1,10 @@
 //! Pure decisions: from what changed in the link table to the effects the daemon must carry
 //! out. No I/O and no clock here, so every rule is unit-tested by feeding changes.
 
-use crate::config::Config;
-use crate::model::IfIndex;
+use crate::config::{Config, Generator};
+use crate::model::{IfIndex, StateProperty};
 
-use super::state::{Change, State};
+use super::state::{Change, Origin, State, Transitions};
 
 /// Something the daemon must do because of a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +13,17 @@ pub enum Effect {
     RoutesModified(IfIndex),
     /// The link is gone: drop any pending work for it.
     Forget(IfIndex),
+    /// A link entered a state that names a hook directory: run `<value>.d`.
+    RunStateHooks {
+        /// The link.
+        index: IfIndex,
+        /// The property that changed (operational or administrative state).
+        property: StateProperty,
+        /// Its new value, also the directory stem.
+        value: &'static str,
+    },
+    /// networkd's manager states changed: run `manager.d` once.
+    RunManagerHooks(Transitions),
 }
 
 /// The effects of one batch of changes, in the order the changes happened.
@@ -29,6 +40,35 @@ pub fn decide(config: &Config, state: &State, changes: &[Change]) -> Vec<Effect>
                 }
             }
             Change::LinkRemoved(view) => effects.push(Effect::Forget(view.attrs.index)),
+            Change::StatesChanged {
+                index,
+                origin,
+                changed,
+            } => {
+                if !drives_hooks(config.system.generator, *origin) {
+                    continue;
+                }
+                let selected = state
+                    .link(*index)
+                    .is_some_and(|view| config.link_selected(&view.attrs.name));
+                if !selected {
+                    continue;
+                }
+                for (property, value) in changed {
+                    if property.selects_hooks() {
+                        effects.push(Effect::RunStateHooks {
+                            index: *index,
+                            property: *property,
+                            value,
+                        });
+                    }
+                }
+            }
+            Change::ManagerStatesChanged(changed) => {
+                if config.system.generator == Generator::SystemdNetworkd {
+                    effects.push(Effect::RunManagerHooks(changed.clone()));
+                }
+            }
             Change::LinkAdded(_)
             | Change::LinkChanged(_)
             | Change::LinkRenamed { .. }
@@ -37,6 +77,16 @@ pub fn decide(config: &Config, state: &State, changes: &[Change]) -> Vec<Effect>
         }
     }
     effects
+}
+
+/// Whether states from `origin` run hooks under `generator`. With networkd as the generator
+/// only networkd's own reports count; the kernel-derived states are shown on the bus but run
+/// nothing, or every transition would run twice. Leases (`dhclient`) run their own hooks.
+pub fn drives_hooks(generator: Generator, origin: Origin) -> bool {
+    matches!(
+        (generator, origin),
+        (Generator::SystemdNetworkd, Origin::Networkd) | (Generator::Netlink, Origin::Kernel)
+    )
 }
 
 #[cfg(test)]
@@ -89,6 +139,93 @@ mod tests {
             decide(&config, &state, &[Change::RoutesChanged(2)]),
             vec![Effect::RoutesModified(2)]
         );
+    }
+
+    #[test]
+    fn each_transition_runs_its_directory_once_in_order() {
+        let state = state_with(&[(2, "eth1")]);
+        let config = Config::defaults(Path::new("/nonexistent"));
+        let change = Change::StatesChanged {
+            index: 2,
+            origin: Origin::Networkd,
+            changed: vec![
+                (StateProperty::Carrier, "carrier"),
+                (StateProperty::Operational, "routable"),
+                (StateProperty::Address, "routable"),
+                (StateProperty::Administrative, "configured"),
+            ],
+        };
+        assert_eq!(
+            decide(&config, &state, &[change]),
+            vec![
+                Effect::RunStateHooks {
+                    index: 2,
+                    property: StateProperty::Operational,
+                    value: "routable"
+                },
+                Effect::RunStateHooks {
+                    index: 2,
+                    property: StateProperty::Administrative,
+                    value: "configured"
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn only_the_configured_generator_runs_state_hooks() {
+        let state = state_with(&[(2, "eth1")]);
+        let mut config = Config::defaults(Path::new("/nonexistent"));
+        let kernel = Change::StatesChanged {
+            index: 2,
+            origin: Origin::Kernel,
+            changed: vec![(StateProperty::Operational, "degraded")],
+        };
+        let networkd = Change::StatesChanged {
+            index: 2,
+            origin: Origin::Networkd,
+            changed: vec![(StateProperty::Operational, "routable")],
+        };
+        let manager = Change::ManagerStatesChanged(vec![(StateProperty::Online, "online")]);
+        let all = [kernel, networkd, manager];
+
+        let effects = decide(&config, &state, &all);
+        assert_eq!(effects.len(), 2);
+        assert!(matches!(
+            effects[0],
+            Effect::RunStateHooks {
+                value: "routable",
+                ..
+            }
+        ));
+        assert!(matches!(effects[1], Effect::RunManagerHooks(_)));
+
+        config.system.generator = Generator::Netlink;
+        let effects = decide(&config, &state, &all);
+        assert_eq!(effects.len(), 1);
+        assert!(matches!(
+            effects[0],
+            Effect::RunStateHooks {
+                value: "degraded",
+                ..
+            }
+        ));
+
+        config.system.generator = Generator::Dhclient;
+        assert!(decide(&config, &state, &all).is_empty());
+    }
+
+    #[test]
+    fn state_hooks_respect_the_links_filter() {
+        let state = state_with(&[(2, "eth1")]);
+        let mut config = Config::defaults(Path::new("/nonexistent"));
+        config.network.links = Some(vec!["eth0".into()]);
+        let change = Change::StatesChanged {
+            index: 2,
+            origin: Origin::Networkd,
+            changed: vec![(StateProperty::Operational, "routable")],
+        };
+        assert!(decide(&config, &state, &[change]).is_empty());
     }
 
     #[test]

@@ -7,6 +7,8 @@
 
 pub mod debounce;
 pub mod decide;
+pub mod derive;
+pub mod memory;
 pub mod state;
 
 use std::sync::Arc;
@@ -14,16 +16,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::event::{Event, EventReceiver, KernelEvent};
+use crate::event::{Event, EventReceiver, KernelEvent, NetworkdEvent};
 use crate::hooks;
-use crate::model::{IfIndex, LinkView, Snapshot};
+use crate::model::{IfIndex, LinkView, Snapshot, StateProperty};
 
 use debounce::Debouncer;
 use decide::Effect;
-use state::{Change, State};
+use memory::Dispatched;
+use state::{Change, Origin, State};
 
 /// A link's routes must be quiet this long before `routes-modified.d` runs: adding an address
 /// or bringing a link up produces several route messages within a few milliseconds.
@@ -44,8 +47,13 @@ pub struct Broker {
     snapshots: watch::Sender<Arc<Snapshot>>,
     routes_modified: Debouncer<IfIndex>,
     /// Whether the kernel's first dump has arrived. What that dump contains is the state the
-    /// daemon starts from, not a change, so it runs no hooks.
+    /// daemon starts from, not a change: it runs the startup triggers, not transitions.
     kernel_seen: bool,
+    /// The same for networkd's first report.
+    networkd_seen: bool,
+    /// State hooks dispatched during this boot, shared with the task that saves them.
+    dispatched: Dispatched,
+    dispatched_tx: watch::Sender<Dispatched>,
 }
 
 /// What the hook runner needs from a configuration.
@@ -55,17 +63,23 @@ pub fn hook_settings(config: &Config, enforce_ownership: bool) -> hooks::Setting
         timeout: config.system.hook_timeout,
         emit_json: config.network.emit_json,
         enforce_ownership,
+        networkd_state_dir: config.network.networkd_state_dir.clone(),
     }
 }
 
 impl Broker {
     /// A broker with an empty link table; the first kernel snapshot fills it.
+    ///
+    /// `dispatched` is what earlier runs of the daemon dispatched during this boot
+    /// ([`memory::load`]); [`Broker::dispatched_updates`] hands out its later versions.
     pub fn new(
         config: Config,
         hooks: hooks::Handle,
         enforce_hook_ownership: bool,
+        dispatched: Dispatched,
     ) -> (Self, watch::Receiver<Arc<Snapshot>>) {
         let (snapshots, reader) = watch::channel(Arc::new(Snapshot::default()));
+        let (dispatched_tx, _) = watch::channel(dispatched.clone());
         let broker = Broker {
             config,
             state: State::default(),
@@ -74,8 +88,16 @@ impl Broker {
             snapshots,
             routes_modified: Debouncer::new(ROUTES_QUIET, ROUTES_MAX_DELAY),
             kernel_seen: false,
+            networkd_seen: false,
+            dispatched,
+            dispatched_tx,
         };
         (broker, reader)
+    }
+
+    /// Every later version of the dispatched-states memory, for the task that saves it.
+    pub fn dispatched_updates(&self) -> watch::Receiver<Dispatched> {
+        self.dispatched_tx.subscribe()
     }
 
     /// Runs until `cancel` fires or every event sender is gone.
@@ -99,6 +121,9 @@ impl Broker {
                     if changed {
                         self.snapshots.send_replace(Arc::new(self.state.snapshot()));
                     }
+                    if *self.dispatched_tx.borrow() != self.dispatched {
+                        self.dispatched_tx.send_replace(self.dispatched.clone());
+                    }
                 }
                 () = sleep_until_opt(deadline) => self.fire_due(Instant::now()),
             }
@@ -115,19 +140,50 @@ impl Broker {
                 let mut changes = Vec::new();
                 self.state.apply(kernel, &mut changes);
                 log_changes(&self.state, &changes);
-                if !initial {
+                if initial {
+                    self.startup_triggers(Origin::Kernel);
+                } else {
                     let effects = decide::decide(&self.config, &self.state, &changes);
                     self.carry_out(effects);
                 }
                 !changes.is_empty()
             }
             Event::Networkd(event) => {
-                // Acted on by the networkd issue's broker work, which lands next.
-                debug!(?event, "networkd event");
-                false
+                let initial =
+                    !self.networkd_seen && matches!(event, NetworkdEvent::Snapshot { .. });
+                self.networkd_seen |= initial;
+                match &event {
+                    NetworkdEvent::Snapshot { links, .. } => {
+                        info!(links = links.len(), "systemd-networkd states read")
+                    }
+                    NetworkdEvent::Vanished => {
+                        info!("systemd-networkd left the bus; keeping its last states")
+                    }
+                    _ => {}
+                }
+                let mut changes = Vec::new();
+                self.state.apply_networkd(event, &mut changes);
+                log_changes(&self.state, &changes);
+                if initial {
+                    self.startup_triggers(Origin::Networkd);
+                } else {
+                    let effects = decide::decide(&self.config, &self.state, &changes);
+                    self.carry_out(effects);
+                }
+                !changes.is_empty()
             }
-            Event::ConfigReloaded(config) => {
+            Event::ConfigReloaded(mut config) => {
                 info!(dir = %config.dir.display(), "configuration reloaded");
+                if config.system.generator != self.config.system.generator {
+                    // Sources are chosen at start-up; switching them live would lose the
+                    // state the old one built up.
+                    warn!(
+                        running = self.config.system.generator.as_str(),
+                        configured = config.system.generator.as_str(),
+                        "Generator changes take effect after a restart"
+                    );
+                    config.system.generator = self.config.system.generator;
+                }
                 self.config = *config;
                 self.hooks
                     .update_settings(hook_settings(&self.config, self.enforce_hook_ownership));
@@ -141,9 +197,99 @@ impl Broker {
         for effect in effects {
             match effect {
                 Effect::RoutesModified(index) => self.routes_modified.touch(index, now),
-                Effect::Forget(index) => self.routes_modified.forget(index),
+                Effect::Forget(index) => {
+                    self.routes_modified.forget(index);
+                    self.dispatched.forget(index);
+                }
+                Effect::RunStateHooks {
+                    index,
+                    property,
+                    value,
+                } => self.run_state_hooks(index, property, value),
+                Effect::RunManagerHooks(changed) => self.run_manager_hooks(&changed),
             }
         }
+    }
+
+    /// networkd-dispatcher's `--run-startup-triggers`: run the hooks of every link's current
+    /// operational and administrative state, except those this boot already dispatched (a
+    /// restarted daemon does not repeat them). With `StartupTriggers: false` the current
+    /// states are only recorded, so later transitions are measured from them.
+    fn startup_triggers(&mut self, origin: Origin) {
+        if !decide::drives_hooks(self.config.system.generator, origin) {
+            return;
+        }
+        let mut due = Vec::new();
+        for view in self.state.links() {
+            let index = view.attrs.index;
+            let states = match origin {
+                Origin::Kernel => self.state.derived(index),
+                Origin::Networkd => self.state.networkd(index),
+            };
+            let Some(states) = states else { continue };
+            if !self.config.link_selected(&view.attrs.name) {
+                continue;
+            }
+            for property in [StateProperty::Operational, StateProperty::Administrative] {
+                if let Some(value) = states.get(&property) {
+                    if !self.dispatched.contains(index, property, value) {
+                        due.push((index, property, *value));
+                    }
+                }
+            }
+        }
+        for (index, property, value) in due {
+            if self.config.system.startup_triggers {
+                debug!(ifindex = index, state = value, "startup trigger");
+                self.run_state_hooks(index, property, value);
+            } else {
+                self.dispatched.record(index, property, value);
+            }
+        }
+    }
+
+    fn run_state_hooks(&mut self, index: IfIndex, property: StateProperty, value: &'static str) {
+        let Some(view) = self.state.link(index) else {
+            // networkd can report a link a moment before the kernel's message about it
+            // reaches us; without the link there is nothing to describe to a hook.
+            debug!(
+                ifindex = index,
+                state = value,
+                "state of a link not yet known, no hooks"
+            );
+            return;
+        };
+        info!(ifindex = index, ifname = %view.attrs.name, "{}={value}", property.name());
+        self.dispatched.record(index, property, value);
+        let mut vars = vec![(property.name().to_string(), value.to_string())];
+        for (other, current) in &view.states {
+            if *other != property {
+                vars.push((other.name().to_string(), current.to_string()));
+            }
+        }
+        // networkd-dispatcher's name for the state that chose the directory.
+        vars.push(("STATE".to_string(), value.to_string()));
+        self.hooks.submit(hooks::Request {
+            event: value.to_string(),
+            link: Some(LinkView::clone(view)),
+            vars,
+        });
+    }
+
+    fn run_manager_hooks(&mut self, changed: &[(StateProperty, &'static str)]) {
+        info!(changed = ?changed.iter().map(|(p, v)| format!("{}={v}", p.name())).collect::<Vec<_>>(), "manager states changed");
+        // Every current manager state, the changed ones among them with their new values.
+        let vars = self
+            .state
+            .manager()
+            .iter()
+            .map(|(property, value)| (property.name().to_string(), value.to_string()))
+            .collect();
+        self.hooks.submit(hooks::Request {
+            event: "manager".to_string(),
+            link: None,
+            vars,
+        });
     }
 
     fn fire_due(&mut self, now: Instant) {
@@ -195,7 +341,17 @@ fn log_changes(state: &State, changes: &[Change]) {
             Change::AddressRemoved(index, a) => {
                 debug!(ifindex = index, address = %a.ip, prefix = a.prefix_len, "address removed")
             }
-            Change::LinkChanged(_) | Change::RoutesChanged(_) => {}
+            Change::StatesChanged {
+                index,
+                origin,
+                changed,
+            } => {
+                for (property, value) in changed {
+                    debug!(ifindex = index, ?origin, "{}={value}", property.name());
+                }
+            }
+            Change::LinkChanged(_) | Change::RoutesChanged(_) | Change::ManagerStatesChanged(_) => {
+            }
         }
     }
 }
@@ -208,6 +364,7 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
+    use crate::config::Generator;
     use crate::event::KernelSnapshot;
     use crate::model::{KernelOperState, LinkAttrs, Route};
 
@@ -248,19 +405,89 @@ mod tests {
         mpsc::UnboundedReceiver<hooks::BatchResult>,
         CancellationToken,
     ) {
-        let hook_dir = dir.join("routes-modified.d");
+        let (events, results, cancel, _) = start_with(
+            Config::defaults(dir),
+            Dispatched::default(),
+            "routes-modified.d",
+        );
+        (events, results, cancel)
+    }
+
+    type Started = (
+        mpsc::Sender<Event>,
+        mpsc::UnboundedReceiver<hooks::BatchResult>,
+        CancellationToken,
+        watch::Receiver<Dispatched>,
+    );
+
+    /// A broker over `config` with one script that exits 0 in `config.dir/hook_dir`.
+    fn start_with(config: Config, dispatched: Dispatched, hook_dir: &str) -> Started {
+        let hook_dir = config.dir.join(hook_dir);
         std::fs::create_dir_all(&hook_dir).unwrap();
         let script = hook_dir.join("10-true");
         std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let config = Config::defaults(dir);
         let (results_tx, results) = mpsc::unbounded_channel();
         let hooks = hooks::spawn(hook_settings(&config, false), results_tx);
-        let (broker, _snapshots) = Broker::new(config, hooks, false);
+        let (broker, _snapshots) = Broker::new(config, hooks, false, dispatched);
+        let memory = broker.dispatched_updates();
         let (events, events_rx) = mpsc::channel(16);
         let cancel = CancellationToken::new();
         tokio::spawn(broker.run(events_rx, cancel.clone()));
-        (events, results, cancel)
+        (events, results, cancel, memory)
+    }
+
+    fn routable_link_snapshot() -> KernelSnapshot {
+        let mut up = link(3, "eth0");
+        up.flags |= crate::model::link::IFF_LOWER_UP;
+        let address = crate::model::Address {
+            ip: "192.0.2.1".parse().unwrap(),
+            prefix_len: 24,
+            label: None,
+            scope: 0,
+            flags: 0,
+        };
+        KernelSnapshot {
+            links: vec![up],
+            addresses: vec![(3, address)],
+            routes: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn startup_triggers_run_once_per_boot() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::defaults(dir.path());
+        config.system.generator = Generator::Netlink;
+
+        let (events, mut results, cancel, mut memory) =
+            start_with(config.clone(), Dispatched::default(), "routable.d");
+        events
+            .send(KernelEvent::Snapshot(routable_link_snapshot()).into())
+            .await
+            .unwrap();
+        let batch = tokio::time::timeout(Duration::from_secs(10), results.recv())
+            .await
+            .expect("the startup trigger did not run routable.d")
+            .unwrap();
+        assert_eq!((batch.event.as_str(), batch.ifindex), ("routable", Some(3)));
+        tokio::time::timeout(Duration::from_secs(10), memory.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        let remembered = memory.borrow().clone();
+        assert!(remembered.contains(3, StateProperty::Operational, "routable"));
+        cancel.cancel();
+
+        // A restarted daemon with that memory runs nothing for the unchanged state.
+        let (events, mut results, cancel, _) = start_with(config, remembered, "routable.d");
+        events
+            .send(KernelEvent::Snapshot(routable_link_snapshot()).into())
+            .await
+            .unwrap();
+        let rerun = tokio::time::timeout(Duration::from_millis(800), results.recv()).await;
+        assert!(rerun.is_err(), "startup trigger ran again: {rerun:?}");
+        cancel.cancel();
     }
 
     #[tokio::test]

@@ -6,8 +6,22 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::event::{KernelEvent, KernelSnapshot};
-use crate::model::{Address, IfIndex, LinkAttrs, LinkView, Route, Snapshot};
+use crate::event::{KernelEvent, KernelSnapshot, NetworkdEvent};
+use crate::model::{Address, IfIndex, LinkAttrs, LinkView, Route, Snapshot, StateProperty, States};
+
+use super::derive::derive;
+
+/// Where a link's states came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Computed from the kernel's view ([`super::derive`]).
+    Kernel,
+    /// Reported by systemd-networkd.
+    Networkd,
+}
+
+/// A state transition list: property and new value, in the order they happened.
+pub type Transitions = Vec<(StateProperty, &'static str)>;
 
 /// One thing that changed in the broker's picture.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +46,17 @@ pub enum Change {
     AddressRemoved(IfIndex, Address),
     /// The set of routes leaving through a link changed.
     RoutesChanged(IfIndex),
+    /// Some of a link's states changed, as computed from the kernel or as networkd reported.
+    StatesChanged {
+        /// The link.
+        index: IfIndex,
+        /// Who says so.
+        origin: Origin,
+        /// What changed, in order.
+        changed: Transitions,
+    },
+    /// networkd's manager states changed.
+    ManagerStatesChanged(Transitions),
 }
 
 /// What makes two routes the same route to the kernel: `ip route replace` (and networkd)
@@ -65,6 +90,12 @@ pub struct State {
     links: BTreeMap<IfIndex, Arc<LinkView>>,
     /// Every route held in some link's view, by key, to find the route a replacement replaces.
     routes: HashMap<RouteKey, Route>,
+    /// States computed from the kernel, per link.
+    derived: BTreeMap<IfIndex, States>,
+    /// States networkd reported, per link it knows.
+    networkd: BTreeMap<IfIndex, States>,
+    /// networkd's manager states.
+    manager: States,
 }
 
 impl State {
@@ -72,7 +103,28 @@ impl State {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             links: self.links.clone(),
+            manager: self.manager.clone(),
         }
+    }
+
+    /// Every link, by index.
+    pub fn links(&self) -> impl Iterator<Item = &Arc<LinkView>> {
+        self.links.values()
+    }
+
+    /// networkd's manager states.
+    pub fn manager(&self) -> &States {
+        &self.manager
+    }
+
+    /// States computed from the kernel for a link.
+    pub fn derived(&self, index: IfIndex) -> Option<&States> {
+        self.derived.get(&index)
+    }
+
+    /// States networkd reported for a link.
+    pub fn networkd(&self, index: IfIndex) -> Option<&States> {
+        self.networkd.get(&index)
     }
 
     /// The link with this index.
@@ -96,11 +148,124 @@ impl State {
     /// before a snapshot was taken converges on the kernel's state: the last event about any
     /// address, route or link is what remains.
     pub fn apply(&mut self, event: KernelEvent, changes: &mut Vec<Change>) {
+        let first = changes.len();
+        self.apply_kernel(event, changes);
+        let mut touched: Vec<IfIndex> = changes[first..]
+            .iter()
+            .filter_map(|change| match change {
+                Change::LinkAdded(index)
+                | Change::LinkChanged(index)
+                | Change::AddressAdded(index, _)
+                | Change::AddressRemoved(index, _) => Some(*index),
+                _ => None,
+            })
+            .collect();
+        touched.dedup();
+        for index in touched {
+            self.refresh_derived(index, changes);
+        }
+    }
+
+    /// Applies what networkd reported and appends the transitions to `changes`.
+    pub fn apply_networkd(&mut self, event: NetworkdEvent, changes: &mut Vec<Change>) {
+        match event {
+            NetworkdEvent::Snapshot { manager, links } => {
+                let transitions = diff_states(&self.manager, &manager);
+                self.manager = manager;
+                if !transitions.is_empty() {
+                    changes.push(Change::ManagerStatesChanged(transitions));
+                }
+                let gone: Vec<IfIndex> = self
+                    .networkd
+                    .keys()
+                    .filter(|i| !links.contains_key(i))
+                    .copied()
+                    .collect();
+                for index in gone {
+                    self.networkd.remove(&index);
+                    self.refresh_effective(index);
+                }
+                for (index, states) in links {
+                    let old = self
+                        .networkd
+                        .insert(index, states.clone())
+                        .unwrap_or_default();
+                    let transitions = diff_states(&old, &states);
+                    if !transitions.is_empty() {
+                        changes.push(Change::StatesChanged {
+                            index,
+                            origin: Origin::Networkd,
+                            changed: transitions,
+                        });
+                    }
+                    self.refresh_effective(index);
+                }
+            }
+            NetworkdEvent::Vanished => {}
+            NetworkdEvent::LinkChanged { index, changed } => {
+                let states = self.networkd.entry(index).or_default();
+                let transitions = apply_transitions(states, changed);
+                if !transitions.is_empty() {
+                    changes.push(Change::StatesChanged {
+                        index,
+                        origin: Origin::Networkd,
+                        changed: transitions,
+                    });
+                }
+                self.refresh_effective(index);
+            }
+            NetworkdEvent::ManagerChanged { changed } => {
+                let transitions = apply_transitions(&mut self.manager, changed);
+                if !transitions.is_empty() {
+                    changes.push(Change::ManagerStatesChanged(transitions));
+                }
+            }
+        }
+    }
+
+    fn refresh_derived(&mut self, index: IfIndex, changes: &mut Vec<Change>) {
+        let Some(view) = self.links.get(&index) else {
+            return;
+        };
+        let fresh = derive(view);
+        let old = self
+            .derived
+            .insert(index, fresh.clone())
+            .unwrap_or_default();
+        let transitions = diff_states(&old, &fresh);
+        if !transitions.is_empty() {
+            changes.push(Change::StatesChanged {
+                index,
+                origin: Origin::Kernel,
+                changed: transitions,
+            });
+        }
+        self.refresh_effective(index);
+    }
+
+    /// Sets the states a link shows: networkd's when it reports the link, else the kernel's.
+    fn refresh_effective(&mut self, index: IfIndex) {
+        let Some(view) = self.links.get_mut(&index) else {
+            return;
+        };
+        let effective = match self.networkd.get(&index) {
+            Some(states) => states,
+            None => match self.derived.get(&index) {
+                Some(states) => states,
+                None => return,
+            },
+        };
+        if &view.states != effective {
+            Arc::make_mut(view).states = effective.clone();
+        }
+    }
+
+    fn apply_kernel(&mut self, event: KernelEvent, changes: &mut Vec<Change>) {
         match event {
             KernelEvent::LinkChanged(attrs) => self.upsert_link(attrs, changes),
             KernelEvent::LinkRemoved { index } => {
                 if let Some(view) = self.links.remove(&index) {
-                    self.routes.retain(|_, route| route.oif != Some(index));
+                    self.forget_link(index);
                     changes.push(Change::LinkRemoved(view));
                 }
             }
@@ -161,6 +326,12 @@ impl State {
             }
             Some(_) => {}
         }
+    }
+
+    fn forget_link(&mut self, index: IfIndex) {
+        self.routes.retain(|_, route| route.oif != Some(index));
+        self.derived.remove(&index);
+        self.networkd.remove(&index);
     }
 
     fn add_route(&mut self, route: Route, changes: &mut Vec<Change>) {
@@ -239,11 +410,18 @@ impl State {
             .collect();
         for index in gone {
             if let Some(view) = self.links.remove(&index) {
+                self.derived.remove(&index);
+                self.networkd.remove(&index);
                 changes.push(Change::LinkRemoved(view));
             }
         }
 
-        for (index, new) in fresh {
+        for (index, mut new) in fresh {
+            if let Some(old) = self.links.get(&index) {
+                // States are not part of a kernel dump; keep them so an unchanged link compares
+                // equal and is shared, and refresh them below for the links that changed.
+                new.states = old.states.clone();
+            }
             let Some(old) = self.links.get(&index) else {
                 changes.push(Change::LinkAdded(index));
                 for address in &new.addresses {
@@ -283,6 +461,26 @@ impl State {
             self.links.insert(index, Arc::new(new));
         }
     }
+}
+
+/// The properties whose values differ, in [`StateProperty::ALL`] order (operational state
+/// before administrative state, the order networkd itself settles them).
+fn diff_states(old: &States, new: &States) -> Transitions {
+    StateProperty::ALL
+        .into_iter()
+        .filter_map(|property| {
+            let value = *new.get(&property)?;
+            (old.get(&property) != Some(&value)).then_some((property, value))
+        })
+        .collect()
+}
+
+/// Applies `changed` in order and returns the real transitions among them, in order.
+fn apply_transitions(states: &mut States, changed: Transitions) -> Transitions {
+    changed
+        .into_iter()
+        .filter(|(property, value)| states.insert(*property, *value) != Some(*value))
+        .collect()
 }
 
 #[cfg(test)]
@@ -339,10 +537,14 @@ mod tests {
     #[test]
     fn new_link_then_same_attrs_reports_once() {
         let mut state = State::default();
-        assert_eq!(
-            apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0"))),
-            vec![Change::LinkAdded(3)]
-        );
+        let changes = apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0")));
+        assert_eq!(changes[0], Change::LinkAdded(3));
+        // A new link also gets its first computed states: a down link is "off".
+        assert!(matches!(
+            &changes[1],
+            Change::StatesChanged { index: 3, origin: Origin::Kernel, changed }
+                if changed[0] == (StateProperty::Operational, "off")
+        ));
         assert!(apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0"))).is_empty());
     }
 
@@ -479,6 +681,101 @@ mod tests {
                 KernelEvent::RouteAdded(route(3, "192.0.2.0", 24))
             ),
             vec![Change::RoutesChanged(3)]
+        );
+    }
+
+    fn networkd(event: NetworkdEvent, state: &mut State) -> Vec<Change> {
+        let mut changes = Vec::new();
+        state.apply_networkd(event, &mut changes);
+        changes
+    }
+
+    #[test]
+    fn networkd_transitions_are_reported_once_and_in_order() {
+        let mut state = State::default();
+        apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0")));
+        let changes = networkd(
+            NetworkdEvent::LinkChanged {
+                index: 3,
+                changed: vec![
+                    (StateProperty::Administrative, "configuring"),
+                    (StateProperty::Operational, "routable"),
+                ],
+            },
+            &mut state,
+        );
+        assert_eq!(
+            changes,
+            vec![Change::StatesChanged {
+                index: 3,
+                origin: Origin::Networkd,
+                changed: vec![
+                    (StateProperty::Administrative, "configuring"),
+                    (StateProperty::Operational, "routable"),
+                ],
+            }]
+        );
+        // networkd repeats unchanged values next to the changed ones: only the change counts.
+        let changes = networkd(
+            NetworkdEvent::LinkChanged {
+                index: 3,
+                changed: vec![
+                    (StateProperty::Operational, "routable"),
+                    (StateProperty::Administrative, "configured"),
+                ],
+            },
+            &mut state,
+        );
+        assert!(
+            matches!(&changes[..], [Change::StatesChanged { changed, .. }]
+            if changed == &vec![(StateProperty::Administrative, "configured")])
+        );
+        // The link now shows networkd's states rather than the kernel's.
+        let view = state.link(3).unwrap();
+        assert_eq!(view.states[&StateProperty::Operational], "routable");
+        assert_eq!(view.states[&StateProperty::Administrative], "configured");
+    }
+
+    #[test]
+    fn a_networkd_restart_reports_only_what_changed_meanwhile() {
+        let mut state = State::default();
+        apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0")));
+        let states = |op: &'static str| {
+            States::from([
+                (StateProperty::Operational, op),
+                (StateProperty::Administrative, "configured"),
+            ])
+        };
+        let snapshot = |op| NetworkdEvent::Snapshot {
+            manager: States::from([(StateProperty::Operational, op)]),
+            links: BTreeMap::from([(3, states(op))]),
+        };
+        assert_eq!(networkd(snapshot("routable"), &mut state).len(), 2);
+        networkd(NetworkdEvent::Vanished, &mut state);
+        assert!(networkd(snapshot("routable"), &mut state).is_empty());
+        let changes = networkd(snapshot("degraded"), &mut state);
+        assert_eq!(
+            changes,
+            vec![
+                Change::ManagerStatesChanged(vec![(StateProperty::Operational, "degraded")]),
+                Change::StatesChanged {
+                    index: 3,
+                    origin: Origin::Networkd,
+                    changed: vec![(StateProperty::Operational, "degraded")],
+                },
+            ]
+        );
+        // A link networkd no longer reports falls back to the kernel's view.
+        networkd(
+            NetworkdEvent::Snapshot {
+                manager: States::new(),
+                links: BTreeMap::new(),
+            },
+            &mut state,
+        );
+        assert_eq!(
+            state.link(3).unwrap().states[&StateProperty::Operational],
+            "off"
         );
     }
 

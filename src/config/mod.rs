@@ -33,6 +33,10 @@ pub const ENV_LOG_FORMAT: &str = "NETWORK_EVENT_LOG_FORMAT";
 pub const DEFAULT_HOOK_TIMEOUT_SEC: u64 = 60;
 /// Largest accepted `System.HookTimeoutSec` (one day): a hook that needs longer is a service.
 pub const MAX_HOOK_TIMEOUT_SEC: u64 = 86_400;
+/// Default `System.RuntimeDirectory`.
+pub const DEFAULT_RUNTIME_DIR: &str = "/run/network-broker";
+/// Default `Network.NetworkdStateDirectory`.
+pub const DEFAULT_NETWORKD_STATE_DIR: &str = "/run/systemd/netif";
 /// Default `Network.RouteTableBase`.
 pub const DEFAULT_ROUTE_TABLE_BASE: u32 = 1000;
 /// Smallest accepted `Network.RouteTableBase`. Tables 0 and 252..=255 are reserved by the
@@ -193,6 +197,11 @@ pub struct SystemConfig {
     /// `HookTimeoutSec`: how long one hook may run before its process group is killed.
     /// Default 60 s, accepted 1..=86400.
     pub hook_timeout: Duration,
+    /// `StartupTriggers`, default true: at start, run the hooks of every link's current state
+    /// once per boot (states already dispatched are remembered in `RuntimeDirectory`).
+    pub startup_triggers: bool,
+    /// `RuntimeDirectory`, default `/run/network-broker`: state that lives for one boot.
+    pub runtime_dir: PathBuf,
 }
 
 /// The `Network:` section.
@@ -220,6 +229,9 @@ pub struct NetworkConfig {
     /// `RouteTableBase`, default 1000; always within
     /// [`MIN_ROUTE_TABLE_BASE`]`..=`[`MAX_ROUTE_TABLE_BASE`].
     pub route_table_base: u32,
+    /// `NetworkdStateDirectory`, default `/run/systemd/netif`: where networkd keeps its
+    /// per-link state files (`links/N`) and DHCP leases (`leases/N`).
+    pub networkd_state_dir: PathBuf,
 }
 
 /// The whole configuration.
@@ -302,6 +314,8 @@ impl Config {
                 log_format: LogFormat::Text,
                 generator: Generator::SystemdNetworkd,
                 hook_timeout: Duration::from_secs(DEFAULT_HOOK_TIMEOUT_SEC),
+                startup_triggers: true,
+                runtime_dir: PathBuf::from(DEFAULT_RUNTIME_DIR),
             },
             network: NetworkConfig {
                 links: None,
@@ -311,6 +325,7 @@ impl Config {
                 use_domain: false,
                 use_hostname: false,
                 route_table_base: DEFAULT_ROUTE_TABLE_BASE,
+                networkd_state_dir: PathBuf::from(DEFAULT_NETWORKD_STATE_DIR),
             },
         }
     }

@@ -5,7 +5,7 @@
 //! leaving it out: its default.
 
 use std::borrow::Cow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_saphyr::Spanned;
@@ -20,7 +20,14 @@ use super::{
 /// Top-level keys, in documentation order (also the order listed in messages).
 const TOP_KEYS: &[&str] = &["System", "Network"];
 /// `System:` keys.
-const SYSTEM_KEYS: &[&str] = &["LogLevel", "LogFormat", "Generator", "HookTimeoutSec"];
+const SYSTEM_KEYS: &[&str] = &[
+    "LogLevel",
+    "LogFormat",
+    "Generator",
+    "HookTimeoutSec",
+    "StartupTriggers",
+    "RuntimeDirectory",
+];
 /// `Network:` keys.
 const NETWORK_KEYS: &[&str] = &[
     "Links",
@@ -30,6 +37,7 @@ const NETWORK_KEYS: &[&str] = &[
     "UseDomain",
     "UseHostname",
     "RouteTableBase",
+    "NetworkdStateDirectory",
 ];
 
 /// A mapping entry as the tree holds it.
@@ -68,6 +76,8 @@ impl<'a> Schema<'a> {
                     let seconds = self.integer(&path, value, 1, MAX_HOOK_TIMEOUT_SEC, "")?;
                     set(&mut system.hook_timeout, seconds.map(Duration::from_secs));
                 }
+                "StartupTriggers" => set(&mut system.startup_triggers, self.boolean(&path, value)?),
+                "RuntimeDirectory" => set(&mut system.runtime_dir, self.directory(&path, value)?),
                 _ => return Err(self.unknown_key(Some("System"), key, SYSTEM_KEYS)),
             }
             Ok(())
@@ -102,6 +112,10 @@ impl<'a> Schema<'a> {
                         network.route_table_base = base;
                     }
                 }
+                "NetworkdStateDirectory" => set(
+                    &mut network.networkd_state_dir,
+                    self.directory(&path, value)?,
+                ),
                 _ => return Err(self.unknown_key(Some("Network"), key, NETWORK_KEYS)),
             }
             Ok(())
@@ -232,6 +246,16 @@ impl<'a> Schema<'a> {
                 Err(self.invalid(key, node, &format!("{expected} (write it without quotes)")))
             }
             _ => Err(self.invalid(key, node, &expected)),
+        }
+    }
+
+    /// An absolute directory path. Relative paths are refused: the daemon's working
+    /// directory is not something an administrator thinks about.
+    fn directory(&self, key: &str, node: &Located) -> Result<Option<PathBuf>, ConfigError> {
+        match &node.value {
+            Node::Null => Ok(None),
+            Node::Str(s) if s.starts_with('/') && !s.contains('\0') => Ok(Some(PathBuf::from(s))),
+            _ => Err(self.invalid(key, node, "an absolute path")),
         }
     }
 

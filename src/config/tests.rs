@@ -356,7 +356,7 @@ fn unknown_nested_key() {
         err("Network:\n  Links: eth0\n  Bogus: 1\n"),
         format!(
             "{FILE}:3:3: unknown key `Bogus` in `Network` (expected one of Links, \
-             RoutingPolicyRules, EmitJSON, UseDNS, UseDomain, UseHostname, RouteTableBase)"
+             RoutingPolicyRules, EmitJSON, UseDNS, UseDomain, UseHostname, RouteTableBase, NetworkdStateDirectory)"
         )
     );
     assert_eq!(
@@ -372,7 +372,7 @@ fn unknown_nested_key() {
     );
     assert!(err("System: {Verbose: true}").contains(
         "unknown key `Verbose` in `System` (expected one of LogLevel, LogFormat, Generator, \
-         HookTimeoutSec)"
+         HookTimeoutSec, StartupTriggers, RuntimeDirectory)"
     ));
     assert_eq!(at("Network: {EmitJson: true}"), (1, 11));
 }
@@ -791,4 +791,31 @@ fn link_name_rules_follow_the_kernel() {
 fn error_paths_render_any_path() {
     let e = Config::parse("Bogus: 1", &PathBuf::from("relative.yaml"), Path::new(".")).unwrap_err();
     assert!(e.to_string().starts_with("relative.yaml:1:1: "));
+}
+
+#[test]
+fn runtime_keys_have_defaults_and_take_absolute_paths() {
+    let defaults = ok("");
+    assert!(defaults.system.startup_triggers);
+    assert_eq!(
+        defaults.system.runtime_dir,
+        Path::new("/run/network-broker")
+    );
+    assert_eq!(
+        defaults.network.networkd_state_dir,
+        Path::new("/run/systemd/netif")
+    );
+
+    let config = ok(
+        "System:\n  StartupTriggers: false\n  RuntimeDirectory: /tmp/nb\n\
+                     Network:\n  NetworkdStateDirectory: /tmp/netif\n",
+    );
+    assert!(!config.system.startup_triggers);
+    assert_eq!(config.system.runtime_dir, Path::new("/tmp/nb"));
+    assert_eq!(config.network.networkd_state_dir, Path::new("/tmp/netif"));
+
+    assert_eq!(
+        err("System:\n  RuntimeDirectory: run/nb\n"),
+        format!("{FILE}:2:21: System.RuntimeDirectory: invalid value \"run/nb\": expected an absolute path")
+    );
 }

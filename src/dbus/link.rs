@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use zbus::interface;
 
-use crate::model::{IfIndex, LinkView, Snapshot};
+use crate::model::{IfIndex, LinkView, Snapshot, StateProperty};
 
 use super::manager::wire_index;
 
@@ -32,6 +32,15 @@ impl Link {
     }
 }
 
+/// One of the link's states, empty when nobody reported it.
+fn state_of(view: &LinkView, property: StateProperty) -> String {
+    view.states
+        .get(&property)
+        .copied()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// The `Addresses` property's value for a link: (address, prefix length).
 pub fn addresses_of(view: &LinkView) -> Vec<(String, u8)> {
     view.addresses
@@ -54,9 +63,45 @@ impl Link {
         self.with_view(|v| v.attrs.name.clone(), String::new())
     }
 
-    /// The operational state: for now the kernel's (`up`, `down`, `lowerlayerdown`, …).
+    /// The operational state in networkd's vocabulary (`off`, `no-carrier`, `carrier`,
+    /// `degraded`, `routable`, …): networkd's own for the links it reports, otherwise computed
+    /// from the kernel the way networkd computes it.
     #[zbus(property)]
     fn operational_state(&self) -> String {
+        self.with_view(|v| state_of(v, StateProperty::Operational), String::new())
+    }
+
+    /// The carrier state (`off`, `no-carrier`, `dormant`, `carrier`, …).
+    #[zbus(property)]
+    fn carrier_state(&self) -> String {
+        self.with_view(|v| state_of(v, StateProperty::Carrier), String::new())
+    }
+
+    /// The address state (`off`, `no-address`, `degraded`, `routable`).
+    #[zbus(property)]
+    fn address_state(&self) -> String {
+        self.with_view(|v| state_of(v, StateProperty::Address), String::new())
+    }
+
+    /// networkd's administrative state (`unmanaged`, `configuring`, `configured`, …); empty
+    /// for links networkd does not report.
+    #[zbus(property)]
+    fn administrative_state(&self) -> String {
+        self.with_view(
+            |v| state_of(v, StateProperty::Administrative),
+            String::new(),
+        )
+    }
+
+    /// networkd's online state (`offline`, `partial`, `online`); empty when unknown.
+    #[zbus(property)]
+    fn online_state(&self) -> String {
+        self.with_view(|v| state_of(v, StateProperty::Online), String::new())
+    }
+
+    /// The kernel's own operational state (RFC 2863: `up`, `down`, `lowerlayerdown`, …).
+    #[zbus(property)]
+    fn kernel_operational_state(&self) -> String {
         self.with_view(|v| v.attrs.oper_state.as_str().to_string(), String::new())
     }
 

@@ -7,19 +7,33 @@ use tokio::sync::watch;
 use zbus::object_server::SignalEmitter;
 use zbus::{interface, ObjectPath, OwnedObjectPath};
 
-use crate::model::Snapshot;
+use crate::model::{Snapshot, StateProperty};
 
 use super::path::link_path;
 
 /// The manager object.
 pub struct Manager {
     snapshot: watch::Receiver<Arc<Snapshot>>,
+    generator: String,
 }
 
 impl Manager {
+    fn manager_state(&self, property: StateProperty) -> String {
+        self.snapshot
+            .borrow()
+            .manager
+            .get(&property)
+            .copied()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// A manager reading the broker's snapshots.
-    pub fn new(snapshot: watch::Receiver<Arc<Snapshot>>) -> Self {
-        Self { snapshot }
+    pub fn new(snapshot: watch::Receiver<Arc<Snapshot>>, generator: &str) -> Self {
+        Self {
+            snapshot,
+            generator: generator.to_string(),
+        }
     }
 }
 
@@ -34,6 +48,36 @@ impl Manager {
     #[zbus(property(emits_changed_signal = "const"))]
     fn version(&self) -> String {
         env!("CARGO_PKG_VERSION").to_string()
+    }
+
+    /// The configured event source: `systemd-networkd`, `dhclient` or `netlink`.
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn generator(&self) -> String {
+        self.generator.clone()
+    }
+
+    /// networkd's overall operational state; empty while networkd has not been seen.
+    #[zbus(property)]
+    fn operational_state(&self) -> String {
+        self.manager_state(StateProperty::Operational)
+    }
+
+    /// networkd's overall carrier state.
+    #[zbus(property)]
+    fn carrier_state(&self) -> String {
+        self.manager_state(StateProperty::Carrier)
+    }
+
+    /// networkd's overall address state.
+    #[zbus(property)]
+    fn address_state(&self) -> String {
+        self.manager_state(StateProperty::Address)
+    }
+
+    /// networkd's overall online state.
+    #[zbus(property)]
+    fn online_state(&self) -> String {
+        self.manager_state(StateProperty::Online)
     }
 
     /// Every link the daemon knows: interface index, name and object path.
@@ -59,6 +103,17 @@ impl Manager {
         index: i32,
         name: &str,
         path: ObjectPath<'_>,
+    ) -> zbus::Result<()>;
+
+    /// The hooks of one event ran: event (directory stem), ifindex (0 for `manager`), and
+    /// per script its path, exit status (128+N: killed by signal N, 124: timed out, 127:
+    /// could not start) and an error text (empty on success).
+    #[zbus(signal)]
+    pub async fn hooks_completed(
+        emitter: &SignalEmitter<'_>,
+        event: &str,
+        index: i32,
+        results: &[(String, u32, String)],
     ) -> zbus::Result<()>;
 
     /// A link disappeared: interface index, its last name, the object path it had.

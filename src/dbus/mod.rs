@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use zbus::connection::Builder;
 use zbus::Connection;
 
+use crate::config::Generator;
 use crate::model::Snapshot;
 
 use names::{BUS_NAME, MANAGER_PATH};
@@ -33,9 +34,15 @@ pub enum Error {
 /// Connects to the system bus (or `DBUS_SYSTEM_BUS_ADDRESS`), serves the manager object and
 /// claims the bus name. The objects are registered before the name is requested, so an
 /// activated caller never reaches an empty object tree.
-pub async fn serve(snapshot: watch::Receiver<Arc<Snapshot>>) -> Result<Connection, Error> {
+pub async fn serve(
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+    generator: Generator,
+) -> Result<Connection, Error> {
     Builder::system()
-        .serve_at(MANAGER_PATH, manager::Manager::new(snapshot))
+        .serve_at(
+            MANAGER_PATH,
+            manager::Manager::new(snapshot, generator.as_str()),
+        )
         .serve_at(MANAGER_PATH, zbus::fdo::ObjectManager)
         .name(BUS_NAME)
         // A second instance must fail rather than steal the name or wait in the queue.

@@ -10,7 +10,7 @@ use tracing::{debug, warn};
 use zbus::object_server::SignalEmitter;
 use zbus::Connection;
 
-use crate::model::{LinkView, Snapshot};
+use crate::model::{LinkView, Snapshot, StateProperty, States};
 
 use super::link::Link;
 use super::manager::{wire_index, Manager};
@@ -52,6 +52,10 @@ async fn sync(
             return;
         }
     };
+
+    if old.manager != new.manager {
+        emit_manager_changes(conn, &old.manager, &new.manager).await;
+    }
 
     for (index, view) in &old.links {
         if new.links.contains_key(index) {
@@ -119,15 +123,86 @@ async fn emit_property_changes(
     }
     if before.attrs.oper_state != after.attrs.oper_state {
         log_failed_signal(
-            link.operational_state_changed(emitter).await,
-            "PropertiesChanged(OperationalState)",
+            link.kernel_operational_state_changed(emitter).await,
+            "PropertiesChanged(KernelOperationalState)",
         );
+    }
+    for property in StateProperty::ALL {
+        if before.states.get(&property) == after.states.get(&property) {
+            continue;
+        }
+        let sent = match property {
+            StateProperty::Operational => link.operational_state_changed(emitter).await,
+            StateProperty::Carrier => link.carrier_state_changed(emitter).await,
+            StateProperty::Address => link.address_state_changed(emitter).await,
+            StateProperty::Administrative => link.administrative_state_changed(emitter).await,
+            StateProperty::Online => link.online_state_changed(emitter).await,
+            // Not published per family; AddressState summarises both.
+            StateProperty::Ipv4Address | StateProperty::Ipv6Address => Ok(()),
+        };
+        log_failed_signal(sent, property.name());
     }
     if before.addresses != after.addresses {
         log_failed_signal(
             link.addresses_changed(emitter).await,
             "PropertiesChanged(Addresses)",
         );
+    }
+}
+
+async fn emit_manager_changes(conn: &Connection, before: &States, after: &States) {
+    let iface = match conn
+        .object_server()
+        .interface::<_, Manager>(MANAGER_PATH)
+        .await
+    {
+        Ok(iface) => iface,
+        Err(err) => {
+            warn!(error = %err, "manager object missing");
+            return;
+        }
+    };
+    let emitter = iface.signal_emitter();
+    let manager = iface.get().await;
+    for property in StateProperty::ALL {
+        if before.get(&property) == after.get(&property) {
+            continue;
+        }
+        let sent = match property {
+            StateProperty::Operational => manager.operational_state_changed(emitter).await,
+            StateProperty::Carrier => manager.carrier_state_changed(emitter).await,
+            StateProperty::Address => manager.address_state_changed(emitter).await,
+            StateProperty::Online => manager.online_state_changed(emitter).await,
+            StateProperty::Ipv4Address
+            | StateProperty::Ipv6Address
+            | StateProperty::Administrative => Ok(()),
+        };
+        log_failed_signal(sent, property.name());
+    }
+}
+
+/// Publishes each hook batch's outcome as `HooksCompleted` until the runner stops.
+pub async fn hook_results(
+    conn: Connection,
+    mut results: tokio::sync::mpsc::UnboundedReceiver<crate::hooks::BatchResult>,
+) {
+    let emitter = match SignalEmitter::new(&conn, MANAGER_PATH) {
+        Ok(emitter) => emitter,
+        Err(err) => {
+            warn!(error = %err, "cannot address the manager object; hook results not published");
+            while results.recv().await.is_some() {}
+            return;
+        }
+    };
+    while let Some(batch) = results.recv().await {
+        let scripts: Vec<(String, u32, String)> = batch
+            .results
+            .into_iter()
+            .map(|r| (r.script, r.status, r.error))
+            .collect();
+        let index = batch.ifindex.map(wire_index).unwrap_or(0);
+        let sent = Manager::hooks_completed(&emitter, &batch.event, index, &scripts).await;
+        log_failed_signal(sent, "HooksCompleted");
     }
 }
 

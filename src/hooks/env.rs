@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::networkd::{NetworkdFiles, NetworkdJson};
 use super::{Request, Settings};
-use crate::model::{Address, LinkView, Route};
+use crate::model::{Address, LinkView, Route, StateProperty};
 
 /// `PATH` given to every hook.
 pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -112,7 +113,10 @@ impl fmt::Display for Rejection {
 /// Contents: `PATH`, `EVENT`; `LINK` and `LINKINDEX` when the request has a link; the request's
 /// variables (later duplicates replace earlier ones); with `emit_json` and a link, the JSON on
 /// standard input and in `JSON` when it fits, otherwise `JSON_TRUNCATED=1`.
-pub fn build(request: &Request, settings: &Settings) -> HookEnv {
+///
+/// `networkd` is what networkd keeps on disk about the request's link (read by the runner);
+/// it adds `DHCP_LEASE` and the JSON's `"Networkd"` part.
+pub fn build(request: &Request, settings: &Settings, networkd: Option<&NetworkdFiles>) -> HookEnv {
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     let mut rejected = Vec::new();
     for (name, value) in &request.vars {
@@ -133,8 +137,12 @@ pub fn build(request: &Request, settings: &Settings) -> HookEnv {
     if let Some(link) = &request.link {
         vars.insert("LINK".into(), link.attrs.name.clone());
         vars.insert("LINKINDEX".into(), link.attrs.index.to_string());
+        insert_dispatcher_compat(&mut vars, link);
+        if let Some(lease) = networkd.and_then(NetworkdFiles::lease_text) {
+            vars.insert("DHCP_LEASE".into(), lease);
+        }
         if settings.emit_json {
-            let json = json_for(link, operational_state(request));
+            let json = json_with(link, operational_state(request), networkd);
             if fits_env("JSON", &json) {
                 vars.insert("JSON".into(), json.clone());
             } else {
@@ -148,6 +156,31 @@ pub fn build(request: &Request, settings: &Settings) -> HookEnv {
         stdin,
         rejected,
     }
+}
+
+/// networkd-dispatcher's variables, so its users' scripts work unchanged: `IFACE`, `ADDR`
+/// (the first IPv4 address), `IP_ADDRS` and `IP6_ADDRS` (space-separated, without loopback and
+/// link-local addresses, as networkd-dispatcher filters them). `STATE` comes with the request.
+fn insert_dispatcher_compat(vars: &mut BTreeMap<String, String>, link: &LinkView) {
+    let ipv4: Vec<String> = link
+        .addresses
+        .iter()
+        .filter(|a| matches!(a.ip, IpAddr::V4(ip) if !ip.is_loopback()))
+        .map(|a| a.ip.to_string())
+        .collect();
+    let ipv6: Vec<String> = link
+        .addresses
+        .iter()
+        .filter(|a| match a.ip {
+            IpAddr::V6(ip) => !ip.is_loopback() && (ip.segments()[0] & 0xffc0) != 0xfe80,
+            IpAddr::V4(_) => false,
+        })
+        .map(|a| a.ip.to_string())
+        .collect();
+    vars.insert("IFACE".into(), link.attrs.name.clone());
+    vars.insert("ADDR".into(), ipv4.first().cloned().unwrap_or_default());
+    vars.insert("IP_ADDRS".into(), ipv4.join(" "));
+    vars.insert("IP6_ADDRS".into(), ipv6.join(" "));
 }
 
 /// The `OperationalState` the request carries (networkd's view), if any.
@@ -194,11 +227,25 @@ fn check_var(name: &str, value: &str) -> Result<(), Rejection> {
 /// (`Index`, `Name`, `OperationalState`, `Address[].IP/Mask/Label`, `Routes[].Dst/Src/Gw/Table`);
 /// every field is always present, with `""` or `0` for an absent value, as the original did.
 pub fn json_for(link: &LinkView, operational_state: Option<&str>) -> String {
+    json_with(link, operational_state, None)
+}
+
+/// [`json_for`] plus networkd's view of the link (`"Networkd"`), when there is one.
+pub fn json_with(
+    link: &LinkView,
+    operational_state: Option<&str>,
+    networkd: Option<&NetworkdFiles>,
+) -> String {
     let attrs = &link.attrs;
+    let states_operational = link.states.get(&StateProperty::Operational).copied();
     let doc = LinkJson {
         index: attrs.index,
         name: &attrs.name,
-        operational_state: operational_state.unwrap_or(attrs.oper_state.as_str()),
+        operational_state: operational_state
+            .or(states_operational)
+            .unwrap_or(attrs.oper_state.as_str()),
+        states: link.states.iter().map(|(p, v)| (p.name(), *v)).collect(),
+        networkd: networkd.filter(|n| !n.is_empty()).map(NetworkdFiles::json),
         kernel_operational_state: attrs.oper_state.as_str(),
         kind: attrs.kind.as_deref().unwrap_or(""),
         hardware_address: attrs.mac.as_deref().unwrap_or(""),
@@ -220,6 +267,12 @@ struct LinkJson<'a> {
     name: &'a str,
     #[serde(rename = "OperationalState")]
     operational_state: &'a str,
+    /// Every state of the link in networkd's vocabulary, by property name.
+    #[serde(rename = "States")]
+    states: BTreeMap<&'static str, &'static str>,
+    /// networkd's DNS, NTP, domains and lease, for links it manages.
+    #[serde(rename = "Networkd", skip_serializing_if = "Option::is_none")]
+    networkd: Option<NetworkdJson>,
     #[serde(rename = "KernelOperationalState")]
     kernel_operational_state: &'static str,
     #[serde(rename = "Kind")]
@@ -487,6 +540,7 @@ pub(crate) mod tests {
                 ipv6: false,
             }]
             .into(),
+            states: Default::default(),
         }
     }
 
@@ -496,6 +550,7 @@ pub(crate) mod tests {
             timeout: Duration::from_secs(5),
             emit_json,
             enforce_ownership: true,
+            networkd_state_dir: PathBuf::from("/nonexistent"),
         }
     }
 
@@ -513,12 +568,16 @@ pub(crate) mod tests {
     #[test]
     fn env_contains_contract_variables_for_a_link() {
         let req = request(Some(sample_link()), &[("OperationalState", "routable")]);
-        let env = build(&req, &settings("/etc/network-broker".into(), true));
+        let env = build(&req, &settings("/etc/network-broker".into(), true), None);
         let names: Vec<&str> = env.vars.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
             [
+                "ADDR",
                 "EVENT",
+                "IFACE",
+                "IP6_ADDRS",
+                "IP_ADDRS",
                 "JSON",
                 "LINK",
                 "LINKINDEX",
@@ -527,6 +586,11 @@ pub(crate) mod tests {
             ]
         );
         assert_eq!(env.get("EVENT"), Some("routable"));
+        // networkd-dispatcher's names for the same facts.
+        assert_eq!(env.get("IFACE"), Some("eth0"));
+        assert_eq!(env.get("ADDR"), Some("192.0.2.1"));
+        assert_eq!(env.get("IP_ADDRS"), Some("192.0.2.1"));
+        assert_eq!(env.get("IP6_ADDRS"), Some(""));
         assert_eq!(env.get("LINK"), Some("eth0"));
         assert_eq!(env.get("LINKINDEX"), Some("3"));
         assert_eq!(env.get("OperationalState"), Some("routable"));
@@ -543,6 +607,7 @@ pub(crate) mod tests {
         let env = build(
             &request(Some(sample_link()), &[]),
             &settings("/x".into(), true),
+            None,
         );
         assert!(env.get("NETWORK_BROKER_ENV_LEAK_MARKER").is_none());
         assert!(env.vars.iter().all(|(_, v)| v != "leaked"));
@@ -556,7 +621,7 @@ pub(crate) mod tests {
             link: None,
             vars: vec![("OperationalState".into(), "degraded".into())],
         };
-        let env = build(&req, &settings("/x".into(), true));
+        let env = build(&req, &settings("/x".into(), true), None);
         let names: Vec<&str> = env.vars.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["EVENT", "OperationalState", "PATH"]);
         assert_eq!(env.stdin, None);
@@ -567,6 +632,7 @@ pub(crate) mod tests {
         let env = build(
             &request(Some(sample_link()), &[]),
             &settings("/x".into(), false),
+            None,
         );
         assert!(env.get("JSON").is_none());
         assert!(env.get("JSON_TRUNCATED").is_none());
@@ -594,7 +660,7 @@ pub(crate) mod tests {
                 ("AddressState", "degraded"),
             ],
         );
-        let env = build(&req, &settings("/x".into(), false));
+        let env = build(&req, &settings("/x".into(), false), None);
         assert_eq!(env.get("LINK"), Some("eth0"));
         assert_eq!(env.get("PATH"), Some(PATH));
         assert_eq!(env.get("EVENT"), Some("routable"));
@@ -631,7 +697,7 @@ pub(crate) mod tests {
             json,
             concat!(
                 r#"{"Index":3,"Name":"eth0","OperationalState":"routable","#,
-                r#""KernelOperationalState":"up","Kind":"veth","#,
+                r#""States":{},"KernelOperationalState":"up","Kind":"veth","#,
                 r#""HardwareAddress":"02:00:00:00:00:01","MTU":1500,"#,
                 r#""Flags":["up","broadcast","running","multicast","lower_up"],"#,
                 r#""Address":[{"IP":"192.0.2.1","Mask":24,"Label":"eth0","Family":"ipv4","#,
@@ -655,6 +721,7 @@ pub(crate) mod tests {
         let env = build(
             &request(Some(link), &[("OperationalState", "degraded")]),
             &settings("/x".into(), true),
+            None,
         );
         let value: serde_json::Value = serde_json::from_str(env.get("JSON").unwrap()).unwrap();
         assert_eq!(value["OperationalState"], "degraded");
@@ -729,6 +796,7 @@ pub(crate) mod tests {
         let env = build(
             &request(Some(link.clone()), &[]),
             &settings("/x".into(), true),
+            None,
         );
         assert!(env.get("JSON").is_none());
         assert_eq!(env.get("JSON_TRUNCATED"), Some("1"));

@@ -338,6 +338,19 @@ mod tests {
         }
     }
 
+    /// SIGKILL is delivered asynchronously: the process may still be listed for a moment after
+    /// kill(2) returned, so wait (bounded) for it to go rather than look once.
+    fn gone_soon(pid: u32) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if process_gone(pid) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     fn read_pid(path: &PathBuf) -> u32 {
         fs::read_to_string(path).unwrap().trim().parse().unwrap()
     }
@@ -433,7 +446,7 @@ mod tests {
         assert_eq!(r.error, "timed out after 0.5 s");
         assert!(started.elapsed() < Duration::from_secs(10));
         let grandchild = read_pid(&pidfile);
-        assert!(process_gone(grandchild), "grandchild {grandchild} survived");
+        assert!(gone_soon(grandchild), "grandchild {grandchild} survived");
     }
 
     #[tokio::test]
@@ -457,7 +470,7 @@ mod tests {
         assert!(started.elapsed() >= KILL_GRACE);
         assert!(started.elapsed() < KILL_GRACE + Duration::from_secs(5));
         let grandchild = read_pid(&pidfile);
-        assert!(process_gone(grandchild), "grandchild {grandchild} survived");
+        assert!(gone_soon(grandchild), "grandchild {grandchild} survived");
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@
 pub mod discover;
 pub mod env;
 pub mod exec;
+pub mod networkd;
 pub mod runner;
 
 pub use discover::{discover, Error, Script};
@@ -79,4 +80,6 @@ pub struct Settings {
     pub emit_json: bool,
     /// Refuse scripts not owned by root or writable by group/others (true when running as root).
     pub enforce_ownership: bool,
+    /// Where systemd-networkd keeps link state files and leases (`/run/systemd/netif`).
+    pub networkd_state_dir: PathBuf,
 }

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use super::discover::{self, Script};
-use super::{env, exec, BatchResult, Request, Settings};
+use super::{env, exec, networkd, BatchResult, Request, Settings};
 use crate::model::IfIndex;
 
 /// Most requests (of different links) running at the same time. A bound on processes started
@@ -315,7 +315,17 @@ async fn run_batch(
             debug!("no hooks for event");
             return;
         }
-        let env = env::build(&request, &settings);
+        let networkd = match &request.link {
+            Some(link) => {
+                let dir = settings.networkd_state_dir.clone();
+                let index = link.attrs.index;
+                tokio::task::spawn_blocking(move || networkd::read(&dir, index))
+                    .await
+                    .ok()
+            }
+            None => None,
+        };
+        let env = env::build(&request, &settings, networkd.as_ref());
         for rejected in &env.rejected {
             warn!(var = %rejected.name, reason = %rejected.reason, "not passing variable to hooks");
         }
@@ -621,7 +631,11 @@ mod tests {
         assert_eq!(
             names,
             [
+                "ADDR",
                 "EVENT",
+                "IFACE",
+                "IP6_ADDRS",
+                "IP_ADDRS",
                 "JSON_TRUNCATED",
                 "LINK",
                 "LINKINDEX",

@@ -39,13 +39,26 @@ pub const OPERATIONAL_STATES: &[&str] = &[
     "routable",
 ];
 /// `CarrierState` values.
-pub const CARRIER_STATES: &[&str] =
-    &["off", "no-carrier", "dormant", "degraded-carrier", "carrier", "enslaved"];
+pub const CARRIER_STATES: &[&str] = &[
+    "off",
+    "no-carrier",
+    "dormant",
+    "degraded-carrier",
+    "carrier",
+    "enslaved",
+];
 /// `AddressState`, `IPv4AddressState` and `IPv6AddressState` values.
 pub const ADDRESS_STATES: &[&str] = &["off", "no-address", "degraded", "routable"];
 /// `AdministrativeState` values.
-pub const ADMINISTRATIVE_STATES: &[&str] =
-    &["pending", "initialized", "configuring", "configured", "unmanaged", "failed", "linger"];
+pub const ADMINISTRATIVE_STATES: &[&str] = &[
+    "pending",
+    "initialized",
+    "configuring",
+    "configured",
+    "unmanaged",
+    "failed",
+    "linger",
+];
 /// `OnlineState` values; networkd reports an empty string when it has no opinion.
 pub const ONLINE_STATES: &[&str] = &["", "offline", "partial", "online"];
 
@@ -92,7 +105,10 @@ impl StateProperty {
 
     /// `value` as the list's own `'static` string, or `None` if it is not on the list.
     pub fn validate(self, value: &str) -> Option<&'static str> {
-        self.allowed_values().iter().copied().find(|allowed| *allowed == value)
+        self.allowed_values()
+            .iter()
+            .copied()
+            .find(|allowed| *allowed == value)
     }
 
     /// Whether a change of this property chooses a hook directory (`<new value>.d`).
@@ -119,8 +135,14 @@ mod tests {
 
     #[test]
     fn only_listed_values_pass() {
-        assert_eq!(StateProperty::Operational.validate("routable"), Some("routable"));
-        assert_eq!(StateProperty::Administrative.validate("configured"), Some("configured"));
+        assert_eq!(
+            StateProperty::Operational.validate("routable"),
+            Some("routable")
+        );
+        assert_eq!(
+            StateProperty::Administrative.validate("configured"),
+            Some("configured")
+        );
         for bad in ["../x", "routable/../../etc", "", "Routable", "routable\0"] {
             assert_eq!(StateProperty::Operational.validate(bad), None, "{bad:?}");
         }
@@ -133,7 +155,10 @@ mod tests {
         for property in StateProperty::ALL.into_iter().filter(|p| p.selects_hooks()) {
             for value in property.allowed_values() {
                 assert!(!value.is_empty());
-                assert!(value.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{value}");
+                assert!(
+                    value.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                    "{value}"
+                );
             }
         }
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Address, IfIndex, LinkAttrs, Route};
+use super::{Address, IfIndex, LinkAttrs, Route, States};
 
 /// Everything the broker holds about one link: the kernel's attributes, addresses and the
 /// routes whose output interface is this link.
@@ -17,6 +17,9 @@ pub struct LinkView {
     pub addresses: Vec<Address>,
     /// Routes leaving through this link (all tables), sorted.
     pub routes: BTreeSet<Route>,
+    /// The link's states in networkd's vocabulary: networkd's own when it reports the link,
+    /// otherwise computed from the kernel's view.
+    pub states: States,
 }
 
 impl LinkView {
@@ -26,6 +29,7 @@ impl LinkView {
             attrs,
             addresses: Vec::new(),
             routes: BTreeSet::new(),
+            states: States::new(),
         }
     }
 }
@@ -37,6 +41,8 @@ pub struct Snapshot {
     /// Links by interface index. Each view is shared between snapshots until it changes, so
     /// taking a snapshot costs one pointer per link, not a copy of every address and route.
     pub links: BTreeMap<IfIndex, Arc<LinkView>>,
+    /// networkd's manager states; empty when networkd has not been seen.
+    pub manager: States,
 }
 
 impl Snapshot {
