@@ -148,7 +148,7 @@ ensure_resolved() {
 }
 
 # Every command the lab (and its selftest) needs, with the Debian 12 package that ships it.
-# .ci/run installs these packages; keep the two lists in step.
+# tests/lab/deps.sh (make deps, .ci/run) installs these packages; keep the two lists in step.
 REQUIRED_CMDS=(
     "ip:iproute2" "nsenter:util-linux" "unshare:util-linux" "setsid:util-linux" "setpriv:util-linux"
     "findmnt:util-linux" "timeout:coreutils" "awk:mawk" "ps:procps" "dpkg-query:dpkg" "apt-get:apt"
@@ -175,7 +175,7 @@ preflight() {
     if [ ${#missing[@]} -gt 0 ]; then
         die "missing: ${missing[*]}
     install the Debian packages: apt-get install -y --no-install-recommends --no-upgrade ${pkgs[*]}
-    (or run .ci/run, which installs everything the tests need)"
+    (or: sudo make deps, which installs everything the tests need)"
     fi
     getent passwd messagebus >/dev/null || die "user messagebus missing (package dbus-system-bus-common)"
     getent passwd systemd-network >/dev/null || die "user systemd-network missing (package systemd)"
