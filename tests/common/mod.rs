@@ -938,12 +938,19 @@ impl Broker {
     /// Starts the daemon and waits until it owns `org.freedesktop.NetworkBroker1` on the lab
     /// bus; panics with its log if it exits or does not get there within [`START_TIMEOUT`].
     pub fn start(lab: &LabInfo, yaml: &str, hooks: &[Hook<'_>]) -> Broker {
-        if let Some(pid) = lab.name_owner_pid(BUS_NAME) {
-            panic!(
-                "{BUS_NAME} is already owned on the lab bus by PID {pid} before the test started \
-                 (a daemon left over by another test or run?)"
-            );
-        }
+        // The previous test's daemon has exited when its Broker was dropped, but the bus may
+        // take a moment to notice its connection is gone: wait for the name to be free.
+        wait_until(
+            &format!("{BUS_NAME} to be free on the lab bus before starting the daemon"),
+            Duration::from_secs(10),
+            || match lab.name_owner_pid(BUS_NAME) {
+                None => Ok(()),
+                Some(pid) => Err(format!(
+                    "owned by PID {pid} (a daemon left over by another test or run? \
+                     `tests/lab/netlab.sh down` stops everything in the lab)"
+                )),
+            },
+        );
         let mut b = Broker::spawn(lab, yaml, hooks);
         b.wait_owns_name();
         b
