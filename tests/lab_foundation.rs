@@ -177,6 +177,11 @@ fn introspection_shows_manager_and_link_interfaces() {
         ("Index", "i"),
         ("Name", "s"),
         ("OperationalState", "s"),
+        ("KernelOperationalState", "s"),
+        ("CarrierState", "s"),
+        ("AddressState", "s"),
+        ("AdministrativeState", "s"),
+        ("OnlineState", "s"),
         ("Addresses", "a(sy)"),
     ] {
         assert_eq!(l.property_type(prop), Some(ty), "Link.{prop}\n{}", lo.xml);
@@ -229,11 +234,11 @@ fn links_and_addresses_give_signals_and_property_values() {
         Value::from(name.clone())
     );
     wait_until(
-        "OperationalState to equal the kernel's operstate",
+        "KernelOperationalState to equal the kernel's operstate",
         EVENT_TIMEOUT,
         || {
             let kernel = lab.kernel_operstate(&name);
-            let ours = lab.try_get_property(&path, LINK_IFACE, "OperationalState")?;
+            let ours = lab.try_get_property(&path, LINK_IFACE, "KernelOperationalState")?;
             if ours.as_str() == Some(kernel.as_str()) {
                 Ok(())
             } else {
