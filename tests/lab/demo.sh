@@ -77,10 +77,12 @@ say "the daemon's view (network-brokerctl links)"
 "$LAB" exec "$BIN/network-brokerctl" links
 
 say "the hook ran (daemon log)"
-grep -E 'routes of demo0|hooks completed' "$DEMO/daemon.log" || echo "(hook output not seen yet)"
+grep -E 'routes of demo0 ' "$DEMO/daemon.log" || echo "(hook output not seen yet)"
+grep -E 'hook=50-show' "$DEMO/daemon.log" | grep -o 'JSON: {"Index":[0-9]*,"Name":"demo0",.\{0,160\}' | head -n 1 | sed 's/$/.../'
 
 say "bus signals seen by busctl monitor"
-grep -E 'Member=(LinkAdded|LinkRemoved|PropertiesChanged)' -A0 "$DEMO/signals.log" | sort | uniq -c || true
+grep -oE 'Path=[^ ]*  Interface=[^ ]*  Member=(LinkAdded|LinkRemoved|PropertiesChanged|HooksCompleted)' \
+    "$DEMO/signals.log" | sort | uniq -c || true
 
 "$LAB" exec ip link del demo0
 sleep 0.3
