@@ -4,5 +4,9 @@
 //!
 //! - [`netlink`]: the kernel's link, address and route tables (rtnetlink), with resyncs so that
 //!   no kernel state is lost when the queue is full or the socket overruns.
+//! - [`networkd`]: systemd-networkd's link and manager states over D-Bus, believed only from
+//!   the connection that owns `org.freedesktop.network1`, with a snapshot whenever networkd
+//!   (re)appears.
 
 pub mod netlink;
+pub mod networkd;

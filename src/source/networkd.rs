@@ -1,0 +1,743 @@
+//! systemd-networkd as an event source. This module owns the daemon's subscription to
+//! networkd's signals on the system bus and the calls that read networkd's states; it turns
+//! them into [`NetworkdEvent`]s for the broker. It decides nothing: which hooks run, for which
+//! links, is the broker's business. It never calls networkd's methods that change anything.
+//!
+//! # Whom it believes
+//!
+//! Any connection on the bus can emit a signal with networkd's object path and interface, and
+//! can send it straight to the daemon (a unicast signal is delivered whatever the match
+//! rules say; zbus cannot check a well-known `sender=` itself). networkd-dispatcher trusted
+//! such signals and ran `<state>.d` from their values (Nimbuspwn, CVE-2022-29799/29800). So:
+//!
+//! - The source tracks the *unique name* that owns `org.freedesktop.network1`: `GetNameOwner`
+//!   at start, then `NameOwnerChanged`, accepted only when its sender is the bus itself
+//!   (`org.freedesktop.DBus`); anyone can emit a signal named `NameOwnerChanged`.
+//! - A `PropertiesChanged` is used only if its sender (the unique name the bus stamps on every
+//!   message, which a client cannot forge) is that owner. Others, forged or from a previous
+//!   owner, are dropped with a warning naming the sender (rate-limited, so a flood cannot fill
+//!   the journal).
+//! - States are read with calls addressed to the owner's unique name, never to the
+//!   well-known name, so a read cannot silently reach a different process.
+//! - Every value must be on networkd's fixed list ([`crate::model::networkd`]); every link path
+//!   must be `/org/freedesktop/network1/link/_3N` in networkd's exact spelling. Anything else is
+//!   logged (escaped, shortened) and dropped; it is never sent on, so it can never name a
+//!   directory.
+//!
+//! # States at start and after restarts
+//!
+//! The subscriptions are made first; only then is the owner asked for, and only then are the
+//! states read, so that no change falls between the read and the subscription. Whenever the
+//! name gets an owner (at start if networkd runs, or when it (re)starts) the source reads the
+//! manager's states (`GetAll`), the links (`ListLinks`) and each link's states (`GetAll`), and
+//! sends [`NetworkdEvent::Snapshot`]. When the owner goes it sends [`NetworkdEvent::Vanished`]
+//! (if the broker had states from networkd) and waits; the kernel source keeps the broker's
+//! view of the links meanwhile. A failed read is retried with back-off while the owner stays.
+//!
+//! Changes received while a read is running are buffered and sent after the snapshot, in order;
+//! those received before the reply that read their object are dropped, because the snapshot
+//! already contains them (see [`wire::ReadMarks::is_newer`]). So each transition networkd reports
+//! reaches the broker exactly once, in networkd's order, even across a restart.
+//!
+//! # Never stalling the bus connection
+//!
+//! The connection is the daemon's own, shared with its bus service, and zbus stops reading it
+//! when a subscription's queue is full. So the loop always keeps reading its subscriptions:
+//! events wait in an outbox while the broker's queue is full, and if the outbox overflows the
+//! source drops it and reads a fresh snapshot instead, which replaces everything dropped.
+
+mod inbox;
+pub mod wire;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+use zbus::message::{Sequence, Type as MessageType};
+use zbus::names::OwnedUniqueName;
+use zbus::{Connection, MatchRule, Message, MessageStream, OwnedObjectPath};
+
+use crate::event::{EventSender, NetworkdEvent};
+use crate::model::{IfIndex, States};
+
+use inbox::{Inbox, Incoming};
+use wire::{
+    Change, Object, OwnerSignal, PathKind, PropertyList, ReadMarks, SenderCheck, Translation,
+    BUS_NAME, DBUS_NAME, MANAGER_INTERFACE, MANAGER_PATH, PROPERTIES_INTERFACE,
+};
+
+/// Capacity asked for each subscription's queue in zbus. The loop drains it continuously; the
+/// margin covers bursts while the loop is busy with something else.
+const SUBSCRIPTION_QUEUE: usize = 256;
+/// Changes held while a snapshot is read. Beyond this the read starts over (which makes every
+/// held change obsolete) instead of growing without bound.
+const MAX_BUFFERED: usize = 1024;
+/// Events held while the broker's queue is full. Beyond this they are dropped and replaced by
+/// a fresh snapshot.
+const MAX_OUTBOX: usize = 1024;
+/// How long a whole snapshot read may take (D-Bus's usual method timeout). A networkd that
+/// hangs must not keep the source waiting forever.
+const READ_TIMEOUT: Duration = Duration::from_secs(25);
+/// Pause before retrying a failed read; doubles up to [`READ_BACKOFF_MAX`].
+const READ_BACKOFF: Duration = Duration::from_millis(100);
+const READ_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Warnings about signals from strangers: at most this many per [`WARN_WINDOW`].
+const MAX_WARNINGS: u32 = 20;
+const WARN_WINDOW: Duration = Duration::from_secs(60);
+
+/// Why the networkd source stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The match rules could not be added.
+    #[error("cannot subscribe to systemd-networkd's signals on the bus")]
+    Subscribe(#[source] zbus::Error),
+    /// The bus did not say who owns networkd's name.
+    #[error("cannot ask the bus who owns {BUS_NAME}")]
+    NameOwner(#[source] zbus::Error),
+    /// Reading from the bus connection failed.
+    #[error("lost the bus connection while reading networkd's signals")]
+    Receive(#[source] zbus::Error),
+    /// The bus connection closed.
+    #[error("the bus connection closed")]
+    ConnectionClosed,
+}
+
+/// Follows systemd-networkd on the bus `conn` and reports on `events` until `cancel` fires.
+///
+/// Sends a [`NetworkdEvent::Snapshot`] whenever networkd's name gets an owner (at start if it
+/// runs), [`NetworkdEvent::Vanished`] when the owner goes, and one
+/// [`NetworkdEvent::LinkChanged`] or [`NetworkdEvent::ManagerChanged`] per `PropertiesChanged`
+/// that carries valid states, in the order networkd sent them (see the module documentation).
+/// Returns `Ok(())` on cancellation or when the broker's queue is closed, and an error when the
+/// subscriptions cannot be made, the bus does not answer who owns the name, or the
+/// connection dies (the daemon then exits and systemd restarts it).
+pub async fn run(
+    conn: Connection,
+    events: EventSender,
+    cancel: CancellationToken,
+) -> Result<(), Error> {
+    // Subscribe first: everything after this point is in the streams.
+    let mut inbox = subscribe(&conn).await?;
+    let mut source = Source::new(conn);
+    info!("networkd: subscribed to {BUS_NAME}'s signals; asking the bus for its owner");
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => {
+                debug!("networkd: cancelled, networkd source stopping");
+                return Ok(());
+            }
+            incoming = inbox.next() => match incoming? {
+                Incoming::Properties(msg) => source.on_properties(&msg),
+                Incoming::Owner(msg) => source.on_owner_signal(&msg),
+            },
+            progress = source.pending.progress() => source.on_progress(progress)?,
+            permit = events.reserve(), if !source.outbox.is_empty() => {
+                let Ok(permit) = permit else {
+                    info!("networkd: broker queue closed, networkd source stopping");
+                    return Ok(());
+                };
+                if let Some(event) = source.outbox.pop_front() {
+                    permit.send(event.into());
+                }
+            }
+        }
+    }
+}
+
+/// Adds both match rules with the bus and returns their merged stream.
+async fn subscribe(conn: &Connection) -> Result<Inbox, Error> {
+    let queue = NonZeroUsize::new(SUBSCRIPTION_QUEUE);
+    // `sender=` makes the bus deliver only the current owner's broadcasts; the source still
+    // checks each sender itself (see the module documentation).
+    let properties = MatchRule::builder()
+        .msg_type(MessageType::Signal)
+        .sender(BUS_NAME)
+        .interface(PROPERTIES_INTERFACE)
+        .member("PropertiesChanged")
+        .path_namespace(MANAGER_PATH)
+        .build()
+        .map_err(Error::Subscribe)?;
+    let owners = MatchRule::builder()
+        .msg_type(MessageType::Signal)
+        .sender(DBUS_NAME)
+        .path("/org/freedesktop/DBus")
+        .interface(DBUS_NAME)
+        .member("NameOwnerChanged")
+        .arg(0, BUS_NAME)
+        .build()
+        .map_err(Error::Subscribe)?;
+    let properties = MessageStream::for_match_rule(properties, conn, queue)
+        .await
+        .map_err(Error::Subscribe)?;
+    let owners = MessageStream::for_match_rule(owners, conn, queue)
+        .await
+        .map_err(Error::Subscribe)?;
+    Ok(Inbox::new(properties, owners))
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The one bus operation the source waits for at a time.
+enum Pending {
+    /// Nothing: waiting for signals.
+    Idle,
+    /// Asking the bus who owns networkd's name (once, at start).
+    Resolving(BoxFuture<Result<Owner, zbus::Error>>),
+    /// Reading the owner's states.
+    Reading(BoxFuture<Result<Snapshot, ReadError>>),
+    /// Waiting before reading again after a failure.
+    Pausing(Pin<Box<Sleep>>),
+}
+
+/// What the pending operation produced.
+enum Progress {
+    Resolved(Result<Owner, zbus::Error>),
+    Read(Result<Snapshot, ReadError>),
+    PauseOver,
+}
+
+impl Pending {
+    /// Waits for the pending operation. Cancel-safe: the futures live in `self` and are only
+    /// polled here.
+    async fn progress(&mut self) -> Progress {
+        match self {
+            Pending::Idle => std::future::pending().await,
+            Pending::Resolving(resolve) => Progress::Resolved(resolve.await),
+            Pending::Reading(read) => Progress::Read(read.await),
+            Pending::Pausing(sleep) => {
+                sleep.as_mut().await;
+                Progress::PauseOver
+            }
+        }
+    }
+}
+
+/// The bus's answer about networkd's name, and where in the connection's message order it came.
+struct Owner {
+    owner: Option<OwnedUniqueName>,
+    position: Sequence,
+}
+
+/// The states read from networkd.
+struct Snapshot {
+    manager: States,
+    links: BTreeMap<IfIndex, States>,
+    marks: ReadMarks<Sequence>,
+}
+
+/// Why a read failed.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error(transparent)]
+    Bus(#[from] zbus::Error),
+    #[error("no answer within {READ_TIMEOUT:?}")]
+    TimedOut,
+}
+
+/// The source between loop iterations.
+struct Source {
+    conn: Connection,
+    pending: Pending,
+    /// Whether the bus has answered who owns the name. Until then owner signals are held and
+    /// change signals dropped (the first read starts after them, so it contains them).
+    resolved: bool,
+    held_owner_signals: Vec<Message>,
+    /// The unique name that owns `org.freedesktop.network1`.
+    owner: Option<OwnedUniqueName>,
+    /// The owner's snapshot is in the outbox: its changes go straight after it.
+    live: bool,
+    /// Changes received while the snapshot is read, with their receive positions.
+    buffer: Vec<(Sequence, Change)>,
+    /// Events waiting for room in the broker's queue.
+    outbox: VecDeque<NetworkdEvent>,
+    /// Whether the broker holds networkd states (a snapshot was queued since the last
+    /// `Vanished`), i.e. whether a `Vanished` means anything to it.
+    broker_has_states: bool,
+    /// Failed reads in a row, for the back-off.
+    failures: u32,
+    strangers: WarnLimiter,
+}
+
+impl Source {
+    fn new(conn: Connection) -> Self {
+        let resolve = Box::pin(resolve_owner(conn.clone()));
+        Self {
+            conn,
+            pending: Pending::Resolving(resolve),
+            resolved: false,
+            held_owner_signals: Vec::new(),
+            owner: None,
+            live: false,
+            buffer: Vec::new(),
+            outbox: VecDeque::new(),
+            broker_has_states: false,
+            failures: 0,
+            strangers: WarnLimiter::default(),
+        }
+    }
+
+    /// A `PropertiesChanged` under networkd's path.
+    fn on_properties(&mut self, msg: &Message) {
+        if !self.resolved {
+            debug!("networkd: change before the owner is known; the first read covers it");
+            return;
+        }
+        // The sender first: a stranger's message is not even parsed.
+        if let SenderCheck::NotOwner(sender) = wire::check_sender(msg, self.owner.as_ref()) {
+            if self.strangers.allow(Instant::now()) {
+                let owner = self.owner.as_ref().map_or("(none)", |o| o.as_str());
+                let path = msg.header().path().map(|p| wire::shown(p.as_str()));
+                warn!(
+                    %sender,
+                    %owner,
+                    path = %path.as_deref().unwrap_or("(none)"),
+                    "networkd: dropping PropertiesChanged from a connection that does not own \
+                     {BUS_NAME}"
+                );
+            }
+            return;
+        }
+        let change = match wire::translate(msg) {
+            Translation::Change(change) => change,
+            Translation::Ignored(why) => {
+                debug!(why, "networkd: ignoring a PropertiesChanged signal");
+                return;
+            }
+            Translation::Rejected(what) => {
+                warn!("networkd: dropping {what}");
+                return;
+            }
+        };
+        if !change.invalidated.is_empty() {
+            // networkd 252 always sends values; if a state comes without one, its value must
+            // be read, and a fresh snapshot is the one read that keeps the order right.
+            info!(
+                object = %change.object,
+                properties = ?change.invalidated,
+                "networkd: states invalidated without values; reading the states again"
+            );
+            self.start_read();
+            return;
+        }
+        if change.changed.is_empty() {
+            return;
+        }
+        if self.live {
+            if let Some(event) = change.into_event() {
+                self.queue_change(event);
+            }
+        } else if matches!(self.pending, Pending::Reading(_)) {
+            if self.buffer.len() >= MAX_BUFFERED {
+                warn!(
+                    max = MAX_BUFFERED,
+                    "networkd: too many changes during a read; reading again"
+                );
+                self.start_read();
+                return;
+            }
+            self.buffer.push((msg.recv_position(), change));
+        } else {
+            // Pausing before a retry: the next read starts after this, so it contains it.
+            debug!("networkd: change while no read runs; the next read covers it");
+        }
+    }
+
+    /// A `NameOwnerChanged` about `org.freedesktop.network1`.
+    fn on_owner_signal(&mut self, msg: &Message) {
+        if !self.resolved {
+            self.held_owner_signals.push(msg.clone());
+            return;
+        }
+        match wire::owner_signal(msg) {
+            OwnerSignal::Changed { new } => self.set_owner(new),
+            OwnerSignal::Forged(sender) => {
+                if self.strangers.allow(Instant::now()) {
+                    warn!(%sender, "networkd: dropping a NameOwnerChanged not sent by the bus");
+                }
+            }
+            OwnerSignal::OtherName => {}
+            OwnerSignal::Malformed(what) => {
+                warn!(%what, "networkd: dropping a malformed NameOwnerChanged");
+            }
+        }
+    }
+
+    fn on_progress(&mut self, progress: Progress) -> Result<(), Error> {
+        // The finished future must not be polled again.
+        self.pending = Pending::Idle;
+        match progress {
+            Progress::Resolved(Err(err)) => return Err(Error::NameOwner(err)),
+            Progress::Resolved(Ok(Owner { owner, position })) => {
+                self.resolved = true;
+                match &owner {
+                    Some(owner) => info!(%owner, "networkd: {BUS_NAME} is on the bus"),
+                    None => info!(
+                        "networkd: {BUS_NAME} is not on the bus; waiting for it (the kernel's \
+                         view stands meanwhile)"
+                    ),
+                }
+                self.set_owner(owner);
+                // Owner changes received before the answer are already in it.
+                for msg in std::mem::take(&mut self.held_owner_signals) {
+                    if msg.recv_position() > position {
+                        self.on_owner_signal(&msg);
+                    }
+                }
+            }
+            Progress::Read(Ok(snapshot)) => self.on_snapshot(snapshot),
+            Progress::Read(Err(err)) => {
+                self.failures = self.failures.saturating_add(1);
+                let pause = backoff(self.failures);
+                warn!(
+                    error = %crate::daemon::ErrorChain(&err),
+                    attempt = self.failures,
+                    retry_in = ?pause,
+                    "networkd: reading networkd's states failed"
+                );
+                self.buffer.clear();
+                self.pending = Pending::Pausing(Box::pin(tokio::time::sleep(pause)));
+            }
+            Progress::PauseOver => self.start_read(),
+        }
+        Ok(())
+    }
+
+    /// The name has a new owner, or none.
+    fn set_owner(&mut self, new: Option<OwnedUniqueName>) {
+        if self.owner == new {
+            return;
+        }
+        let old = std::mem::replace(&mut self.owner, new);
+        self.live = false;
+        self.buffer.clear();
+        self.failures = 0;
+        self.pending = Pending::Idle;
+        match &self.owner {
+            None => {
+                info!(
+                    old = old.as_ref().map_or("(none)", |o| o.as_str()),
+                    "networkd: {BUS_NAME} left the bus"
+                );
+                if self.broker_has_states {
+                    self.queue_complete(NetworkdEvent::Vanished);
+                    self.broker_has_states = false;
+                }
+            }
+            Some(owner) => {
+                if old.is_some() {
+                    info!(%owner, "networkd: {BUS_NAME} has a new owner; reading its states");
+                }
+                self.start_read();
+            }
+        }
+    }
+
+    /// Starts reading the owner's states (again), dropping anything buffered: every change
+    /// received so far is older than the replies of the new read.
+    fn start_read(&mut self) {
+        self.live = false;
+        self.buffer.clear();
+        self.pending = match &self.owner {
+            Some(owner) => Pending::Reading(Box::pin(read(self.conn.clone(), owner.clone()))),
+            None => Pending::Idle,
+        };
+    }
+
+    fn on_snapshot(&mut self, snapshot: Snapshot) {
+        let Snapshot {
+            manager,
+            links,
+            marks,
+        } = snapshot;
+        info!(
+            links = links.len(),
+            manager = ?manager,
+            "networkd: read networkd's states"
+        );
+        self.failures = 0;
+        self.live = true;
+        self.broker_has_states = true;
+        self.queue_complete(NetworkdEvent::Snapshot { manager, links });
+        for (position, change) in std::mem::take(&mut self.buffer) {
+            if !marks.is_newer(&position, change.object) {
+                debug!(object = %change.object, "networkd: change already in the snapshot");
+                continue;
+            }
+            if let Some(event) = change.into_event() {
+                self.queue_change(event);
+            }
+            if !self.live {
+                // The outbox overflowed and a new read started: it covers the rest.
+                break;
+            }
+        }
+    }
+
+    /// Queues a change. If the broker has not taken [`MAX_OUTBOX`] events, they are dropped
+    /// and a fresh snapshot is read to replace them.
+    fn queue_change(&mut self, event: NetworkdEvent) {
+        if self.outbox.len() < MAX_OUTBOX {
+            self.outbox.push_back(event);
+            return;
+        }
+        warn!(
+            dropped = self.outbox.len() + 1,
+            "networkd: the broker is not taking events; dropping them and reading the states \
+             again"
+        );
+        self.outbox.clear();
+        self.start_read();
+    }
+
+    /// Queues a snapshot or `Vanished`: each replaces everything before it, so on overflow
+    /// the older events are dropped instead.
+    fn queue_complete(&mut self, event: NetworkdEvent) {
+        if self.outbox.len() >= MAX_OUTBOX {
+            warn!(
+                dropped = self.outbox.len(),
+                "networkd: the broker is not taking events; dropping those a newer state replaces"
+            );
+            self.outbox.clear();
+        }
+        self.outbox.push_back(event);
+    }
+}
+
+/// The back-off before read attempt `failures + 1`.
+fn backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    READ_BACKOFF
+        .saturating_mul(1 << doublings)
+        .min(READ_BACKOFF_MAX)
+}
+
+/// Asks the bus who owns networkd's name, with the answer's position in the connection's
+/// message order (owner signals received before it are already reflected in it).
+async fn resolve_owner(conn: Connection) -> Result<Owner, zbus::Error> {
+    loop {
+        let reply = conn
+            .call_method(
+                Some(DBUS_NAME),
+                "/org/freedesktop/DBus",
+                Some(DBUS_NAME),
+                "GetNameOwner",
+                &(BUS_NAME,),
+            )
+            .await;
+        match reply {
+            Ok(reply) => {
+                let owner: OwnedUniqueName = reply.body().deserialize()?;
+                return Ok(Owner {
+                    owner: Some(owner),
+                    position: reply.recv_position(),
+                });
+            }
+            Err(zbus::Error::FDO(err)) if matches!(*err, zbus::fdo::Error::NameHasNoOwner(_)) => {}
+            Err(err) => return Err(err),
+        }
+        // An error reply carries no position zbus exposes; `NameHasOwner` answers "no" with a
+        // normal reply, which does.
+        let reply = conn
+            .call_method(
+                Some(DBUS_NAME),
+                "/org/freedesktop/DBus",
+                Some(DBUS_NAME),
+                "NameHasOwner",
+                &(BUS_NAME,),
+            )
+            .await?;
+        if !reply.body().deserialize::<bool>()? {
+            return Ok(Owner {
+                owner: None,
+                position: reply.recv_position(),
+            });
+        }
+        // It appeared between the two calls: ask again.
+    }
+}
+
+/// Reads the manager's and every link's states from `owner`, within [`READ_TIMEOUT`].
+async fn read(conn: Connection, owner: OwnedUniqueName) -> Result<Snapshot, ReadError> {
+    log_owner_credentials(&conn, &owner).await;
+    match tokio::time::timeout(READ_TIMEOUT, read_states(&conn, &owner)).await {
+        Ok(result) => result.map_err(ReadError::Bus),
+        Err(_) => Err(ReadError::TimedOut),
+    }
+}
+
+async fn read_states(conn: &Connection, owner: &OwnedUniqueName) -> Result<Snapshot, zbus::Error> {
+    let (manager, manager_mark) = get_states(conn, owner, Object::Manager, MANAGER_PATH).await?;
+    let reply = conn
+        .call_method(
+            Some(owner.as_str()),
+            MANAGER_PATH,
+            Some(MANAGER_INTERFACE),
+            "ListLinks",
+            &(),
+        )
+        .await?;
+    let listed_mark = reply.recv_position();
+    let listed: Vec<(i32, String, OwnedObjectPath)> = reply.body().deserialize()?;
+
+    let mut links = BTreeMap::new();
+    let mut link_marks = BTreeMap::new();
+    for (ifindex, name, path) in listed {
+        // The path networkd gave must be the one its signals use for this ifindex, or its
+        // changes would be filed under another link.
+        let index = match (
+            IfIndex::try_from(ifindex),
+            wire::classify_path(path.as_str()),
+        ) {
+            (Ok(index), PathKind::Followed(Object::Link(from_path))) if index == from_path => index,
+            _ => {
+                warn!(
+                    ifindex,
+                    ifname = %wire::shown(&name),
+                    path = %wire::shown(path.as_str()),
+                    "networkd: skipping a listed link whose ifindex and object path disagree"
+                );
+                continue;
+            }
+        };
+        match get_states(conn, owner, Object::Link(index), path.as_str()).await {
+            Ok((states, mark)) => {
+                links.insert(index, states);
+                link_marks.insert(index, mark);
+            }
+            // The link went between ListLinks and GetAll: it is simply not in the snapshot.
+            Err(zbus::Error::FDO(err))
+                if matches!(
+                    *err,
+                    zbus::fdo::Error::UnknownObject(_) | zbus::fdo::Error::UnknownInterface(_)
+                ) =>
+            {
+                debug!(
+                    ifindex = index,
+                    "networkd: link went while its states were read"
+                );
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(Snapshot {
+        manager,
+        links,
+        marks: ReadMarks {
+            manager: manager_mark,
+            listed: listed_mark,
+            links: link_marks,
+        },
+    })
+}
+
+/// `GetAll` on one object: its valid states, and when the reply arrived. Properties a
+/// networkd version does not have are simply absent.
+async fn get_states(
+    conn: &Connection,
+    owner: &OwnedUniqueName,
+    object: Object,
+    path: &str,
+) -> Result<(States, Sequence), zbus::Error> {
+    let reply = conn
+        .call_method(
+            Some(owner.as_str()),
+            path,
+            Some(PROPERTIES_INTERFACE),
+            "GetAll",
+            &(object.interface(),),
+        )
+        .await?;
+    let all: PropertyList = reply.body().deserialize()?;
+    Ok((wire::states_map(object, all), reply.recv_position()))
+}
+
+/// Logs which user runs the new owner: on a system bus only networkd's user may own the name,
+/// so anything else points at a broken bus policy (the Nimbuspwn precondition). Best effort.
+async fn log_owner_credentials(conn: &Connection, owner: &OwnedUniqueName) {
+    let uid = conn
+        .call_method(
+            Some(DBUS_NAME),
+            "/org/freedesktop/DBus",
+            Some(DBUS_NAME),
+            "GetConnectionUnixUser",
+            &(owner.as_str(),),
+        )
+        .await
+        .and_then(|reply| reply.body().deserialize::<u32>());
+    match uid {
+        Ok(uid) => info!(%owner, uid, "networkd: reading the states of {BUS_NAME}"),
+        Err(err) => debug!(%owner, error = %err, "networkd: cannot ask for the owner's user"),
+    }
+}
+
+/// Limits warnings about signals from strangers, which anyone on the bus can send at will.
+#[derive(Debug, Default)]
+struct WarnLimiter {
+    window_start: Option<Instant>,
+    in_window: u32,
+    suppressed: u64,
+}
+
+impl WarnLimiter {
+    /// Whether to log this warning.
+    fn allow(&mut self, now: Instant) -> bool {
+        let expired = self
+            .window_start
+            .is_none_or(|start| now.duration_since(start) >= WARN_WINDOW);
+        if expired {
+            if self.suppressed > 0 {
+                warn!(
+                    suppressed = self.suppressed,
+                    "networkd: more signals from strangers were dropped without a warning"
+                );
+            }
+            self.window_start = Some(now);
+            self.in_window = 0;
+            self.suppressed = 0;
+        }
+        if self.in_window < MAX_WARNINGS {
+            self.in_window += 1;
+            true
+        } else {
+            if self.suppressed == 0 {
+                warn!(
+                    window = ?WARN_WINDOW,
+                    "networkd: too many signals from strangers; not warning about each one"
+                );
+            }
+            self.suppressed += 1;
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)] // a failed expectation is the test failing
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        assert_eq!(backoff(1), READ_BACKOFF);
+        assert_eq!(backoff(2), READ_BACKOFF * 2);
+        assert_eq!(backoff(3), READ_BACKOFF * 4);
+        assert_eq!(backoff(100), READ_BACKOFF_MAX);
+        assert_eq!(backoff(u32::MAX), READ_BACKOFF_MAX);
+    }
+
+    #[test]
+    fn stranger_warnings_are_limited_per_window() {
+        let mut limiter = WarnLimiter::default();
+        let start = Instant::now();
+        let allowed = (0..100).filter(|_| limiter.allow(start)).count();
+        assert_eq!(allowed, MAX_WARNINGS as usize);
+        assert_eq!(limiter.suppressed, 100 - u64::from(MAX_WARNINGS));
+        assert!(limiter.allow(start + WARN_WINDOW));
+        assert_eq!(limiter.suppressed, 0);
+    }
+}
