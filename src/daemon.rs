@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::broker::{hook_settings, memory, Broker};
-use crate::config::Config;
+use crate::config::{Config, Generator};
 use crate::event::{Event, EventSender, EVENT_QUEUE_CAPACITY};
 use crate::hooks;
 use crate::logging::LogHandle;
@@ -33,6 +33,9 @@ pub enum Error {
     /// The kernel event source died; the view of the network can no longer be trusted.
     #[error("lost the kernel's event stream")]
     Netlink(#[source] crate::netlink::Error),
+    /// The networkd source lost the bus.
+    #[error("lost systemd-networkd's signals")]
+    Networkd(#[source] source::networkd::Error),
     /// A long-lived task ended on its own.
     #[error("the {0} stopped unexpectedly")]
     TaskEnded(&'static str),
@@ -73,6 +76,15 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
 
     let mut broker_task = tasks.spawn(broker.run(events_rx, cancel.clone()));
     let mut netlink_task = tasks.spawn(source::netlink::run(events.clone(), cancel.clone()));
+    // Only the configured generator's source runs: networkd's signals are not even subscribed
+    // to when the kernel or leases drive the hooks.
+    let mut networkd_task = (config.system.generator == Generator::SystemdNetworkd).then(|| {
+        tasks.spawn(source::networkd::run(
+            conn.clone(),
+            events.clone(),
+            cancel.clone(),
+        ))
+    });
     tasks.spawn(dbus::publish::run(conn.clone(), snapshots, cancel.clone()));
     tasks.spawn(dbus::publish::hook_results(conn.clone(), results_rx));
     tasks.spawn(memory::write_task(runtime_dir, dispatched_updates));
@@ -97,6 +109,10 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
                 _ => Error::TaskEnded("kernel event source"),
             }),
             _ = &mut broker_task => break Err(Error::TaskEnded("broker")),
+            ended = join_opt(networkd_task.as_mut()) => break Err(match ended {
+                Ok(Err(err)) => Error::Networkd(err),
+                _ => Error::TaskEnded("networkd source"),
+            }),
         }
     };
 
@@ -112,6 +128,16 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
         error!(error = %ErrorChain(err), "network-broker stopping on error");
     }
     outcome
+}
+
+/// Waits for an optional task; never completes when there is none.
+async fn join_opt<T>(
+    task: Option<&mut tokio::task::JoinHandle<T>>,
+) -> Result<T, tokio::task::JoinError> {
+    match task {
+        Some(task) => task.await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Re-reads the configuration. An invalid file is rejected with its error and the running
