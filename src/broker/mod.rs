@@ -368,32 +368,16 @@ mod tests {
     use crate::event::KernelSnapshot;
     use crate::model::{KernelOperState, LinkAttrs, Route};
 
+    /// An up link.
     fn link(index: IfIndex, name: &str) -> LinkAttrs {
-        LinkAttrs {
-            index,
-            name: name.into(),
-            kind: None,
-            mac: None,
-            mtu: None,
-            flags: crate::model::link::IFF_UP,
-            oper_state: KernelOperState::Up,
-        }
+        let mut link = crate::model::fixtures::link(index, name);
+        link.flags = crate::model::link::IFF_UP;
+        link.oper_state = KernelOperState::Up;
+        link
     }
 
     fn route(oif: IfIndex, dst: &str) -> Route {
-        Route {
-            dst: Some(dst.parse().unwrap()),
-            dst_len: 24,
-            src: None,
-            gateway: None,
-            oif: Some(oif),
-            table: 254,
-            protocol: 2,
-            scope: 253,
-            kind: 1,
-            metric: None,
-            ipv6: false,
-        }
+        crate::model::fixtures::route(oif, dst, 24)
     }
 
     /// Runs a broker with a real hook runner over a scratch configuration directory holding

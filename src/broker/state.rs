@@ -190,14 +190,7 @@ impl State {
                         .networkd
                         .insert(index, states.clone())
                         .unwrap_or_default();
-                    let transitions = diff_states(&old, &states);
-                    if !transitions.is_empty() {
-                        changes.push(Change::StatesChanged {
-                            index,
-                            origin: Origin::Networkd,
-                            changed: transitions,
-                        });
-                    }
+                    push_states(changes, index, Origin::Networkd, diff_states(&old, &states));
                     self.refresh_effective(index);
                 }
             }
@@ -205,13 +198,7 @@ impl State {
             NetworkdEvent::LinkChanged { index, changed } => {
                 let states = self.networkd.entry(index).or_default();
                 let transitions = apply_transitions(states, changed);
-                if !transitions.is_empty() {
-                    changes.push(Change::StatesChanged {
-                        index,
-                        origin: Origin::Networkd,
-                        changed: transitions,
-                    });
-                }
+                push_states(changes, index, Origin::Networkd, transitions);
                 self.refresh_effective(index);
             }
             NetworkdEvent::ManagerChanged { changed } => {
@@ -232,14 +219,7 @@ impl State {
             .derived
             .insert(index, fresh.clone())
             .unwrap_or_default();
-        let transitions = diff_states(&old, &fresh);
-        if !transitions.is_empty() {
-            changes.push(Change::StatesChanged {
-                index,
-                origin: Origin::Kernel,
-                changed: transitions,
-            });
-        }
+        push_states(changes, index, Origin::Kernel, diff_states(&old, &fresh));
         self.refresh_effective(index);
     }
 
@@ -463,6 +443,17 @@ impl State {
     }
 }
 
+/// Reports a link's transitions, if there are any.
+fn push_states(changes: &mut Vec<Change>, index: IfIndex, origin: Origin, changed: Transitions) {
+    if !changed.is_empty() {
+        changes.push(Change::StatesChanged {
+            index,
+            origin,
+            changed,
+        });
+    }
+}
+
 /// The properties whose values differ, in [`StateProperty::ALL`] order (operational state
 /// before administrative state, the order networkd itself settles them).
 fn diff_states(old: &States, new: &States) -> Transitions {
@@ -485,48 +476,9 @@ fn apply_transitions(states: &mut States, changed: Transitions) -> Transitions {
 
 #[cfg(test)]
 mod tests {
-    use std::net::IpAddr;
 
     use super::*;
-    use crate::model::KernelOperState;
-
-    fn link(index: IfIndex, name: &str) -> LinkAttrs {
-        LinkAttrs {
-            index,
-            name: name.to_string(),
-            kind: Some("veth".into()),
-            mac: None,
-            mtu: Some(1500),
-            flags: 0,
-            oper_state: KernelOperState::Down,
-        }
-    }
-
-    fn addr(ip: &str, prefix_len: u8) -> Address {
-        Address {
-            ip: ip.parse::<IpAddr>().unwrap(),
-            prefix_len,
-            label: None,
-            scope: 0,
-            flags: 0,
-        }
-    }
-
-    fn route(oif: IfIndex, dst: &str, dst_len: u8) -> Route {
-        Route {
-            dst: Some(dst.parse().unwrap()),
-            dst_len,
-            src: None,
-            gateway: None,
-            oif: Some(oif),
-            table: 254,
-            protocol: 2,
-            scope: 253,
-            kind: 1,
-            metric: None,
-            ipv6: false,
-        }
-    }
+    use crate::model::fixtures::{address as addr, link, route};
 
     fn apply(state: &mut State, event: KernelEvent) -> Vec<Change> {
         let mut changes = Vec::new();

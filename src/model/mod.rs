@@ -8,6 +8,9 @@ pub mod networkd;
 pub mod route;
 pub mod view;
 
+#[cfg(test)]
+pub mod fixtures;
+
 pub use address::Address;
 pub use link::{KernelOperState, LinkAttrs};
 pub use networkd::{StateProperty, States};
