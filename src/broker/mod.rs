@@ -139,14 +139,7 @@ impl Broker {
                 self.kernel_seen |= initial;
                 let mut changes = Vec::new();
                 self.state.apply(kernel, &mut changes);
-                log_changes(&self.state, &changes);
-                if initial {
-                    self.startup_triggers(Origin::Kernel);
-                } else {
-                    let effects = decide::decide(&self.config, &self.state, &changes);
-                    self.carry_out(effects);
-                }
-                !changes.is_empty()
+                self.act(&changes, initial.then_some(Origin::Kernel))
             }
             Event::Networkd(event) => {
                 let initial =
@@ -163,14 +156,7 @@ impl Broker {
                 }
                 let mut changes = Vec::new();
                 self.state.apply_networkd(event, &mut changes);
-                log_changes(&self.state, &changes);
-                if initial {
-                    self.startup_triggers(Origin::Networkd);
-                } else {
-                    let effects = decide::decide(&self.config, &self.state, &changes);
-                    self.carry_out(effects);
-                }
-                !changes.is_empty()
+                self.act(&changes, initial.then_some(Origin::Networkd))
             }
             Event::ConfigReloaded(mut config) => {
                 info!(dir = %config.dir.display(), "configuration reloaded");
@@ -190,6 +176,21 @@ impl Broker {
                 false
             }
         }
+    }
+
+    /// Acts on applied changes; returns whether there were any. A source's first complete
+    /// report (`initial`) is where the daemon starts from: it runs the startup triggers
+    /// instead of treating everything in it as a transition.
+    fn act(&mut self, changes: &[Change], initial: Option<Origin>) -> bool {
+        log_changes(&self.state, changes);
+        match initial {
+            Some(origin) => self.startup_triggers(origin),
+            None => {
+                let effects = decide::decide(&self.config, &self.state, changes);
+                self.carry_out(effects);
+            }
+        }
+        !changes.is_empty()
     }
 
     fn carry_out(&mut self, effects: Vec<Effect>) {
