@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, Generator};
 use crate::event::{Event, EventReceiver, KernelEvent, NetworkdEvent};
 use crate::hooks;
 use crate::model::{IfIndex, LinkView, Snapshot, StateProperty};
@@ -51,6 +51,8 @@ pub struct Broker {
     kernel_seen: bool,
     /// The same for networkd's first report.
     networkd_seen: bool,
+    /// Whether the startup triggers ran.
+    startup_done: bool,
     /// State hooks dispatched during this boot, shared with the task that saves them.
     dispatched: Dispatched,
     dispatched_tx: watch::Sender<Dispatched>,
@@ -89,6 +91,7 @@ impl Broker {
             routes_modified: Debouncer::new(ROUTES_QUIET, ROUTES_MAX_DELAY),
             kernel_seen: false,
             networkd_seen: false,
+            startup_done: false,
             dispatched,
             dispatched_tx,
         };
@@ -139,7 +142,7 @@ impl Broker {
                 self.kernel_seen |= initial;
                 let mut changes = Vec::new();
                 self.state.apply(kernel, &mut changes);
-                self.act(&changes, initial.then_some(Origin::Kernel))
+                self.act(&changes, initial)
             }
             Event::Networkd(event) => {
                 let initial =
@@ -156,7 +159,7 @@ impl Broker {
                 }
                 let mut changes = Vec::new();
                 self.state.apply_networkd(event, &mut changes);
-                self.act(&changes, initial.then_some(Origin::Networkd))
+                self.act(&changes, initial)
             }
             Event::ConfigReloaded(mut config) => {
                 info!(dir = %config.dir.display(), "configuration reloaded");
@@ -179,18 +182,33 @@ impl Broker {
     }
 
     /// Acts on applied changes; returns whether there were any. A source's first complete
-    /// report (`initial`) is where the daemon starts from: it runs the startup triggers
-    /// instead of treating everything in it as a transition.
-    fn act(&mut self, changes: &[Change], initial: Option<Origin>) -> bool {
+    /// report (`initial`) is where the daemon starts from, not a list of transitions: once
+    /// every report the startup triggers need is in, they run instead.
+    fn act(&mut self, changes: &[Change], initial: bool) -> bool {
         log_changes(&self.state, changes);
-        match initial {
-            Some(origin) => self.startup_triggers(origin),
-            None => {
-                let effects = decide::decide(&self.config, &self.state, changes);
-                self.carry_out(effects);
-            }
+        if initial {
+            self.startup_triggers_when_ready();
+        } else {
+            let effects = decide::decide(&self.config, &self.state, changes);
+            self.carry_out(effects);
         }
         !changes.is_empty()
+    }
+
+    /// Runs the startup triggers once both the kernel's first dump (which names the links)
+    /// and the generator's first report (which gives their states) have arrived, in
+    /// whichever order the sources delivered them.
+    fn startup_triggers_when_ready(&mut self) {
+        let origin = match self.config.system.generator {
+            Generator::Netlink => Origin::Kernel,
+            Generator::SystemdNetworkd => Origin::Networkd,
+            Generator::Dhclient => return,
+        };
+        let ready = self.kernel_seen && (origin == Origin::Kernel || self.networkd_seen);
+        if ready && !self.startup_done {
+            self.startup_done = true;
+            self.startup_triggers(origin);
+        }
     }
 
     fn carry_out(&mut self, effects: Vec<Effect>) {
@@ -217,9 +235,6 @@ impl Broker {
     /// restarted daemon does not repeat them). With `StartupTriggers: false` the current
     /// states are only recorded, so later transitions are measured from them.
     fn startup_triggers(&mut self, origin: Origin) {
-        if !decide::drives_hooks(self.config.system.generator, origin) {
-            return;
-        }
         let mut due = Vec::new();
         for view in self.state.links() {
             let index = view.attrs.index;
@@ -437,6 +452,33 @@ mod tests {
             addresses: vec![(3, address)],
             routes: Vec::new(),
         }
+    }
+
+    #[tokio::test]
+    async fn startup_triggers_wait_for_the_kernel_when_networkd_reports_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::defaults(dir.path());
+        let (events, mut results, cancel, _) =
+            start_with(config, Dispatched::default(), "routable.d");
+        let states = crate::model::States::from([
+            (StateProperty::Operational, "routable"),
+            (StateProperty::Administrative, "configured"),
+        ]);
+        let report = NetworkdEvent::Snapshot {
+            manager: crate::model::States::new(),
+            links: std::collections::BTreeMap::from([(3, states)]),
+        };
+        events.send(report.into()).await.unwrap();
+        events
+            .send(KernelEvent::Snapshot(routable_link_snapshot()).into())
+            .await
+            .unwrap();
+        let batch = tokio::time::timeout(Duration::from_secs(10), results.recv())
+            .await
+            .expect("the startup trigger did not run after the kernel's dump arrived")
+            .unwrap();
+        assert_eq!((batch.event.as_str(), batch.ifindex), ("routable", Some(3)));
+        cancel.cancel();
     }
 
     #[tokio::test]
