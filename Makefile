@@ -69,5 +69,22 @@ deps:
 demo: deps build-debug
 	tests/lab/demo.sh
 
-install:
-	@echo "make install: not implemented yet (packaging is a later issue)" >&2; exit 1
+# Installs where Debian expects things. PREFIX=/usr, DESTDIR for staging (packaging).
+PREFIX ?= /usr
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+install: build
+	install -Dm755 target/release/network-broker $(DESTDIR)$(PREFIX)/bin/network-broker
+	install -Dm755 target/release/network-brokerctl $(DESTDIR)$(PREFIX)/bin/network-brokerctl
+	install -Dm644 systemd/network-broker.service $(DESTDIR)$(UNITDIR)/network-broker.service
+	install -Dm644 dbus/org.freedesktop.NetworkBroker1.conf \
+		$(DESTDIR)$(PREFIX)/share/dbus-1/system.d/org.freedesktop.NetworkBroker1.conf
+	install -d -m755 $(DESTDIR)$(SYSCONFDIR)/network-broker
+	for d in carrier configured degraded no-carrier routable manager routes-modified; do \
+		install -d -m755 $(DESTDIR)$(SYSCONFDIR)/network-broker/$$d.d; done
+	# An administrator's configuration is never overwritten.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/network-broker/network-broker.yaml ] || \
+		install -Dm644 examples/network-broker.yaml $(DESTDIR)$(SYSCONFDIR)/network-broker/network-broker.yaml
+	install -d -m755 $(DESTDIR)$(PREFIX)/share/doc/network-broker/examples
+	install -m644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/network-broker/
+	cp -r examples/hooks $(DESTDIR)$(PREFIX)/share/doc/network-broker/examples/
