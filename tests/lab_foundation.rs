@@ -607,3 +607,96 @@ fn ten_thousand_address_changes_end_equal_to_the_kernel() {
         },
     );
 }
+
+/// SIGHUP re-reads the configuration: a valid file takes effect (here: the `Links` filter now
+/// selects the test link), an invalid one is rejected with its file and line while the running
+/// configuration stays in force.
+#[test]
+fn sighup_reloads_and_an_invalid_file_keeps_the_running_configuration() {
+    let Some(lab) = Lab::require() else { return };
+    let out = tempfile::Builder::new()
+        .prefix("nb-reload-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let runs_file = out.path().join("runs");
+    let script = format!("#!/bin/sh\necho \"$LINK\" >> {}\n", runs_file.display());
+    let broker = Broker::start(
+        &lab,
+        "System:\n  LogLevel: debug\n  Generator: netlink\nNetwork:\n  Links: nbnone0\n",
+        &[Hook {
+            event: "routes-modified",
+            name: "50-record",
+            script: &script,
+        }],
+    );
+    let link = TestLink::veth(&lab);
+    let name = link.name.clone();
+    let config_file = broker.config.path().join("network-broker.yaml");
+    let runs_for = |name: &str| -> usize {
+        fs::read_to_string(&runs_file)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l == name)
+            .count()
+    };
+    let hangup = || {
+        let sent = std::process::Command::new("kill")
+            .args(["-HUP", &broker.pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -HUP {}", broker.pid);
+    };
+
+    fs::write(
+        &config_file,
+        format!("System:\n  LogLevel: debug\n  Generator: netlink\nNetwork:\n  Links: {name}\n"),
+    )
+    .unwrap();
+    hangup();
+    wait_until("the daemon to log the reload", EVENT_TIMEOUT, || {
+        if broker.log().contains("configuration reloaded") {
+            Ok(())
+        } else {
+            Err(broker.log())
+        }
+    });
+    lab.ip_batch(&format!("route add 198.18.200.0/24 dev {name}\n"));
+    wait_until(
+        &format!("routes-modified.d to run for {name} after the reload selected it"),
+        EVENT_TIMEOUT,
+        || match runs_for(&name) {
+            0 => Err("no run yet".to_owned()),
+            _ => Ok(()),
+        },
+    );
+
+    // An unclosed flow list: rejected with file:line, the old configuration keeps running.
+    fs::write(&config_file, "Network:\n  Links: [eth0\n").unwrap();
+    hangup();
+    let rejected = wait_until("the daemon to reject the bad file", EVENT_TIMEOUT, || {
+        let log = broker.log();
+        match log.lines().find(|l| l.contains("configuration rejected")) {
+            Some(line) => Ok(line.to_owned()),
+            None => Err(log),
+        }
+    });
+    assert!(
+        rejected.contains(&format!("{}:", config_file.display())),
+        "the rejection names the file and line: {rejected}"
+    );
+    let before = runs_for(&name);
+    lab.ip_batch(&format!("route add 198.18.201.0/24 dev {name}\n"));
+    wait_until(
+        &format!("routes-modified.d to run for {name} again under the kept configuration"),
+        EVENT_TIMEOUT,
+        || {
+            if runs_for(&name) > before {
+                Ok(())
+            } else {
+                Err(format!("{before} runs so far"))
+            }
+        },
+    );
+    let mut broker = broker;
+    assert!(broker.try_wait().is_none(), "the daemon must keep running");
+}
