@@ -4,7 +4,7 @@
 use crate::config::Config;
 use std::collections::BTreeMap;
 
-use crate::model::{Address, IfIndex, LinkAttrs, Route, StateProperty, States};
+use crate::model::{Address, IfIndex, Lease, LinkAttrs, Route, Rule, StateProperty, States};
 
 /// Capacity of the broker's event queue. Kernel readers never block on it: when it is full they
 /// drop their event, remember that they did, and later send a fresh [`KernelEvent::Snapshot`].
@@ -22,6 +22,10 @@ pub enum Event {
     Kernel(KernelEvent),
     /// systemd-networkd reported states.
     Networkd(NetworkdEvent),
+    /// dhclient's lease files changed: the current (last complete, unexpired) lease of every
+    /// interface found in them, by interface name. Sent whenever that set changes, including
+    /// when a lease expires.
+    Leases(BTreeMap<String, Lease>),
     /// A new configuration was read and validated (SIGHUP or a reload request).
     ConfigReloaded(Box<Config>),
 }
@@ -54,6 +58,10 @@ pub enum KernelEvent {
     RouteAdded(Route),
     /// A route was removed. `RTM_DELROUTE`.
     RouteRemoved(Route),
+    /// A routing policy rule was added. `RTM_NEWRULE`.
+    RuleAdded(Rule),
+    /// A routing policy rule was removed. `RTM_DELRULE`.
+    RuleRemoved(Rule),
     /// A complete dump of the kernel's tables, taken at start-up and after any loss of events
     /// (netlink overrun, full queue). The broker replaces its view with it and acts on the
     /// difference.
@@ -69,6 +77,8 @@ pub struct KernelSnapshot {
     pub addresses: Vec<(IfIndex, Address)>,
     /// Every route (all tables).
     pub routes: Vec<Route>,
+    /// Every routing policy rule.
+    pub rules: Vec<Rule>,
 }
 
 impl From<KernelEvent> for Event {

@@ -78,7 +78,10 @@ impl Table {
                     set.remove(&(address.ip, address.prefix_len));
                 }
             }
-            KernelEvent::RouteAdded(_) | KernelEvent::RouteRemoved(_) => {}
+            KernelEvent::RouteAdded(_)
+            | KernelEvent::RouteRemoved(_)
+            | KernelEvent::RuleAdded(_)
+            | KernelEvent::RuleRemoved(_) => {}
         }
     }
 

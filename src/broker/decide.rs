@@ -70,6 +70,9 @@ pub fn decide(config: &Config, state: &State, changes: &[Change]) -> Vec<Effect>
                 }
             }
             Change::LinkAdded(_)
+            | Change::RuleAdded(_)
+            | Change::RuleRemoved(_)
+            | Change::LeaseChanged { .. }
             | Change::LinkChanged(_)
             | Change::LinkRenamed { .. }
             | Change::AddressAdded(..)

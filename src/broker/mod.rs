@@ -161,6 +161,11 @@ impl Broker {
                 self.state.apply_networkd(event, &mut changes);
                 self.act(&changes, initial)
             }
+            Event::Leases(leases) => {
+                let mut changes = Vec::new();
+                self.state.apply_leases(leases, &mut changes);
+                self.act(&changes, false)
+            }
             Event::ConfigReloaded(mut config) => {
                 info!(dir = %config.dir.display(), "configuration reloaded");
                 if config.system.generator != self.config.system.generator {
@@ -366,8 +371,19 @@ fn log_changes(state: &State, changes: &[Change]) {
                     debug!(ifindex = index, ?origin, "{}={value}", property.name());
                 }
             }
-            Change::LinkChanged(_) | Change::RoutesChanged(_) | Change::ManagerStatesChanged(_) => {
-            }
+            Change::LeaseChanged {
+                interface, after, ..
+            } => match after {
+                Some(lease) => {
+                    info!(ifname = %interface, address = ?lease.address, "lease changed")
+                }
+                None => info!(ifname = %interface, "lease gone"),
+            },
+            Change::LinkChanged(_)
+            | Change::RoutesChanged(_)
+            | Change::ManagerStatesChanged(_)
+            | Change::RuleAdded(_)
+            | Change::RuleRemoved(_) => {}
         }
     }
 }
@@ -451,6 +467,7 @@ mod tests {
             links: vec![up],
             addresses: vec![(3, address)],
             routes: Vec::new(),
+            rules: Vec::new(),
         }
     }
 
@@ -525,6 +542,7 @@ mod tests {
             links: vec![link(3, "eth0")],
             addresses: Vec::new(),
             routes: vec![route(3, "192.0.2.0")],
+            rules: Vec::new(),
         };
         events
             .send(KernelEvent::Snapshot(initial).into())
@@ -557,6 +575,7 @@ mod tests {
             links: vec![link(3, "eth0")],
             addresses: Vec::new(),
             routes: vec![route(3, "192.0.2.0")],
+            rules: Vec::new(),
         };
         events
             .send(KernelEvent::Snapshot(snapshot.clone()).into())

@@ -2,12 +2,14 @@
 //! kernel event updates the picture and reports what changed, so the decisions that follow
 //! ([`super::decide`]) never have to compare states themselves.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::event::{KernelEvent, KernelSnapshot, NetworkdEvent};
-use crate::model::{Address, IfIndex, LinkAttrs, LinkView, Route, Snapshot, StateProperty, States};
+use crate::model::{
+    Address, IfIndex, Lease, LinkAttrs, LinkView, Route, Rule, Snapshot, StateProperty, States,
+};
 
 use super::derive::derive;
 
@@ -57,6 +59,20 @@ pub enum Change {
     },
     /// networkd's manager states changed.
     ManagerStatesChanged(Transitions),
+    /// A routing policy rule appeared.
+    RuleAdded(Rule),
+    /// A routing policy rule disappeared.
+    RuleRemoved(Rule),
+    /// The current dhclient lease of an interface changed in content (a renewal that only
+    /// moves its times is not a change), appeared or went away.
+    LeaseChanged {
+        /// The interface name the lease file names.
+        interface: String,
+        /// The lease before, if any.
+        before: Option<Box<Lease>>,
+        /// The lease now, if any.
+        after: Option<Box<Lease>>,
+    },
 }
 
 /// What makes two routes the same route to the kernel: `ip route replace` (and networkd)
@@ -96,6 +112,10 @@ pub struct State {
     networkd: BTreeMap<IfIndex, States>,
     /// networkd's manager states.
     manager: States,
+    /// Every routing policy rule the kernel has.
+    rules: BTreeSet<Rule>,
+    /// The current dhclient lease per interface name.
+    leases: BTreeMap<String, Lease>,
 }
 
 impl State {
@@ -210,6 +230,39 @@ impl State {
         }
     }
 
+    /// Replaces the current leases with `leases` and reports which interfaces' leases changed
+    /// in content.
+    pub fn apply_leases(&mut self, leases: BTreeMap<String, Lease>, changes: &mut Vec<Change>) {
+        let names: BTreeSet<String> = self.leases.keys().chain(leases.keys()).cloned().collect();
+        for interface in names {
+            let before = self.leases.get(&interface);
+            let after = leases.get(&interface);
+            let same = match (before, after) {
+                (Some(b), Some(a)) => b.same_content(a),
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                changes.push(Change::LeaseChanged {
+                    interface,
+                    before: before.cloned().map(Box::new),
+                    after: after.cloned().map(Box::new),
+                });
+            }
+        }
+        self.leases = leases;
+    }
+
+    /// The current dhclient lease of an interface.
+    pub fn lease(&self, interface: &str) -> Option<&Lease> {
+        self.leases.get(interface)
+    }
+
+    /// Every routing policy rule the kernel has.
+    pub fn rules(&self) -> &BTreeSet<Rule> {
+        &self.rules
+    }
+
     fn refresh_derived(&mut self, index: IfIndex, changes: &mut Vec<Change>) {
         let Some(view) = self.links.get(&index) else {
             return;
@@ -268,6 +321,16 @@ impl State {
                     self.routes.remove(&key);
                 }
                 self.drop_route_from_link(&route, changes);
+            }
+            KernelEvent::RuleAdded(rule) => {
+                if self.rules.insert(rule.clone()) {
+                    changes.push(Change::RuleAdded(rule));
+                }
+            }
+            KernelEvent::RuleRemoved(rule) => {
+                if self.rules.remove(&rule) {
+                    changes.push(Change::RuleRemoved(rule));
+                }
             }
             KernelEvent::Snapshot(snapshot) => self.replace(snapshot, changes),
         }
@@ -362,6 +425,15 @@ impl State {
     /// Replaces the whole table with a fresh dump, reporting the difference as the individual
     /// changes that would have produced it.
     fn replace(&mut self, snapshot: KernelSnapshot, changes: &mut Vec<Change>) {
+        let rules: BTreeSet<Rule> = snapshot.rules.into_iter().collect();
+        for gone in self.rules.difference(&rules) {
+            changes.push(Change::RuleRemoved(gone.clone()));
+        }
+        for new in rules.difference(&self.rules) {
+            changes.push(Change::RuleAdded(new.clone()));
+        }
+        self.rules = rules;
+
         let mut fresh: BTreeMap<IfIndex, LinkView> = snapshot
             .links
             .into_iter()
@@ -755,6 +827,7 @@ mod tests {
             links: vec![link(3, "eth0"), link(4, "new0")],
             addresses: vec![(3, addr("192.0.2.2", 24)), (3, addr("2001:db8::1", 64))],
             routes: vec![route(3, "192.0.2.0", 24)],
+            rules: Vec::new(),
         };
         let changes = apply(&mut state, KernelEvent::Snapshot(snapshot));
         assert!(matches!(&changes[0], Change::LinkRemoved(v) if v.attrs.index == 2));

@@ -3,18 +3,22 @@
 //! types and effects read them.
 
 pub mod address;
+pub mod lease;
 pub mod link;
 pub mod networkd;
 pub mod route;
+pub mod rule;
 pub mod view;
 
 #[cfg(test)]
 pub mod fixtures;
 
 pub use address::Address;
+pub use lease::Lease;
 pub use link::{KernelOperState, LinkAttrs};
 pub use networkd::{StateProperty, States};
 pub use route::Route;
+pub use rule::Rule;
 pub use view::{LinkView, Snapshot};
 
 /// A kernel interface index. The kernel uses a positive `int`; D-Bus carries it as `i`.
