@@ -6,6 +6,10 @@
 #   make check         cargo fmt --check + clippy with warnings as errors
 #   sudo make deps     the Debian packages the build and the tests need (tests/lab/deps.sh)
 #   sudo make lab-up / lab-down / lab-selftest   the lab by hand (LAB_DIR=/tmp/network-broker-lab)
+#   sudo make bench    release build, then bench/dispatch.sh: network-broker against
+#                      networkd-dispatcher in a lab of its own (LAB_DIR=/tmp/nb-bench), prints a
+#                      table (docs/benchmarks.md); BENCH_ARGS="--runs 5" passes options. Not part
+#                      of `make test` or CI: it measures, it does not pass or fail on numbers.
 #
 # Lab tests are the files tests/lab_*.rs: they need root and the lab, they SKIP without it (and
 # fail instead under CI=true), and they run one at a time (one daemon owns the bus name).
@@ -20,7 +24,7 @@ OTHER_TESTS := $(sort $(filter-out lab_%,$(patsubst tests/%.rs,%,$(wildcard test
 LAB_TEST_ARGS := $(addprefix --test ,$(LAB_TESTS))
 OTHER_TEST_ARGS := $(addprefix --test ,$(OTHER_TESTS))
 
-.PHONY: all build build-debug test unit-test lab-test lab-up lab-down lab-selftest check deps demo install
+.PHONY: all build build-debug test unit-test lab-test lab-up lab-down lab-selftest check deps demo bench install
 
 all: build
 
@@ -68,6 +72,10 @@ deps:
 
 demo: deps build-debug
 	tests/lab/demo.sh
+
+# The benchmark runs the release build it finds under $CARGO_TARGET_DIR (or target/).
+bench: deps build
+	bench/dispatch.sh $(BENCH_ARGS)
 
 # Installs where Debian expects things. PREFIX=/usr, DESTDIR for staging (packaging).
 PREFIX ?= /usr

@@ -1,0 +1,658 @@
+#!/bin/bash
+# bench/dispatch.sh - network-broker against networkd-dispatcher, in the project's lab.
+#
+#   sudo bench/dispatch.sh [--runs N] [--toggles N] [--links N] [--parallel N]
+#                          [--bin PATH] [--keep-data DIR]
+#
+# Both daemons run by hand inside the lab (tests/lab/netlab.sh: network namespaces, a private
+# system bus, the real systemd-networkd), one after the other, never at the same time, with the
+# same hook in routable.d.  Each round measures each daemon once; rounds alternate which daemon
+# goes first.  At the end one table is printed (stdout): medians over the rounds, ratios
+# peer/ours.  docs/benchmarks.md says what every row measures and how.
+#
+#   1. latency: labnd1's peer goes down and up (--toggles times per round and daemon): time
+#      from networkd's PropertiesChanged(OperationalState=routable) for labnd1 -- the kernel's
+#      receive timestamp at a `busctl monitor` in the lab -- to the first line of the hook
+#      (`date +%s%N`).  Median and p95 over all toggles of all rounds.
+#   2. burst: --links (200) veth pairs bnb0..: networkd-managed ends in the lab host with a
+#      static address each, peers (down) in the lab's peer netns.  All peers go up in one
+#      `ip -batch`: time from the first networkd signal about any of them to the first line of
+#      the last routable.d hook; hooks counted (each link exactly once).
+#   3. parallelism: --parallel (20) more such links (bnp0..), whose hook sleeps 0.2 s: time from
+#      the first signal to the end of the last hook, and how many hooks ran at once.
+#   4. the daemon's VmRSS after the burst, and its CPU time (utime+stime, /proc/PID/stat) during
+#      the burst, alone and with the children it waited for (hooks; networkctl for the peer).
+#
+# The lab: LAB_DIR (default /tmp/nb-bench) and LAB_NS_PREFIX (default bn).  When that lab is
+# already up it is reused and left up; otherwise the script brings it up and down again.
+# Everything the script creates (links, .network files, its work dir, the daemons, the bus
+# monitor) is removed at the end, also on failure or ^C; processes are stopped by PID only.
+#
+# networkd-dispatcher is installed with apt-get when missing (see ensure_dispatcher: its
+# postinst must not start it, and the unit is left disabled).  It is never started by the
+# host's service manager, only by this script inside the lab, with -S pointing at a temporary
+# script dir.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAB="$TOP/tests/lab/netlab.sh"
+export LAB_DIR=${LAB_DIR:-/tmp/nb-bench}
+export LAB_NS_PREFIX=${LAB_NS_PREFIX:-bn}
+RUN=$LAB_DIR/run
+PY=/usr/bin/python3
+
+RUNS=3
+TOGGLES=20
+NBURST=200
+NPAR=20
+NB_BIN=${NB_BIN:-${CARGO_TARGET_DIR:-$TOP/target}/release/network-broker}
+KEEP_DATA=""
+
+usage() {
+    sed -n '2,4p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --runs) RUNS=${2:?}; shift 2 ;;
+        --toggles) TOGGLES=${2:?}; shift 2 ;;
+        --links) NBURST=${2:?}; shift 2 ;;
+        --parallel) NPAR=${2:?}; shift 2 ;;
+        --bin) NB_BIN=${2:?}; shift 2 ;;
+        --keep-data) KEEP_DATA=${2:?}; shift 2 ;;
+        -h|--help) usage ;;
+        *) echo "dispatch.sh: unknown argument $1" >&2; usage ;;
+    esac
+done
+for n in "$RUNS" "$TOGGLES" "$NBURST" "$NPAR"; do
+    [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "dispatch.sh: counts must be positive integers" >&2; exit 2; }
+done
+if [ "$NBURST" -gt 1000 ] || [ "$NPAR" -gt 200 ]; then
+    echo "dispatch.sh: at most 1000 burst links and 200 parallel links" >&2; exit 2
+fi
+
+T_START=$(date +%s%N)
+log() { printf '[bench %7.1fs] %s\n' "$(( ($(date +%s%N) - T_START) / 1000000 ))e-3" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+now() { date +%s%N; }
+
+[ "$(id -u)" = 0 ] || die "run as root (it builds network namespaces): sudo $0"
+[ -x "$NB_BIN" ] || die "no release build at $NB_BIN: run 'cargo build --release' (or make bench), or pass --bin PATH"
+[ -x "$PY" ] || die "$PY is missing (Debian package python3)"
+command -v stdbuf >/dev/null || die "stdbuf is missing (Debian package coreutils)"
+
+# ---------------------------------------------------------------------------------------------
+# cleanup state: everything below is undone by cleanup(), whatever happened
+WORK=""
+LAB_STARTED=0
+DAEMON_PID=""
+MONITOR_PID=""
+LINKS_CREATED=0
+NETWORK_FILES=()
+POLICY_RC_CREATED=0
+GROUP=4242                     # link group used to delete the bench links in one go
+
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    stop_daemon
+    if [ -n "$MONITOR_PID" ]; then kill -TERM "$MONITOR_PID" 2>/dev/null; wait "$MONITOR_PID" 2>/dev/null; fi
+    if [ "$LINKS_CREATED" = 1 ] && [ -e "/run/netns/$NS_HOST" ]; then
+        # one `ip link del group` instead of one delete per link: veth deletes are ~16 ms each
+        bench_links | sed "s/.*/link set & group $GROUP/" | ip -n "$NS_HOST" -force -batch - 2>/dev/null
+        ip -n "$NS_HOST" link del group "$GROUP" 2>/dev/null
+    fi
+    if [ ${#NETWORK_FILES[@]} -gt 0 ]; then
+        rm -f "${NETWORK_FILES[@]}"
+        [ "$LAB_STARTED" = 1 ] || "$LAB" exec networkctl reload 2>/dev/null
+    fi
+    if [ "$POLICY_RC_CREATED" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+    if [ -n "$KEEP_DATA" ] && [ -n "$WORK" ] && [ -d "$WORK" ]; then
+        mkdir -p "$KEEP_DATA" && cp -a "$WORK/." "$KEEP_DATA/" && log "raw data kept in $KEEP_DATA"
+    fi
+    if [ -n "$WORK" ]; then rm -rf "$WORK"; fi
+    if [ "$LAB_STARTED" = 1 ]; then "$LAB" down >/dev/null 2>&1 || log "WARNING: netlab.sh down failed"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------------------------
+# networkd-dispatcher (Debian package), installed but never started by the service manager
+ensure_dispatcher() {
+    if [ -x /usr/bin/networkd-dispatcher ]; then return 0; fi
+    log "installing networkd-dispatcher (apt-get; the unit is left disabled, nothing is started)"
+    # The package's postinst starts the service only when systemd runs as PID 1
+    # ([ -d /run/systemd/system ]), through deb-systemd-invoke, which obeys policy-rc.d.
+    if [ -d /run/systemd/system ]; then
+        if [ -e /usr/sbin/policy-rc.d ]; then
+            local prc=0
+            /usr/sbin/policy-rc.d networkd-dispatcher.service start >/dev/null 2>&1 || prc=$?
+            [ "$prc" = 101 ] || die "systemd runs here and /usr/sbin/policy-rc.d would let the postinst start networkd-dispatcher; install it by hand (and stop it) first"
+        else
+            printf '#!/bin/sh\n# temporary, from network-broker bench/dispatch.sh: no service starts during the install\nexit 101\n' >/usr/sbin/policy-rc.d
+            chmod 755 /usr/sbin/policy-rc.d
+            POLICY_RC_CREATED=1
+        fi
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y -q --no-install-recommends --no-upgrade networkd-dispatcher >&2; then
+        apt-get update -q >&2
+        apt-get install -y -q --no-install-recommends --no-upgrade networkd-dispatcher >&2
+    fi
+    if [ "$POLICY_RC_CREATED" = 1 ]; then rm -f /usr/sbin/policy-rc.d; POLICY_RC_CREATED=0; fi
+    # the postinst enabled the unit (multi-user.target.wants): undo that, so no boot starts it
+    # (deb-systemd-helper is the tool the package's own scripts use; it only runs "from dpkg", so it
+    # gets the variable dpkg sets; it also records "disabled", so an upgrade does not re-enable it)
+    DPKG_MAINTSCRIPT_PACKAGE=networkd-dispatcher deb-systemd-helper disable networkd-dispatcher.service >/dev/null 2>&1 \
+        || log "WARNING: could not disable networkd-dispatcher.service (deb-systemd-helper disable)"
+    [ -x /usr/bin/networkd-dispatcher ] || die "networkd-dispatcher did not install"
+    local p
+    for p in /proc/[0-9]*; do
+        if grep -qs networkd-dispatcher "$p/cmdline"; then
+            log "WARNING: a networkd-dispatcher is running on the host (PID ${p#/proc/}); it was not started by this script"
+        fi
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# the lab
+bench_links() {   # every bench link's name (lab-host end)
+    local i
+    for ((i = 0; i < NBURST; i++)); do echo "bnb$i"; done
+    for ((i = 0; i < NPAR; i++)); do echo "bnp$i"; done
+}
+
+NS_HOST=${LAB_NS_PREFIX}host
+NS_PEER=${LAB_NS_PREFIX}peer
+
+lab_up() {
+    if [ -e "$RUN/lab.env" ]; then
+        log "reusing the lab at LAB_DIR=$LAB_DIR (left up afterwards)"
+    else
+        log "starting the lab (LAB_DIR=$LAB_DIR, LAB_NS_PREFIX=$LAB_NS_PREFIX)"
+        LAB_STARTED=1
+        "$LAB" up >/dev/null 2>"$LAB_DIR.up.log" || { cat "$LAB_DIR.up.log" >&2; die "netlab.sh up failed"; }
+        rm -f "$LAB_DIR.up.log"
+    fi
+    # shellcheck disable=SC1091
+    . "$RUN/lab.env"
+    NS_HOST=$LAB_NETNS_HOST
+    NS_PEER=$LAB_NETNS_PEER
+    export DBUS_SYSTEM_BUS_ADDRESS=$LAB_BUS_HOST
+    NWPID=$(cat "$RUN/pids/networkd.pid")
+    NETIF=/proc/$NWPID/root/run/systemd/netif/links     # networkd's state files, seen from the host
+    [ -d "$NETIF" ] || die "cannot read networkd's state files at $NETIF"
+    local l
+    for l in $(bench_links); do
+        if ip -n "$NS_HOST" link show "$l" >/dev/null 2>&1; then die "link $l already exists in $NS_HOST"; fi
+    done
+}
+
+ifindex() { ip -n "$NS_HOST" -o link show "$1" | cut -d: -f1; }
+
+# count_state OPER ADMIN FILE...: how many of networkd's link state files show both states
+count_state() {
+    local oper=$1 admin=$2; shift 2
+    awk -v o="OPER_STATE=$oper" -v a="ADMIN_STATE=$admin" '
+        FNR == 1 { if (f > 1) n++; f = 0 }
+        $0 == o || $0 == a { f++ }
+        END { if (f > 1) n++; print n + 0 }' "$@" 2>/dev/null || echo 0
+}
+
+# wait_state OPER ADMIN TIMEOUT_S FILE...: until every file shows both states
+wait_state() {
+    local oper=$1 admin=$2 tmo=$3; shift 3
+    local end=$(( $(date +%s) + tmo )) n
+    while :; do
+        n=$(count_state "$oper" "$admin" "$@")
+        [ "$n" -ge $# ] && return 0
+        [ "$(date +%s)" -lt "$end" ] || die "timeout: only $n of $# links are $oper/$admin after ${tmo}s"
+        sleep 0.05
+    done
+}
+
+create_links() {
+    local i f
+    log "creating $NBURST + $NPAR networkd-managed veth pairs (peers down, in $NS_PEER)"
+    for ((i = 0; i < NBURST + NPAR; i++)); do
+        if [ "$i" -lt "$NBURST" ]; then f=bnb$i; else f=bnp$((i - NBURST)); fi
+        NETWORK_FILES+=("$RUN/network/90-nbbench-$f.network")
+        cat >"$RUN/network/90-nbbench-$f.network" <<EOF
+# network-broker bench/dispatch.sh (removed at its end)
+[Match]
+Name=$f
+
+[Link]
+RequiredForOnline=no
+
+[Network]
+Address=10.$((200 + i / 250)).$((i % 250)).1/24
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+EOF
+    done
+    "$LAB" exec networkctl reload     # networkd reads .network files only at start and on reload
+    LINKS_CREATED=1
+    bench_links | sed "s/.*/link add & netns $NS_HOST type veth peer name &p netns $NS_PEER/" | ip -batch -
+    ALL_FILES=(); BURST_FILES=(); PAR_FILES=(); BURST_PEERS=(); PAR_PEERS=()
+    : >"$WORK/ifindex"
+    echo "$(ifindex labnd1) labnd1" >>"$WORK/ifindex"
+    local l idx
+    for l in $(bench_links); do
+        idx=$(ifindex "$l")
+        echo "$idx $l" >>"$WORK/ifindex"
+        ALL_FILES+=("$NETIF/$idx")
+        case $l in
+            bnb*) BURST_FILES+=("$NETIF/$idx"); BURST_PEERS+=("${l}p") ;;
+            bnp*) PAR_FILES+=("$NETIF/$idx"); PAR_PEERS+=("${l}p") ;;
+        esac
+    done
+    LABND1_FILE=$NETIF/$(ifindex labnd1)
+    wait_state no-carrier configuring 60 "${ALL_FILES[@]}"
+    # one cycle before any daemon runs: the first carrier of a link goes configuring ->
+    # configured, every later one configured -> configuring -> configured; the rounds must all
+    # see the same sequence
+    log "priming: every bench link routable once, then down again"
+    peers_set up "${BURST_PEERS[@]}" "${PAR_PEERS[@]}"
+    wait_state routable configured 120 "${ALL_FILES[@]}"
+    peers_set down "${BURST_PEERS[@]}" "${PAR_PEERS[@]}"
+    wait_state no-carrier configured 120 "${ALL_FILES[@]}"
+}
+
+peers_set() {   # peers_set up|down PEER...: one ip -batch for all of them
+    local state=$1; shift
+    printf "link set %s $state\n" "$@" | ip -n "$NS_PEER" -batch -
+}
+
+# ---------------------------------------------------------------------------------------------
+# the bus monitor: networkd's PropertiesChanged with the kernel's receive timestamps (busctl
+# negotiates SO_TIMESTAMP; "timestamp-realtime" in µs), line-buffered into a file
+start_monitor() {
+    "$LAB" exec stdbuf -oL busctl monitor --json=short \
+        --match "type='signal',sender='org.freedesktop.network1',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged'" \
+        --match "type='signal',path='/org/netlab/Bench1',interface='org.netlab.Bench1',member='Ready'" \
+        >"$WORK/monitor.json" 2>"$WORK/monitor.err" &
+    MONITOR_PID=$!
+    local i
+    for ((i = 0; i < 200; i++)); do
+        busctl --system emit /org/netlab/Bench1 org.netlab.Bench1 Ready >/dev/null 2>&1 || true
+        if grep -q '"member":"Ready"' "$WORK/monitor.json" 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    die "busctl monitor does not see signals (see $WORK/monitor.err)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# the daemons
+HOOKLOG=""
+hook_lines() { wc -l <"$HOOKLOG"; }
+
+write_hooks() {   # the same hook for both daemons: first line takes the time
+    local d
+    for d in nd nb; do
+        install -d -m 0755 "$WORK/$d" "$WORK/$d/routable.d"
+        cat >"$WORK/$d/routable.d/50-bench" <<EOF
+#!/bin/sh
+t=\$(date +%s%N)
+case "\${IFACE:-}" in bnp*) sleep 0.2 ;; esac
+echo "\$t \$(date +%s%N) \${IFACE:-?} \${STATE:-?}" >>$HOOKLOG
+EOF
+        chmod 0755 "$WORK/$d/routable.d/50-bench"
+    done
+    # network-broker: networkd as the source, no startup triggers (networkd-dispatcher runs
+    # without -T), everything else at its default (EmitJSON, LogLevel info, ...)
+    cat >"$WORK/nb/network-broker.yaml" <<EOF
+System:
+  Generator: systemd-networkd
+  StartupTriggers: false
+  RuntimeDirectory: $WORK/nb-run
+EOF
+}
+
+start_daemon() {   # start_daemon nd|nb
+    local d=$1 i owner
+    case $d in
+        nd) "$LAB" exec env PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/bin/networkd-dispatcher -S "$WORK/nd" \
+                >>"$WORK/nd.log" 2>&1 &
+            DAEMON_PID=$! ;;
+        nb) "$LAB" exec "$NB_BIN" --config-dir "$WORK/nb" >>"$WORK/nb.log" 2>&1 &
+            DAEMON_PID=$! ;;
+    esac
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$DAEMON_PID" 2>/dev/null || die "$(dname "$d") exited at start (log: $WORK/$d.log)"
+        case $d in
+            nb) owner=$(busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+                    GetConnectionUnixProcessID s org.freedesktop.NetworkBroker1 2>/dev/null | awk '{print $2}') || true ;;
+            nd) owner=$(busctl --system list --no-legend --no-pager 2>/dev/null \
+                    | awk -v p="$DAEMON_PID" '$1 ~ /^:/ && $2 == p {print p; exit}') || true ;;
+        esac
+        [ "$owner" = "$DAEMON_PID" ] && break
+        sleep 0.05
+    done
+    [ "$owner" = "$DAEMON_PID" ] || die "$(dname "$d") did not come onto the bus"
+    # warm-up: one full toggle whose hook must run (the daemon has subscribed and is idle)
+    toggle labnd1 warm-up || toggle labnd1 warm-up || die "$(dname "$d"): no hook ran for labnd1 (log: $WORK/$d.log)"
+}
+
+stop_daemon() {
+    [ -n "$DAEMON_PID" ] || return 0
+    local i
+    kill -TERM "$DAEMON_PID" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$DAEMON_PID" 2>/dev/null || true
+    wait "$DAEMON_PID" 2>/dev/null || true
+    DAEMON_PID=""
+}
+
+dname() { case $1 in nd) echo networkd-dispatcher ;; nb) echo network-broker ;; esac; }
+
+# CPU of the daemon in clock ticks: "self children" (utime+stime, cutime+cstime)
+cpu_ticks() {
+    local s f
+    s=$(<"/proc/$DAEMON_PID/stat")
+    s=${s##*) }
+    read -r -a f <<<"$s"
+    echo "$(( f[11] + f[12] )) $(( f[13] + f[14] ))"
+}
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$DAEMON_PID/status"; }
+
+# until the daemon has used no CPU (itself or reaped children) for 1 s
+wait_quiet() {
+    local last cur same=0 i
+    last=$(cpu_ticks)
+    for ((i = 0; i < 240; i++)); do
+        sleep 0.25
+        cur=$(cpu_ticks)
+        if [ "$cur" = "$last" ]; then
+            same=$((same + 1))
+            [ "$same" -ge 4 ] && return 0
+        else
+            same=0; last=$cur
+        fi
+    done
+    log "WARNING: the daemon did not go idle within 60 s"
+}
+
+# wait_hooks N0 COUNT PATTERN TIMEOUT_S: until COUNT hook lines after line N0 match PATTERN
+wait_hooks() {
+    local n0=$1 want=$2 pat=$3 tmo=$4
+    local end=$(( $(now) + tmo * 1000000000 )) got
+    while :; do
+        got=$(tail -n +"$((n0 + 1))" "$HOOKLOG" | awk -v p="$pat" '$3 ~ p' | wc -l)
+        [ "$got" -ge "$want" ] && return 0
+        [ "$(now)" -lt "$end" ] || { log "WARNING: $got of $want hooks ($pat) after ${tmo}s"; return 1; }
+        sleep 0.02
+    done
+}
+
+# toggle LINK TAG: carrier down (peer), settle, carrier up; wait for the routable.d hook
+toggle() {
+    local n0
+    ip -n "$NS_PEER" link set "${1}p" down
+    wait_state no-carrier configured 20 "$LABND1_FILE"
+    sleep 0.3                     # let the daemon handle no-carrier before the clock starts
+    n0=$(hook_lines)
+    ip -n "$NS_PEER" link set "${1}p" up
+    wait_hooks "$n0" 1 "^$1\$" 20 || return 1
+    wait_state routable configured 20 "$LABND1_FILE"
+    sleep 0.1
+}
+
+# ---------------------------------------------------------------------------------------------
+# one daemon, one round
+measure() {   # measure ROUND nd|nb
+    local r=$1 d=$2 n0 n1 t0 t1 c0 c1 rss i
+    log "round $r: $(dname "$d")"
+    start_daemon "$d"
+
+    # 1. latency
+    n0=$(hook_lines); t0=$(now)
+    for ((i = 0; i < TOGGLES; i++)); do
+        toggle labnd1 || log "WARNING: toggle $i: no hook within 20 s"
+    done
+    n1=$(hook_lines); t1=$(now)
+    echo "lat $r $d $t0 $t1 $n0 $n1 $TOGGLES" >>"$WORK/steps"
+
+    # 2. burst (+ 4. CPU and memory)
+    wait_quiet
+    c0=$(cpu_ticks); n0=$(hook_lines); t0=$(now)
+    peers_set up "${BURST_PEERS[@]}"
+    wait_hooks "$n0" "$NBURST" '^bnb' 300 || true
+    wait_state routable configured 120 "${BURST_FILES[@]}"
+    wait_quiet
+    c1=$(cpu_ticks); rss=$(rss_kb); n1=$(hook_lines); t1=$(now)
+    read -r s0 k0 <<<"$c0"; read -r s1 k1 <<<"$c1"
+    echo "burst $r $d $t0 $t1 $n0 $n1 $NBURST $((s1 - s0)) $((s1 - s0 + k1 - k0)) $rss" >>"$WORK/steps"
+
+    # 3. parallelism
+    n0=$(hook_lines); t0=$(now)
+    peers_set up "${PAR_PEERS[@]}"
+    wait_hooks "$n0" "$NPAR" '^bnp' 300 || true
+    wait_state routable configured 120 "${PAR_FILES[@]}"
+    sleep 0.5                     # the last hook's line is written at its end: give it time
+    wait_quiet
+    n1=$(hook_lines); t1=$(now)
+    echo "par $r $d $t0 $t1 $n0 $n1 $NPAR" >>"$WORK/steps"
+
+    stop_daemon
+    # back to no carrier for the next phase, with no daemon listening
+    peers_set down "${BURST_PEERS[@]}" "${PAR_PEERS[@]}"
+    wait_state no-carrier configured 120 "${ALL_FILES[@]}"
+}
+
+# ---------------------------------------------------------------------------------------------
+ensure_dispatcher
+WORK=$(mktemp -d /tmp/nb-bench-work.XXXXXX)
+chmod 0755 "$WORK"
+HOOKLOG=$WORK/hooks.log
+: >"$HOOKLOG"; : >"$WORK/steps"
+lab_up
+write_hooks
+start_monitor
+create_links
+{
+    echo "date $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "cpus $(nproc)"
+    echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "kernel $(uname -r)"
+    echo "networkd $(dpkg-query -W -f='${Version}' systemd)"
+    echo "dispatcher $(dpkg-query -W -f='${Version}' networkd-dispatcher)"
+    echo "broker $("$NB_BIN" --version)"
+    echo "clk_tck $(getconf CLK_TCK)"
+    echo "config runs=$RUNS toggles=$TOGGLES links=$NBURST parallel=$NPAR"
+} >"$WORK/meta"
+
+for ((r = 1; r <= RUNS; r++)); do
+    if [ $((r % 2)) = 1 ]; then order="nd nb"; else order="nb nd"; fi
+    for d in $order; do measure "$r" "$d"; done
+done
+echo "load_end $(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/meta"
+sleep 0.2
+
+log "analysing"
+"$PY" - "$WORK" <<'PY'
+import json, math, statistics, sys
+
+work = sys.argv[1]
+meta = dict(l.rstrip("\n").split(" ", 1) for l in open(f"{work}/meta"))
+names = {}
+for l in open(f"{work}/ifindex"):
+    idx, name = l.split()
+    names[int(idx)] = name
+
+def link_of(path):
+    seg = path.rsplit("/", 1)[1]            # _3N...: sd-bus escapes the leading digit
+    if not seg.startswith("_"):
+        return None
+    try:
+        return names.get(int(chr(int(seg[1:3], 16)) + seg[3:]))
+    except ValueError:
+        return None
+
+sigs = []   # (ns, link, props)
+for l in open(f"{work}/monitor.json"):
+    try:
+        m = json.loads(l)
+    except ValueError:
+        continue
+    if m.get("member") != "PropertiesChanged" or not m.get("path", "").startswith("/org/freedesktop/network1/link/"):
+        continue
+    data = m["payload"]["data"]
+    if data[0] != "org.freedesktop.network1.Link":
+        continue
+    link = link_of(m["path"])
+    if link is None:
+        continue
+    if "timestamp-realtime" not in m:
+        sys.exit("busctl monitor gave no timestamps")
+    sigs.append((m["timestamp-realtime"] * 1000, link, {k: v["data"] for k, v in data[1].items()}))
+sigs.sort(key=lambda s: s[0])
+
+hooks = []  # (start_ns, end_ns, iface, state)
+for l in open(f"{work}/hooks.log"):
+    f = l.split()
+    hooks.append((int(f[0]), int(f[1]), f[2], f[3]))
+
+res = {"nd": {}, "nb": {}}
+def add(d, key, v):
+    res[d].setdefault(key, []).append(v)
+warnings = []
+
+for step in (l.split() for l in open(f"{work}/steps")):
+    kind, r, d = step[0], step[1], step[2]
+    t0, t1, n0, n1, want = map(int, step[3:8])
+    lines = hooks[n0:n1]
+    win = [s for s in sigs if t0 <= s[0] <= t1]
+    if kind == "lat":
+        rsigs = [s[0] for s in win if s[1] == "labnd1" and s[2].get("OperationalState") == "routable"]
+        mine = [h for h in lines if h[2] == "labnd1"]
+        if len(mine) != want:
+            warnings.append(f"round {r} {d}: {len(mine)} labnd1 hooks for {want} toggles")
+        # Each toggle has one routable signal and one hook, >= 0.3 s from the next toggle's: pair
+        # each hook with the nearest signal.  The signal's time is when the monitor received it;
+        # dbus-daemon may write it to the daemon first and to the monitor a little later, so a
+        # fast hook can start "before" its signal: such a value is kept, negative, not dropped.
+        for h in mine:
+            if not rsigs:
+                warnings.append(f"round {r} {d}: no routable signal for labnd1 seen")
+                break
+            s = min(rsigs, key=lambda x: abs(h[0] - x))
+            if abs(h[0] - s) > 250e6:
+                warnings.append(f"round {r} {d}: a labnd1 hook {(h[0] - s) / 1e6:.0f} ms from the nearest routable signal")
+                continue
+            add(d, "lat", (h[0] - s) / 1e6)
+    elif kind in ("burst", "par"):
+        pre = "bnb" if kind == "burst" else "bnp"
+        mine = [h for h in lines if h[2].startswith(pre)]
+        lsigs = [s for s in win if s[1].startswith(pre)]
+        if not lsigs:
+            warnings.append(f"round {r} {d} {kind}: no networkd signals seen")
+            continue
+        first = lsigs[0][0]
+        routable = [s[0] for s in lsigs if s[2].get("OperationalState") == "routable"]
+        distinct = len({h[2] for h in mine})
+        dups = len(mine) - distinct
+        if len(mine) != want or dups:
+            warnings.append(f"round {r} {d} {kind}: {len(mine)} hooks, {distinct} links, expected {want}")
+        add(d, f"{kind}_count", (len(mine), distinct, dups))
+        if kind == "burst":
+            rs = {}
+            for s in lsigs:
+                if s[2].get("OperationalState") == "routable":
+                    rs[s[1]] = s[0]
+            lags = sorted((h[0] - rs[h[2]]) / 1e9 for h in mine if h[2] in rs)
+            if lags:
+                add(d, "burst_lag", statistics.median(lags))
+            if mine:
+                add(d, "burst_last", (max(h[0] for h in mine) - first) / 1e9)
+            if routable:
+                add(d, "burst_nd", (max(routable) - first) / 1e9)
+            tck = int(meta["clk_tck"])
+            add(d, "cpu_self", int(step[8]) / tck)
+            add(d, "cpu_all", int(step[9]) / tck)
+            add(d, "rss", int(step[10]) / 1024)
+        else:
+            if mine:
+                add(d, "par_total", (max(h[1] for h in mine) - first) / 1e9)
+                ev = sorted([(h[0], 1) for h in mine] + [(h[1], -1) for h in mine], key=lambda e: (e[0], e[1]))
+                cur = top = 0
+                for _, e in ev:
+                    cur += e
+                    top = max(top, cur)
+                add(d, "par_conc", top)
+            if routable:
+                add(d, "par_nd", (max(routable) - first) / 1e9)
+
+def med(d, k):
+    v = res[d].get(k)
+    return statistics.median(v) if v else None
+def p95(d, k):
+    v = sorted(res[d].get(k, []))
+    return v[max(0, math.ceil(0.95 * len(v)) - 1)] if v else None
+def fmt(v, spec):
+    return "n/a" if v is None else format(v, spec)
+def ratio(a, b, floor=None):
+    if a is None or b is None:
+        return "n/a"
+    if b == 0 or (floor is not None and b < floor):
+        return f">{a / floor:.0f}x" if floor else "inf"
+    return f"{a / b:.1f}x"
+def counts(d, k):
+    v = res[d].get(k, [])
+    if not v:
+        return "n/a"
+    lo, hi = min(c[1] for c in v), max(c[0] for c in v)
+    dups = sum(c[2] for c in v)
+    ok = all(c[0] == c[1] for c in v)
+    s = f"{lo}" if lo == hi else f"{lo}..{hi}"
+    return s + (f" ({dups} dup)" if dups else "") + ("" if ok else " !")
+
+runs = meta["config"]
+nb_, np_ = meta["config"].split()[2].split("=")[1], meta["config"].split()[3].split("=")[1]
+tick = 1 / int(meta["clk_tck"])
+rows = [
+    (f"1 latency, signal -> hook start: median (ms)", fmt(med("nd", "lat"), ".1f"), fmt(med("nb", "lat"), ".1f"), ratio(med("nd", "lat"), med("nb", "lat"))),
+    (f"1 latency, signal -> hook start: p95 (ms)", fmt(p95("nd", "lat"), ".1f"), fmt(p95("nb", "lat"), ".1f"), ratio(p95("nd", "lat"), p95("nb", "lat"))),
+    (f"2 burst {nb_} links: first signal -> last hook (s)", fmt(med("nd", "burst_last"), ".2f"), fmt(med("nb", "burst_last"), ".2f"), ratio(med("nd", "burst_last"), med("nb", "burst_last"))),
+    (f"2 burst: per link, its signal -> its hook, median (s)", fmt(med("nd", "burst_lag"), ".2f"), fmt(med("nb", "burst_lag"), ".2f"), ratio(med("nd", "burst_lag"), med("nb", "burst_lag"))),
+    (f"2 burst: networkd's last routable signal (s)", fmt(med("nd", "burst_nd"), ".2f"), fmt(med("nb", "burst_nd"), ".2f"), "-"),
+    (f"2 burst: hooks run, per link once (of {nb_})", counts("nd", "burst_count"), counts("nb", "burst_count"), "-"),
+    (f"3 parallel {np_} x sleep 0.2: until all done (s)", fmt(med("nd", "par_total"), ".2f"), fmt(med("nb", "par_total"), ".2f"), ratio(med("nd", "par_total"), med("nb", "par_total"))),
+    (f"3 parallel: networkd's last routable signal (s)", fmt(med("nd", "par_nd"), ".2f"), fmt(med("nb", "par_nd"), ".2f"), "-"),
+    (f"3 parallel: most hooks running at once", fmt(med("nd", "par_conc"), ".0f"), fmt(med("nb", "par_conc"), ".0f"), "-"),
+    (f"4 RSS after the burst (MiB)", fmt(med("nd", "rss"), ".1f"), fmt(med("nb", "rss"), ".1f"), ratio(med("nd", "rss"), med("nb", "rss"))),
+    (f"4 CPU in the burst, daemon (s)", fmt(med("nd", "cpu_self"), ".2f"), fmt(med("nb", "cpu_self"), ".2f"), ratio(med("nd", "cpu_self"), med("nb", "cpu_self"), tick)),
+    (f"4 CPU in the burst, + children (s)", fmt(med("nd", "cpu_all"), ".2f"), fmt(med("nb", "cpu_all"), ".2f"), ratio(med("nd", "cpu_all"), med("nb", "cpu_all"), tick)),
+]
+hdr = ("", "networkd-dispatcher", "network-broker", "peer/ours")
+w = [max(len(r[i]) for r in rows + [hdr]) for i in range(4)]
+line = lambda r: f"| {r[0]:<{w[0]}} | {r[1]:>{w[1]}} | {r[2]:>{w[2]}} | {r[3]:>{w[3]}} |"
+print(f"network-broker vs networkd-dispatcher {meta['dispatcher']}, {meta['date']}, {meta['cpus']} CPUs, "
+      f"kernel {meta['kernel']}, systemd-networkd {meta['networkd']}")
+print(f"{meta['config']}; load average at start {meta['load']}, at end {meta['load_end']}")
+print(f"medians over the rounds; latency over all {len(res['nd'].get('lat', []))} / {len(res['nb'].get('lat', []))} toggles")
+print()
+print(line(hdr))
+print("|" + "|".join("-" * (x + 2) for x in w) + "|")
+for r in rows:
+    print(line(r))
+print()
+print("per round (peer / ours):")
+for k, label, spec in (("burst_last", "burst first signal -> last hook (s)", ".2f"),
+                       ("par_total", "parallel until all done (s)", ".2f"),
+                       ("rss", "RSS (MiB)", ".1f"), ("cpu_self", "CPU daemon (s)", ".2f"),
+                       ("cpu_all", "CPU + children (s)", ".2f")):
+    a = " ".join(format(x, spec) for x in res["nd"].get(k, []))
+    b = " ".join(format(x, spec) for x in res["nb"].get(k, []))
+    print(f"  {label:<38} {a}  /  {b}")
+for d in ("nd", "nb"):
+    v = sorted(res[d].get("lat", []))
+    if v:
+        print(f"  latency {('networkd-dispatcher' if d == 'nd' else 'network-broker'):<20} (ms) min {v[0]:.1f}  max {v[-1]:.1f}")
+for wmsg in warnings:
+    print("WARNING:", wmsg)
+PY
+log "done"
