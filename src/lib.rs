@@ -15,5 +15,6 @@ pub mod hooks;
 pub mod logging;
 pub mod model;
 pub mod netlink;
+pub mod push;
 pub mod source;
 pub mod sys;

@@ -28,6 +28,8 @@
 #   netlab.sh peer CMD  run CMD in the peer (DHCP server) network namespace
 #   netlab.sh env       print shell exports for talking to the lab bus from the host side
 #   netlab.sh install-project   copy the project's dbus/ and polkit/ files into the running lab
+#   netlab.sh restart-resolved [--forget]   restart the lab's systemd-resolved (--forget: drop
+#                       the per-link settings it saved, so it starts knowing none)
 #
 # Topology (all names start with "lab"; nothing is created in the root netns):
 #
@@ -495,6 +497,37 @@ cmd_install_project() {
         || die "dbus-daemon refused to reload its configuration (see $RUN/log/dbus.log)"
 }
 
+# restart-resolved [--forget]: stop the lab's systemd-resolved (SIGTERM to the PID in
+# $RUN/pids/resolved.pid, SIGKILL after 5 s) and start it again exactly as `up` does, for tests of
+# clients that must notice a restart.  resolved saves the per-link settings it was given over the
+# bus in /run/systemd/resolve/netif/<ifindex> and reloads them at start; --forget deletes them
+# while it is stopped (as a lost /run would), so afterwards resolved knows only what clients push
+# again.  The old log is kept as resolved.log.1.
+cmd_restart_resolved() {
+    [ -e "$RUN/lab.env" ] || die "lab is down (LAB_DIR=$LAB_DIR)"
+    local forget=0 pid i
+    case "${1:-}" in --forget) forget=1 ;; "") ;; *) die "usage: $0 restart-resolved [--forget]" ;; esac
+    pid=$(cat "$RUN/pids/resolved.pid" 2>/dev/null || true)
+    # only our resolved: a stale pid file must not make us kill whatever reuses the PID
+    if [ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$RESOLVED_BIN" ]; then
+        kill -TERM "$pid"
+        for i in $(seq 50); do
+            if [ ! -e "/proc/$pid" ] || [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" = Z ]; then break; fi
+            sleep 0.1
+        done
+        if [ -e "/proc/$pid" ] && [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != Z ]; then
+            log "resolved (PID $pid) ignored SIGTERM for 5 s: SIGKILL"; kill -KILL "$pid" || true
+        fi
+    else
+        log "resolved is not running (pid file: ${pid:-none}); starting it"
+    fi
+    wait_for "org.freedesktop.resolve1 released" 10 sh -c "! busctl --system status org.freedesktop.resolve1"
+    if [ "$forget" = 1 ]; then lab sh -c 'rm -f /run/systemd/resolve/netif/*'; fi
+    mv -f "$RUN/log/resolved.log" "$RUN/log/resolved.log.1" 2>/dev/null || true
+    daemon resolved "${LABCMD[@]}" env SYSTEMD_LOG_LEVEL="$LOG_LEVEL" "$RESOLVED_BIN"
+    wait_for "org.freedesktop.resolve1" 10 on_bus org.freedesktop.resolve1
+}
+
 # $RUN/lab.env: what tests/common/mod.rs needs to reach the lab.  Written last by `up`, removed
 # first by `down`: its presence means "the lab under this LAB_DIR is up".
 write_lab_env() {
@@ -838,6 +871,7 @@ case "${1:-}" in
     down)     cmd_down ;;
     status)   cmd_status ;;
     selftest) cmd_selftest ;;
+    restart-resolved) shift; cmd_restart_resolved "$@" ;;   # see cmd_restart_resolved
     env)      cmd_env ;;
     exec)     shift   # like lab(), but keep the caller's working directory (/tmp, /root, ... are shared);
               # exec, so that "netlab.sh exec DAEMON &" leaves $! = the daemon's PID
