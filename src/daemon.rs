@@ -16,7 +16,7 @@ use crate::config::{Config, Generator};
 use crate::event::{Event, EventSender, EVENT_QUEUE_CAPACITY};
 use crate::hooks;
 use crate::logging::LogHandle;
-use crate::{dbus, source, sys};
+use crate::{dbus, push, source, sys};
 
 /// How long running hooks may go on after SIGTERM before they are stopped.
 const HOOK_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -62,7 +62,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
             .await
             .unwrap_or_default()
     };
-    let (broker, snapshots) =
+    let (mut broker, snapshots) =
         Broker::new(config.clone(), hooks.clone(), enforce_ownership, dispatched);
     let dispatched_updates = broker.dispatched_updates();
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE_CAPACITY);
@@ -73,6 +73,10 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
 
     let conn = dbus::serve(snapshots.clone(), config.system.generator).await?;
     info!(name = dbus::names::BUS_NAME, "claimed bus name");
+    let leases = config.system.generator == Generator::Dhclient;
+    if leases {
+        broker.attach_push(push::spawn(conn.clone()));
+    }
 
     let mut broker_task = tasks.spawn(broker.run(events_rx, cancel.clone()));
     let mut netlink_task = tasks.spawn(source::netlink::run(events.clone(), cancel.clone()));

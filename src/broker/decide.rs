@@ -2,7 +2,7 @@
 //! out. No I/O and no clock here, so every rule is unit-tested by feeding changes.
 
 use crate::config::{Config, Generator};
-use crate::model::{IfIndex, StateProperty};
+use crate::model::{IfIndex, Lease, StateProperty};
 
 use super::state::{Change, Origin, State, Transitions};
 
@@ -24,6 +24,23 @@ pub enum Effect {
     },
     /// networkd's manager states changed: run `manager.d` once.
     RunManagerHooks(Transitions),
+    /// A link's dhclient lease changed in content: run `routable.d` with the lease.
+    RunLeaseHooks {
+        /// The link.
+        index: IfIndex,
+        /// The new lease.
+        lease: Box<Lease>,
+    },
+    /// Push what a link's lease says to resolved and hostnamed (as `UseDNS`, `UseDomain` and
+    /// `UseHostname` allow), or revert what was pushed when the lease is gone.
+    PushLease {
+        /// The link.
+        index: IfIndex,
+        /// Its name, for the logs.
+        name: String,
+        /// The new lease; `None` reverts.
+        lease: Option<Box<Lease>>,
+    },
 }
 
 /// The effects of one batch of changes, in the order the changes happened.
@@ -64,6 +81,33 @@ pub fn decide(config: &Config, state: &State, changes: &[Change]) -> Vec<Effect>
                     }
                 }
             }
+            Change::LeaseChanged {
+                interface, after, ..
+            } => {
+                if config.system.generator != Generator::Dhclient {
+                    continue;
+                }
+                // Leases name interfaces; a lease for a link the kernel does not have (yet)
+                // has nothing to act on. `Links` selects the links the daemon acts on.
+                let Some(view) = state.link_by_name(interface) else {
+                    continue;
+                };
+                if !config.link_selected(interface) {
+                    continue;
+                }
+                let index = view.attrs.index;
+                effects.push(Effect::PushLease {
+                    index,
+                    name: interface.clone(),
+                    lease: after.clone(),
+                });
+                if let Some(lease) = after {
+                    effects.push(Effect::RunLeaseHooks {
+                        index,
+                        lease: lease.clone(),
+                    });
+                }
+            }
             Change::ManagerStatesChanged(changed) => {
                 if config.system.generator == Generator::SystemdNetworkd {
                     effects.push(Effect::RunManagerHooks(changed.clone()));
@@ -72,7 +116,6 @@ pub fn decide(config: &Config, state: &State, changes: &[Change]) -> Vec<Effect>
             Change::LinkAdded(_)
             | Change::RuleAdded(_)
             | Change::RuleRemoved(_)
-            | Change::LeaseChanged { .. }
             | Change::LinkChanged(_)
             | Change::LinkRenamed { .. }
             | Change::AddressAdded(..)
@@ -229,6 +272,73 @@ mod tests {
             changed: vec![(StateProperty::Operational, "routable")],
         };
         assert!(decide(&config, &state, &[change]).is_empty());
+    }
+
+    fn lease(interface: &str) -> Box<Lease> {
+        Box::new(Lease {
+            interface: interface.into(),
+            address: Some("192.0.2.10".parse().unwrap()),
+            prefix_len: Some(24),
+            routers: Vec::new(),
+            dns: Vec::new(),
+            domain_name: None,
+            domain_search: Vec::new(),
+            host_name: None,
+            mtu: None,
+            renew: None,
+            rebind: None,
+            expire: None,
+            options: Default::default(),
+        })
+    }
+
+    #[test]
+    fn a_changed_lease_runs_routable_and_pushes_only_with_dhclient() {
+        let state = state_with(&[(4, "eth1")]);
+        let mut config = Config::defaults(Path::new("/nonexistent"));
+        let change = Change::LeaseChanged {
+            interface: "eth1".into(),
+            before: None,
+            after: Some(lease("eth1")),
+        };
+        assert!(decide(&config, &state, std::slice::from_ref(&change)).is_empty());
+
+        config.system.generator = Generator::Dhclient;
+        assert_eq!(
+            decide(&config, &state, std::slice::from_ref(&change)),
+            vec![
+                Effect::PushLease {
+                    index: 4,
+                    name: "eth1".into(),
+                    lease: Some(lease("eth1"))
+                },
+                Effect::RunLeaseHooks {
+                    index: 4,
+                    lease: lease("eth1")
+                },
+            ]
+        );
+
+        // A lost lease reverts and runs nothing; a lease of an unknown link does nothing.
+        let lost = Change::LeaseChanged {
+            interface: "eth1".into(),
+            before: Some(lease("eth1")),
+            after: None,
+        };
+        assert_eq!(
+            decide(&config, &state, &[lost]),
+            vec![Effect::PushLease {
+                index: 4,
+                name: "eth1".into(),
+                lease: None
+            }]
+        );
+        let unknown = Change::LeaseChanged {
+            interface: "eth9".into(),
+            before: None,
+            after: Some(lease("eth9")),
+        };
+        assert!(decide(&config, &state, &[unknown]).is_empty());
     }
 
     #[test]

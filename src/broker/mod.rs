@@ -21,7 +21,8 @@ use tracing::{debug, info, warn};
 use crate::config::{Config, Generator};
 use crate::event::{Event, EventReceiver, KernelEvent, NetworkdEvent};
 use crate::hooks;
-use crate::model::{IfIndex, LinkView, Snapshot, StateProperty};
+use crate::model::{IfIndex, Lease, LinkView, Snapshot, StateProperty};
+use crate::push;
 
 use debounce::Debouncer;
 use decide::Effect;
@@ -43,6 +44,8 @@ pub struct Broker {
     config: Config,
     state: State,
     hooks: hooks::Handle,
+    /// Pushes lease data to resolved and hostnamed; `None` when no lease source runs.
+    push: Option<push::Handle>,
     enforce_hook_ownership: bool,
     snapshots: watch::Sender<Arc<Snapshot>>,
     routes_modified: Debouncer<IfIndex>,
@@ -86,6 +89,7 @@ impl Broker {
             config,
             state: State::default(),
             hooks,
+            push: None,
             enforce_hook_ownership,
             snapshots,
             routes_modified: Debouncer::new(ROUTES_QUIET, ROUTES_MAX_DELAY),
@@ -96,6 +100,12 @@ impl Broker {
             dispatched_tx,
         };
         (broker, reader)
+    }
+
+    /// Lets the broker push lease data to resolved and hostnamed (the actor needs the bus
+    /// connection, which exists only after the broker's snapshots are being served).
+    pub fn attach_push(&mut self, push: push::Handle) {
+        self.push = Some(push);
     }
 
     /// Every later version of the dispatched-states memory, for the task that saves it.
@@ -224,6 +234,11 @@ impl Broker {
                 Effect::Forget(index) => {
                     self.routes_modified.forget(index);
                     self.dispatched.forget(index);
+                    // resolved drops a removed link's settings itself; the actor only has to
+                    // forget what it would re-apply.
+                    if let Some(push) = &self.push {
+                        push.revert_link(index);
+                    }
                 }
                 Effect::RunStateHooks {
                     index,
@@ -231,6 +246,8 @@ impl Broker {
                     value,
                 } => self.run_state_hooks(index, property, value),
                 Effect::RunManagerHooks(changed) => self.run_manager_hooks(&changed),
+                Effect::RunLeaseHooks { index, lease } => self.run_lease_hooks(index, *lease),
+                Effect::PushLease { index, name, lease } => self.push_lease(index, &name, lease),
             }
         }
     }
@@ -294,6 +311,55 @@ impl Broker {
             event: value.to_string(),
             link: Some(LinkView::clone(view)),
             vars,
+            lease: None,
+        });
+    }
+
+    /// Pushes a link's lease to resolved (`UseDNS`, `UseDomain`) and hostnamed
+    /// (`UseHostname`), or reverts what was pushed when the lease is gone.
+    fn push_lease(&mut self, index: IfIndex, name: &str, lease: Option<Box<Lease>>) {
+        let Some(push) = &self.push else { return };
+        let network = &self.config.network;
+        match lease {
+            None => {
+                if network.use_dns || network.use_domain {
+                    push.revert_link(index);
+                }
+                if network.use_hostname {
+                    push.set_hostname(None);
+                }
+            }
+            Some(lease) => {
+                let dns = network.use_dns.then(|| lease.dns.clone());
+                let domains = network.use_domain.then(|| lease.search_domains());
+                if dns.is_some() || domains.is_some() {
+                    push.set_link(index, name.to_string(), dns, domains);
+                }
+                if network.use_hostname {
+                    push.set_hostname(lease.host_name.clone());
+                }
+            }
+        }
+    }
+
+    /// `routable.d` for a new or changed dhclient lease (the original's dhclient mode ran only
+    /// this directory; a renewal with the same content never gets here).
+    fn run_lease_hooks(&mut self, index: IfIndex, lease: Lease) {
+        let Some(view) = self.state.link(index) else {
+            return;
+        };
+        info!(ifindex = index, ifname = %view.attrs.name, address = ?lease.address, "lease changed, running routable.d");
+        let vars = view
+            .states
+            .iter()
+            .map(|(property, value)| (property.name().to_string(), value.to_string()))
+            .chain([("STATE".to_string(), "routable".to_string())])
+            .collect();
+        self.hooks.submit(hooks::Request {
+            event: "routable".to_string(),
+            link: Some(LinkView::clone(view)),
+            vars,
+            lease: Some(lease),
         });
     }
 
@@ -310,6 +376,7 @@ impl Broker {
             event: "manager".to_string(),
             link: None,
             vars,
+            lease: None,
         });
     }
 
@@ -328,6 +395,7 @@ impl Broker {
                 // The runner outlives this state: the one copy of the view a hook run costs.
                 link: Some(LinkView::clone(view)),
                 vars: Vec::new(),
+                lease: None,
             });
         }
     }

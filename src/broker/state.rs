@@ -251,6 +251,15 @@ impl State {
             }
         }
         self.leases = leases;
+        let indexes: Vec<IfIndex> = self.links.keys().copied().collect();
+        for index in indexes {
+            self.refresh_effective(index);
+        }
+    }
+
+    /// The link with this name, if any.
+    pub fn link_by_name(&self, name: &str) -> Option<&Arc<LinkView>> {
+        self.links.values().find(|view| view.attrs.name == name)
     }
 
     /// The current dhclient lease of an interface.
@@ -276,11 +285,16 @@ impl State {
         self.refresh_effective(index);
     }
 
-    /// Sets the states a link shows: networkd's when it reports the link, else the kernel's.
+    /// Sets what a link shows beyond the kernel's facts: its states (networkd's when it reports
+    /// the link, else the kernel's) and the dhclient lease of its name.
     fn refresh_effective(&mut self, index: IfIndex) {
         let Some(view) = self.links.get_mut(&index) else {
             return;
         };
+        let lease = self.leases.get(&view.attrs.name);
+        if view.lease.as_deref() != lease {
+            Arc::make_mut(view).lease = lease.cloned().map(Arc::new);
+        }
         let effective = match self.networkd.get(&index) {
             Some(states) => states,
             None => match self.derived.get(&index) {
@@ -473,6 +487,7 @@ impl State {
                 // States are not part of a kernel dump; keep them so an unchanged link compares
                 // equal and is shared, and refresh them below for the links that changed.
                 new.states = old.states.clone();
+                new.lease = old.lease.clone();
             }
             let Some(old) = self.links.get(&index) else {
                 changes.push(Change::LinkAdded(index));

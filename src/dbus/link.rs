@@ -41,6 +41,16 @@ fn state_of(view: &LinkView, property: StateProperty) -> String {
         .to_string()
 }
 
+/// The `Lease` property's value: the dhclient lease as `KEY=VALUE` pairs (see
+/// [`crate::model::Lease::key_values`]); empty without one.
+pub fn lease_of(view: &LinkView) -> std::collections::HashMap<String, String> {
+    view.lease
+        .iter()
+        .flat_map(|lease| lease.key_values())
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
 /// The `Addresses` property's value for a link: (address, prefix length).
 pub fn addresses_of(view: &LinkView) -> Vec<(String, u8)> {
     view.addresses
@@ -103,6 +113,36 @@ impl Link {
     #[zbus(property)]
     fn kernel_operational_state(&self) -> String {
         self.with_view(|v| v.attrs.oper_state.as_str().to_string(), String::new())
+    }
+
+    /// The link's current dhclient lease, key by key (`ADDRESS`, `ROUTER`, `DNS`, …); empty
+    /// without one.
+    #[zbus(property)]
+    fn lease(&self) -> std::collections::HashMap<String, String> {
+        self.with_view(lease_of, Default::default())
+    }
+
+    /// DNS servers from the link's dhclient lease.
+    #[zbus(property, name = "DNS")]
+    fn dns(&self) -> Vec<String> {
+        self.with_view(
+            |v| {
+                v.lease
+                    .iter()
+                    .flat_map(|l| l.dns.iter().map(ToString::to_string))
+                    .collect()
+            },
+            Vec::new(),
+        )
+    }
+
+    /// Search domains from the link's dhclient lease: the domain name, then the search list.
+    #[zbus(property)]
+    fn domains(&self) -> Vec<String> {
+        self.with_view(
+            |v| v.lease.iter().flat_map(|l| l.search_domains()).collect(),
+            Vec::new(),
+        )
     }
 
     /// The link's addresses, IPv4 and IPv6: (address, prefix length).

@@ -116,6 +116,16 @@ impl Manager {
         results: &[(String, u32, String)],
     ) -> zbus::Result<()>;
 
+    /// A link's dhclient lease changed in content, appeared or went away: ifindex, name and
+    /// the lease key by key (empty when it went away).
+    #[zbus(signal)]
+    pub async fn lease_changed(
+        emitter: &SignalEmitter<'_>,
+        index: i32,
+        name: &str,
+        lease: std::collections::HashMap<String, String>,
+    ) -> zbus::Result<()>;
+
     /// A link disappeared: interface index, its last name, the object path it had.
     #[zbus(signal)]
     pub async fn link_removed(

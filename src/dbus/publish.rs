@@ -12,7 +12,7 @@ use zbus::Connection;
 
 use crate::model::{LinkView, Snapshot, StateProperty, States};
 
-use super::link::Link;
+use super::link::{lease_of, Link};
 use super::manager::{wire_index, Manager};
 use super::names::MANAGER_PATH;
 use super::path::link_path;
@@ -76,8 +76,14 @@ async fn sync(
     }
 
     for (index, view) in &new.links {
+        // Most links are unchanged (shared with the previous snapshot): skip them before
+        // doing any work, since a burst publishes many snapshots of many links.
+        let before = old.links.get(index);
+        if before.is_some_and(|before| Arc::ptr_eq(before, view)) {
+            continue;
+        }
         let path = link_path(*index);
-        match old.links.get(index) {
+        match before {
             None => {
                 match server.at(&path, Link::new(*index, snapshots.clone())).await {
                     Ok(_) => {}
@@ -95,10 +101,7 @@ async fn sync(
                 .await;
                 log_failed_signal(sent, "LinkAdded");
             }
-            Some(before) if !Arc::ptr_eq(before, view) => {
-                emit_property_changes(conn, &path, before, view).await;
-            }
-            Some(_) => {}
+            Some(before) => emit_property_changes(conn, &path, before, view).await,
         }
     }
 }
@@ -141,6 +144,41 @@ async fn emit_property_changes(
             StateProperty::Ipv4Address | StateProperty::Ipv6Address => Ok(()),
         };
         log_failed_signal(sent, property.name());
+    }
+    if before.lease != after.lease {
+        for (changed, what) in [
+            (
+                link.lease_changed(emitter).await,
+                "PropertiesChanged(Lease)",
+            ),
+            // zbus derives the method name from the D-Bus name `DNS`.
+            (link.d_n_s_changed(emitter).await, "PropertiesChanged(DNS)"),
+            (
+                link.domains_changed(emitter).await,
+                "PropertiesChanged(Domains)",
+            ),
+        ] {
+            log_failed_signal(changed, what);
+        }
+        // Renewals that only move the lease's times are not news to subscribers.
+        let same_content = match (&before.lease, &after.lease) {
+            (Some(b), Some(a)) => b.same_content(a),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same_content {
+            let manager = SignalEmitter::new(conn, MANAGER_PATH);
+            if let Ok(manager) = manager {
+                let sent = Manager::lease_changed(
+                    &manager,
+                    wire_index(after.attrs.index),
+                    &after.attrs.name,
+                    lease_of(after),
+                )
+                .await;
+                log_failed_signal(sent, "LeaseChanged");
+            }
+        }
     }
     if before.addresses != after.addresses {
         log_failed_signal(

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::networkd::{NetworkdFiles, NetworkdJson};
 use super::{Request, Settings};
-use crate::model::{Address, LinkView, Route, StateProperty};
+use crate::model::{Address, Lease, LinkView, Route, StateProperty};
 
 /// `PATH` given to every hook.
 pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -138,11 +138,21 @@ pub fn build(request: &Request, settings: &Settings, networkd: Option<&NetworkdF
         vars.insert("LINK".into(), link.attrs.name.clone());
         vars.insert("LINKINDEX".into(), link.attrs.index.to_string());
         insert_dispatcher_compat(&mut vars, link);
-        if let Some(lease) = networkd.and_then(NetworkdFiles::lease_text) {
-            vars.insert("DHCP_LEASE".into(), lease);
+        match &request.lease {
+            Some(lease) => insert_lease(&mut vars, lease),
+            None => {
+                if let Some(lease) = networkd.and_then(NetworkdFiles::lease_text) {
+                    vars.insert("DHCP_LEASE".into(), lease);
+                }
+            }
         }
         if settings.emit_json {
-            let json = json_with(link, operational_state(request), networkd);
+            let json = json_document(
+                link,
+                operational_state(request),
+                networkd,
+                request.lease.as_ref(),
+            );
             if fits_env("JSON", &json) {
                 vars.insert("JSON".into(), json.clone());
             } else {
@@ -156,6 +166,24 @@ pub fn build(request: &Request, settings: &Settings, networkd: Option<&NetworkdF
         stdin,
         rejected,
     }
+}
+
+/// A dhclient lease: `DHCP_LEASE` in the same `KEY=VALUE`-per-line form as networkd's (so one
+/// hook reads both), and the original's `DNS`, `DOMAIN` and `DOMAINSEARCH`, space-separated.
+fn insert_lease(vars: &mut BTreeMap<String, String>, lease: &Lease) {
+    let lines: Vec<String> = lease
+        .key_values()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    vars.insert("DHCP_LEASE".into(), lines.join("\n"));
+    let dns: Vec<String> = lease.dns.iter().map(ToString::to_string).collect();
+    vars.insert("DNS".into(), dns.join(" "));
+    vars.insert(
+        "DOMAIN".into(),
+        lease.domain_name.clone().unwrap_or_default(),
+    );
+    vars.insert("DOMAINSEARCH".into(), lease.domain_search.join(" "));
 }
 
 /// networkd-dispatcher's variables, so its users' scripts work unchanged: `IFACE`, `ADDR`
@@ -236,6 +264,16 @@ pub fn json_with(
     operational_state: Option<&str>,
     networkd: Option<&NetworkdFiles>,
 ) -> String {
+    json_document(link, operational_state, networkd, None)
+}
+
+/// [`json_with`] plus a dhclient lease (`"Lease"`, keyed like [`Lease::key_values`]).
+fn json_document(
+    link: &LinkView,
+    operational_state: Option<&str>,
+    networkd: Option<&NetworkdFiles>,
+    lease: Option<&Lease>,
+) -> String {
     let attrs = &link.attrs;
     let states_operational = link.states.get(&StateProperty::Operational).copied();
     let doc = LinkJson {
@@ -246,6 +284,7 @@ pub fn json_with(
             .unwrap_or(attrs.oper_state.as_str()),
         states: link.states.iter().map(|(p, v)| (p.name(), *v)).collect(),
         networkd: networkd.filter(|n| !n.is_empty()).map(NetworkdFiles::json),
+        lease: lease.map(|l| l.key_values().into_iter().collect()),
         kernel_operational_state: attrs.oper_state.as_str(),
         kind: attrs.kind.as_deref().unwrap_or(""),
         hardware_address: attrs.mac.as_deref().unwrap_or(""),
@@ -273,6 +312,9 @@ struct LinkJson<'a> {
     /// networkd's DNS, NTP, domains and lease, for links it manages.
     #[serde(rename = "Networkd", skip_serializing_if = "Option::is_none")]
     networkd: Option<NetworkdJson>,
+    /// The dhclient lease the event is about.
+    #[serde(rename = "Lease", skip_serializing_if = "Option::is_none")]
+    lease: Option<BTreeMap<&'static str, String>>,
     #[serde(rename = "KernelOperationalState")]
     kernel_operational_state: &'static str,
     #[serde(rename = "Kind")]
@@ -541,6 +583,7 @@ pub(crate) mod tests {
             }]
             .into(),
             states: Default::default(),
+            lease: None,
         }
     }
 
@@ -562,6 +605,7 @@ pub(crate) mod tests {
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
+            lease: None,
         }
     }
 
@@ -615,11 +659,47 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_dhclient_lease_gives_the_lease_variables() {
+        let lease = crate::model::Lease {
+            interface: "eth0".into(),
+            address: Some("192.0.2.1".parse().unwrap()),
+            prefix_len: Some(24),
+            routers: vec!["192.0.2.254".parse().unwrap()],
+            dns: vec!["192.0.2.53".parse().unwrap(), "192.0.2.54".parse().unwrap()],
+            domain_name: Some("example.test".into()),
+            domain_search: vec!["example.test".into(), "search.test".into()],
+            host_name: None,
+            mtu: None,
+            renew: None,
+            rebind: None,
+            expire: Some(1_800_000_000),
+            options: Default::default(),
+        };
+        let mut req = request(Some(sample_link()), &[]);
+        req.lease = Some(lease);
+        let env = build(&req, &settings("/x".into(), true), None);
+        assert_eq!(env.get("DNS"), Some("192.0.2.53 192.0.2.54"));
+        assert_eq!(env.get("DOMAIN"), Some("example.test"));
+        assert_eq!(env.get("DOMAINSEARCH"), Some("example.test search.test"));
+        assert_eq!(
+            env.get("DHCP_LEASE"),
+            Some(
+                "INTERFACE=eth0\nADDRESS=192.0.2.1\nNETMASK=255.255.255.0\nROUTER=192.0.2.254\n\
+                 DNS=192.0.2.53 192.0.2.54\nDOMAINNAME=example.test\n\
+                 DOMAIN_SEARCH_LIST=example.test search.test\nEXPIRE=1800000000"
+            )
+        );
+        let json: serde_json::Value = serde_json::from_str(env.get("JSON").unwrap()).unwrap();
+        assert_eq!(json["Lease"]["ROUTER"], "192.0.2.254");
+    }
+
+    #[test]
     fn env_for_manager_event_has_no_link_and_no_json() {
         let req = Request {
             event: "manager".into(),
             link: None,
             vars: vec![("OperationalState".into(), "degraded".into())],
+            lease: None,
         };
         let env = build(&req, &settings("/x".into(), true), None);
         let names: Vec<&str> = env.vars.iter().map(|(n, _)| n.as_str()).collect();

@@ -22,7 +22,7 @@ pub use runner::{spawn, Handle};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::model::{IfIndex, LinkView};
+use crate::model::{IfIndex, Lease, LinkView};
 
 /// Directories the daemon creates in the configuration directory at start-up.
 pub const EVENT_DIRS: [&str; 7] = [
@@ -45,6 +45,9 @@ pub struct Request {
     pub link: Option<LinkView>,
     /// Event-specific variables added to the environment (e.g. `OperationalState=routable`).
     pub vars: Vec<(String, String)>,
+    /// The dhclient lease the event is about (`Generator: dhclient`): it gives `DHCP_LEASE`,
+    /// `DNS`, `DOMAIN`, `DOMAINSEARCH` and the JSON's `"Lease"`.
+    pub lease: Option<Lease>,
 }
 
 /// The outcome of one script, as published in `HooksCompleted` (`a(sus)`).

@@ -39,7 +39,8 @@ pub struct Handle {
 
 #[derive(Debug)]
 enum Command {
-    Submit(Request),
+    // Boxed: a request carries a whole link view and possibly a lease.
+    Submit(Box<Request>),
     Settings(Settings),
     Idle(oneshot::Sender<()>),
     Shutdown {
@@ -81,7 +82,7 @@ impl Handle {
     /// unbounded: its size is bounded by the broker's event rate times the hooks' run time).
     /// After [`Handle::shutdown`] requests are dropped with a warning.
     pub fn submit(&self, request: Request) {
-        if self.tx.send(Command::Submit(request)).is_err() {
+        if self.tx.send(Command::Submit(Box::new(request))).is_err() {
             warn!("hook runner has stopped, dropping hook request");
         }
     }
@@ -207,7 +208,7 @@ impl Runner {
             Command::Submit(request) if self.stopping() => {
                 warn!(event = %request.event, "hook runner stopping, dropping hook request");
             }
-            Command::Submit(request) => self.enqueue(request),
+            Command::Submit(request) => self.enqueue(*request),
             Command::Settings(settings) => self.settings = settings,
             Command::Idle(done) => self.idle_waiters.push(done),
             Command::Shutdown { grace, done } => {
@@ -422,6 +423,7 @@ mod tests {
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
+            lease: None,
         }
     }
 

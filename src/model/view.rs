@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Address, IfIndex, LinkAttrs, Route, States};
+use super::{Address, IfIndex, Lease, LinkAttrs, Route, States};
 
 /// Everything the broker holds about one link: the kernel's attributes, addresses and the
 /// routes whose output interface is this link.
@@ -20,6 +20,8 @@ pub struct LinkView {
     /// The link's states in networkd's vocabulary: networkd's own when it reports the link,
     /// otherwise computed from the kernel's view.
     pub states: States,
+    /// The current dhclient lease of the link's name, if any.
+    pub lease: Option<Arc<Lease>>,
 }
 
 impl LinkView {
@@ -30,6 +32,7 @@ impl LinkView {
             addresses: Vec::new(),
             routes: BTreeSet::new(),
             states: States::new(),
+            lease: None,
         }
     }
 }
