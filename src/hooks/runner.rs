@@ -37,10 +37,13 @@ pub struct Handle {
     tx: mpsc::UnboundedSender<Command>,
 }
 
+/// Where the outcome of one request goes when its submitter waits for it.
+type Reply = oneshot::Sender<BatchResult>;
+
 #[derive(Debug)]
 enum Command {
     // Boxed: a request carries a whole link view and possibly a lease.
-    Submit(Box<Request>),
+    Submit(Box<Request>, Option<Reply>),
     Settings(Settings),
     Idle(oneshot::Sender<()>),
     Shutdown {
@@ -82,9 +85,27 @@ impl Handle {
     /// unbounded: its size is bounded by the broker's event rate times the hooks' run time).
     /// After [`Handle::shutdown`] requests are dropped with a warning.
     pub fn submit(&self, request: Request) {
-        if self.tx.send(Command::Submit(Box::new(request))).is_err() {
+        if self
+            .tx
+            .send(Command::Submit(Box::new(request), None))
+            .is_err()
+        {
             warn!("hook runner has stopped, dropping hook request");
         }
+    }
+
+    /// Queue `request` like [`Handle::submit`] and get its outcome: the batch (with no results
+    /// when the event has no scripts). The receiver errors when the runner stops first.
+    pub fn run(&self, request: Request) -> oneshot::Receiver<BatchResult> {
+        let (reply, outcome) = oneshot::channel();
+        if self
+            .tx
+            .send(Command::Submit(Box::new(request), Some(reply)))
+            .is_err()
+        {
+            warn!("hook runner has stopped, dropping hook request");
+        }
+        outcome
     }
 
     /// Replace the settings. Requests that start after this call use the new settings, including
@@ -124,7 +145,7 @@ struct Runner {
     results: mpsc::UnboundedSender<BatchResult>,
     max_parallel: usize,
     /// Requests waiting, per key; only non-empty queues are kept.
-    queues: HashMap<Key, VecDeque<Request>>,
+    queues: HashMap<Key, VecDeque<(Request, Option<Reply>)>>,
     /// Keys with a queue and no running batch, in the order they became ready (each once).
     ready: VecDeque<Key>,
     /// Keys with a running batch.
@@ -205,10 +226,10 @@ impl Runner {
 
     fn handle(&mut self, command: Command) {
         match command {
-            Command::Submit(request) if self.stopping() => {
+            Command::Submit(request, _) if self.stopping() => {
                 warn!(event = %request.event, "hook runner stopping, dropping hook request");
             }
-            Command::Submit(request) => self.enqueue(*request),
+            Command::Submit(request, reply) => self.enqueue(*request, reply),
             Command::Settings(settings) => self.settings = settings,
             Command::Idle(done) => self.idle_waiters.push(done),
             Command::Shutdown { grace, done } => {
@@ -239,7 +260,7 @@ impl Runner {
         self.running.is_empty() && self.queues.is_empty()
     }
 
-    fn enqueue(&mut self, request: Request) {
+    fn enqueue(&mut self, request: Request, reply: Option<Reply>) {
         let key = request.link.as_ref().map(|link| link.attrs.index);
         let queue = self.queues.entry(key).or_default();
         // A new queue of a key that is not running becomes ready; otherwise the key is already
@@ -247,7 +268,7 @@ impl Runner {
         if queue.is_empty() && !self.running.contains(&key) {
             self.ready.push_back(key);
         }
-        queue.push_back(request);
+        queue.push_back((request, reply));
         self.fill();
     }
 
@@ -271,7 +292,7 @@ impl Runner {
             let Some(queue) = self.queues.get_mut(&key) else {
                 continue;
             };
-            let Some(request) = queue.pop_front() else {
+            let Some((request, reply)) = queue.pop_front() else {
                 self.queues.remove(&key);
                 continue;
             };
@@ -280,6 +301,7 @@ impl Runner {
             }
             let batch = run_batch(
                 request,
+                reply,
                 self.settings.clone(),
                 self.results.clone(),
                 self.phase.subscribe(),
@@ -301,6 +323,7 @@ async fn sleep_until_opt(at: Option<Instant>) {
 /// Run the hooks of one request and send its result (when any hook ran).
 async fn run_batch(
     request: Request,
+    reply: Option<Reply>,
     settings: Settings,
     results: mpsc::UnboundedSender<BatchResult>,
     phase: watch::Receiver<Phase>,
@@ -309,11 +332,22 @@ async fn run_batch(
     let ifname = request.link.as_ref().map(|link| link.attrs.name.clone());
     let span = info_span!("hooks.batch", event = %request.event, ifindex, ifname);
     async move {
+        let nothing_ran = |reply: Option<Reply>| {
+            if let Some(reply) = reply {
+                let _ = reply.send(BatchResult {
+                    event: request.event.clone(),
+                    ifindex,
+                    results: Vec::new(),
+                });
+            }
+        };
         let Some(scripts) = discover_blocking(&settings, &request.event).await else {
+            nothing_ran(reply);
             return;
         };
         if scripts.is_empty() {
             debug!("no hooks for event");
+            nothing_ran(reply);
             return;
         }
         let networkd = match &request.link {
@@ -346,13 +380,17 @@ async fn run_batch(
 
         let failed = outcomes.iter().filter(|r| r.status != 0).count();
         info!(ran = outcomes.len(), failed, "hooks completed");
-        if !outcomes.is_empty() {
+        let batch = BatchResult {
+            event: request.event.clone(),
+            ifindex,
+            results: outcomes,
+        };
+        if !batch.results.is_empty() {
             // A closed receiver means nobody publishes results; the hooks still ran.
-            let _ = results.send(BatchResult {
-                event: request.event.clone(),
-                ifindex,
-                results: outcomes,
-            });
+            let _ = results.send(batch.clone());
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(batch);
         }
     }
     .instrument(span)
@@ -550,6 +588,28 @@ mod tests {
         assert_eq!(result.results.len(), 1);
         assert_eq!(result.results[0].status, 4);
         assert_eq!(result.results[0].error, "exited with status 4");
+    }
+
+    #[tokio::test]
+    async fn run_answers_its_caller_with_or_without_scripts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let handle = spawn(settings(tmp.path().into(), false), tx);
+        let none = handle
+            .run(request("routable", Some(link(1, "eth1")), &[]))
+            .await
+            .unwrap();
+        assert!(none.results.is_empty());
+
+        hook(tmp.path(), "routable", "ok", "exit 0");
+        let ran = handle
+            .run(request("routable", Some(link(1, "eth1")), &[]))
+            .await
+            .unwrap();
+        assert_eq!(ran.results.len(), 1);
+        assert_eq!((ran.event.as_str(), ran.ifindex), ("routable", Some(1)));
+        // The batch is published as well, for HooksCompleted.
+        assert_eq!(next(&mut rx).await, ran);
     }
 
     #[tokio::test]
