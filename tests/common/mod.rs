@@ -17,7 +17,12 @@
 //! * bus helpers on top of `busctl --json=short` ([`LabInfo::get_property`], [`LabInfo::call`],
 //!   [`LabInfo::introspect`]) and a signal [`Monitor`];
 //! * [`TestLink`]: veth pairs with unique names, deleted on drop;
-//! * [`wait_until`]: poll a condition with a generous timeout (the tests never assert on time).
+//! * [`wait_until`]: poll a condition with a generous timeout (the tests never assert on time);
+//! * [`HookRecorder`]: hook scripts that record every run (environment, stdin, order);
+//! * systemd-networkd in the lab: its properties ([`LabInfo::try_networkd_property`]), stopping
+//!   and starting it ([`LabInfo::stop_networkd`], via `netlab.sh networkd stop|start`), and
+//!   guards that undo what a test did to the lab even when it fails ([`NetworkdStopped`],
+//!   [`PeerLinkDown`], [`LabChild`]).
 #![allow(dead_code)] // every test binary uses a different part of this module
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -63,6 +68,33 @@ pub const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// digit, so it becomes `_3<digit>`; the other digits stay (4 -> `_34`, 12 -> `_312`).
 pub fn link_path(ifindex: u32) -> String {
     format!("{MANAGER_PATH}/link/_3{ifindex}")
+}
+
+/// `tests/lab/netlab.sh`, for the subcommands a test needs (`networkd stop|start`).
+pub const NETLAB_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/netlab.sh");
+
+/// systemd-networkd's bus name.
+pub const NETWORKD_NAME: &str = "org.freedesktop.network1";
+/// networkd's manager object.
+pub const NETWORKD_PATH: &str = "/org/freedesktop/network1";
+/// networkd's manager interface.
+pub const NETWORKD_MANAGER_IFACE: &str = "org.freedesktop.network1.Manager";
+/// networkd's per-link interface.
+pub const NETWORKD_LINK_IFACE: &str = "org.freedesktop.network1.Link";
+
+/// networkd's object path of link `ifindex` (the same escaping as [`link_path`]).
+pub fn networkd_link_path(ifindex: u32) -> String {
+    format!("{NETWORKD_PATH}/link/_3{ifindex}")
+}
+
+/// The wall clock in nanoseconds since the epoch: the same clock and unit as `date +%s%N`,
+/// which [`HookRecorder`]'s script stamps each run with, so a test can take a mark and select
+/// the runs that *started* after it.
+pub fn now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos()
 }
 
 /// True when running under CI (`CI=true`), where a skipped lab test must fail.
@@ -574,6 +606,228 @@ impl LabInfo {
         ]);
         Introspection::parse(&xml)
     }
+
+    // ---- the lab itself (netlab.sh) and systemd-networkd
+
+    /// The namespace prefix the lab was built with (`LAB_NS_PREFIX`, default `lab`): the host
+    /// netns is `<prefix>host`.
+    pub fn ns_prefix(&self) -> &str {
+        self.netns_host
+            .strip_suffix("host")
+            .unwrap_or(&self.netns_host)
+    }
+
+    /// Runs `tests/lab/netlab.sh ARGS` for this lab (its `LAB_DIR` and `LAB_NS_PREFIX`).
+    pub fn netlab(&self, args: &[&str]) -> CmdOutput {
+        let mut c = Command::new(NETLAB_SH);
+        c.args(args)
+            .env("LAB_DIR", &self.dir)
+            .env("LAB_NS_PREFIX", self.ns_prefix());
+        output_of(c)
+    }
+
+    /// The ifindex of link `name` inside the lab machine.
+    pub fn ifindex(&self, name: &str) -> u32 {
+        self.kernel_link(name)["ifindex"]
+            .as_u64()
+            .and_then(|i| u32::try_from(i).ok())
+            .unwrap_or_else(|| panic!("no ifindex for {name}"))
+    }
+
+    /// The unique name (`:1.42`) owning bus name `name`, or `None` when nobody owns it.
+    pub fn name_owner(&self, name: &str) -> Option<String> {
+        let v = self
+            .try_busctl_json(&[
+                "call",
+                "org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus",
+                "GetNameOwner",
+                "s",
+                name,
+            ])
+            .ok()?;
+        v["data"][0].as_str().map(str::to_owned)
+    }
+
+    /// A property of systemd-networkd's object `path` (`NETWORKD_PATH` or
+    /// [`networkd_link_path`]), read from networkd itself: the value's `data`.
+    pub fn try_networkd_property(
+        &self,
+        path: &str,
+        iface: &str,
+        prop: &str,
+    ) -> Result<Value, String> {
+        let v = self.try_busctl_json(&["get-property", NETWORKD_NAME, path, iface, prop])?;
+        Ok(v["data"].clone())
+    }
+
+    /// The PID in `$LAB_DIR/run/pids/networkd.pid` (written by `netlab.sh up` and
+    /// `netlab.sh networkd start`, removed by `netlab.sh networkd stop`).
+    pub fn networkd_pid(&self) -> Option<u32> {
+        fs::read_to_string(self.dir.join("run/pids/networkd.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    /// Stops the lab's systemd-networkd (`netlab.sh networkd stop`: SIGTERM to the PID in its
+    /// pid file only, then waits until it is gone and its bus name is free). The returned guard
+    /// starts it again when dropped, so a failing test does not leave the lab without networkd;
+    /// call [`NetworkdStopped::start`] to start it at a chosen moment.
+    pub fn stop_networkd(&self) -> NetworkdStopped {
+        let out = self.netlab(&["networkd", "stop"]);
+        if !out.success() {
+            panic!("stopping the lab's networkd failed\n{}", out.describe());
+        }
+        NetworkdStopped {
+            lab: self.clone(),
+            started: false,
+        }
+    }
+
+    /// Sets link `name` in the peer netns (`labnd1p`, ...) down; the returned guard sets it up
+    /// again when dropped ([`PeerLinkDown::up`] does it at a chosen moment).
+    pub fn peer_link_down(&self, name: &str) -> PeerLinkDown {
+        self.peer_run(&["ip", "link", "set", name, "down"]);
+        PeerLinkDown {
+            lab: self.clone(),
+            name: name.to_owned(),
+            up: false,
+        }
+    }
+
+    /// Starts `args` inside the lab machine in the background, stdout and stderr appended to
+    /// `log`; the process is killed (by its PID) when the handle is dropped.
+    pub fn spawn_logged<S: AsRef<OsStr>>(&self, args: &[S], log: &Path) -> LabChild {
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", log.display()));
+        let mut cmd = self.cmd(args);
+        let what = describe_cmd(&cmd);
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `{what}` in the lab: {e}"));
+        LabChild {
+            pid: child.id(),
+            child: Some(child),
+            what,
+            log: log.to_path_buf(),
+        }
+    }
+}
+
+/// systemd-networkd stopped by [`LabInfo::stop_networkd`]; started again on drop.
+pub struct NetworkdStopped {
+    lab: LabInfo,
+    started: bool,
+}
+
+impl NetworkdStopped {
+    /// Starts networkd again the way `netlab.sh up` does (`netlab.sh networkd start`, which
+    /// returns once the new PID owns `org.freedesktop.network1`); panics if that fails.
+    pub fn start(&mut self) {
+        self.started = true;
+        let out = self.lab.netlab(&["networkd", "start"]);
+        if !out.success() {
+            panic!("starting the lab's networkd failed\n{}", out.describe());
+        }
+    }
+}
+
+impl Drop for NetworkdStopped {
+    fn drop(&mut self) {
+        if !self.started {
+            // The name may still be held by a stand-in the test started (killed just before):
+            // give the bus a moment to notice, then start the real one.
+            let start = Instant::now();
+            while self.lab.name_owner_pid(NETWORKD_NAME).is_some()
+                && start.elapsed() < Duration::from_secs(10)
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let out = self.lab.netlab(&["networkd", "start"]);
+            if !out.success() {
+                eprintln!("cleanup: restarting networkd failed\n{}", out.describe());
+            }
+        }
+    }
+}
+
+/// A link of the peer netns set down by [`LabInfo::peer_link_down`]; set up again on drop.
+pub struct PeerLinkDown {
+    lab: LabInfo,
+    name: String,
+    up: bool,
+}
+
+impl PeerLinkDown {
+    /// Sets the link up again now.
+    pub fn up(&mut self) {
+        self.lab.peer_run(&["ip", "link", "set", &self.name, "up"]);
+        self.up = true;
+    }
+}
+
+impl Drop for PeerLinkDown {
+    fn drop(&mut self) {
+        if !self.up {
+            let out =
+                output_of(
+                    self.lab
+                        .peer_cmd(&["ip", "link", "set", self.name.as_str(), "up"]),
+                );
+            if !out.success() {
+                eprintln!("cleanup: {}", out.describe());
+            }
+        }
+    }
+}
+
+/// A background process inside the lab ([`LabInfo::spawn_logged`]). `nsenter` and `env` exec
+/// in place, so [`LabChild::pid`] is the program's own PID; it is SIGKILLed on drop.
+pub struct LabChild {
+    child: Option<Child>,
+    /// Its PID.
+    pub pid: u32,
+    what: String,
+    log: PathBuf,
+}
+
+impl LabChild {
+    /// Its exit status if it has exited.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Its output so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills it (SIGKILL to its PID) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for LabChild {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- output of `{}`:\n{}", self.what, self.log());
+        }
+        self.kill();
+    }
 }
 
 /// Parses an `a(sy)` JSON value (`[["addr", len], ...]`) into a set; addresses are compared as
@@ -845,10 +1099,16 @@ pub struct ConfigDir {
 impl ConfigDir {
     /// Writes `yaml` (empty: no file, i.e. defaults) and `hooks` into a new directory.
     pub fn new(yaml: &str, hooks: &[Hook<'_>]) -> ConfigDir {
+        Self::new_in(Path::new("/tmp"), yaml, hooks)
+    }
+
+    /// [`ConfigDir::new`] inside `parent` instead of `/tmp`: for tests that need to know what
+    /// is next to the config dir (paths like `DIR/../x.d`).
+    pub fn new_in(parent: &Path, yaml: &str, hooks: &[Hook<'_>]) -> ConfigDir {
         let dir = tempfile::Builder::new()
             .prefix("nb-lab-")
-            .tempdir_in("/tmp")
-            .expect("create a config dir under /tmp");
+            .tempdir_in(parent)
+            .expect("create a config dir");
         let path = dir.path().to_path_buf();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
         if !yaml.is_empty() {
@@ -908,7 +1168,11 @@ pub struct Broker {
 impl Broker {
     /// Writes a config dir and starts the daemon, without waiting for anything.
     pub fn spawn(lab: &LabInfo, yaml: &str, hooks: &[Hook<'_>]) -> Broker {
-        let config = ConfigDir::new(yaml, hooks);
+        Self::spawn_with_config(lab, ConfigDir::new(yaml, hooks))
+    }
+
+    /// Starts the daemon on an existing config dir, without waiting for anything.
+    pub fn spawn_with_config(lab: &LabInfo, config: ConfigDir) -> Broker {
         let log_path = config.path().join("broker.log");
         let log = fs::File::create(&log_path).unwrap();
         let mut cmd = lab.cmd(&[
@@ -938,6 +1202,11 @@ impl Broker {
     /// Starts the daemon and waits until it owns `org.freedesktop.NetworkBroker1` on the lab
     /// bus; panics with its log if it exits or does not get there within [`START_TIMEOUT`].
     pub fn start(lab: &LabInfo, yaml: &str, hooks: &[Hook<'_>]) -> Broker {
+        Self::start_with_config(lab, ConfigDir::new(yaml, hooks))
+    }
+
+    /// [`Broker::start`] on an existing config dir ([`ConfigDir::new_in`]).
+    pub fn start_with_config(lab: &LabInfo, config: ConfigDir) -> Broker {
         // The previous test's daemon has exited when its Broker was dropped, but the bus may
         // take a moment to notice its connection is gone: wait for the name to be free.
         wait_until(
@@ -951,7 +1220,7 @@ impl Broker {
                 )),
             },
         );
-        let mut b = Broker::spawn(lab, yaml, hooks);
+        let mut b = Broker::spawn_with_config(lab, config);
         b.wait_owns_name();
         b
     }
@@ -1172,6 +1441,17 @@ impl Monitor {
             .collect()
     }
 
+    /// The messages seen after `mark` ([`Monitor::mark`]), sentinels excluded.  (`mark` counts
+    /// the sentinels too, so skip on this, never on [`Monitor::messages`].)
+    pub fn messages_after(&self, mark: usize) -> Vec<Value> {
+        let msgs = self.msgs.lock().unwrap();
+        msgs.iter()
+            .skip(mark)
+            .filter(|m| m["interface"] != SYNC_IFACE)
+            .cloned()
+            .collect()
+    }
+
     /// How many messages have been seen so far: pass it to [`Monitor::wait_for_after`] to look
     /// only at what comes later.
     pub fn mark(&self) -> usize {
@@ -1299,6 +1579,14 @@ impl TestLink {
         Self::finish(lab, name, peer)
     }
 
+    /// A veth pair with both ends in labhost, both down: the test brings them up itself, to see
+    /// the whole carrier ladder (off, no-carrier, carrier, ...).
+    pub fn veth_down(lab: &LabInfo) -> TestLink {
+        let (name, peer) = Self::next_names();
+        lab.ip_batch(&format!("link add {name} type veth peer name {peer}\n"));
+        Self::finish(lab, name, peer)
+    }
+
     /// A veth pair with `name` in labhost and the peer end in labpeer, both up.  Created from
     /// the host side (`ip -n labhost ... netns labpeer`): inside the lab /run is a tmpfs, so
     /// `ip netns` names do not resolve there.
@@ -1362,5 +1650,242 @@ impl Drop for TestLink {
                 eprintln!("cleanup: {}", out.describe());
             }
         }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// recording hook runs
+
+/// Every `<state>.d` directory a link state can select: networkd's `OperationalState` values
+/// and its `AdministrativeState` values (two disjoint lists, so a run's `EVENT` says which
+/// property chose it).
+pub const OPERATIONAL_STATES: &[&str] = &[
+    "missing",
+    "off",
+    "no-carrier",
+    "dormant",
+    "degraded-carrier",
+    "carrier",
+    "degraded",
+    "enslaved",
+    "routable",
+];
+/// networkd's `AdministrativeState` values (see [`OPERATIONAL_STATES`]).
+pub const ADMINISTRATIVE_STATES: &[&str] = &[
+    "pending",
+    "initialized",
+    "configuring",
+    "configured",
+    "unmanaged",
+    "failed",
+    "linger",
+];
+
+/// A directory under /tmp (0755, root's), removed on drop and kept when the test fails.
+pub struct ScratchDir {
+    dir: Option<tempfile::TempDir>,
+    path: PathBuf,
+}
+
+impl ScratchDir {
+    /// A new directory `/tmp/<prefix>XXXXXX`.
+    pub fn new(prefix: &str) -> ScratchDir {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in("/tmp")
+            .expect("create a directory under /tmp");
+        let path = dir.path().to_path_buf();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        ScratchDir {
+            dir: Some(dir),
+            path,
+        }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(d) = self.dir.take() {
+                let p = d.keep();
+                eprintln!("(test failed: {} kept for inspection)", p.display());
+            }
+        }
+    }
+}
+
+/// One hook run recorded by [`HookRecorder`].
+#[derive(Debug, Clone)]
+pub struct RecordedRun {
+    /// `<ns>.<pid>`: when the script started (`date +%s%N`) and its PID.
+    pub id: String,
+    /// When the script started, in ns since the epoch (compare with [`now_ns`]).
+    pub ts: u128,
+    /// `LINK`, `None` for `manager`.
+    pub link: Option<String>,
+    /// `EVENT`.
+    pub event: String,
+    /// The whole environment the script got.
+    pub env: BTreeMap<String, String>,
+    /// What it read on stdin.
+    pub stdin: String,
+}
+
+impl RecordedRun {
+    /// A variable of its environment.
+    pub fn var(&self, key: &str) -> Option<&str> {
+        self.env.get(key).map(String::as_str)
+    }
+
+    /// The link JSON: `JSON`, or stdin when the daemon left `JSON` out (`JSON_TRUNCATED=1`).
+    pub fn json(&self) -> Option<Value> {
+        match self.env.get("JSON") {
+            Some(j) => serde_json::from_str(j).ok(),
+            None => serde_json::from_str(&self.stdin).ok(),
+        }
+    }
+
+    /// One line for messages: id, link, event and the states that chose it.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} {} {} (STATE={} OperationalState={} AdministrativeState={})",
+            self.id,
+            self.link.as_deref().unwrap_or("-"),
+            self.event,
+            self.var("STATE").unwrap_or("-"),
+            self.var("OperationalState").unwrap_or("-"),
+            self.var("AdministrativeState").unwrap_or("-"),
+        )
+    }
+}
+
+/// Lines of [`RecordedRun::summary`], for messages.
+pub fn summarize(runs: &[RecordedRun]) -> String {
+    if runs.is_empty() {
+        return "(no runs)".into();
+    }
+    runs.iter()
+        .map(|r| format!("    {}", r.summary()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A hook script that records each run, to install in any number of event directories.
+///
+/// Each run makes `DIR/runs/<ns>.<pid>/` with `env` (`env -0`) and `stdin`, then appends one
+/// line `<ns>.<pid> LINK EVENT STATE OperationalState AdministrativeState` to `DIR/runs.log`
+/// (`-` for unset); the line is written last, so a run is listed only once it is complete.
+/// The runs of one link never overlap (the daemon runs them one at a time, in order), so
+/// their start times order them.
+pub struct HookRecorder {
+    dir: ScratchDir,
+    script: String,
+}
+
+/// The file name of the recorder in each event directory.
+pub const RECORDER_NAME: &str = "50-record";
+
+impl HookRecorder {
+    /// A recorder writing under a new `/tmp/nb-hookrec-XXXXXX`.
+    pub fn new() -> HookRecorder {
+        let dir = ScratchDir::new("nb-hookrec-");
+        fs::create_dir(dir.path().join("runs")).unwrap();
+        let out = dir.path().display().to_string();
+        let script = format!(
+            "#!/bin/sh\n\
+             # network-broker lab test: record this run (environment, stdin), then one line\n\
+             t=$(date +%s%N)\n\
+             d={out}/runs/$t.$$\n\
+             mkdir \"$d\" || exit 1\n\
+             env -0 >\"$d/env\"\n\
+             cat >\"$d/stdin\"\n\
+             echo \"$t.$$ ${{LINK:--}} ${{EVENT:--}} ${{STATE:--}} ${{OperationalState:--}} ${{AdministrativeState:--}}\" >>{out}/runs.log\n"
+        );
+        HookRecorder { dir, script }
+    }
+
+    /// Its directory (a test may keep other files there, e.g. a `RuntimeDirectory`).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The recorder installed as `<event>.d/50-record` for each of `events`.
+    pub fn hooks<'a>(&'a self, events: &[&'a str]) -> Vec<Hook<'a>> {
+        events
+            .iter()
+            .map(|event| Hook {
+                event,
+                name: RECORDER_NAME,
+                script: &self.script,
+            })
+            .collect()
+    }
+
+    /// Every completed run so far, in start order.
+    pub fn runs(&self) -> Vec<RecordedRun> {
+        let log = fs::read_to_string(self.path().join("runs.log")).unwrap_or_default();
+        let mut runs: Vec<RecordedRun> = log
+            .lines()
+            .filter_map(|line| {
+                let mut f = line.split(' ');
+                let id = f.next()?.to_owned();
+                let ts = id.split('.').next()?.parse().ok()?;
+                let link = f.next().filter(|l| *l != "-").map(str::to_owned);
+                let event = f.next()?.to_owned();
+                let d = self.path().join("runs").join(&id);
+                let env = fs::read(d.join("env"))
+                    .unwrap_or_default()
+                    .split(|b| *b == 0)
+                    .filter(|kv| !kv.is_empty())
+                    .filter_map(|kv| {
+                        let kv = String::from_utf8_lossy(kv);
+                        kv.split_once('=')
+                            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    })
+                    .collect();
+                let stdin = fs::read_to_string(d.join("stdin")).unwrap_or_default();
+                Some(RecordedRun {
+                    id,
+                    ts,
+                    link,
+                    event,
+                    env,
+                    stdin,
+                })
+            })
+            .collect();
+        runs.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.id.cmp(&b.id)));
+        runs
+    }
+
+    /// The completed runs that started after `since` ([`now_ns`]), for link `link` (`None`:
+    /// every link and `manager`), in start order.
+    pub fn runs_since(&self, since: u128, link: Option<&str>) -> Vec<RecordedRun> {
+        self.runs()
+            .into_iter()
+            .filter(|r| r.ts > since && link.is_none_or(|l| r.link.as_deref() == Some(l)))
+            .collect()
+    }
+
+    /// Waits until no run has completed for `quiet` (at most 90 s in all); for asserting what
+    /// did *not* run, after the test has made sure that anything due was already submitted.
+    pub fn settle(&self, quiet: Duration) -> usize {
+        wait_settled(
+            "hook runs to stop coming",
+            quiet,
+            Duration::from_secs(90),
+            || self.runs().len(),
+        )
+    }
+}
+
+impl Default for HookRecorder {
+    fn default() -> Self {
+        Self::new()
     }
 }

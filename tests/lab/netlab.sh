@@ -30,6 +30,12 @@
 #   netlab.sh install-project   copy the project's dbus/ and polkit/ files into the running lab
 #   netlab.sh restart-resolved [--forget]   restart the lab's systemd-resolved (--forget: drop
 #                       the per-link settings it saved, so it starts knowing none)
+#   netlab.sh networkd stop|start|restart
+#                       stop the lab's systemd-networkd (only the PID in $RUN/pids/networkd.pid,
+#                       after checking it is this lab's networkd) and wait until it is gone and
+#                       its bus name is free; start it again exactly as `up` does (same command,
+#                       log appended, pid file rewritten) and wait until that PID owns
+#                       org.freedesktop.network1. For tests of what happens while networkd is away.
 #
 # Topology (all names start with "lab"; nothing is created in the root netns):
 #
@@ -91,6 +97,8 @@ die() { log "ERROR: $*"; exit 1; }
 NSENTER=(nsenter --mount="$RUN/ns/mnt" --uts="$RUN/ns/uts" --net="/run/netns/$NS_HOST" --wd=/)
 LABCMD=("${NSENTER[@]}" env DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket)
 lab() { "${LABCMD[@]}" "$@"; }
+# how the lab runs systemd-networkd: `up` and `networkd start` use exactly this
+NETWORKD_CMD=("${LABCMD[@]}" env SYSTEMD_LOG_LEVEL="$LOG_LEVEL" /lib/systemd/systemd-networkd)
 ns_exists() { [ -e "/run/netns/$1" ]; }
 is_mounted() { findmnt -rn --mountpoint "$1" >/dev/null 2>&1; }
 
@@ -99,6 +107,12 @@ is_mounted() { findmnt -rn --mountpoint "$1" >/dev/null 2>&1; }
 daemon() {
     local name=$1; shift
     setsid "$@" </dev/null >"$RUN/log/$name.log" 2>&1 &
+    echo $! >"$RUN/pids/$name.pid"
+}
+# the same, appending to the log (a restart keeps the earlier run's log)
+daemon_append() {
+    local name=$1; shift
+    setsid "$@" </dev/null >>"$RUN/log/$name.log" 2>&1 &
     echo $! >"$RUN/pids/$name.pid"
 }
 
@@ -543,6 +557,8 @@ LAB_UTSNS=$RUN/ns/uts
 LAB_BUS_HOST=unix:path=$SOCK
 LAB_BUS_INSIDE=unix:path=/run/dbus/system_bus_socket
 LAB_RESOLVECTL=$RESOLVECTL
+LAB_NS_PREFIX=$NS_PREFIX
+LAB_LOG_LEVEL=$LOG_LEVEL
 EOF
     mv "$RUN/lab.env.tmp" "$RUN/lab.env"
 }
@@ -613,7 +629,7 @@ cmd_up() {
     wait_for "dbus socket" 5 test -S "$SOCK"
     wait_for "dbus answering" 5 busctl --system list
 
-    daemon networkd "${LABCMD[@]}" env SYSTEMD_LOG_LEVEL="$LOG_LEVEL" /lib/systemd/systemd-networkd
+    daemon networkd "${NETWORKD_CMD[@]}"
     daemon resolved "${LABCMD[@]}" env SYSTEMD_LOG_LEVEL="$LOG_LEVEL" "$RESOLVED_BIN"
     daemon polkitd "${LABCMD[@]}" /usr/lib/polkit-1/polkitd
     wait_for "org.freedesktop.network1" 10 on_bus org.freedesktop.network1
@@ -718,6 +734,74 @@ export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$SOCK
 #   $0 exec CMD...      (= ${NSENTER[*]} CMD...)
 # resolvectl (not installed on the host): $RESOLVECTL
 EOF
+}
+
+# ------------------------------------------------------------------------------------------
+# networkd stop|start|restart (tests of what the broker does while networkd is away)
+
+# the PID in $RUN/pids/networkd.pid, if that process is alive, is systemd-networkd and lives in
+# this lab's mount namespace (a recycled PID, or another lab's networkd, is never signalled)
+networkd_pid() {
+    local pid exe ino
+    pid=$(cat "$RUN/pids/networkd.pid" 2>/dev/null) || return 1
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1   # fails for a zombie too
+    [ "${exe##*/}" = systemd-networkd ] || return 1
+    ino=$(lab_mntns_inode)
+    [ -n "$ino" ] && [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "mnt:[$ino]" ] || return 1
+    echo "$pid"
+}
+off_bus() { ! on_bus "$1"; }
+bus_owner_pid() {   # bus_owner_pid NAME: the PID owning NAME on the lab bus, empty if none
+    busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+        GetConnectionUnixProcessID s "$1" 2>/dev/null | awk '{print $2}' || true
+}
+owned_by() { [ "$(bus_owner_pid "$1")" = "$2" ]; }   # owned_by NAME PID
+
+networkd_stop() {
+    local pid i
+    pid=$(networkd_pid) || die "networkd is not running (no live systemd-networkd of this lab at the PID in $RUN/pids/networkd.pid)"
+    log "stopping networkd (PID $pid)"
+    kill -TERM "$pid"
+    for i in $(seq 100); do
+        [ -d "/proc/$pid" ] && [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != Z ] || break
+        sleep 0.1
+    done
+    if [ -d "/proc/$pid" ] && [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != Z ]; then
+        log "networkd (PID $pid) ignored SIGTERM for 10 s: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$RUN/pids/networkd.pid"
+    wait_for "org.freedesktop.network1 to leave the bus" 10 off_bus org.freedesktop.network1
+}
+
+networkd_start() {
+    local pid owner
+    if pid=$(networkd_pid); then die "networkd is already running (PID $pid)"; fi
+    owner=$(bus_owner_pid org.freedesktop.network1)
+    [ -z "$owner" ] || die "org.freedesktop.network1 is owned by PID $owner, not by the lab's networkd: stop that process first"
+    echo "=== netlab: networkd started again at $(date '+%F %T.%N')" >>"$RUN/log/networkd.log"
+    daemon_append networkd "${NETWORKD_CMD[@]}"
+    pid=$(cat "$RUN/pids/networkd.pid")
+    wait_for "networkd (PID $pid) to own org.freedesktop.network1" 10 owned_by org.freedesktop.network1 "$pid"
+}
+
+cmd_networkd() {
+    [ "$(id -u)" = 0 ] || die "must run as root"
+    [ -e "$RUN/lab.env" ] || die "lab is down (LAB_DIR=$LAB_DIR)"
+    # the log level the lab was brought up with (lab.env), so a restart runs networkd the same way
+    local level
+    level=$(sed -n 's/^LAB_LOG_LEVEL=//p' "$RUN/lab.env")
+    if [ -n "$level" ] && [ "$level" != "$LOG_LEVEL" ]; then
+        LOG_LEVEL=$level
+        NETWORKD_CMD=("${LABCMD[@]}" env SYSTEMD_LOG_LEVEL="$LOG_LEVEL" /lib/systemd/systemd-networkd)
+    fi
+    case "${1:-}" in
+        stop)    networkd_stop ;;
+        start)   networkd_start ;;
+        restart) networkd_stop; networkd_start ;;
+        *) echo "usage: $0 networkd {stop|start|restart}" >&2; exit 2 ;;
+    esac
 }
 
 # ------------------------------------------------------------------------------------------
@@ -879,5 +963,6 @@ case "${1:-}" in
                   env DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket "$@" ;;
     peer)     shift; ip netns exec $NS_PEER "$@" ;;
     install-project) cmd_install_project ;;
-    *) echo "usage: $0 {up|down|status|selftest|env|install-project|exec CMD...|peer CMD...}" >&2; exit 2 ;;
+    networkd) shift; cmd_networkd "$@" ;;
+    *) echo "usage: $0 {up|down|status|selftest|env|install-project|networkd stop|start|restart|exec CMD...|peer CMD...}" >&2; exit 2 ;;
 esac
