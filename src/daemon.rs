@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::broker::{hook_settings, memory, Broker};
+use crate::broker::{command, hook_settings, memory, Broker};
 use crate::config::{Config, Generator};
 use crate::event::{Event, EventSender, EVENT_QUEUE_CAPACITY};
 use crate::hooks;
@@ -78,7 +78,10 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
         broker.attach_push(push::spawn(conn.clone()));
     }
 
-    let mut broker_task = tasks.spawn(broker.run(events_rx, cancel.clone()));
+    // The bus adapter's methods will send commands; until then the sender only keeps the
+    // channel open.
+    let (_commands, commands_rx) = command::channel();
+    let mut broker_task = tasks.spawn(broker.run(events_rx, commands_rx, cancel.clone()));
     let mut netlink_task = tasks.spawn(source::netlink::run(events.clone(), cancel.clone()));
     // Only the configured generator's source runs: networkd's signals are not even subscribed
     // to when the kernel or leases drive the hooks.

@@ -5,6 +5,7 @@
 //!
 //! It imports no zbus, rtnetlink or notify types.
 
+pub mod command;
 pub mod debounce;
 pub mod decide;
 pub mod derive;
@@ -24,6 +25,7 @@ use crate::hooks;
 use crate::model::{IfIndex, Lease, LinkView, Snapshot, StateProperty};
 use crate::push;
 
+use command::{Command, CommandError, CommandReceiver};
 use debounce::Debouncer;
 use decide::Effect;
 use memory::Dispatched;
@@ -113,13 +115,20 @@ impl Broker {
         self.dispatched_tx.subscribe()
     }
 
-    /// Runs until `cancel` fires or every event sender is gone.
-    pub async fn run(mut self, mut events: EventReceiver, cancel: CancellationToken) {
+    /// Runs until `cancel` fires or every event sender is gone. `commands` are the bus's
+    /// requests.
+    pub async fn run(
+        mut self,
+        mut events: EventReceiver,
+        mut commands: CommandReceiver,
+        cancel: CancellationToken,
+    ) {
         loop {
             let deadline = self.routes_modified.next_deadline();
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => break,
+                Some(command) = commands.recv() => self.answer(command),
                 received = events.recv() => {
                     let Some(first) = received else { break };
                     let mut changed = self.handle(first);
@@ -142,6 +151,64 @@ impl Broker {
             }
         }
         debug!("broker stopped");
+    }
+
+    fn answer(&mut self, command: Command) {
+        match command {
+            Command::PrepareHooks {
+                event,
+                index,
+                reply,
+            } => {
+                let _ = reply.send(self.hook_request(&event, index));
+            }
+            Command::RunHooks {
+                event,
+                index,
+                reply,
+            } => match self.hook_request(&event, index) {
+                Err(err) => {
+                    let _ = reply.send(Err(err));
+                }
+                Ok(request) => {
+                    info!(ifindex = index, event = %event, "hooks run on request");
+                    let outcome = self.hooks.run(request);
+                    // The runner answers when the scripts are done; the broker goes on.
+                    tokio::spawn(async move {
+                        let result = outcome.await.map_err(|_| CommandError::Stopping);
+                        let _ = reply.send(result);
+                    });
+                }
+            },
+        }
+    }
+
+    /// The request an event of this link gets now: its current view, states and lease.
+    fn hook_request(&self, event: &str, index: IfIndex) -> Result<hooks::Request, CommandError> {
+        if !hooks::discover::is_valid_event_name(event) {
+            return Err(CommandError::InvalidEvent(event.to_string()));
+        }
+        let view = self
+            .state
+            .link(index)
+            .ok_or(CommandError::NoSuchLink(index))?;
+        let mut vars: Vec<(String, String)> = view
+            .states
+            .iter()
+            .map(|(property, value)| (property.name().to_string(), value.to_string()))
+            .collect();
+        if StateProperty::ALL
+            .iter()
+            .any(|p| p.validate(event).is_some())
+        {
+            vars.push(("STATE".to_string(), event.to_string()));
+        }
+        Ok(hooks::Request {
+            event: event.to_string(),
+            link: Some(LinkView::clone(view)),
+            vars,
+            lease: view.lease.as_deref().cloned(),
+        })
     }
 
     /// Applies one event; returns whether the link table changed.
@@ -489,7 +556,7 @@ mod tests {
         mpsc::UnboundedReceiver<hooks::BatchResult>,
         CancellationToken,
     ) {
-        let (events, results, cancel, _) = start_with(
+        let (events, results, cancel, _, _) = start_with(
             Config::defaults(dir),
             Dispatched::default(),
             "routes-modified.d",
@@ -502,6 +569,7 @@ mod tests {
         mpsc::UnboundedReceiver<hooks::BatchResult>,
         CancellationToken,
         watch::Receiver<Dispatched>,
+        command::CommandSender,
     );
 
     /// A broker over `config` with one script that exits 0 in `config.dir/hook_dir`.
@@ -517,8 +585,9 @@ mod tests {
         let memory = broker.dispatched_updates();
         let (events, events_rx) = mpsc::channel(16);
         let cancel = CancellationToken::new();
-        tokio::spawn(broker.run(events_rx, cancel.clone()));
-        (events, results, cancel, memory)
+        let (commands, commands_rx) = command::channel();
+        tokio::spawn(broker.run(events_rx, commands_rx, cancel.clone()));
+        (events, results, cancel, memory, commands)
     }
 
     fn routable_link_snapshot() -> KernelSnapshot {
@@ -543,7 +612,7 @@ mod tests {
     async fn startup_triggers_wait_for_the_kernel_when_networkd_reports_first() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::defaults(dir.path());
-        let (events, mut results, cancel, _) =
+        let (events, mut results, cancel, _, _) =
             start_with(config, Dispatched::default(), "routable.d");
         let states = crate::model::States::from([
             (StateProperty::Operational, "routable"),
@@ -567,12 +636,57 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn commands_prepare_and_run_hooks_of_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::defaults(dir.path());
+        let (events, _results, cancel, _, commands) =
+            start_with(config, Dispatched::default(), "routable.d");
+        events
+            .send(KernelEvent::Snapshot(routable_link_snapshot()).into())
+            .await
+            .unwrap();
+
+        // Commands and events come on different channels: wait until the dump is applied.
+        let mut request = commands.prepare_hooks("routable", 3).await;
+        for _ in 0..100 {
+            if request.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            request = commands.prepare_hooks("routable", 3).await;
+        }
+        let request = request.unwrap();
+        assert_eq!(request.event, "routable");
+        assert_eq!(
+            request.link.as_ref().map(|l| l.attrs.name.as_str()),
+            Some("eth0")
+        );
+        assert!(request
+            .vars
+            .contains(&("STATE".to_string(), "routable".to_string())));
+
+        let batch = commands.run_hooks("routable", 3).await.unwrap();
+        assert_eq!(batch.results.len(), 1);
+        assert_eq!(batch.results[0].status, 0);
+
+        assert_eq!(
+            commands.run_hooks("routable", 99).await,
+            Err(CommandError::NoSuchLink(99))
+        );
+        assert_eq!(
+            commands.prepare_hooks("../x", 3).await.map(|r| r.event),
+            Err(CommandError::InvalidEvent("../x".into()))
+        );
+        cancel.cancel();
+    }
+
+    #[tokio::test]
     async fn startup_triggers_run_once_per_boot() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::defaults(dir.path());
         config.system.generator = Generator::Netlink;
 
-        let (events, mut results, cancel, mut memory) =
+        let (events, mut results, cancel, mut memory, _) =
             start_with(config.clone(), Dispatched::default(), "routable.d");
         events
             .send(KernelEvent::Snapshot(routable_link_snapshot()).into())
@@ -592,7 +706,7 @@ mod tests {
         cancel.cancel();
 
         // A restarted daemon with that memory runs nothing for the unchanged state.
-        let (events, mut results, cancel, _) = start_with(config, remembered, "routable.d");
+        let (events, mut results, cancel, _, _) = start_with(config, remembered, "routable.d");
         events
             .send(KernelEvent::Snapshot(routable_link_snapshot()).into())
             .await

@@ -1,0 +1,102 @@
+//! Requests to the broker from the bus adapter, each with its own reply channel. The adapter
+//! validates and authorises; the broker answers from its state, never blocking its loop (work
+//! that takes time is awaited in a task of its own).
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::hooks::{BatchResult, Request};
+use crate::model::IfIndex;
+
+/// What the bus can ask of the broker.
+#[derive(Debug)]
+pub enum Command {
+    /// Build the hook request an event of this link would get now, without running it (the
+    /// dry run of `RunHooks`, and the first half of it).
+    PrepareHooks {
+        /// Event name (`routable`, `routes-modified`, …).
+        event: String,
+        /// The link.
+        index: IfIndex,
+        /// The request, or why there is none.
+        reply: oneshot::Sender<Result<Request, CommandError>>,
+    },
+    /// Run the hooks of an event for a link now, as if the event had happened, and answer
+    /// with their outcome.
+    RunHooks {
+        /// Event name.
+        event: String,
+        /// The link.
+        index: IfIndex,
+        /// The outcome once every script ran.
+        reply: oneshot::Sender<Result<BatchResult, CommandError>>,
+    },
+}
+
+/// Why the broker could not do what was asked; the bus adapter maps each to a named error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// No link has this index.
+    #[error("no link with index {0}")]
+    NoSuchLink(IfIndex),
+    /// The event name is not a plain name of `a-z`, `0-9` and `-`.
+    #[error("invalid event name {0:?}")]
+    InvalidEvent(String),
+    /// The daemon is stopping.
+    #[error("the daemon is stopping")]
+    Stopping,
+}
+
+/// The bus adapter's end: cloneable, one method per command.
+#[derive(Debug, Clone)]
+pub struct CommandSender(mpsc::Sender<Command>);
+
+/// The broker's end.
+pub type CommandReceiver = mpsc::Receiver<Command>;
+
+/// A command channel; a handful of outstanding commands is plenty for a bus adapter.
+pub fn channel() -> (CommandSender, CommandReceiver) {
+    let (tx, rx) = mpsc::channel(32);
+    (CommandSender(tx), rx)
+}
+
+impl CommandSender {
+    /// See [`Command::PrepareHooks`].
+    pub async fn prepare_hooks(
+        &self,
+        event: &str,
+        index: IfIndex,
+    ) -> Result<Request, CommandError> {
+        self.ask(|reply| Command::PrepareHooks {
+            event: event.to_string(),
+            index,
+            reply,
+        })
+        .await
+    }
+
+    /// See [`Command::RunHooks`].
+    pub async fn run_hooks(
+        &self,
+        event: &str,
+        index: IfIndex,
+    ) -> Result<BatchResult, CommandError> {
+        self.ask(|reply| Command::RunHooks {
+            event: event.to_string(),
+            index,
+            reply,
+        })
+        .await
+    }
+
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, CommandError>>) -> Command,
+    ) -> Result<T, CommandError> {
+        let (reply, answer) = oneshot::channel();
+        self.0
+            .send(command(reply))
+            .await
+            .map_err(|_| CommandError::Stopping)?;
+        answer.await.map_err(|_| CommandError::Stopping)?
+    }
+}
