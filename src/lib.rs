@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod dbus;
 pub mod event;
 pub mod hooks;
+pub mod lease;
 pub mod logging;
 pub mod model;
 pub mod netlink;

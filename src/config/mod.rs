@@ -37,6 +37,14 @@ pub const MAX_HOOK_TIMEOUT_SEC: u64 = 86_400;
 pub const DEFAULT_RUNTIME_DIR: &str = "/run/network-broker";
 /// Default `Network.NetworkdStateDirectory`.
 pub const DEFAULT_NETWORKD_STATE_DIR: &str = "/run/systemd/netif";
+/// Default `Network.LeaseFiles`: Debian's and Ubuntu's dhclient lease files (one for all
+/// interfaces, or one per interface as ifupdown starts dhclient) and the RHEL path the
+/// original network-broker used.
+pub const DEFAULT_LEASE_FILES: &[&str] = &[
+    "/var/lib/dhcp/dhclient.leases",
+    "/var/lib/dhcp/dhclient.*.leases",
+    "/var/lib/dhclient/dhclient.leases",
+];
 /// Default `Network.RouteTableBase`.
 pub const DEFAULT_ROUTE_TABLE_BASE: u32 = 1000;
 /// Smallest accepted `Network.RouteTableBase`. Tables 0 and 252..=255 are reserved by the
@@ -232,6 +240,10 @@ pub struct NetworkConfig {
     /// `NetworkdStateDirectory`, default `/run/systemd/netif`: where networkd keeps its
     /// per-link state files (`links/N`) and DHCP leases (`leases/N`).
     pub networkd_state_dir: PathBuf,
+    /// `LeaseFiles`, default [`DEFAULT_LEASE_FILES`]: the dhclient lease files to follow.
+    /// Absolute paths, each valid for [`crate::lease::FilePattern::new`] (one `*`, only in
+    /// the file name), none twice. Empty (`""` or `[]`) follows no file.
+    pub lease_files: Vec<PathBuf>,
 }
 
 /// The whole configuration.
@@ -326,6 +338,7 @@ impl Config {
                 use_hostname: false,
                 route_table_base: DEFAULT_ROUTE_TABLE_BASE,
                 networkd_state_dir: PathBuf::from(DEFAULT_NETWORKD_STATE_DIR),
+                lease_files: DEFAULT_LEASE_FILES.iter().map(PathBuf::from).collect(),
             },
         }
     }

@@ -16,6 +16,7 @@ use super::{
     Config, ConfigError, Keyword, Position, MAX_HOOK_TIMEOUT_SEC, MAX_ROUTE_TABLE_BASE,
     MIN_ROUTE_TABLE_BASE,
 };
+use crate::lease::FilePattern;
 
 /// Top-level keys, in documentation order (also the order listed in messages).
 const TOP_KEYS: &[&str] = &["System", "Network"];
@@ -38,6 +39,7 @@ const NETWORK_KEYS: &[&str] = &[
     "UseHostname",
     "RouteTableBase",
     "NetworkdStateDirectory",
+    "LeaseFiles",
 ];
 
 /// A mapping entry as the tree holds it.
@@ -116,6 +118,7 @@ impl<'a> Schema<'a> {
                     &mut network.networkd_state_dir,
                     self.directory(&path, value)?,
                 ),
+                "LeaseFiles" => set(&mut network.lease_files, self.lease_files(&path, value)?),
                 _ => return Err(self.unknown_key(Some("Network"), key, NETWORK_KEYS)),
             }
             Ok(())
@@ -257,6 +260,61 @@ impl<'a> Schema<'a> {
             Node::Str(s) if s.starts_with('/') && !s.contains('\0') => Ok(Some(PathBuf::from(s))),
             _ => Err(self.invalid(key, node, "an absolute path")),
         }
+    }
+
+    /// Lease file paths: a space-separated string or a list, block or flow, of absolute
+    /// paths with at most one `*`, in the file name ([`FilePattern::new`]). `None` for an
+    /// empty value (the default); `Some(vec![])` for `""` or `[]` (follow no file). Each
+    /// path may appear once.
+    fn lease_files(&self, key: &str, node: &Located) -> Result<Option<Vec<PathBuf>>, ConfigError> {
+        let expected = "absolute paths (a space-separated string or a list)";
+        let mut found: Vec<(String, Option<Position>)> = Vec::new();
+        match &node.value {
+            Node::Null => return Ok(None),
+            Node::Str(s) => {
+                // As for interface names: point at the very word when the scalar is plain.
+                let plain =
+                    node.referenced == node.defined && source_text(node, self.text) == Some(s);
+                for (offset, word) in words(s) {
+                    let mut at = position(node.referenced);
+                    if let (true, Some(p)) = (plain, at.as_mut()) {
+                        p.column += s[..offset].chars().count() as u64;
+                    }
+                    found.push((word.to_owned(), at));
+                }
+            }
+            Node::Seq(items) => {
+                for item in items {
+                    match &item.value {
+                        Node::Str(s) => found.push((s.clone(), position(item.referenced))),
+                        _ => return Err(self.invalid(key, item, "an absolute path")),
+                    }
+                }
+            }
+            _ => return Err(self.invalid(key, node, expected)),
+        }
+        for (index, (path, at)) in found.iter().enumerate() {
+            if let Err(reason) = FilePattern::new(Path::new(path)) {
+                return Err(self.error_at(
+                    *at,
+                    Some(key.to_owned()),
+                    format!("{key}: invalid lease file path {path:?}: {reason}"),
+                ));
+            }
+            if let Some((_, first)) = found[..index].iter().find(|(p, _)| p == path) {
+                return Err(self.error_at(
+                    *at,
+                    Some(key.to_owned()),
+                    format!("{key}: {path:?} is listed twice{}", earlier(*first, *at)),
+                ));
+            }
+        }
+        Ok(Some(
+            found
+                .into_iter()
+                .map(|(path, _)| PathBuf::from(path))
+                .collect(),
+        ))
     }
 
     /// Interface names: a space-separated string (`eth0 eth1`) or a list, block or flow.

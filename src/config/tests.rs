@@ -356,7 +356,7 @@ fn unknown_nested_key() {
         err("Network:\n  Links: eth0\n  Bogus: 1\n"),
         format!(
             "{FILE}:3:3: unknown key `Bogus` in `Network` (expected one of Links, \
-             RoutingPolicyRules, EmitJSON, UseDNS, UseDomain, UseHostname, RouteTableBase, NetworkdStateDirectory)"
+             RoutingPolicyRules, EmitJSON, UseDNS, UseDomain, UseHostname, RouteTableBase, NetworkdStateDirectory, LeaseFiles)"
         )
     );
     assert_eq!(
@@ -817,5 +817,93 @@ fn runtime_keys_have_defaults_and_take_absolute_paths() {
     assert_eq!(
         err("System:\n  RuntimeDirectory: run/nb\n"),
         format!("{FILE}:2:21: System.RuntimeDirectory: invalid value \"run/nb\": expected an absolute path")
+    );
+}
+
+// ---- LeaseFiles ----
+
+#[test]
+fn lease_files_default_to_debian_and_rhel_paths() {
+    assert_eq!(
+        ok("").network.lease_files,
+        [
+            Path::new("/var/lib/dhcp/dhclient.leases"),
+            Path::new("/var/lib/dhcp/dhclient.*.leases"),
+            Path::new("/var/lib/dhclient/dhclient.leases"),
+        ]
+    );
+    assert_eq!(
+        ok("Network:\n  LeaseFiles:\n"),
+        Config::defaults(Path::new(DIR))
+    );
+}
+
+#[test]
+fn lease_files_as_string_and_lists() {
+    let want = [Path::new("/a/dhclient.leases"), Path::new("/b/x.*.leases")];
+    for text in [
+        "Network:\n  LeaseFiles: /a/dhclient.leases /b/x.*.leases\n",
+        "Network:\n  LeaseFiles: [/a/dhclient.leases, \"/b/x.*.leases\"]\n",
+        "Network:\n  LeaseFiles:\n    - /a/dhclient.leases\n    - /b/x.*.leases\n",
+    ] {
+        assert_eq!(ok(text).network.lease_files, want, "{text:?}");
+    }
+    // Empty means no file at all, not the default.
+    for text in [
+        "Network:\n  LeaseFiles: \"\"\n",
+        "Network:\n  LeaseFiles: []\n",
+    ] {
+        assert!(ok(text).network.lease_files.is_empty(), "{text:?}");
+    }
+}
+
+#[test]
+fn bad_lease_files_are_rejected_with_their_position() {
+    assert_eq!(
+        err("Network:\n  LeaseFiles: /a/ok.leases dhclient.leases\n"),
+        format!(
+            "{FILE}:2:28: Network.LeaseFiles: invalid lease file path \"dhclient.leases\": \
+             must be an absolute path"
+        )
+    );
+    assert_eq!(
+        err("Network:\n  LeaseFiles:\n    - /a/ok.leases\n    - /var/*/x.leases\n"),
+        format!(
+            "{FILE}:4:7: Network.LeaseFiles: invalid lease file path \"/var/*/x.leases\": \
+             `*` is only allowed in the file name"
+        )
+    );
+    assert_eq!(
+        err("Network:\n  LeaseFiles: /a/*.*\n"),
+        format!(
+            "{FILE}:2:15: Network.LeaseFiles: invalid lease file path \"/a/*.*\": \
+             only one `*` is allowed"
+        )
+    );
+    assert_eq!(
+        err("Network:\n  LeaseFiles: /var/lib/dhcp/\n"),
+        format!(
+            "{FILE}:2:15: Network.LeaseFiles: invalid lease file path \"/var/lib/dhcp/\": \
+             must name a file, not a directory"
+        )
+    );
+    assert_eq!(
+        err("Network:\n  LeaseFiles: /a/x /b/y /a/x\n"),
+        format!("{FILE}:2:25: Network.LeaseFiles: \"/a/x\" is listed twice (first at column 15)")
+    );
+    assert_eq!(
+        err("Network:\n  LeaseFiles: [/a/x, 7]\n"),
+        format!("{FILE}:2:22: Network.LeaseFiles: invalid value \"7\": expected an absolute path")
+    );
+    assert_eq!(
+        err("Network:\n  LeaseFiles: {a: b}\n"),
+        format!(
+            "{FILE}:2:15: Network.LeaseFiles: expected absolute paths (a space-separated \
+             string or a list), found a mapping"
+        )
+    );
+    assert_eq!(
+        key_of("Network:\n  LeaseFiles: x\n").as_deref(),
+        Some("Network.LeaseFiles")
     );
 }

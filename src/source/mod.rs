@@ -7,6 +7,9 @@
 //! - [`networkd`]: systemd-networkd's link and manager states over D-Bus, believed only from
 //!   the connection that owns `org.freedesktop.network1`, with a snapshot whenever networkd
 //!   (re)appears.
+//! - [`lease`]: ISC dhclient's lease files, watched through their directories; the current
+//!   lease of every interface, sent whenever that set changes or a lease expires.
 
+pub mod lease;
 pub mod netlink;
 pub mod networkd;

@@ -1,0 +1,682 @@
+//! The parser: a dhclient lease file's text to its `lease { }` blocks, in file order.
+//!
+//! The grammar is the one ISC dhclient writes (`write_client_lease`, `write_client6_lease`
+//! and `write_duid` in `client/dhclient.c`) and reads back (`read_client_leases`):
+//!
+//! ```text
+//! file      = { "default-duid" STRING ";" | "lease" block | "lease6" block }
+//! block     = "{" { statement } "}"
+//! statement = "interface" STRING ";"
+//!           | "fixed-address" IPV4 ";"
+//!           | "option" NAME [ value { [","] value } ] ";"
+//!           | ("renew" | "rebind" | "expire") time ";"
+//!           | WORD { WORD | STRING | "," | block } (";" | block)   -- anything else: skipped
+//! time      = "never" | "epoch" SECONDS | WEEKDAY YYYY/MM/DD HH:MM:SS      -- UTC
+//! ```
+//!
+//! Anything at the top level other than those three statements is an error, as it is for
+//! dhclient ("Corrupt lease file"): it is how garbage shows. Inside a `lease` block,
+//! statements the broker does not use (`bootp`, `name`, `medium`, `filename`, `server-name`,
+//! `vendor-option-space`, `alias { }`, future ones) are read to their `;` (or their block)
+//! and ignored.
+//!
+//! `lease6` blocks are checked for balanced braces and closed strings and then skipped: they
+//! yield no [`Lease`]. The broker's record holds one lease per interface and a DHCPv6 lease
+//! is a different thing (no `fixed-address`, no routers, times relative to `starts`); folding
+//! it into the same map would let a v6 renewal replace the v4 lease of the same interface.
+//! See `docs/leases.md`.
+//!
+//! Errors carry the line: of the offending token, or, for a block that the file ends inside
+//! (half-written by dhclient), of the block's first line.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::lexer::{Kind, LexError, Lexer, Token};
+use super::ParseError;
+use crate::model::Lease;
+
+/// Parses the whole text of a lease file into its `lease { }` blocks, in file order.
+///
+/// Blocks without an `interface` (or with an empty one) are dropped: nothing can be done
+/// with a lease that belongs to no interface, and dhclient never writes one. `lease6` blocks
+/// are validated and skipped (see the module documentation).
+///
+/// Never panics, whatever the input; a malformed or truncated file is a [`ParseError`] with
+/// the line at fault.
+pub fn parse(text: &str) -> Result<Vec<Lease>, ParseError> {
+    Parser::new(text).file()
+}
+
+/// A block (or a top-level statement) being read: where it starts, for "not closed" errors,
+/// and what it is.
+#[derive(Clone, Copy)]
+struct Block {
+    line: usize,
+    what: &'static str,
+    /// A top-level statement rather than a block: only the message differs.
+    statement: bool,
+}
+
+impl Block {
+    fn new(line: usize, what: &'static str) -> Self {
+        Block {
+            line,
+            what,
+            statement: false,
+        }
+    }
+
+    /// The error for a file that ends inside this block.
+    fn not_closed(self) -> ParseError {
+        let what = self.what;
+        let problem = if self.statement {
+            format!("`{what}` is not ended by `;`")
+        } else {
+            format!("`{what}` block is not closed")
+        };
+        ParseError::new(
+            self.line,
+            format!("{problem}: the file ends inside it (half-written?)"),
+        )
+    }
+}
+
+struct Parser<'a> {
+    lexer: Lexer<'a>,
+    /// Braces opened and not yet closed, counted on every token the parser reads, so that
+    /// after an error it can tell whether the file simply ends inside the block.
+    depth: usize,
+    /// The lexer stopped at a malformed escape: its position is inside a string, so what
+    /// follows cannot be tokenised reliably.
+    lexer_failed: bool,
+}
+
+/// The three forms of a time statement.
+enum Time {
+    Never,
+    At(i64),
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Self {
+        Parser {
+            lexer: Lexer::new(text),
+            depth: 0,
+            lexer_failed: false,
+        }
+    }
+
+    fn file(mut self) -> Result<Vec<Lease>, ParseError> {
+        let mut leases = Vec::new();
+        loop {
+            let token = match self.lexer.next_token() {
+                Ok(Some(token)) => token,
+                Ok(None) => return Ok(leases),
+                Err(LexError::Unterminated { line }) => {
+                    return Err(ParseError::new(line, "string is not closed"))
+                }
+                Err(LexError::Invalid(e)) => return Err(e),
+            };
+            match token.kind {
+                Kind::Word("lease") => {
+                    let block = self.open(token.line, "lease")?;
+                    let lease = self.lease(block);
+                    if let Some(lease) = self.half_written(block, lease)? {
+                        leases.push(lease);
+                    }
+                }
+                Kind::Word("lease6") => {
+                    let block = self.open(token.line, "lease6")?;
+                    let skipped = self.skip_block(block);
+                    self.half_written(block, skipped)?;
+                }
+                Kind::Word("default-duid") => self.default_duid(token.line)?,
+                other => {
+                    return Err(ParseError::new(
+                        token.line,
+                        format!(
+                            "expected `lease`, `lease6` or `default-duid`, found {}",
+                            other.describe()
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The next token inside `block`; the end of the file there means the block was never
+    /// closed.
+    fn token(&mut self, block: Block) -> Result<Token<'a>, ParseError> {
+        match self.lexer.next_token() {
+            Ok(Some(token)) => {
+                self.count_braces(&token.kind);
+                Ok(token)
+            }
+            Ok(None) | Err(LexError::Unterminated { .. }) => Err(block.not_closed()),
+            Err(LexError::Invalid(e)) => {
+                self.lexer_failed = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn count_braces(&mut self, kind: &Kind<'_>) {
+        match kind {
+            Kind::LBrace => self.depth += 1,
+            Kind::RBrace => self.depth = self.depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    /// `result` of reading `block`, except that an error inside a block the file ends in
+    /// becomes "not closed" at the block's first line. dhclient writes a block with several
+    /// `write`s, so a reader can see it cut anywhere, even inside an address
+    /// (`fixed-address 192.1`); the cut, not the stub of an address, is the news.
+    fn half_written<T>(
+        &mut self,
+        block: Block,
+        result: Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
+        let error = match result {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        while self.depth > 0 && !self.lexer_failed {
+            match self.lexer.next_token() {
+                Ok(Some(token)) => self.count_braces(&token.kind),
+                Ok(None) | Err(LexError::Unterminated { .. }) => return Err(block.not_closed()),
+                // Cannot tell where the block ends; the first error stands.
+                Err(LexError::Invalid(_)) => break,
+            }
+        }
+        Err(error)
+    }
+
+    /// The `{` after `lease`/`lease6` on `line`.
+    fn open(&mut self, line: usize, what: &'static str) -> Result<Block, ParseError> {
+        let block = Block::new(line, what);
+        let token = self.token(block)?;
+        match token.kind {
+            Kind::LBrace => Ok(block),
+            other => Err(ParseError::new(
+                token.line,
+                format!("expected `{{` after `{what}`, found {}", other.describe()),
+            )),
+        }
+    }
+
+    /// `default-duid "...";` at the top level: read and ignored (the broker has no use for
+    /// dhclient's DUID).
+    fn default_duid(&mut self, line: usize) -> Result<(), ParseError> {
+        // Not a block, but a file that ends here was cut mid-write all the same.
+        let statement = Block {
+            line,
+            what: "default-duid",
+            statement: true,
+        };
+        let value = self.token(statement)?;
+        if !matches!(value.kind, Kind::Str(_) | Kind::Word(_)) {
+            return Err(ParseError::new(
+                value.line,
+                format!(
+                    "expected the DUID after `default-duid`, found {}",
+                    value.kind.describe()
+                ),
+            ));
+        }
+        self.semicolon(statement, "default-duid")
+    }
+
+    /// Expects the `;` that ends statement `what`.
+    fn semicolon(&mut self, block: Block, what: &str) -> Result<(), ParseError> {
+        let token = self.token(block)?;
+        match token.kind {
+            Kind::Semi => Ok(()),
+            other => Err(ParseError::new(
+                token.line,
+                format!("expected `;` after `{what}`, found {}", other.describe()),
+            )),
+        }
+    }
+
+    /// The statements of a `lease { }` block up to its `}`. `None` for a block without an
+    /// interface.
+    fn lease(&mut self, block: Block) -> Result<Option<Lease>, ParseError> {
+        let mut lease = Lease {
+            interface: String::new(),
+            address: None,
+            prefix_len: None,
+            routers: Vec::new(),
+            dns: Vec::new(),
+            domain_name: None,
+            domain_search: Vec::new(),
+            host_name: None,
+            mtu: None,
+            renew: None,
+            rebind: None,
+            expire: None,
+            options: BTreeMap::new(),
+        };
+        loop {
+            let token = self.token(block)?;
+            let keyword = match token.kind {
+                Kind::RBrace => break,
+                // An empty statement; harmless, and it follows `alias { }`-style blocks.
+                Kind::Semi => continue,
+                Kind::Word(word) => word,
+                other => {
+                    return Err(ParseError::new(
+                        token.line,
+                        format!("expected a statement, found {}", other.describe()),
+                    ))
+                }
+            };
+            match keyword {
+                "interface" => {
+                    lease.interface = self.text_value(block, "interface")?;
+                    self.semicolon(block, "interface")?;
+                }
+                "fixed-address" => {
+                    let value = self.token(block)?;
+                    lease.address = Some(ipv4(&value, "fixed-address")?);
+                    self.semicolon(block, "fixed-address")?;
+                }
+                "option" => self.option(block, &mut lease)?,
+                "renew" | "rebind" | "expire" => {
+                    let at = match self.time(block, keyword)? {
+                        Time::Never => None,
+                        Time::At(seconds) => Some(seconds),
+                    };
+                    match keyword {
+                        "renew" => lease.renew = at,
+                        "rebind" => lease.rebind = at,
+                        _ => lease.expire = at,
+                    }
+                }
+                _ => self.skip_statement(block, token.line, keyword)?,
+            }
+        }
+        Ok((!lease.interface.is_empty()).then_some(lease))
+    }
+
+    /// A single string value (`interface "eth0"`); a bare word is taken as written.
+    fn text_value(&mut self, block: Block, what: &str) -> Result<String, ParseError> {
+        let token = self.token(block)?;
+        match token.kind {
+            Kind::Str(s) => Ok(s),
+            Kind::Word(w) => Ok(w.to_owned()),
+            other => Err(ParseError::new(
+                token.line,
+                format!(
+                    "expected a value after `{what}`, found {}",
+                    other.describe()
+                ),
+            )),
+        }
+    }
+
+    /// `option NAME VALUE...;` after the keyword: kept verbatim in `options`, and the options
+    /// the broker acts on are also read into their fields.
+    fn option(&mut self, block: Block, lease: &mut Lease) -> Result<(), ParseError> {
+        let name_token = self.token(block)?;
+        let name = match name_token.kind {
+            Kind::Word(name) => name,
+            other => {
+                return Err(ParseError::new(
+                    name_token.line,
+                    format!("expected an option name, found {}", other.describe()),
+                ))
+            }
+        };
+        let mut values: Vec<Token<'a>> = Vec::new();
+        let mut span: Option<(usize, usize)> = None;
+        loop {
+            let token = self.token(block)?;
+            match token.kind {
+                Kind::Semi => break,
+                Kind::Word(_) | Kind::Str(_) | Kind::Comma => {
+                    let start = span.map_or(token.start, |(s, _)| s);
+                    span = Some((start, token.end));
+                    if token.kind != Kind::Comma {
+                        values.push(token);
+                    }
+                }
+                other => {
+                    return Err(ParseError::new(
+                        token.line,
+                        format!(
+                            "expected `;` after `option {name}`, found {}",
+                            other.describe()
+                        ),
+                    ))
+                }
+            }
+        }
+        let verbatim = match values.as_slice() {
+            [Token {
+                kind: Kind::Str(s), ..
+            }] => s.clone(),
+            _ => span.map_or("", |(s, e)| self.lexer.slice(s, e)).to_owned(),
+        };
+        let line = name_token.line;
+        match name {
+            "subnet-mask" => {
+                let mask = ipv4(single(&values, name, line)?, name)?;
+                lease.prefix_len = prefix_len(mask);
+            }
+            "routers" => {
+                lease.routers = values
+                    .iter()
+                    .map(|v| ipv4(v, name))
+                    .collect::<Result<_, _>>()?;
+            }
+            "domain-name-servers" => {
+                lease.dns = values
+                    .iter()
+                    .map(|v| ipv4(v, name).map(IpAddr::V4))
+                    .collect::<Result<_, _>>()?;
+            }
+            "domain-name" => lease.domain_name = Some(text(single(&values, name, line)?)),
+            "host-name" => lease.host_name = Some(text(single(&values, name, line)?)),
+            "domain-search" => {
+                lease.domain_search = values
+                    .iter()
+                    .map(|v| {
+                        let domain = text(v);
+                        // dhclient writes RFC 1035 names fully qualified ("example.com.");
+                        // resolved and hooks want them without the root dot.
+                        domain.strip_suffix('.').unwrap_or(&domain).to_owned()
+                    })
+                    .filter(|d| !d.is_empty())
+                    .collect();
+            }
+            "interface-mtu" => {
+                let value = single(&values, name, line)?;
+                lease.mtu = Some(number(value, name)?);
+            }
+            _ => {}
+        }
+        lease.options.insert(name.to_owned(), verbatim);
+        Ok(())
+    }
+
+    /// `never;`, `epoch N; # local time` or `W YYYY/MM/DD HH:MM:SS;` (UTC), through the `;`.
+    fn time(&mut self, block: Block, what: &str) -> Result<Time, ParseError> {
+        let expected = "`never`, `epoch SECONDS` or `WEEKDAY YYYY/MM/DD HH:MM:SS`";
+        let first = self.token(block)?;
+        let time = match first.kind {
+            Kind::Word("never") => Time::Never,
+            Kind::Word("epoch") => {
+                let seconds = self.token(block)?;
+                match seconds.kind {
+                    Kind::Word(w) => Time::At(w.parse::<i64>().map_err(|_| {
+                        ParseError::new(
+                            seconds.line,
+                            format!("{what}: `epoch` needs a number of seconds, found `{w}`"),
+                        )
+                    })?),
+                    other => {
+                        return Err(ParseError::new(
+                            seconds.line,
+                            format!(
+                                "{what}: `epoch` needs a number of seconds, found {}",
+                                other.describe()
+                            ),
+                        ))
+                    }
+                }
+            }
+            Kind::Word(weekday) if matches!(weekday.parse::<u8>(), Ok(0..=6)) => {
+                let date = self.token(block)?;
+                let clock = self.token(block)?;
+                match (&date.kind, &clock.kind) {
+                    (Kind::Word(d), Kind::Word(c)) => {
+                        Time::At(utc_seconds(d, c).ok_or_else(|| {
+                            ParseError::new(
+                                date.line,
+                                format!("{what}: invalid date `{d} {c}`: expected {expected}"),
+                            )
+                        })?)
+                    }
+                    _ => {
+                        return Err(ParseError::new(
+                            date.line,
+                            format!("{what}: expected {expected}"),
+                        ))
+                    }
+                }
+            }
+            other => {
+                return Err(ParseError::new(
+                    first.line,
+                    format!("{what}: expected {expected}, found {}", other.describe()),
+                ))
+            }
+        };
+        self.semicolon(block, what)?;
+        Ok(time)
+    }
+
+    /// Reads a statement the broker does not use, starting after its keyword, through its
+    /// `;` or the block that ends it. Nested braces are counted, not recursed into, so no
+    /// input can exhaust the stack.
+    fn skip_statement(
+        &mut self,
+        block: Block,
+        line: usize,
+        keyword: &str,
+    ) -> Result<(), ParseError> {
+        let mut depth = 0usize;
+        loop {
+            let token = self.token(block)?;
+            match token.kind {
+                Kind::Semi if depth == 0 => return Ok(()),
+                Kind::LBrace => depth += 1,
+                Kind::RBrace if depth == 0 => {
+                    return Err(ParseError::new(
+                        line,
+                        format!("statement `{keyword}` is not ended by `;`"),
+                    ))
+                }
+                Kind::RBrace => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Reads a block through its closing `}` without interpreting it (`lease6`).
+    fn skip_block(&mut self, block: Block) -> Result<(), ParseError> {
+        let mut depth = 1usize;
+        while depth > 0 {
+            let token = self.token(block)?;
+            match token.kind {
+                Kind::LBrace => depth += 1,
+                Kind::RBrace => depth -= 1,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The one value of an option that takes one.
+fn single<'t, 'a>(
+    values: &'t [Token<'a>],
+    name: &str,
+    line: usize,
+) -> Result<&'t Token<'a>, ParseError> {
+    match values {
+        [value] => Ok(value),
+        _ => Err(ParseError::new(
+            line,
+            format!("option {name}: expected one value, found {}", values.len()),
+        )),
+    }
+}
+
+/// A string value, quoted or bare.
+fn text(token: &Token<'_>) -> String {
+    match &token.kind {
+        Kind::Str(s) => s.clone(),
+        Kind::Word(w) => (*w).to_owned(),
+        _ => String::new(),
+    }
+}
+
+fn ipv4(token: &Token<'_>, what: &str) -> Result<Ipv4Addr, ParseError> {
+    match &token.kind {
+        Kind::Word(w) => w.parse().map_err(|_| {
+            ParseError::new(
+                token.line,
+                format!("{what}: `{}` is not an IPv4 address", w.escape_debug()),
+            )
+        }),
+        other => Err(ParseError::new(
+            token.line,
+            format!(
+                "{what}: expected an IPv4 address, found {}",
+                other.describe()
+            ),
+        )),
+    }
+}
+
+fn number(token: &Token<'_>, what: &str) -> Result<u32, ParseError> {
+    match &token.kind {
+        Kind::Word(w) => w.parse().map_err(|_| {
+            ParseError::new(
+                token.line,
+                format!("{what}: `{}` is not a number", w.escape_debug()),
+            )
+        }),
+        other => Err(ParseError::new(
+            token.line,
+            format!("{what}: expected a number, found {}", other.describe()),
+        )),
+    }
+}
+
+/// The prefix length of a contiguous netmask; `None` for a mask such as `255.0.255.0`,
+/// which no prefix length expresses (the option is still in `options`).
+fn prefix_len(mask: Ipv4Addr) -> Option<u8> {
+    let bits = u32::from(mask);
+    let ones = bits.leading_ones();
+    let contiguous = u32::MAX.checked_shl(32 - ones).unwrap_or(0);
+    if bits == contiguous {
+        u8::try_from(ones).ok()
+    } else {
+        None
+    }
+}
+
+/// `YYYY/MM/DD` and `HH:MM:SS` (UTC, as dhclient's default `db-time-format` writes them) to
+/// seconds since the Unix epoch. `None` if either is malformed or out of range.
+///
+/// Computed here (Howard Hinnant's days-from-civil) rather than with a date crate: it is ten
+/// lines, and the daemon needs nothing else from a calendar library.
+fn utc_seconds(date: &str, clock: &str) -> Option<i64> {
+    let mut d = date.split('/');
+    let (year, month, day) = (d.next()?, d.next()?, d.next()?);
+    let mut c = clock.split(':');
+    let (hour, minute, second) = (c.next()?, c.next()?, c.next()?);
+    if d.next().is_some() || c.next().is_some() {
+        return None;
+    }
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if ![year, month, day, hour, minute, second]
+        .iter()
+        .all(|s| all_digits(s))
+    {
+        return None;
+    }
+    let year: i64 = year.parse().ok()?;
+    let month: u32 = month.parse().ok()?;
+    let day: u32 = day.parse().ok()?;
+    let hour: i64 = hour.parse().ok()?;
+    let minute: i64 = minute.parse().ok()?;
+    let second: i64 = second.parse().ok()?;
+    // dhclient never writes a time before the epoch (it writes nothing for a negative time);
+    // the upper bound keeps the arithmetic far from overflow.
+    if !(1970..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || !(0..=23).contains(&hour)
+        || !(0..=59).contains(&minute)
+        // 60: a leap second, which strftime can print.
+        || !(0..=60).contains(&second)
+    {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second)
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant, "chrono-Compatible Low-Level
+/// Date Algorithms"). Callers pass `month` in 1..=12 and `year` >= 1970.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let month_from_march = i64::from((month + 9) % 12);
+    let day_of_year = (153 * month_from_march + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(utc_seconds("1970/01/01", "00:00:00"), Some(0));
+        // `date -u -d '2026/11/28 01:54:56' +%s`
+        assert_eq!(utc_seconds("2026/11/28", "01:54:56"), Some(1_795_830_896));
+        assert_eq!(utc_seconds("2023/11/14", "22:13:20"), Some(1_700_000_000));
+        assert_eq!(utc_seconds("2000/02/29", "00:00:00"), Some(951_782_400));
+        assert_eq!(utc_seconds("2038/01/19", "03:14:08"), Some(2_147_483_648));
+        for (date, clock) in [
+            ("2023/02/29", "00:00:00"),
+            ("1900/02/28", "00:00:00"),
+            ("2023/13/01", "00:00:00"),
+            ("2023/00/01", "00:00:00"),
+            ("2023/01/00", "00:00:00"),
+            ("2023/01/01", "24:00:00"),
+            ("2023/01/01", "00:60:00"),
+            ("2023/01/01", "00:00:61"),
+            ("2023/01/01", "00:00"),
+            ("2023/01/01/1", "00:00:00"),
+            ("2023/+1/01", "00:00:00"),
+            ("2023/01/01", "00:00:-0"),
+            ("99999999999999999999/01/01", "00:00:00"),
+        ] {
+            assert_eq!(utc_seconds(date, clock), None, "{date} {clock}");
+        }
+    }
+
+    #[test]
+    fn masks() {
+        let p = |s: &str| prefix_len(s.parse().unwrap());
+        assert_eq!(p("255.255.255.0"), Some(24));
+        assert_eq!(p("255.255.255.255"), Some(32));
+        assert_eq!(p("0.0.0.0"), Some(0));
+        assert_eq!(p("255.255.128.0"), Some(17));
+        assert_eq!(p("255.0.255.0"), None);
+        assert_eq!(p("0.255.255.255"), None);
+    }
+}
