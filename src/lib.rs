@@ -4,7 +4,8 @@
 //!
 //! The crate is a library plus two thin binaries so that the integration tests and the
 //! client can reach the same types. Dependencies point one way: `source` and `dbus` depend on
-//! `broker`, which depends only on `model`, `config` and the effect handles (`hooks`).
+//! `broker`, which depends only on `model`, `config` and the effect handles (`hooks`,
+//! `routing`).
 
 pub mod broker;
 pub mod config;
@@ -17,5 +18,6 @@ pub mod logging;
 pub mod model;
 pub mod netlink;
 pub mod push;
+pub mod routing;
 pub mod source;
 pub mod sys;

@@ -55,6 +55,55 @@ pub const MIN_ROUTE_TABLE_BASE: u32 = 256;
 /// `base + ifindex` would wrap past `u32::MAX`.
 pub const MAX_ROUTE_TABLE_BASE: u32 = 4_000_000_000;
 
+/// Default `Network.RoutingPolicyPriority`: the `from` rules get this priority, the `to`
+/// rules the next one. 20000 lies in a band no common actor uses: below it are the kernel's
+/// `local` rule (0), amazon-vpc-cni (10, 512, 1024, 1536), tailscale (5210–5310) and
+/// amazon-ec2-net-utils (10000 + 100·card + device); above it nm-cloud-setup (30200–30400+),
+/// the priorities the kernel hands out to rules added without one (32765 downwards, e.g.
+/// wg-quick) and `main`/`default` (32766, 32767). Our rules must come before `main`, or the
+/// main table's default route would always win.
+pub const DEFAULT_ROUTING_POLICY_PRIORITY: u32 = 20_000;
+/// Smallest accepted `Network.RoutingPolicyPriority`: 0 is the `local` rule's, and a rule
+/// ahead of it would steer traffic to our own addresses away from the host.
+pub const MIN_ROUTING_POLICY_PRIORITY: u32 = 1;
+/// Largest accepted `Network.RoutingPolicyPriority`: the `to` rules use the priority after
+/// it, and both must come before the `main` rule (32766).
+pub const MAX_ROUTING_POLICY_PRIORITY: u32 = 32_764;
+/// Default `Network.RoutingPolicyProtocol`: 78, `N` in ASCII (Network broker). It is in none
+/// of iproute2's `rt_protos`, the kernel's `RTPROT_*` list, FRR's additions (186–198) or the
+/// numbers some daemons are known to use (google-guest-agent 66, kube-vip 248); see
+/// `docs/routing.md`.
+pub const DEFAULT_ROUTING_POLICY_PROTOCOL: u8 = 78;
+/// Route/rule protocol numbers `Network.RoutingPolicyProtocol` refuses: the kernel's
+/// `RTPROT_*` values and iproute2's `rt_protos` names. Everything carrying our number is
+/// deleted when it is no longer wanted, so sharing a number with anyone would delete their
+/// routes (with `kernel`, the kernel's own subnet routes; with `boot`, every `ip route add`).
+pub const RESERVED_ROUTE_PROTOCOLS: &[(u8, &str)] = &[
+    (0, "unspec"),
+    (1, "redirect"),
+    (2, "kernel"),
+    (3, "boot"),
+    (4, "static"),
+    (8, "gated"),
+    (9, "ra"),
+    (10, "mrt"),
+    (11, "zebra"),
+    (12, "bird"),
+    (13, "dnrouted"),
+    (14, "xorp"),
+    (15, "ntk"),
+    (16, "dhcp"),
+    (17, "mrouted"),
+    (18, "keepalived"),
+    (42, "babel"),
+    (99, "openr"),
+    (186, "bgp"),
+    (187, "isis"),
+    (188, "ospf"),
+    (189, "rip"),
+    (192, "eigrp"),
+];
+
 /// Files larger than this are refused unread: a configuration is a few hundred bytes, and a
 /// mistaken symlink to a device or a huge file must not stall or bloat a root daemon.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -244,6 +293,17 @@ pub struct NetworkConfig {
     /// Absolute paths, each valid for [`crate::lease::FilePattern::new`] (one `*`, only in
     /// the file name), none twice. Empty (`""` or `[]`) follows no file.
     pub lease_files: Vec<PathBuf>,
+    /// `RoutingPolicyPriority`, default 20000: priority of the `from ADDR` rules; the
+    /// `to ADDR` rules get the next one. Always within
+    /// [`MIN_ROUTING_POLICY_PRIORITY`]`..=`[`MAX_ROUTING_POLICY_PRIORITY`].
+    pub routing_policy_priority: u32,
+    /// `RoutingPolicyProtocol`, default 78: the `protocol` every route and rule of ours
+    /// carries, by which the daemon recognises them. Never one of
+    /// [`RESERVED_ROUTE_PROTOCOLS`].
+    pub routing_policy_protocol: u8,
+    /// `RemoveRoutingOnStop`, default false: whether stopping the daemon deletes its rules
+    /// and routes. By default they stay, so a restart does not disturb traffic.
+    pub remove_routing_on_stop: bool,
 }
 
 /// The whole configuration.
@@ -339,6 +399,9 @@ impl Config {
                 route_table_base: DEFAULT_ROUTE_TABLE_BASE,
                 networkd_state_dir: PathBuf::from(DEFAULT_NETWORKD_STATE_DIR),
                 lease_files: DEFAULT_LEASE_FILES.iter().map(PathBuf::from).collect(),
+                routing_policy_priority: DEFAULT_ROUTING_POLICY_PRIORITY,
+                routing_policy_protocol: DEFAULT_ROUTING_POLICY_PROTOCOL,
+                remove_routing_on_stop: false,
             },
         }
     }

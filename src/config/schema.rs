@@ -14,7 +14,8 @@ use super::names::validate_link_name;
 use super::yaml::{position, source_text, Located, Node};
 use super::{
     Config, ConfigError, Keyword, Position, MAX_HOOK_TIMEOUT_SEC, MAX_ROUTE_TABLE_BASE,
-    MIN_ROUTE_TABLE_BASE,
+    MAX_ROUTING_POLICY_PRIORITY, MIN_ROUTE_TABLE_BASE, MIN_ROUTING_POLICY_PRIORITY,
+    RESERVED_ROUTE_PROTOCOLS,
 };
 use crate::lease::FilePattern;
 
@@ -40,6 +41,9 @@ const NETWORK_KEYS: &[&str] = &[
     "RouteTableBase",
     "NetworkdStateDirectory",
     "LeaseFiles",
+    "RoutingPolicyPriority",
+    "RoutingPolicyProtocol",
+    "RemoveRoutingOnStop",
 ];
 
 /// A mapping entry as the tree holds it.
@@ -119,6 +123,29 @@ impl<'a> Schema<'a> {
                     self.directory(&path, value)?,
                 ),
                 "LeaseFiles" => set(&mut network.lease_files, self.lease_files(&path, value)?),
+                "RoutingPolicyPriority" => {
+                    let priority = self.integer(
+                        &path,
+                        value,
+                        MIN_ROUTING_POLICY_PRIORITY.into(),
+                        MAX_ROUTING_POLICY_PRIORITY.into(),
+                        " (0 is the local rule's; the `to` rules take the next priority, and \
+                         both must come before the main rule at 32766)",
+                    )?;
+                    // The range check above guarantees the conversion succeeds.
+                    if let Some(priority) = priority.and_then(|p| u32::try_from(p).ok()) {
+                        network.routing_policy_priority = priority;
+                    }
+                }
+                "RoutingPolicyProtocol" => {
+                    if let Some(protocol) = self.protocol(&path, value)? {
+                        network.routing_policy_protocol = protocol;
+                    }
+                }
+                "RemoveRoutingOnStop" => set(
+                    &mut network.remove_routing_on_stop,
+                    self.boolean(&path, value)?,
+                ),
                 _ => return Err(self.unknown_key(Some("Network"), key, NETWORK_KEYS)),
             }
             Ok(())
@@ -249,6 +276,31 @@ impl<'a> Schema<'a> {
                 Err(self.invalid(key, node, &format!("{expected} (write it without quotes)")))
             }
             _ => Err(self.invalid(key, node, &expected)),
+        }
+    }
+
+    /// A route/rule protocol number for our own routes and rules: 1 to 255, none of
+    /// [`RESERVED_ROUTE_PROTOCOLS`] (everything carrying the number is deleted when stale, so
+    /// a shared number would delete someone else's routes).
+    fn protocol(&self, key: &str, node: &Located) -> Result<Option<u8>, ConfigError> {
+        let Some(number) = self.integer(key, node, 1, u8::MAX.into(), "")? else {
+            return Ok(None);
+        };
+        // The range check above guarantees the conversion succeeds.
+        let Ok(number) = u8::try_from(number) else {
+            return Ok(None);
+        };
+        match RESERVED_ROUTE_PROTOCOLS.iter().find(|(n, _)| *n == number) {
+            None => Ok(Some(number)),
+            Some((_, name)) => Err(self.error(
+                node,
+                Some(key.to_owned()),
+                format!(
+                    "{key}: {number} is the protocol `{name}` (iproute2's rt_protos): routes \
+                     and rules carrying our protocol are deleted when no longer wanted, so it \
+                     must be a number nobody else uses (the default is 78)"
+                ),
+            )),
         }
     }
 

@@ -97,6 +97,9 @@ fn empty_file_gives_defaults() {
     assert!(!defaults.network.use_dns && !defaults.network.use_domain);
     assert!(!defaults.network.use_hostname);
     assert_eq!(defaults.network.route_table_base, 1000);
+    assert_eq!(defaults.network.routing_policy_priority, 20000);
+    assert_eq!(defaults.network.routing_policy_protocol, 78);
+    assert!(!defaults.network.remove_routing_on_stop);
     assert_eq!(defaults.dir, Path::new(DIR));
 }
 
@@ -151,8 +154,14 @@ Network:
   UseDomain: TRUE
   UseHostname: True
   RouteTableBase: 2000
+  RoutingPolicyPriority: 100
+  RoutingPolicyProtocol: 200
+  RemoveRoutingOnStop: true
 ";
     let config = ok(text);
+    assert_eq!(config.network.routing_policy_priority, 100);
+    assert_eq!(config.network.routing_policy_protocol, 200);
+    assert!(config.network.remove_routing_on_stop);
     assert_eq!(config.system.log_level, LogLevel::Trace);
     assert_eq!(config.system.log_format, LogFormat::Json);
     assert_eq!(config.system.generator, Generator::Netlink);
@@ -356,7 +365,8 @@ fn unknown_nested_key() {
         err("Network:\n  Links: eth0\n  Bogus: 1\n"),
         format!(
             "{FILE}:3:3: unknown key `Bogus` in `Network` (expected one of Links, \
-             RoutingPolicyRules, EmitJSON, UseDNS, UseDomain, UseHostname, RouteTableBase, NetworkdStateDirectory, LeaseFiles)"
+             RoutingPolicyRules, EmitJSON, UseDNS, UseDomain, UseHostname, RouteTableBase, NetworkdStateDirectory, LeaseFiles, \
+             RoutingPolicyPriority, RoutingPolicyProtocol, RemoveRoutingOnStop)"
         )
     );
     assert_eq!(
@@ -906,4 +916,71 @@ fn bad_lease_files_are_rejected_with_their_position() {
         key_of("Network:\n  LeaseFiles: x\n").as_deref(),
         Some("Network.LeaseFiles")
     );
+}
+
+#[test]
+fn routing_policy_priority_range() {
+    assert_eq!(
+        err("Network:\n  RoutingPolicyPriority: 0\n"),
+        format!(
+            "{FILE}:2:26: Network.RoutingPolicyPriority: 0 is out of range: expected an \
+             integer from 1 to 32764 (0 is the local rule's; the `to` rules take the next \
+             priority, and both must come before the main rule at 32766)"
+        )
+    );
+    assert!(err("Network:\n  RoutingPolicyPriority: 32765\n")
+        .contains("Network.RoutingPolicyPriority: 32765 is out of range"));
+    assert_eq!(
+        key_of("Network:\n  RoutingPolicyPriority: -5\n").as_deref(),
+        Some("Network.RoutingPolicyPriority")
+    );
+    assert!(
+        err("Network:\n  RoutingPolicyPriority: \"100\"\n").ends_with("(write it without quotes)")
+    );
+    for (text, want) in [("1", 1), ("32764", 32764), ("~", 20000)] {
+        let config = ok(&format!("Network:\n  RoutingPolicyPriority: {text}\n"));
+        assert_eq!(config.network.routing_policy_priority, want, "for {text}");
+    }
+}
+
+#[test]
+fn routing_policy_protocol_refuses_numbers_others_use() {
+    assert_eq!(
+        err("Network:\n  RoutingPolicyProtocol: 4\n"),
+        format!(
+            "{FILE}:2:26: Network.RoutingPolicyProtocol: 4 is the protocol `static` \
+             (iproute2's rt_protos): routes and rules carrying our protocol are deleted when \
+             no longer wanted, so it must be a number nobody else uses (the default is 78)"
+        )
+    );
+    for reserved in [2, 3, 16, 186] {
+        assert_eq!(
+            key_of(&format!("Network:\n  RoutingPolicyProtocol: {reserved}\n")).as_deref(),
+            Some("Network.RoutingPolicyProtocol"),
+            "for {reserved}"
+        );
+    }
+    assert!(err("Network:\n  RoutingPolicyProtocol: 0\n").contains(
+        "Network.RoutingPolicyProtocol: 0 is out of range: expected an integer from 1 to 255"
+    ));
+    assert!(err("Network:\n  RoutingPolicyProtocol: 256\n").contains("256 is out of range"));
+    assert!(err("Network:\n  RoutingPolicyProtocol: kernel\n")
+        .contains("invalid value \"kernel\": expected an integer"));
+    assert_eq!(
+        ok("Network:\n  RoutingPolicyProtocol: 250\n")
+            .network
+            .routing_policy_protocol,
+        250
+    );
+}
+
+#[test]
+fn remove_routing_on_stop_is_a_boolean() {
+    assert!(
+        ok("Network:\n  RemoveRoutingOnStop: true\n")
+            .network
+            .remove_routing_on_stop
+    );
+    assert!(err("Network:\n  RemoveRoutingOnStop: yes\n")
+        .contains("Network.RemoveRoutingOnStop: invalid value \"yes\": expected true or false"));
 }

@@ -1,7 +1,8 @@
 //! Thin typed layer over rtnetlink. It owns the translation of the kernel's messages into the
-//! domain types of [`crate::model`] (pure functions, one submodule per message family), the
-//! complete dump of the kernel's tables that start-up and every resync use, and the typed
-//! [`Error`] for netlink connection and dump failures.
+//! domain types of [`crate::model`] and back (pure functions, one submodule per message
+//! family), the complete dump of the kernel's tables that start-up and every resync use, the
+//! dump of one owner's rules and routes that policy routing reconciles against, and the typed
+//! [`Error`] for netlink connection and dump failures. It decides nothing.
 //!
 //! Conversions never panic on what the kernel sends: a message that lacks what the domain type
 //! needs, or contradicts itself, converts to `None`, and the caller logs and drops it.
@@ -9,6 +10,7 @@
 pub mod address;
 pub mod link;
 pub mod route;
+pub mod rule;
 
 use std::io;
 
@@ -17,15 +19,18 @@ use netlink_packet_core::{
     NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::AddressMessage;
-use netlink_packet_route::route::RouteMessage;
+use netlink_packet_route::route::{RouteMessage, RouteProtocol};
+use netlink_packet_route::rule::RuleMessage;
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use tracing::{debug, warn};
 
 use crate::event::KernelSnapshot;
+use crate::model::{Route, Rule};
 
 pub use address::{address, is_ip_address};
 pub use link::{describes_link, link_attrs, removed_link_index};
-pub use route::{is_table_route, route};
+pub use route::{is_table_route, route, route_message};
+pub use rule::{is_ip_rule, rule, rule_message};
 
 /// A failure of the netlink connection itself or of a dump. Malformed *messages* are not
 /// errors: they are logged and dropped where they are read.
@@ -94,8 +99,8 @@ pub struct Dump {
     pub malformed: usize,
 }
 
-/// Dumps links, addresses (IPv4 and IPv6) and routes (IPv4 and IPv6, every table) into a
-/// snapshot. A dump the kernel flags as interrupted is retried, up to [`DUMP_ATTEMPTS`] times.
+/// Dumps links, addresses (IPv4 and IPv6), routes (IPv4 and IPv6, every table) and routing
+/// policy rules (IPv4 and IPv6) into a snapshot. A dump the kernel flags as interrupted is retried, up to [`DUMP_ATTEMPTS`] times.
 ///
 /// The parts are read one after another (the kernel runs one dump per socket at a time), so
 /// the snapshot is not one atomic picture: an address may name a link created after the links
@@ -174,6 +179,25 @@ pub async fn dump_once(handle: &rtnetlink::Handle) -> Result<Dump, Error> {
         }
     }
 
+    for (what, family) in [
+        ("IPv4 rules", AddressFamily::Inet),
+        ("IPv6 rules", AddressFamily::Inet6),
+    ] {
+        let part = dump_part(
+            handle,
+            what,
+            RouteNetlinkMessage::GetRule(rule_request(family)),
+        );
+        for msg in dump.absorb(part.await?) {
+            if let RouteNetlinkMessage::NewRule(m) = msg {
+                match rule(&m) {
+                    Some(r) => dump.snapshot.rules.push(r),
+                    None => dump.reject("rule", &m),
+                }
+            }
+        }
+    }
+
     if dump.malformed > 0 {
         warn!(
             count = dump.malformed,
@@ -181,6 +205,80 @@ pub async fn dump_once(handle: &rtnetlink::Handle) -> Result<Dump, Error> {
         );
     }
     Ok(dump)
+}
+
+/// The rules and routes (IPv4 and IPv6, every table) whose protocol is `protocol`: what one
+/// owner has in the kernel. Policy routing reconciles against this.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owned {
+    /// Rules in the kernel's order. Identical rules may appear more than once: the kernel
+    /// accepts duplicates from requests without `NLM_F_EXCL`.
+    pub rules: Vec<Rule>,
+    /// Routes in dump order.
+    pub routes: Vec<Route>,
+}
+
+/// Dumps the rules and routes that carry `protocol`, retrying a dump the kernel flags as
+/// interrupted up to [`DUMP_ATTEMPTS`] times.
+///
+/// On a connection with `NETLINK_GET_STRICT_CHK` the kernel filters routes by protocol itself,
+/// so a host with a full BGP table does not send it all for every reconcile; without strict
+/// checking it ignores the filter and sends everything. Either way only entries carrying
+/// `protocol` are kept here. Messages that do not convert are left out: they cannot be
+/// ours, because everything ours converts.
+pub async fn dump_owned(handle: &rtnetlink::Handle, protocol: u8) -> Result<Owned, Error> {
+    for attempt in 1..=DUMP_ATTEMPTS {
+        let mut owned = Owned::default();
+        let mut interrupted = false;
+        for (what, family) in [
+            ("IPv4 routes", AddressFamily::Inet),
+            ("IPv6 routes", AddressFamily::Inet6),
+        ] {
+            let mut req = RouteMessage::default();
+            req.header.address_family = family;
+            req.header.protocol = RouteProtocol::from(protocol);
+            let part = dump_part(handle, what, RouteNetlinkMessage::GetRoute(req)).await?;
+            interrupted |= part.interrupted;
+            let routes = part.messages.into_iter().filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(m) => route(&m),
+                _ => None,
+            });
+            owned
+                .routes
+                .extend(routes.filter(|r| r.protocol == protocol));
+        }
+        for (what, family) in [
+            ("IPv4 rules", AddressFamily::Inet),
+            ("IPv6 rules", AddressFamily::Inet6),
+        ] {
+            let req = RouteNetlinkMessage::GetRule(rule_request(family));
+            let part = dump_part(handle, what, req).await?;
+            interrupted |= part.interrupted;
+            let rules = part.messages.into_iter().filter_map(|m| match m {
+                RouteNetlinkMessage::NewRule(m) => rule(&m),
+                _ => None,
+            });
+            owned.rules.extend(rules.filter(|r| r.protocol == protocol));
+        }
+        if !interrupted {
+            return Ok(owned);
+        }
+        debug!(
+            attempt,
+            "rtnl: owned dump interrupted by concurrent changes, retrying"
+        );
+    }
+    Err(Error::DumpInterrupted {
+        attempts: DUMP_ATTEMPTS,
+    })
+}
+
+/// A rule dump request: only the family may be set (strict checking refuses anything else
+/// in the header).
+fn rule_request(family: AddressFamily) -> RuleMessage {
+    let mut req = RuleMessage::default();
+    req.header.family = family;
+    req
 }
 
 impl Dump {

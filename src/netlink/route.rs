@@ -9,6 +9,9 @@ use netlink_packet_route::AddressFamily;
 
 use crate::model::Route;
 
+/// `RT_TABLE_COMPAT`: what the 8-bit header field says for a table above 255.
+const RT_TABLE_COMPAT: u8 = 252;
+
 /// The route, or `None` when the message is not an IPv4/IPv6 route, is a route-cache entry
 /// (`RTM_F_CLONED`: IPv6 exceptions such as learned PMTUs, not table contents), or is
 /// inconsistent (a destination prefix without a destination address, an address of the wrong
@@ -96,6 +99,49 @@ pub fn route(msg: &RouteMessage) -> Option<Route> {
         metric,
         ipv6,
     })
+}
+
+/// The message that adds, replaces or deletes `route`: every attribute the model holds, so
+/// a delete built from a dumped route names exactly that route (the kernel matches the
+/// metric, gateway, output interface and protocol it is given). A table above 255 goes into
+/// `RTA_TABLE` with `RT_TABLE_COMPAT` in the header, as iproute2 sends it; smaller tables go
+/// into both. A gateway of the other family (an IPv4 route through an IPv6 next hop) becomes
+/// `RTA_VIA`.
+pub fn route_message(route: &Route) -> RouteMessage {
+    let mut msg = RouteMessage::default();
+    let header = &mut msg.header;
+    header.address_family = if route.ipv6 {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    header.destination_prefix_length = route.dst_len;
+    header.table = u8::try_from(route.table).unwrap_or(RT_TABLE_COMPAT);
+    header.protocol = route.protocol.into();
+    header.scope = route.scope.into();
+    header.kind = route.kind.into();
+
+    let attrs = &mut msg.attributes;
+    attrs.push(RouteAttribute::Table(route.table));
+    if let Some(dst) = route.dst {
+        attrs.push(RouteAttribute::Destination(dst.into()));
+    }
+    if let Some(src) = route.src {
+        attrs.push(RouteAttribute::PrefSource(src.into()));
+    }
+    match route.gateway {
+        Some(gw) if gw.is_ipv6() == route.ipv6 => attrs.push(RouteAttribute::Gateway(gw.into())),
+        Some(IpAddr::V6(gw)) => attrs.push(RouteAttribute::Via(RouteVia::Inet6(gw))),
+        Some(IpAddr::V4(gw)) => attrs.push(RouteAttribute::Via(RouteVia::Inet(gw))),
+        None => {}
+    }
+    if let Some(oif) = route.oif {
+        attrs.push(RouteAttribute::Oif(oif));
+    }
+    if let Some(metric) = route.metric {
+        attrs.push(RouteAttribute::Priority(metric));
+    }
+    msg
 }
 
 /// Whether `msg` is about an IPv4 or IPv6 routing table entry, the only routes the model
@@ -274,6 +320,53 @@ mod tests {
         let r = route(&msg).expect("complete message");
         assert_eq!(r.gateway, Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))));
         assert_eq!(r.oif, Some(5));
+    }
+
+    #[test]
+    fn route_message_round_trips() {
+        let v4route = Route {
+            dst: Some(IpAddr::V4(Ipv4Addr::new(10, 99, 0, 0))),
+            dst_len: 24,
+            src: Some(IpAddr::V4(Ipv4Addr::new(10, 99, 0, 3))),
+            gateway: None,
+            oif: Some(3),
+            table: 1003,
+            protocol: 78,
+            scope: 253,
+            kind: 1,
+            metric: None,
+            ipv6: false,
+        };
+        let msg = route_message(&v4route);
+        assert_eq!(msg.header.table, RT_TABLE_COMPAT);
+        assert_eq!(route(&msg), Some(v4route.clone()));
+
+        let v6default = Route {
+            dst: None,
+            dst_len: 0,
+            src: None,
+            gateway: Some(IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1))),
+            oif: Some(4),
+            table: 200,
+            protocol: 78,
+            scope: 0,
+            kind: 1,
+            metric: Some(1024),
+            ipv6: true,
+        };
+        let msg = route_message(&v6default);
+        assert_eq!(msg.header.table, 200);
+        assert_eq!(route(&msg), Some(v6default));
+
+        // An IPv4 route through an IPv6 next hop travels as RTA_VIA.
+        let mut via = v4route.clone();
+        via.gateway = Some(IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2)));
+        let msg = route_message(&via);
+        assert!(msg
+            .attributes
+            .iter()
+            .any(|a| matches!(a, RouteAttribute::Via(RouteVia::Inet6(_)))));
+        assert_eq!(route(&msg), Some(via));
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //!
 //! 1. waits for one free slot in the queue (still reading and dropping notifications: the
 //!    dump that follows includes their effect, because it starts after they were read);
-//! 2. dumps links, addresses and routes through the request socket, holding that slot, and
+//! 2. dumps links, addresses, routes and rules through the request socket, holding that slot, and
 //!    *buffers* the notifications read meanwhile;
 //! 3. sends the snapshot through the held slot, then the buffered notifications in order, and
 //!    is live again. If anything was lost during the dump (an overrun, a full buffer, the
@@ -29,7 +29,7 @@
 //! The monitor socket was subscribed before the dump was requested, so every change made
 //! after the dump started produces a notification that the loop reads after the dump started,
 //! i.e. one that is buffered and delivered after the snapshot. Each notification carries the
-//! object's complete state (a link's attributes, an address, a route) or its removal, and the
+//! object's complete state (a link's attributes, an address, a route, a rule) or its removal, and the
 //! broker applies them as upserts and removals by key. Take any object:
 //! - if it changed after the dump read it, the last notification about it is newer than the
 //!   dump and is applied last, so the broker ends with the newest state;
@@ -65,8 +65,8 @@ use tracing::{debug, info, trace, warn};
 use crate::event::{Event, EventSender, KernelEvent};
 use crate::netlink::{self, Error};
 
-/// The notifications the monitor socket subscribes to. The rule groups are joined now, so the
-/// routing work only has to start translating rule messages; until then they are ignored.
+/// The notifications the monitor socket subscribes to: links, addresses, routes and routing
+/// policy rules, IPv4 and IPv6.
 pub const GROUPS: &[MulticastGroup] = &[
     MulticastGroup::Link,
     MulticastGroup::Ipv4Ifaddr,
@@ -454,10 +454,11 @@ impl Source {
         self.stats.malformed += dump.malformed as u64;
         self.stats.snapshots += 1;
         let first = self.stats.snapshots == 1;
-        let (links, addresses, routes) = (
+        let (links, addresses, routes, rules) = (
             snapshot.links.len(),
             snapshot.addresses.len(),
             snapshot.routes.len(),
+            snapshot.rules.len(),
         );
         let buffered = buffer.len();
         // The held slot guarantees the snapshot gets in ahead of every buffered notification.
@@ -480,12 +481,16 @@ impl Source {
 
         let stats = self.stats;
         if first {
-            info!(links, addresses, routes, "rtnl: initial kernel state sent");
+            info!(
+                links,
+                addresses, routes, rules, "rtnl: initial kernel state sent"
+            );
         } else {
             info!(
                 links,
                 addresses,
                 routes,
+                rules,
                 buffered,
                 resyncs = stats.snapshots - 1,
                 dropped = stats.dropped,
@@ -508,7 +513,7 @@ impl Source {
 enum Translated {
     /// Something the broker needs to know.
     Event(KernelEvent),
-    /// Valid but of no interest (bridge port state, cache routes, rules for now).
+    /// Valid but of no interest (bridge port state, cache routes, non-IP rules).
     Ignored,
     /// Lacking what the model needs; the kind, and the message for the debug log.
     Malformed(&'static str, Box<RouteNetlinkMessage>),
@@ -525,6 +530,7 @@ fn translate(msg: RouteNetlinkMessage) -> Translated {
         M::NewRoute(m) | M::DelRoute(m) if !netlink::is_table_route(m) => {
             return Translated::Ignored
         }
+        M::NewRule(m) | M::DelRule(m) if !netlink::is_ip_rule(m) => return Translated::Ignored,
         M::NewLink(m) => netlink::link_attrs(m).map(KernelEvent::LinkChanged),
         M::DelLink(m) => {
             netlink::removed_link_index(m).map(|index| KernelEvent::LinkRemoved { index })
@@ -536,7 +542,8 @@ fn translate(msg: RouteNetlinkMessage) -> Translated {
             .map(|(index, address)| KernelEvent::AddressRemoved { index, address }),
         M::NewRoute(m) => netlink::route(m).map(KernelEvent::RouteAdded),
         M::DelRoute(m) => netlink::route(m).map(KernelEvent::RouteRemoved),
-        // Rules are subscribed to but not modelled yet; the policy-routing work adds them.
+        M::NewRule(m) => netlink::rule(m).map(KernelEvent::RuleAdded),
+        M::DelRule(m) => netlink::rule(m).map(KernelEvent::RuleRemoved),
         _ => return Translated::Ignored,
     };
     match event {
@@ -551,6 +558,7 @@ fn kind_of(msg: &RouteNetlinkMessage) -> &'static str {
         M::NewLink(_) | M::DelLink(_) => "link",
         M::NewAddress(_) | M::DelAddress(_) => "address",
         M::NewRoute(_) | M::DelRoute(_) => "route",
+        M::NewRule(_) | M::DelRule(_) => "rule",
         _ => "rtnetlink",
     }
 }
@@ -561,7 +569,7 @@ mod tests {
     use netlink_packet_route::address::{AddressAttribute, AddressMessage};
     use netlink_packet_route::link::{LinkAttribute, LinkMessage};
     use netlink_packet_route::route::{RouteFlags, RouteMessage};
-    use netlink_packet_route::rule::RuleMessage;
+    use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
     use netlink_packet_route::AddressFamily;
 
     use super::*;
@@ -631,7 +639,7 @@ mod tests {
     }
 
     #[test]
-    fn cache_routes_and_rules_are_ignored() {
+    fn cache_routes_and_non_ip_rules_are_ignored() {
         let mut cloned = RouteMessage::default();
         cloned.header.address_family = AddressFamily::Inet6;
         cloned.header.flags = RouteFlags::Cloned;
@@ -639,10 +647,33 @@ mod tests {
             translate(RouteNetlinkMessage::NewRoute(cloned)),
             Translated::Ignored
         ));
+        // Family unspec: not an IPv4/IPv6 rule.
         assert!(matches!(
             translate(RouteNetlinkMessage::NewRule(RuleMessage::default())),
             Translated::Ignored
         ));
+    }
+
+    #[test]
+    fn rule_messages_map_to_rule_events() {
+        let mut m = RuleMessage::default();
+        m.header.family = AddressFamily::Inet6;
+        m.header.action = RuleAction::ToTable;
+        m.attributes = vec![RuleAttribute::Table(1003), RuleAttribute::Priority(20000)];
+        let t = translate(RouteNetlinkMessage::NewRule(m.clone()));
+        assert!(
+            matches!(t, Translated::Event(KernelEvent::RuleAdded(r)) if r.ipv6 && r.table == 1003)
+        );
+        let t = translate(RouteNetlinkMessage::DelRule(m.clone()));
+        assert!(matches!(
+            t,
+            Translated::Event(KernelEvent::RuleRemoved(r)) if r.priority == Some(20000)
+        ));
+
+        // A /32 source without its address cannot be a real rule.
+        m.header.src_len = 32;
+        let t = translate(RouteNetlinkMessage::DelRule(m));
+        assert!(matches!(t, Translated::Malformed("rule", _)));
     }
 
     fn overrun() -> NetlinkMessage<RouteNetlinkMessage> {

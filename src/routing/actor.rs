@@ -1,0 +1,820 @@
+//! The policy-routing actor: the one task that owns the backend. It turns the broker's
+//! snapshots into passes (debounced, latest snapshot wins), answers the handle's requests,
+//! notices when something of ours it had installed has gone (someone deleted it: networkd
+//! does on restart) and puts it back at most once a second per link, and removes everything
+//! of ours on stop when told to.
+//!
+//! What the actor remembers between passes is only what it needs to tell "someone deleted
+//! it" from "never there": the set it installed. The kernel's state is dumped afresh for
+//! every pass.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::apply::{self, Report};
+use super::plan::{self, Desired, Plan, RouteKey};
+use super::{
+    Backend, Command, Error, OnStop, Settings, Status, DEBOUNCE, PERIODIC, RESTORE_BURST_QUIET,
+    RESTORE_INTERVAL,
+};
+use crate::model::{Rule, Snapshot};
+
+/// Why a pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A snapshot, a settings change, a timer: re-installations are rate-limited.
+    Automatic,
+    /// Someone asked (`ReconcileRouting()`): everything happens now.
+    Explicit,
+}
+
+/// What we put into the kernel (or found there and wanted) at the last pass.
+#[derive(Debug, Default)]
+struct Installed {
+    rules: BTreeSet<Rule>,
+    routes: BTreeSet<RouteKey>,
+}
+
+/// Messages already logged at `warn`, so a condition that persists is not repeated every
+/// pass (a pass can run ten times a second).
+#[derive(Debug, Default)]
+struct Reported {
+    errors: BTreeSet<String>,
+    occupied: BTreeSet<String>,
+    dump: Option<String>,
+}
+
+pub(super) struct Actor<B> {
+    backend: B,
+    snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
+    settings: watch::Receiver<Settings>,
+    commands: mpsc::Receiver<Command>,
+    /// The protocol our objects in the kernel carry (the settings' at the last pass).
+    protocol: u8,
+    installed: Installed,
+    /// Last re-installation per table.
+    restores: BTreeMap<u32, Instant>,
+    /// End of the current burst of re-installations.
+    burst_until: Option<Instant>,
+    /// A pass is due (debounce).
+    due: Option<Instant>,
+    /// A postponed re-installation is due.
+    wake: Option<Instant>,
+    /// The periodic pass is due; set after the first pass.
+    periodic: Option<Instant>,
+    /// Tables that had rules or routes in the last desired state, for the info lines.
+    tables: BTreeSet<u32>,
+    reported: Reported,
+}
+
+impl<B: Backend> Actor<B> {
+    pub(super) fn new(
+        backend: B,
+        snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
+        settings: watch::Receiver<Settings>,
+        commands: mpsc::Receiver<Command>,
+    ) -> Self {
+        let protocol = settings.borrow().protocol;
+        Actor {
+            backend,
+            snapshots,
+            settings,
+            commands,
+            protocol,
+            installed: Installed::default(),
+            restores: BTreeMap::new(),
+            burst_until: None,
+            due: None,
+            wake: None,
+            periodic: None,
+            tables: BTreeSet::new(),
+            reported: Reported::default(),
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        loop {
+            let deadline = [self.due, self.wake, self.periodic]
+                .into_iter()
+                .flatten()
+                .min();
+            tokio::select! {
+                biased;
+                command = self.commands.recv() => {
+                    let Some(command) = command else {
+                        debug!("routing: every handle is gone, actor stopping; rules and routes stay");
+                        return;
+                    };
+                    match command {
+                        Command::ReconcileNow(reply) => {
+                            self.due = None;
+                            let _ = reply.send(self.pass(Mode::Explicit).await);
+                        }
+                        Command::Status(reply) => {
+                            let _ = reply.send(self.status().await);
+                        }
+                        Command::Shutdown(on_stop, reply) => {
+                            let _ = reply.send(self.stop(on_stop).await);
+                            return;
+                        }
+                    }
+                }
+                Ok(()) = self.snapshots.changed() => self.soon(),
+                Ok(()) = self.settings.changed() => self.soon(),
+                () = sleep_until(deadline) => {
+                    let now = Instant::now();
+                    self.due = None;
+                    if self.wake.is_some_and(|w| w <= now) {
+                        self.wake = None;
+                    }
+                    match self.pass(Mode::Automatic).await {
+                        Ok(_) => self.reported.dump = None,
+                        Err(Error::NoSnapshot) => debug!("routing: no snapshot yet, nothing to do"),
+                        Err(e) => self.report_dump_failure(&e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Schedules a pass [`DEBOUNCE`] from the first change of a burst.
+    fn soon(&mut self) {
+        self.due.get_or_insert_with(|| Instant::now() + DEBOUNCE);
+    }
+
+    /// One reconcile: desired from the latest snapshot, actual from a fresh dump, apply the
+    /// difference.
+    async fn pass(&mut self, mode: Mode) -> Result<Report, Error> {
+        let snapshot = self.snapshots.borrow_and_update().clone();
+        let settings = self.settings.borrow_and_update().clone();
+        // Without the broker's picture the desired state would be "nothing", and the pass
+        // would sweep everything of ours.
+        let Some(snapshot) = snapshot else {
+            return Err(Error::NoSnapshot);
+        };
+        self.periodic = Some(Instant::now() + PERIODIC);
+
+        if settings.protocol != self.protocol {
+            self.forget_protocol(&settings).await;
+        }
+
+        let desired = plan::desired(&snapshot, &settings);
+        let owned = self
+            .backend
+            .dump(settings.protocol)
+            .await
+            .map_err(|source| Error::Dump {
+                protocol: settings.protocol,
+                source,
+            })?;
+        let actual = Desired {
+            rules: owned.rules.iter().cloned().collect(),
+            routes: owned.routes.iter().cloned().collect(),
+        };
+        let mut plan = plan::diff(&desired, &actual);
+        plan.remove_rules.extend(plan::duplicates(&owned.rules));
+
+        let now = Instant::now();
+        let missing = self.missing(&plan);
+        let deferred = match mode {
+            Mode::Automatic => self.postpone_restores(&mut plan, &missing, now),
+            Mode::Explicit => {
+                for table in missing.tables() {
+                    self.restores.insert(table, now);
+                }
+                0
+            }
+        };
+
+        let mut report = apply::apply(&mut self.backend, &plan, &settings).await;
+        report.deferred = deferred;
+        report.restored = report
+            .added_rules
+            .iter()
+            .filter(|r| missing.rules.contains(*r))
+            .count()
+            + report
+                .added_routes
+                .iter()
+                .filter(|r| missing.routes.contains(&RouteKey::of(r)))
+                .count();
+        self.remember(&desired, &report);
+        self.log_pass(&snapshot, &settings, &desired, &report, now);
+        Ok(report)
+    }
+
+    /// The protocol changed: everything carrying the old one would never be recognised again,
+    /// so it goes first (before the new objects, which may need the same slots).
+    async fn forget_protocol(&mut self, settings: &Settings) {
+        info!(
+            old = self.protocol,
+            new = settings.protocol,
+            "routing: protocol changed, removing the rules and routes that carry the old one"
+        );
+        match self.remove_all(self.protocol, settings).await {
+            Ok(report) => self.log_errors(&report),
+            Err(e) => self.report_dump_failure(&e),
+        }
+        self.protocol = settings.protocol;
+        self.installed = Installed::default();
+        self.restores.clear();
+    }
+
+    /// What the plan adds that we had installed: someone deleted it.
+    fn missing(&self, plan: &Plan) -> Missing {
+        Missing {
+            rules: plan
+                .add_rules
+                .iter()
+                .filter(|r| self.installed.rules.contains(*r))
+                .cloned()
+                .collect(),
+            routes: plan
+                .add_routes
+                .iter()
+                .map(RouteKey::of)
+                .filter(|k| self.installed.routes.contains(k))
+                .collect(),
+            route_tables: plan
+                .add_routes
+                .iter()
+                .filter(|r| self.installed.routes.contains(&RouteKey::of(r)))
+                .map(|r| r.table)
+                .collect(),
+        }
+    }
+
+    /// Takes out of `plan` the re-installations of tables re-installed less than
+    /// [`RESTORE_INTERVAL`] ago, and wakes up when they may happen. Returns how many were
+    /// postponed.
+    fn postpone_restores(&mut self, plan: &mut Plan, missing: &Missing, now: Instant) -> usize {
+        let mut postponed_tables = BTreeSet::new();
+        for table in missing.tables() {
+            match self.restores.get(&table) {
+                Some(&last) if now < last + RESTORE_INTERVAL => {
+                    postponed_tables.insert(table);
+                    let at = last + RESTORE_INTERVAL;
+                    self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+                }
+                _ => {
+                    self.restores.insert(table, now);
+                }
+            }
+        }
+        let before = plan.add_rules.len() + plan.add_routes.len();
+        plan.add_rules
+            .retain(|r| !(postponed_tables.contains(&r.table) && missing.rules.contains(r)));
+        plan.add_routes.retain(|r| {
+            !(postponed_tables.contains(&r.table) && missing.routes.contains(&RouteKey::of(r)))
+        });
+        before - (plan.add_rules.len() + plan.add_routes.len())
+    }
+
+    /// After a pass, what is ours in the kernel: everything desired, except what could not be
+    /// added. Postponed re-installations stay in the set, so they are still recognised as
+    /// deleted (and rate-limited) at the next pass.
+    fn remember(&mut self, desired: &Desired, report: &Report) {
+        let mut failed_rules: BTreeSet<&Rule> = BTreeSet::new();
+        let mut failed_routes: BTreeSet<RouteKey> = BTreeSet::new();
+        for e in &report.errors {
+            match e {
+                Error::AddRule { rule, .. } => {
+                    failed_rules.insert(&**rule);
+                }
+                Error::AddRoute { route, .. } => {
+                    failed_routes.insert(RouteKey::of(route));
+                }
+                _ => {}
+            }
+        }
+        failed_routes.extend(report.occupied.iter().map(RouteKey::of));
+        failed_routes.extend(report.link_unavailable.iter().map(RouteKey::of));
+        self.installed = Installed {
+            rules: desired
+                .rules
+                .iter()
+                .filter(|r| !failed_rules.contains(r))
+                .cloned()
+                .collect(),
+            routes: desired
+                .routes
+                .iter()
+                .map(RouteKey::of)
+                .filter(|k| !failed_routes.contains(k))
+                .collect(),
+        };
+    }
+
+    fn log_pass(
+        &mut self,
+        snapshot: &Snapshot,
+        settings: &Settings,
+        desired: &Desired,
+        report: &Report,
+        now: Instant,
+    ) {
+        let tables = desired.tables();
+        let name_of = |table: u32| {
+            settings
+                .link_of_table(table)
+                .and_then(|i| snapshot.links.get(&i))
+                .map_or_else(String::new, |l| l.attrs.name.clone())
+        };
+        for &table in tables.difference(&self.tables) {
+            info!(
+                ifname = %name_of(table),
+                ifindex = settings.link_of_table(table),
+                table,
+                "routing: policy routing in place"
+            );
+        }
+        for &table in self.tables.difference(&tables) {
+            info!(
+                ifindex = settings.link_of_table(table),
+                table,
+                "routing: policy routing of the link removed (no usable address, or no longer listed)"
+            );
+        }
+        self.tables = tables;
+
+        if report.restored > 0 {
+            let new_burst = self.burst_until.is_none_or(|until| now >= until);
+            self.burst_until = Some(now + RESTORE_BURST_QUIET);
+            if new_burst {
+                warn!(
+                    restored = report.restored,
+                    "routing: rules or routes of ours were deleted by another program and have \
+                     been re-installed; systemd-networkd deletes them when it starts or reloads \
+                     unless networkd.conf sets ManageForeignRoutes=no and \
+                     ManageForeignRoutingPolicyRules=no (see docs/routing.md); re-installs are \
+                     limited to one per second per link"
+                );
+            } else {
+                debug!(restored = report.restored, "routing: re-installed again");
+            }
+        }
+
+        let summary = report.summary();
+        if report.changed() {
+            info!(
+                rules_added = summary.rules_added,
+                rules_removed = summary.rules_removed,
+                routes_added = summary.routes_added,
+                routes_removed = summary.routes_removed,
+                errors = summary.errors,
+                "routing: reconciled"
+            );
+        } else {
+            debug!(?summary, "routing: nothing to change");
+        }
+
+        let occupied: BTreeSet<String> = report.occupied.iter().map(super::show::route).collect();
+        for route in occupied.difference(&self.reported.occupied) {
+            warn!(
+                %route,
+                "routing: a route that is not ours holds this route's place (same table, \
+                 destination and metric); leaving it alone"
+            );
+        }
+        self.reported.occupied = occupied;
+        self.log_errors(report);
+    }
+
+    /// Every error at `warn` the first time, at `debug` while it repeats.
+    fn log_errors(&mut self, report: &Report) {
+        let mut now = BTreeSet::new();
+        for e in &report.errors {
+            let text = chain(e);
+            if self.reported.errors.contains(&text) {
+                debug!(error = %text, "routing: still failing");
+            } else {
+                warn!(error = %text, "routing: operation failed");
+            }
+            now.insert(text);
+        }
+        self.reported.errors = now;
+    }
+
+    fn report_dump_failure(&mut self, e: &Error) {
+        let text = chain(e);
+        if self.reported.dump.as_deref() == Some(text.as_str()) {
+            debug!(error = %text, "routing: still cannot read the kernel's state");
+        } else {
+            warn!(error = %text, "routing: pass skipped");
+            self.reported.dump = Some(text);
+        }
+    }
+
+    async fn status(&mut self) -> Result<Status, Error> {
+        let settings = self.settings.borrow().clone();
+        let snapshot = self.snapshots.borrow().clone();
+        let owned = self
+            .backend
+            .dump(settings.protocol)
+            .await
+            .map_err(|source| Error::Dump {
+                protocol: settings.protocol,
+                source,
+            })?;
+        let actual = Desired {
+            rules: owned.rules.iter().cloned().collect(),
+            routes: owned.routes.iter().cloned().collect(),
+        };
+        let Some(snapshot) = snapshot else {
+            return Ok(Status {
+                actual,
+                ..Status::default()
+            });
+        };
+        let desired = plan::desired(&snapshot, &settings);
+        let mut pending = plan::diff(&desired, &actual);
+        pending.remove_rules.extend(plan::duplicates(&owned.rules));
+        let tables = snapshot
+            .links
+            .values()
+            .filter(|l| settings.covers(&l.attrs.name))
+            .filter_map(|l| {
+                let table = settings.table_for(l.attrs.index)?;
+                Some((l.attrs.index, (l.attrs.name.clone(), table)))
+            })
+            .collect();
+        Ok(Status {
+            ready: true,
+            desired,
+            actual,
+            pending,
+            tables,
+        })
+    }
+
+    async fn stop(&mut self, on_stop: OnStop) -> Result<Report, Error> {
+        let settings = self.settings.borrow().clone();
+        match on_stop {
+            OnStop::Keep => {
+                info!(
+                    "routing: stopping; rules and routes stay in place (RemoveRoutingOnStop=false)"
+                );
+                Ok(Report::default())
+            }
+            OnStop::Remove => {
+                let report = self.remove_all(self.protocol, &settings).await?;
+                info!(
+                    rules_removed = report.removed_rules.len(),
+                    routes_removed = report.removed_routes.len(),
+                    errors = report.errors.len(),
+                    "routing: stopping; removed our rules and routes (RemoveRoutingOnStop=true)"
+                );
+                self.log_errors(&report);
+                Ok(report)
+            }
+        }
+    }
+
+    /// Deletes every rule and route carrying `protocol` (rules first).
+    async fn remove_all(&mut self, protocol: u8, settings: &Settings) -> Result<Report, Error> {
+        let owned = self
+            .backend
+            .dump(protocol)
+            .await
+            .map_err(|source| Error::Dump { protocol, source })?;
+        let plan = Plan {
+            remove_rules: owned.rules,
+            remove_routes: owned.routes,
+            ..Plan::default()
+        };
+        Ok(apply::apply(&mut self.backend, &plan, settings).await)
+    }
+}
+
+/// Things of ours that a plan adds although we had installed them.
+struct Missing {
+    rules: BTreeSet<Rule>,
+    routes: BTreeSet<RouteKey>,
+    route_tables: BTreeSet<u32>,
+}
+
+impl Missing {
+    fn tables(&self) -> BTreeSet<u32> {
+        self.rules
+            .iter()
+            .map(|r| r.table)
+            .chain(self.route_tables.iter().copied())
+            .collect()
+    }
+}
+
+/// The error and its causes on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::fixtures;
+    use crate::model::link::{IFF_LOWER_UP, IFF_UP};
+    use crate::model::{LinkView, Route};
+    use crate::routing::{spawn_with, FakeBackend, Handle};
+
+    fn settings() -> Settings {
+        Settings {
+            links: vec!["h1".into()],
+            ..Settings::default()
+        }
+    }
+
+    fn snapshot(index: u32, addresses: &[&str]) -> Arc<Snapshot> {
+        let mut attrs = fixtures::link(index, "h1");
+        attrs.flags = IFF_UP | IFF_LOWER_UP;
+        let mut view = LinkView::new(attrs);
+        for a in addresses {
+            let (ip, len) = a.split_once('/').unwrap();
+            view.addresses
+                .push(fixtures::address(ip, len.parse().unwrap()));
+        }
+        view.routes.insert(Route {
+            dst: None,
+            dst_len: 0,
+            src: None,
+            gateway: Some("10.99.0.1".parse().unwrap()),
+            oif: Some(index),
+            table: 254,
+            protocol: 4,
+            scope: 0,
+            kind: 1,
+            metric: None,
+            ipv6: false,
+        });
+        let mut snap = Snapshot::default();
+        snap.links.insert(index, Arc::new(view));
+        Arc::new(snap)
+    }
+
+    fn start(fake: &FakeBackend) -> Handle {
+        spawn_with(settings(), fake.clone())
+    }
+
+    #[tokio::test]
+    async fn nothing_happens_before_the_first_snapshot() {
+        let fake = FakeBackend::new();
+        fake.kernel().rules.push(Rule {
+            ipv6: false,
+            priority: Some(20000),
+            src: None,
+            dst: None,
+            table: 1002,
+            protocol: 78,
+            action: 1,
+        });
+        let handle = start(&fake);
+        handle.update_settings(settings());
+        assert!(matches!(
+            handle.reconcile_now().await,
+            Err(Error::NoSnapshot)
+        ));
+        tokio::time::sleep(DEBOUNCE * 3).await;
+        assert_eq!(
+            fake.kernel().rules.len(),
+            1,
+            "nothing swept without a picture"
+        );
+        let status = handle.status().await.unwrap();
+        assert!(!status.ready);
+        assert_eq!(status.actual.rules.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_pass_installs_and_a_second_adds_nothing() {
+        let fake = FakeBackend::new();
+        let handle = start(&fake);
+        handle.reconcile(snapshot(3, &["10.99.0.3/24"]));
+        let first = handle.reconcile_now().await.unwrap();
+        assert_eq!(first.added_rules.len(), 2);
+        assert_eq!(first.added_routes.len(), 2);
+        let second = handle.reconcile_now().await.unwrap();
+        assert!(!second.changed(), "{second:?}");
+        assert_eq!(fake.kernel().rules.len(), 2);
+        let status = handle.status().await.unwrap();
+        assert!(status.ready && status.pending.is_empty());
+        assert_eq!(status.tables[&3], ("h1".to_string(), 1003));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn snapshots_are_debounced_and_the_latest_wins() {
+        let fake = FakeBackend::new();
+        let handle = start(&fake);
+        handle.reconcile(snapshot(3, &["10.99.0.3/24"]));
+        handle.reconcile(snapshot(3, &["10.99.0.3/24", "10.99.0.4/24"]));
+        handle.reconcile(snapshot(3, &["10.99.0.4/24"]));
+        tokio::time::sleep(DEBOUNCE / 2).await;
+        assert!(fake.kernel().log.is_empty(), "not before the debounce");
+        tokio::time::sleep(DEBOUNCE).await;
+        let k = fake.kernel().clone();
+        assert_eq!(k.rules.len(), 2, "{:?}", k.rules);
+        assert!(k
+            .rules
+            .iter()
+            .all(|r| r.src.or(r.dst).map(|(ip, _)| ip) == Some("10.99.0.4".parse().unwrap())));
+        assert_eq!(
+            k.log.iter().filter(|l| l.starts_with("add rule")).count(),
+            2,
+            "one pass only: {:?}",
+            k.log
+        );
+    }
+
+    #[tokio::test]
+    async fn start_up_adopts_ours_sweeps_stale_ones_and_leaves_foreign_ones() {
+        let fake = FakeBackend::new();
+        // A previous run's work, still wanted: adopted without a change.
+        let previous = start(&fake);
+        previous.reconcile(snapshot(3, &["10.99.0.3/24"]));
+        previous.reconcile_now().await.unwrap();
+        previous.shutdown(OnStop::Keep).await.unwrap();
+        assert!(matches!(previous.status().await, Err(Error::ActorGone)));
+        // Stale: a rule of ours for a link no longer listed. Foreign: our priority, not ours.
+        let stale = Rule {
+            ipv6: false,
+            priority: Some(20000),
+            src: Some(("10.99.0.2".parse().unwrap(), 32)),
+            dst: None,
+            table: 1002,
+            protocol: 78,
+            action: 1,
+        };
+        let foreign = Rule {
+            protocol: 4,
+            table: 1234,
+            ..stale.clone()
+        };
+        fake.kernel().rules.push(stale.clone());
+        fake.kernel().rules.push(foreign.clone());
+        fake.kernel().log.clear();
+
+        let handle = start(&fake);
+        handle.reconcile(snapshot(3, &["10.99.0.3/24"]));
+        let report = handle.reconcile_now().await.unwrap();
+        assert_eq!(report.removed_rules, [stale]);
+        assert!(report.added_rules.is_empty() && report.added_routes.is_empty());
+        assert_eq!(report.restored, 0, "adopting is not restoring");
+        assert!(fake.kernel().rules.contains(&foreign));
+        assert_eq!(fake.kernel().rules.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn duplicate_rules_of_ours_are_reduced_to_one() {
+        let fake = FakeBackend::new();
+        let handle = start(&fake);
+        handle.reconcile(snapshot(3, &["10.99.0.3/24"]));
+        handle.reconcile_now().await.unwrap();
+        let copy = fake.kernel().rules[0].clone();
+        fake.kernel().rules.push(copy.clone());
+        let report = handle.reconcile_now().await.unwrap();
+        assert_eq!(report.removed_rules, std::slice::from_ref(&copy));
+        assert_eq!(
+            fake.kernel().rules.iter().filter(|r| **r == copy).count(),
+            1
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deleted_objects_are_restored_at_most_once_a_second_per_link() {
+        let fake = FakeBackend::new();
+        let handle = start(&fake);
+        let snap = snapshot(3, &["10.99.0.3/24"]);
+        handle.reconcile(snap.clone());
+        handle.reconcile_now().await.unwrap();
+
+        // networkd deletes our route: the broker hands over the (unchanged) snapshot.
+        let take_default = |fake: &FakeBackend| {
+            fake.kernel().routes.retain(|r| r.dst.is_some());
+        };
+        take_default(&fake);
+        handle.reconcile(snap.clone());
+        tokio::time::sleep(DEBOUNCE * 2).await;
+        assert_eq!(fake.kernel().routes.len(), 2, "restored after the debounce");
+
+        // Deleted again at once: the next automatic pass postpones it to a second after the
+        // first re-install.
+        take_default(&fake);
+        handle.reconcile(snap.clone());
+        tokio::time::sleep(DEBOUNCE * 2).await;
+        assert_eq!(fake.kernel().routes.len(), 1, "rate-limited");
+        tokio::time::sleep(RESTORE_INTERVAL).await;
+        assert_eq!(fake.kernel().routes.len(), 2, "restored when allowed");
+
+        // An explicit request is not rate-limited.
+        take_default(&fake);
+        let report = handle.reconcile_now().await.unwrap();
+        assert_eq!((report.restored, report.deferred), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn removed_rules_of_ours_are_restored_too() {
+        let fake = FakeBackend::new();
+        let handle = start(&fake);
+        handle.reconcile(snapshot(3, &["10.99.0.3/24"]));
+        handle.reconcile_now().await.unwrap();
+        fake.kernel().rules.clear();
+        let report = handle.reconcile_now().await.unwrap();
+        assert_eq!(report.restored, 2);
+    }
+
+    #[tokio::test]
+    async fn a_recreated_link_moves_to_a_new_table() {
+        let fake = FakeBackend::new();
+        let handle = start(&fake);
+        handle.reconcile(snapshot(3, &["10.99.0.3/24"]));
+        handle.reconcile_now().await.unwrap();
+        // The kernel flushes a deleted link's routes, not its rules.
+        fake.kernel().routes.clear();
+        handle.reconcile(snapshot(7, &["10.99.0.3/24"]));
+        let report = handle.reconcile_now().await.unwrap();
+        assert_eq!(report.removed_rules.len(), 2);
+        assert!(report.removed_rules.iter().all(|r| r.table == 1003));
+        let k = fake.kernel();
+        assert!(k.rules.iter().all(|r| r.table == 1007));
+        assert!(k.routes.iter().all(|r| r.table == 1007));
+        assert_eq!(report.restored, 0, "a new table is not a restore");
+    }
+
+    #[tokio::test]
+    async fn shutdown_keeps_or_removes_as_told() {
+        let fake = FakeBackend::new();
+        let handle = start(&fake);
+        handle.reconcile(snapshot(3, &["10.99.0.3/24"]));
+        handle.reconcile_now().await.unwrap();
+        let report = handle.shutdown(OnStop::Keep).await.unwrap();
+        assert!(!report.changed());
+        assert_eq!(fake.kernel().rules.len(), 2);
+
+        let mut foreign_route = fake.kernel().routes[0].clone();
+        foreign_route.protocol = 3;
+        foreign_route.table = 77;
+        fake.kernel().routes.push(foreign_route.clone());
+        let handle = start(&fake);
+        let report = handle.shutdown(OnStop::Remove).await.unwrap();
+        assert_eq!(report.removed_rules.len(), 2);
+        assert_eq!(report.removed_routes.len(), 2);
+        assert!(fake.kernel().rules.is_empty());
+        assert_eq!(fake.kernel().routes, [foreign_route]);
+    }
+
+    #[tokio::test]
+    async fn a_new_protocol_sweeps_the_old_one_first() {
+        let fake = FakeBackend::new();
+        let handle = start(&fake);
+        handle.reconcile(snapshot(3, &["10.99.0.3/24"]));
+        handle.reconcile_now().await.unwrap();
+        handle.update_settings(Settings {
+            protocol: 201,
+            ..settings()
+        });
+        let report = handle.reconcile_now().await.unwrap();
+        assert_eq!(report.added_rules.len(), 2);
+        assert_eq!(report.added_routes.len(), 2, "{report:?}");
+        let k = fake.kernel();
+        assert!(k.rules.iter().all(|r| r.protocol == 201));
+        assert!(k.routes.iter().all(|r| r.protocol == 201));
+    }
+
+    #[tokio::test]
+    async fn a_failing_dump_changes_nothing_and_is_an_error() {
+        let fake = FakeBackend::new();
+        let handle = start(&fake);
+        handle.reconcile(snapshot(3, &["10.99.0.3/24"]));
+        fake.kernel().refuse_dumps = true;
+        assert!(matches!(
+            handle.reconcile_now().await,
+            Err(Error::Dump { protocol: 78, .. })
+        ));
+        assert!(fake.kernel().log.is_empty());
+        fake.kernel().refuse_dumps = false;
+        tokio::time::timeout(Duration::from_secs(5), handle.reconcile_now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(fake.kernel().rules.len(), 2);
+    }
+}
