@@ -16,7 +16,7 @@ use crate::config::{Config, Generator};
 use crate::event::{Event, EventSender, EVENT_QUEUE_CAPACITY};
 use crate::hooks;
 use crate::logging::LogHandle;
-use crate::{dbus, push, source, sys};
+use crate::{dbus, push, routing, source, sys};
 
 /// How long running hooks may go on after SIGTERM before they are stopped.
 const HOOK_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -36,6 +36,12 @@ pub enum Error {
     /// The networkd source lost the bus.
     #[error("lost systemd-networkd's signals")]
     Networkd(#[source] source::networkd::Error),
+    /// The lease source could not follow its files.
+    #[error("cannot follow the dhclient lease files")]
+    Leases(#[source] source::lease::Error),
+    /// The policy-routing actor could not start.
+    #[error("cannot start policy routing")]
+    Routing(#[source] routing::Error),
     /// A long-lived task ended on its own.
     #[error("the {0} stopped unexpectedly")]
     TaskEnded(&'static str),
@@ -71,16 +77,19 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     let mut interrupt = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(Error::Signals)?;
 
-    let conn = dbus::serve(snapshots.clone(), config.system.generator).await?;
+    let (commands, commands_rx) = command::channel();
+    let conn = dbus::serve(snapshots.clone(), config.system.generator, commands).await?;
     info!(name = dbus::names::BUS_NAME, "claimed bus name");
     let leases = config.system.generator == Generator::Dhclient;
     if leases {
         broker.attach_push(push::spawn(conn.clone()));
     }
+    // Always running, even with no link listed: its first pass sweeps rules and routes of ours
+    // that a previous configuration left behind.
+    let routing_settings = routing::Settings::from_config(&config);
+    let routing = routing::spawn(routing_settings.clone()).map_err(Error::Routing)?;
+    broker.attach_routing(routing.clone());
 
-    // The bus adapter's methods will send commands; until then the sender only keeps the
-    // channel open.
-    let (_commands, commands_rx) = command::channel();
     let mut broker_task = tasks.spawn(broker.run(events_rx, commands_rx, cancel.clone()));
     let mut netlink_task = tasks.spawn(source::netlink::run(events.clone(), cancel.clone()));
     // Only the configured generator's source runs: networkd's signals are not even subscribed
@@ -88,6 +97,13 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     let mut networkd_task = (config.system.generator == Generator::SystemdNetworkd).then(|| {
         tasks.spawn(source::networkd::run(
             conn.clone(),
+            events.clone(),
+            cancel.clone(),
+        ))
+    });
+    let mut lease_task = leases.then(|| {
+        tasks.spawn(source::lease::run(
+            config.network.lease_files.clone(),
             events.clone(),
             cancel.clone(),
         ))
@@ -120,6 +136,10 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
                 Ok(Err(err)) => Error::Networkd(err),
                 _ => Error::TaskEnded("networkd source"),
             }),
+            ended = join_opt(lease_task.as_mut()) => break Err(match ended {
+                Ok(Err(err)) => Error::Leases(err),
+                _ => Error::TaskEnded("lease source"),
+            }),
         }
     };
 
@@ -129,6 +149,14 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     // Running hooks get a moment to finish; then their process groups are stopped so none
     // outlives the daemon.
     hooks.shutdown(HOOK_SHUTDOWN_GRACE).await;
+    // Rules and routes stay by default so traffic keeps flowing across a restart.
+    match routing.shutdown(routing_settings.on_stop()).await {
+        Ok(report) if report.summary().rules_removed + report.summary().routes_removed > 0 => {
+            info!(summary = ?report.summary(), "policy routing removed on stop")
+        }
+        Ok(_) => {}
+        Err(err) => warn!(error = %ErrorChain(&err), "policy routing could not stop cleanly"),
+    }
     tasks.wait().await;
     drop(conn);
     if let Err(err) = &outcome {

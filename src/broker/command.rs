@@ -30,6 +30,18 @@ pub enum Command {
         /// The outcome once every script ran.
         reply: oneshot::Sender<Result<BatchResult, CommandError>>,
     },
+    /// Policy routing.
+    Routing(RoutingCommand),
+}
+
+/// Requests for the policy-routing actor, passed through the broker because it owns the
+/// handle.
+#[derive(Debug)]
+pub enum RoutingCommand {
+    /// Reconcile now (`ReconcileRouting()`), answering with what was done.
+    Reconcile(oneshot::Sender<Result<crate::routing::apply::Report, CommandError>>),
+    /// Desired and actual rules and routes (`network-brokerctl routing`).
+    Status(oneshot::Sender<Result<crate::routing::Status, CommandError>>),
 }
 
 /// Why the broker could not do what was asked; the bus adapter maps each to a named error.
@@ -44,6 +56,9 @@ pub enum CommandError {
     /// The daemon is stopping.
     #[error("the daemon is stopping")]
     Stopping,
+    /// Policy routing failed.
+    #[error("policy routing failed: {0}")]
+    Routing(String),
 }
 
 /// The bus adapter's end: cloneable, one method per command.
@@ -86,6 +101,18 @@ impl CommandSender {
             reply,
         })
         .await
+    }
+
+    /// See [`RoutingCommand::Reconcile`].
+    pub async fn reconcile_routing(&self) -> Result<crate::routing::apply::Report, CommandError> {
+        self.ask(|reply| Command::Routing(RoutingCommand::Reconcile(reply)))
+            .await
+    }
+
+    /// See [`RoutingCommand::Status`].
+    pub async fn routing_status(&self) -> Result<crate::routing::Status, CommandError> {
+        self.ask(|reply| Command::Routing(RoutingCommand::Status(reply)))
+            .await
     }
 
     async fn ask<T>(

@@ -24,8 +24,9 @@ use crate::event::{Event, EventReceiver, KernelEvent, NetworkdEvent};
 use crate::hooks;
 use crate::model::{IfIndex, Lease, LinkView, Snapshot, StateProperty};
 use crate::push;
+use crate::routing;
 
-use command::{Command, CommandError, CommandReceiver};
+use command::{Command, CommandError, CommandReceiver, RoutingCommand};
 use debounce::Debouncer;
 use decide::Effect;
 use memory::Dispatched;
@@ -48,6 +49,9 @@ pub struct Broker {
     hooks: hooks::Handle,
     /// Pushes lease data to resolved and hostnamed; `None` when no lease source runs.
     push: Option<push::Handle>,
+    /// The policy-routing actor, and what it was last told.
+    routing: Option<routing::Handle>,
+    routing_settings: routing::Settings,
     enforce_hook_ownership: bool,
     snapshots: watch::Sender<Arc<Snapshot>>,
     routes_modified: Debouncer<IfIndex>,
@@ -87,11 +91,14 @@ impl Broker {
     ) -> (Self, watch::Receiver<Arc<Snapshot>>) {
         let (snapshots, reader) = watch::channel(Arc::new(Snapshot::default()));
         let (dispatched_tx, _) = watch::channel(dispatched.clone());
+        let routing_settings = routing::Settings::from_config(&config);
         let broker = Broker {
             config,
             state: State::default(),
             hooks,
             push: None,
+            routing: None,
+            routing_settings,
             enforce_hook_ownership,
             snapshots,
             routes_modified: Debouncer::new(ROUTES_QUIET, ROUTES_MAX_DELAY),
@@ -102,6 +109,11 @@ impl Broker {
             dispatched_tx,
         };
         (broker, reader)
+    }
+
+    /// Lets the broker keep policy routing in step with the link table.
+    pub fn attach_routing(&mut self, routing: routing::Handle) {
+        self.routing = Some(routing);
     }
 
     /// Lets the broker push lease data to resolved and hostnamed (the actor needs the bus
@@ -141,7 +153,7 @@ impl Broker {
                         }
                     }
                     if changed {
-                        self.snapshots.send_replace(Arc::new(self.state.snapshot()));
+                        self.publish();
                     }
                     if *self.dispatched_tx.borrow() != self.dispatched {
                         self.dispatched_tx.send_replace(self.dispatched.clone());
@@ -153,8 +165,67 @@ impl Broker {
         debug!("broker stopped");
     }
 
+    /// Publishes the current state, and hands it to policy routing once the kernel's first
+    /// dump is in (an empty picture would make the reconciler sweep everything of ours).
+    fn publish(&mut self) {
+        let mut snapshot = self.state.snapshot();
+        for view in snapshot.links.values() {
+            let table = self.routing_settings.routing_table(&view.attrs);
+            if table != 0 {
+                snapshot.routing_tables.insert(view.attrs.index, table);
+            }
+        }
+        let snapshot = Arc::new(snapshot);
+        self.snapshots.send_replace(snapshot.clone());
+        if let (Some(routing), true) = (&self.routing, self.kernel_seen) {
+            routing.reconcile(snapshot);
+        }
+    }
+
+    /// Tells policy routing the routers that leases name (a link's default route falls back
+    /// to them when the main table has none through the link).
+    fn refresh_lease_routers(&mut self) {
+        let routers: std::collections::BTreeMap<IfIndex, Vec<std::net::IpAddr>> = self
+            .state
+            .links()
+            .filter_map(|view| {
+                let lease = view.lease.as_ref()?;
+                let routers: Vec<_> = lease.routers.iter().map(|r| (*r).into()).collect();
+                (!routers.is_empty()).then_some((view.attrs.index, routers))
+            })
+            .collect();
+        if routers != self.routing_settings.lease_routers {
+            self.routing_settings.lease_routers = routers;
+            if let Some(routing) = &self.routing {
+                routing.update_settings(self.routing_settings.clone());
+            }
+        }
+    }
+
     fn answer(&mut self, command: Command) {
         match command {
+            Command::Routing(command) => {
+                let Some(routing) = self.routing.clone() else {
+                    let error = CommandError::Routing("policy routing is not running".into());
+                    match command {
+                        RoutingCommand::Reconcile(reply) => drop(reply.send(Err(error))),
+                        RoutingCommand::Status(reply) => drop(reply.send(Err(error))),
+                    }
+                    return;
+                };
+                // The actor answers in its own time; the broker goes on meanwhile.
+                tokio::spawn(async move {
+                    let failed = |err: routing::Error| CommandError::Routing(err.to_string());
+                    match command {
+                        RoutingCommand::Reconcile(reply) => {
+                            let _ = reply.send(routing.reconcile_now().await.map_err(failed));
+                        }
+                        RoutingCommand::Status(reply) => {
+                            let _ = reply.send(routing.status().await.map_err(failed));
+                        }
+                    }
+                });
+            }
             Command::PrepareHooks {
                 event,
                 index,
@@ -241,6 +312,7 @@ impl Broker {
             Event::Leases(leases) => {
                 let mut changes = Vec::new();
                 self.state.apply_leases(leases, &mut changes);
+                self.refresh_lease_routers();
                 self.act(&changes, false)
             }
             Event::ConfigReloaded(mut config) => {
@@ -256,6 +328,12 @@ impl Broker {
                     config.system.generator = self.config.system.generator;
                 }
                 self.config = *config;
+                let lease_routers = std::mem::take(&mut self.routing_settings.lease_routers);
+                self.routing_settings = routing::Settings::from_config(&self.config);
+                self.routing_settings.lease_routers = lease_routers;
+                if let Some(routing) = &self.routing {
+                    routing.update_settings(self.routing_settings.clone());
+                }
                 self.hooks
                     .update_settings(hook_settings(&self.config, self.enforce_hook_ownership));
                 false

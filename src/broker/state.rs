@@ -124,6 +124,7 @@ impl State {
         Snapshot {
             links: self.links.clone(),
             manager: self.manager.clone(),
+            routing_tables: BTreeMap::new(),
         }
     }
 

@@ -16,6 +16,12 @@ pub trait Manager {
 
     /// `ListLinks() → a(iso)`.
     fn list_links(&self) -> zbus::Result<Vec<(i32, String, OwnedObjectPath)>>;
+
+    /// `DescribeRouting() → s`.
+    fn describe_routing(&self) -> zbus::Result<String>;
+
+    /// `ReconcileRouting()`.
+    fn reconcile_routing(&self) -> zbus::Result<()>;
 }
 
 /// `org.freedesktop.NetworkBroker1.Link`.

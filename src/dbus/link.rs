@@ -145,6 +145,18 @@ impl Link {
         )
     }
 
+    /// The link's policy-routing table (`RouteTableBase + ifindex`), 0 when the link is not in
+    /// `RoutingPolicyRules`.
+    #[zbus(property)]
+    fn routing_table(&self) -> u32 {
+        self.snapshot
+            .borrow()
+            .routing_tables
+            .get(&self.index)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The link's addresses, IPv4 and IPv6: (address, prefix length).
     #[zbus(property)]
     fn addresses(&self) -> Vec<(String, u8)> {

@@ -7,6 +7,7 @@ use tokio::sync::watch;
 use zbus::object_server::SignalEmitter;
 use zbus::{interface, ObjectPath, OwnedObjectPath};
 
+use crate::broker::command::CommandSender;
 use crate::model::{Snapshot, StateProperty};
 
 use super::path::link_path;
@@ -15,6 +16,7 @@ use super::path::link_path;
 pub struct Manager {
     snapshot: watch::Receiver<Arc<Snapshot>>,
     generator: String,
+    commands: CommandSender,
 }
 
 impl Manager {
@@ -29,10 +31,15 @@ impl Manager {
     }
 
     /// A manager reading the broker's snapshots.
-    pub fn new(snapshot: watch::Receiver<Arc<Snapshot>>, generator: &str) -> Self {
+    pub fn new(
+        snapshot: watch::Receiver<Arc<Snapshot>>,
+        generator: &str,
+        commands: CommandSender,
+    ) -> Self {
         Self {
             snapshot,
             generator: generator.to_string(),
+            commands,
         }
     }
 }
@@ -94,6 +101,28 @@ impl Manager {
                 )
             })
             .collect()
+    }
+
+    /// Reconciles policy routing now: computes the rules and routes the configuration calls
+    /// for and applies the difference to the kernel.
+    async fn reconcile_routing(&self) -> zbus::fdo::Result<()> {
+        self.commands
+            .reconcile_routing()
+            .await
+            .map(|_| ())
+            .map_err(|err| zbus::fdo::Error::Failed(err.to_string()))
+    }
+
+    /// Policy routing as JSON: for every link in `RoutingPolicyRules` its table, and the rules
+    /// and routes the configuration calls for (`desired`) next to the ones of ours the kernel
+    /// has (`actual`), with what a reconcile would change (`pending`).
+    async fn describe_routing(&self) -> zbus::fdo::Result<String> {
+        let status = self
+            .commands
+            .routing_status()
+            .await
+            .map_err(|err| zbus::fdo::Error::Failed(err.to_string()))?;
+        serde_json::to_string(&status).map_err(|err| zbus::fdo::Error::Failed(err.to_string()))
     }
 
     /// A link appeared: interface index, name, object path.

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use zbus::connection::Builder;
 use zbus::Connection;
 
+use crate::broker::command::CommandSender;
 use crate::config::Generator;
 use crate::model::Snapshot;
 
@@ -38,11 +39,12 @@ pub enum Error {
 pub async fn serve(
     snapshot: watch::Receiver<Arc<Snapshot>>,
     generator: Generator,
+    commands: CommandSender,
 ) -> Result<Connection, Error> {
     Builder::system()
         .serve_at(
             MANAGER_PATH,
-            manager::Manager::new(snapshot, generator.as_str()),
+            manager::Manager::new(snapshot, generator.as_str(), commands),
         )
         .serve_at(MANAGER_PATH, zbus::fdo::ObjectManager)
         .name(BUS_NAME)

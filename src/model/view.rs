@@ -46,6 +46,8 @@ pub struct Snapshot {
     pub links: BTreeMap<IfIndex, Arc<LinkView>>,
     /// networkd's manager states; empty when networkd has not been seen.
     pub manager: States,
+    /// The policy-routing table of each link that has one (`RoutingPolicyRules`).
+    pub routing_tables: BTreeMap<IfIndex, u32>,
 }
 
 impl Snapshot {
