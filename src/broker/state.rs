@@ -100,6 +100,9 @@ impl RouteKey {
     }
 }
 
+/// `RT_TABLE_MAIN`.
+const RT_TABLE_MAIN: u32 = 254;
+
 /// The link table.
 #[derive(Debug, Default, Clone)]
 pub struct State {
@@ -326,7 +329,9 @@ impl State {
                 };
                 if let Some(pos) = view.addresses.iter().position(|a| a.same_key(&address)) {
                     let removed = Arc::make_mut(view).addresses.remove(pos);
+                    let ip = removed.ip;
                     changes.push(Change::AddressRemoved(index, removed));
+                    self.forget_routes_flushed_with(index, ip, changes);
                 }
             }
             KernelEvent::RouteAdded(route) => self.add_route(route, changes),
@@ -383,6 +388,47 @@ impl State {
                 }
             }
             Some(_) => {}
+        }
+    }
+
+    /// Forgets the IPv4 routes the kernel removes with an address (`fib_del_ifaddr` and
+    /// `fib_inetaddr_event` in net/ipv4/fib_frontend.c), which it does not always announce:
+    ///
+    /// - once no link has the address any more, the main table's routes that had it as their
+    ///   preferred source (`src`), through any link (announced by recent kernels, not by
+    ///   older ones);
+    /// - when the link has lost its last IPv4 address, every IPv4 route through it, in every
+    ///   table (`fib_disable_ip`: never announced). Among them the link's default route in
+    ///   the main table: a picture that kept it would give policy routing a gateway the link
+    ///   no longer has.
+    ///
+    /// IPv6 announces its removals.
+    fn forget_routes_flushed_with(
+        &mut self,
+        index: IfIndex,
+        ip: IpAddr,
+        changes: &mut Vec<Change>,
+    ) {
+        if ip.is_ipv6() {
+            return;
+        }
+        let has_ipv4 = |view: &LinkView| view.addresses.iter().any(|a| a.ip.is_ipv4());
+        let last = self.links.get(&index).is_some_and(|view| !has_ipv4(view));
+        let still_local = self
+            .links
+            .values()
+            .any(|view| view.addresses.iter().any(|a| a.ip == ip));
+        let flushed = |route: &Route| {
+            !route.ipv6
+                && ((last && route.oif == Some(index))
+                    || (!still_local && route.table == RT_TABLE_MAIN && route.src == Some(ip)))
+        };
+        self.routes.retain(|_, route| !flushed(route));
+        for view in self.links.values_mut() {
+            if view.routes.iter().any(flushed) {
+                Arc::make_mut(view).routes.retain(|route| !flushed(route));
+                changes.push(Change::RoutesChanged(view.attrs.index));
+            }
         }
     }
 
@@ -721,6 +767,123 @@ mod tests {
                 KernelEvent::RouteAdded(route(3, "192.0.2.0", 24))
             ),
             vec![Change::RoutesChanged(3)]
+        );
+    }
+
+    /// An up link 3 with `addresses`, and routes through it.
+    fn link_with(addresses: &[(&str, u8)], routes: &[Route]) -> State {
+        let mut state = State::default();
+        let mut up = link(3, "eth0");
+        up.flags = crate::model::link::IFF_UP;
+        apply(&mut state, KernelEvent::LinkChanged(up));
+        for (ip, len) in addresses {
+            apply(
+                &mut state,
+                KernelEvent::AddressAdded {
+                    index: 3,
+                    address: addr(ip, *len),
+                },
+            );
+        }
+        for r in routes {
+            apply(&mut state, KernelEvent::RouteAdded(r.clone()));
+        }
+        state
+    }
+
+    fn remove_address(state: &mut State, ip: &str, len: u8) -> Vec<Change> {
+        apply(
+            state,
+            KernelEvent::AddressRemoved {
+                index: 3,
+                address: addr(ip, len),
+            },
+        )
+    }
+
+    fn default_via(gateway: &str, table: u32) -> Route {
+        let mut r = route(3, "0.0.0.0", 0);
+        r.dst = None;
+        r.gateway = Some(gateway.parse().unwrap());
+        r.scope = 0;
+        r.table = table;
+        r
+    }
+
+    #[test]
+    fn losing_the_last_ipv4_address_drops_every_ipv4_route_through_the_link() {
+        // The kernel flushes them without a word (fib_disable_ip); found by the lab test of
+        // policy routing: the table got a default route from the stale main-table one.
+        let main_default = default_via("192.0.2.1", 254);
+        let ours = default_via("192.0.2.1", 1003);
+        let mut v6 = route(3, "2001:db8::", 64);
+        v6.ipv6 = true;
+        let mut state = link_with(
+            &[("192.0.2.2", 24), ("192.0.2.3", 24), ("2001:db8::2", 64)],
+            &[main_default.clone(), ours, v6.clone()],
+        );
+        // One of two IPv4 addresses: the routes stay (none names it as its source).
+        let changes = remove_address(&mut state, "192.0.2.3", 24);
+        assert!(!changes.contains(&Change::RoutesChanged(3)), "{changes:?}");
+        assert_eq!(state.link(3).unwrap().routes.len(), 3);
+        // The last one: every IPv4 route through the link goes, in every table; IPv6 stays.
+        let changes = remove_address(&mut state, "192.0.2.2", 24);
+        assert!(changes.contains(&Change::RoutesChanged(3)), "{changes:?}");
+        let routes: Vec<_> = state.link(3).unwrap().routes.iter().cloned().collect();
+        assert_eq!(routes, vec![v6]);
+        // The default route added again is a new route, not a known one.
+        apply(
+            &mut state,
+            KernelEvent::AddressAdded {
+                index: 3,
+                address: addr("192.0.2.2", 24),
+            },
+        );
+        assert_eq!(
+            apply(&mut state, KernelEvent::RouteAdded(main_default)),
+            vec![Change::RoutesChanged(3)]
+        );
+    }
+
+    #[test]
+    fn an_address_that_goes_takes_the_main_routes_it_was_the_source_of() {
+        let mut with_src = default_via("192.0.2.1", 254);
+        with_src.src = Some("192.0.2.2".parse().unwrap());
+        let mut other_table = with_src.clone();
+        other_table.table = 1003;
+        let mut other_src = route(3, "198.51.100.0", 24);
+        other_src.src = Some("198.51.100.2".parse().unwrap());
+        let mut state = link_with(
+            &[("192.0.2.2", 24), ("198.51.100.2", 24)],
+            &[with_src, other_table.clone(), other_src.clone()],
+        );
+        let changes = remove_address(&mut state, "192.0.2.2", 24);
+        assert!(changes.contains(&Change::RoutesChanged(3)), "{changes:?}");
+        let mut routes: Vec<_> = state.link(3).unwrap().routes.iter().cloned().collect();
+        routes.sort();
+        let mut want = vec![other_table, other_src];
+        want.sort();
+        assert_eq!(routes, want, "only the main table's, only that source's");
+
+        // The same address still on another link: nothing is flushed.
+        let mut with_src = default_via("192.0.2.1", 254);
+        with_src.src = Some("192.0.2.2".parse().unwrap());
+        let mut state = link_with(
+            &[("192.0.2.2", 24), ("198.51.100.2", 24)],
+            std::slice::from_ref(&with_src),
+        );
+        apply(&mut state, KernelEvent::LinkChanged(link(4, "eth1")));
+        apply(
+            &mut state,
+            KernelEvent::AddressAdded {
+                index: 4,
+                address: addr("192.0.2.2", 32),
+            },
+        );
+        remove_address(&mut state, "192.0.2.2", 24);
+        assert_eq!(
+            state.link(3).unwrap().routes.iter().collect::<Vec<_>>(),
+            vec![&with_src]
         );
     }
 

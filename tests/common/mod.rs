@@ -14,9 +14,14 @@
 //!   netns ([`LabInfo::peer_run`]), with panics that show stdout/stderr;
 //! * [`Broker`]: a `network-broker` started inside the lab with its own config dir, stopped
 //!   (SIGTERM to its PID only) on drop, its log printed when the test fails;
+//!   [`Broker::restart`] stops it and starts another on the same config dir;
+//!   [`BROKERCTL_BIN`] is the command-line client;
 //! * bus helpers on top of `busctl --json=short` ([`LabInfo::get_property`], [`LabInfo::call`],
 //!   [`LabInfo::introspect`]) and a signal [`Monitor`];
 //! * [`TestLink`]: veth pairs with unique names, deleted on drop;
+//! * real traffic: [`LabInfo::send_udp`] sends datagrams from an address of the lab machine
+//!   (from a thread moved into its netns), [`LabInfo::peer_rx_packets`] counts what arrived on
+//!   a peer link;
 //! * [`wait_until`]: poll a condition with a generous timeout (the tests never assert on time);
 //! * [`HookRecorder`]: hook scripts that record every run (environment, stdin, order);
 //! * systemd-networkd in the lab: its properties ([`LabInfo::try_networkd_property`]), stopping
@@ -32,7 +37,7 @@ use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -56,6 +61,9 @@ pub const PROPERTIES_IFACE: &str = "org.freedesktop.DBus.Properties";
 pub const DEFAULT_LAB_DIR: &str = "/tmp/network-broker-lab";
 /// The daemon under test, built by cargo for the integration tests.
 pub const BROKER_BIN: &str = env!("CARGO_BIN_EXE_network-broker");
+/// The command-line client, built by cargo next to the daemon (run it inside the lab with
+/// [`LabInfo::run`]: the harness sets `DBUS_SYSTEM_BUS_ADDRESS` to the lab bus there).
+pub const BROKERCTL_BIN: &str = env!("CARGO_BIN_EXE_network-brokerctl");
 /// Set in the daemon's environment by [`Broker`]; hooks must never see it (clean environment).
 pub const LEAK_CANARY: &str = "NB_LEAK_CANARY";
 
@@ -506,6 +514,65 @@ impl LabInfo {
             set.insert((ip, len));
         }
         set
+    }
+
+    // ---- traffic (real packets through the lab's links)
+
+    /// Sends `count` UDP datagrams to `dst` from a socket bound to `src` (an address of the
+    /// lab machine), from inside the lab's network namespace: a thread of the test process
+    /// moves into it with setns(2) (the lab has no ping). Where they leave is the kernel's
+    /// choice, as for any program on the lab machine; count them with
+    /// [`LabInfo::peer_rx_packets`]. Panics when the socket cannot be bound or a send fails.
+    pub fn send_udp(&self, src: IpAddr, dst: SocketAddr, count: usize) {
+        let netns = self.netns_host_path.clone();
+        let sender = std::thread::Builder::new()
+            .name("udp-in-lab".into())
+            .spawn(move || {
+                use std::os::fd::AsFd as _;
+                // A thread of its own: no other test code ever runs in the lab's namespace.
+                let file = fs::File::open(&netns).unwrap_or_else(|e| panic!("{netns}: {e}"));
+                rustix::thread::move_into_link_name_space(
+                    file.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .unwrap_or_else(|e| panic!("setns into {netns}: {e}"));
+                let socket = std::net::UdpSocket::bind(SocketAddr::new(src, 0))
+                    .unwrap_or_else(|e| panic!("bind a UDP socket to {src} in the lab: {e}"));
+                for _ in 0..count {
+                    socket
+                        .send_to(b"network-broker lab", dst)
+                        .unwrap_or_else(|e| panic!("send from {src} to {dst}: {e}"));
+                }
+            })
+            .expect("spawn the sending thread");
+        if let Err(panic) = sender.join() {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    /// Packets link `dev` of the peer netns has received: what the lab machine sent through
+    /// the veth whose other end is `dev` (`ip -n PEER -s -j link show dev DEV`).
+    pub fn peer_rx_packets(&self, dev: &str) -> u64 {
+        let text = output_of({
+            let mut c = Command::new("ip");
+            c.args([
+                "-n",
+                &self.netns_peer,
+                "-s",
+                "-j",
+                "link",
+                "show",
+                "dev",
+                dev,
+            ]);
+            c
+        })
+        .ok();
+        let v: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("ip -s -j link show {dev}: {e}: {text}"));
+        v[0]["stats64"]["rx"]["packets"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no rx packet count for {dev} in the peer netns: {text}"))
     }
 
     // ---- the bus (busctl inside the lab)
@@ -1173,8 +1240,48 @@ impl Broker {
 
     /// Starts the daemon on an existing config dir, without waiting for anything.
     pub fn spawn_with_config(lab: &LabInfo, config: ConfigDir) -> Broker {
+        let child = Self::launch(lab, &config, false);
+        Broker {
+            lab: lab.clone(),
+            pid: child.id(),
+            child: Some(child),
+            config,
+        }
+    }
+
+    /// Stops the daemon (SIGTERM, as [`Broker::stop`]) if it runs, then starts a new one on the
+    /// same config dir (and so the same `RuntimeDirectory`, if the YAML names one) and waits
+    /// until it owns the bus name, as [`Broker::start`]. The new run's output is appended to
+    /// the same log, after a line `=== restarted ===`.
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        wait_name_free(&self.lab);
+        let mut log = fs::OpenOptions::new()
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let _ = writeln!(log, "=== restarted ===");
+        let child = Self::launch(&self.lab, &self.config, true);
+        self.pid = child.id();
+        self.child = Some(child);
+        self.wait_owns_name();
+    }
+
+    /// Starts `network-broker --config-dir DIR` inside the lab, its output in `DIR/broker.log`
+    /// (appended to, or truncated first).
+    fn launch(lab: &LabInfo, config: &ConfigDir, append: bool) -> Child {
         let log_path = config.path().join("broker.log");
-        let log = fs::File::create(&log_path).unwrap();
+        let log = if append {
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .unwrap()
+        } else {
+            fs::File::create(&log_path).unwrap()
+        };
         let mut cmd = lab.cmd(&[
             OsStr::new(BROKER_BIN),
             OsStr::new("--config-dir"),
@@ -1188,15 +1295,8 @@ impl Broker {
             // own process group: a ^C to the test runner does not hit the daemon mid-test;
             // it is stopped by PID in Drop (and `netlab.sh down` stops anything left in the lab)
             .process_group(0);
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {BROKER_BIN} in the lab: {e}"));
-        Broker {
-            lab: lab.clone(),
-            pid: child.id(),
-            child: Some(child),
-            config,
-        }
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BROKER_BIN} in the lab: {e}"))
     }
 
     /// Starts the daemon and waits until it owns `org.freedesktop.NetworkBroker1` on the lab
@@ -1207,19 +1307,7 @@ impl Broker {
 
     /// [`Broker::start`] on an existing config dir ([`ConfigDir::new_in`]).
     pub fn start_with_config(lab: &LabInfo, config: ConfigDir) -> Broker {
-        // The previous test's daemon has exited when its Broker was dropped, but the bus may
-        // take a moment to notice its connection is gone: wait for the name to be free.
-        wait_until(
-            &format!("{BUS_NAME} to be free on the lab bus before starting the daemon"),
-            Duration::from_secs(10),
-            || match lab.name_owner_pid(BUS_NAME) {
-                None => Ok(()),
-                Some(pid) => Err(format!(
-                    "owned by PID {pid} (a daemon left over by another test or run? \
-                     `tests/lab/netlab.sh down` stops everything in the lab)"
-                )),
-            },
-        );
+        wait_name_free(lab);
         let mut b = Broker::spawn_with_config(lab, config);
         b.wait_owns_name();
         b
@@ -1283,6 +1371,22 @@ impl Broker {
             ),
         }
     }
+}
+
+/// The previous daemon has exited when its [`Broker`] was stopped or dropped, but the bus may
+/// take a moment to notice its connection is gone: waits until the name is free.
+fn wait_name_free(lab: &LabInfo) {
+    wait_until(
+        &format!("{BUS_NAME} to be free on the lab bus before starting the daemon"),
+        Duration::from_secs(10),
+        || match lab.name_owner_pid(BUS_NAME) {
+            None => Ok(()),
+            Some(pid) => Err(format!(
+                "owned by PID {pid} (a daemon left over by another test or run? \
+                 `tests/lab/netlab.sh down` stops everything in the lab)"
+            )),
+        },
+    );
 }
 
 /// SIGTERM to `child`'s PID, wait up to `grace`, then SIGKILL.  `Ok` if it exited on SIGTERM.
