@@ -81,12 +81,29 @@ bench: deps build
 PREFIX ?= /usr
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 install: build
-	install -Dm755 target/release/network-broker $(DESTDIR)$(PREFIX)/bin/network-broker
-	install -Dm755 target/release/network-brokerctl $(DESTDIR)$(PREFIX)/bin/network-brokerctl
+	install -Dm755 $(TARGET_DIR)/release/network-broker $(DESTDIR)$(PREFIX)/bin/network-broker
+	install -Dm755 $(TARGET_DIR)/release/network-brokerctl $(DESTDIR)$(PREFIX)/bin/network-brokerctl
 	install -Dm644 systemd/network-broker.service $(DESTDIR)$(UNITDIR)/network-broker.service
 	install -Dm644 dbus/org.freedesktop.NetworkBroker1.conf \
 		$(DESTDIR)$(PREFIX)/share/dbus-1/system.d/org.freedesktop.NetworkBroker1.conf
+	install -Dm644 dbus/org.freedesktop.NetworkBroker1.service \
+		$(DESTDIR)$(PREFIX)/share/dbus-1/system-services/org.freedesktop.NetworkBroker1.service
+	install -Dm644 dbus/org.freedesktop.NetworkBroker1.xml \
+		$(DESTDIR)$(PREFIX)/share/dbus-1/interfaces/org.freedesktop.NetworkBroker1.xml
+	install -Dm644 polkit/org.freedesktop.NetworkBroker1.policy \
+		$(DESTDIR)$(PREFIX)/share/polkit-1/actions/org.freedesktop.NetworkBroker1.policy
+	install -Dm644 polkit/rules.d/50-network-broker.rules \
+		$(DESTDIR)$(PREFIX)/share/polkit-1/rules.d/50-network-broker.rules
+	install -Dm644 sysusers.d/network-broker.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/network-broker.conf
+	$(TARGET_DIR)/release/network-brokerctl completions bash > network-brokerctl.bash
+	$(TARGET_DIR)/release/network-brokerctl completions zsh > _network-brokerctl
+	$(TARGET_DIR)/release/network-brokerctl completions fish > network-brokerctl.fish
+	install -Dm644 network-brokerctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/network-brokerctl
+	install -Dm644 _network-brokerctl $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_network-brokerctl
+	install -Dm644 network-brokerctl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/network-brokerctl.fish
+	rm -f network-brokerctl.bash _network-brokerctl network-brokerctl.fish
 	install -d -m755 $(DESTDIR)$(SYSCONFDIR)/network-broker
 	for d in carrier configured degraded no-carrier routable manager routes-modified; do \
 		install -d -m755 $(DESTDIR)$(SYSCONFDIR)/network-broker/$$d.d; done

@@ -78,7 +78,18 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     let mut hangup = signal(SignalKind::hangup()).map_err(Error::Signals)?;
 
     let (commands, commands_rx) = command::channel();
-    let conn = dbus::serve(snapshots.clone(), config.system.generator, commands).await?;
+    let (reloads, mut reload_rx) = command::reload_channel();
+    let notices = broker.notices();
+    let services = dbus::manager::Services {
+        commands,
+        reload: reloads,
+        authorizer: std::sync::Arc::new(dbus::authz::Polkit::default()),
+        hook_dirs: dbus::manager::HookDirs {
+            dir: config.dir.clone(),
+            enforce_ownership,
+        },
+    };
+    let conn = dbus::serve(snapshots.clone(), config.system.generator, services).await?;
     info!(name = dbus::names::BUS_NAME, "claimed bus name");
     let leases = config.system.generator == Generator::Dhclient;
     if leases {
@@ -110,6 +121,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     });
     tasks.spawn(dbus::publish::run(conn.clone(), snapshots, cancel.clone()));
     tasks.spawn(dbus::publish::hook_results(conn.clone(), results_rx));
+    tasks.spawn(dbus::publish::notices(conn.clone(), notices));
     tasks.spawn(memory::write_task(runtime_dir, dispatched_updates));
     tasks.close();
 
@@ -126,7 +138,14 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
         tokio::select! {
             _ = terminate.recv() => { info!("SIGTERM received, stopping"); break Ok(()) }
             _ = interrupt.recv() => { info!("SIGINT received, stopping"); break Ok(()) }
-            _ = hangup.recv() => reload(&config.dir, &events, &log).await,
+            _ = hangup.recv() => {
+                info!("SIGHUP received, reloading configuration");
+                let _ = reload(&config.dir, &events, &log).await;
+            }
+            Some(reply) = reload_rx.recv() => {
+                info!("reload requested on the bus");
+                let _ = reply.send(reload(&config.dir, &events, &log).await);
+            }
             ended = &mut netlink_task => break Err(match ended {
                 Ok(Err(err)) => Error::Netlink(err),
                 _ => Error::TaskEnded("kernel event source"),
@@ -175,10 +194,14 @@ async fn join_opt<T>(
     }
 }
 
-/// Re-reads the configuration. An invalid file is rejected with its error and the running
-/// configuration stays in force.
-async fn reload(dir: &Path, events: &EventSender, log: &LogHandle) {
-    info!(dir = %dir.display(), "SIGHUP received, reloading configuration");
+/// Re-reads the configuration (SIGHUP or `Reload()`). An invalid file is rejected with its
+/// error, which is also the reply to a bus caller, and the running configuration stays in force.
+async fn reload(
+    dir: &Path,
+    events: &EventSender,
+    log: &LogHandle,
+) -> Result<(), command::ReloadError> {
+    info!(dir = %dir.display(), "reloading configuration");
     let dir = dir.to_path_buf();
     let loaded = tokio::task::spawn_blocking(move || Config::load(&dir)).await;
     match loaded {
@@ -190,10 +213,23 @@ async fn reload(dir: &Path, events: &EventSender, log: &LogHandle) {
                 .is_err()
             {
                 warn!("broker gone, reload dropped");
+                return Err(command::ReloadError::Failed(
+                    "the daemon is stopping".to_string(),
+                ));
             }
+            Ok(())
         }
-        Ok(Err(err)) => error!(error = %err, "configuration rejected, keeping the old one"),
-        Err(err) => error!(error = %err, "configuration reload failed, keeping the old one"),
+        Ok(Err(err)) => {
+            let text = ErrorChain(&err).to_string();
+            error!(error = %text, "configuration rejected, keeping the old one");
+            Err(command::ReloadError::InvalidConfig(text))
+        }
+        Err(err) => {
+            error!(error = %err, "configuration reload failed, keeping the old one");
+            Err(command::ReloadError::Failed(format!(
+                "configuration reload failed: {err}"
+            )))
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::hooks::{BatchResult, Request};
+use crate::hooks::{BatchResult, DryRun, Request};
 use crate::model::IfIndex;
 
 /// What the bus can ask of the broker.
@@ -29,6 +29,16 @@ pub enum Command {
         index: IfIndex,
         /// The outcome once every script ran.
         reply: oneshot::Sender<Result<BatchResult, CommandError>>,
+    },
+    /// What `RunHooks` would do now, without running anything: the scripts and the exact
+    /// environment and standard input they would get.
+    DryRunHooks {
+        /// Event name.
+        event: String,
+        /// The link.
+        index: IfIndex,
+        /// The scripts, environment and input.
+        reply: oneshot::Sender<Result<DryRun, CommandError>>,
     },
     /// Policy routing.
     Routing(RoutingCommand),
@@ -59,6 +69,46 @@ pub enum CommandError {
     /// Policy routing failed.
     #[error("policy routing failed: {0}")]
     Routing(String),
+    /// The hook directory could not be read.
+    #[error("{0}")]
+    Hooks(String),
+}
+
+/// Why a reload request (`Reload()`) changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadError {
+    /// The configuration on disk is invalid; the running one stays in force.
+    #[error("{0}")]
+    InvalidConfig(String),
+    /// The daemon is stopping or the reload could not be carried out.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A reload request: the daemon re-reads its configuration (as on SIGHUP) and answers.
+pub type ReloadReply = oneshot::Sender<Result<(), ReloadError>>;
+
+/// The bus adapter's end of reload requests; the daemon's main loop holds the other end.
+#[derive(Debug, Clone)]
+pub struct ReloadSender(mpsc::Sender<ReloadReply>);
+
+/// The daemon's end.
+pub type ReloadReceiver = mpsc::Receiver<ReloadReply>;
+
+/// A reload channel.
+pub fn reload_channel() -> (ReloadSender, ReloadReceiver) {
+    let (tx, rx) = mpsc::channel(4);
+    (ReloadSender(tx), rx)
+}
+
+impl ReloadSender {
+    /// Asks the daemon to reload and waits for the outcome.
+    pub async fn reload(&self) -> Result<(), ReloadError> {
+        let (reply, answer) = oneshot::channel();
+        let stopping = || ReloadError::Failed("the daemon is stopping".to_string());
+        self.0.send(reply).await.map_err(|_| stopping())?;
+        answer.await.map_err(|_| stopping())?
+    }
 }
 
 /// The bus adapter's end: cloneable, one method per command.
@@ -103,6 +153,16 @@ impl CommandSender {
         .await
     }
 
+    /// See [`Command::DryRunHooks`].
+    pub async fn dry_run_hooks(&self, event: &str, index: IfIndex) -> Result<DryRun, CommandError> {
+        self.ask(|reply| Command::DryRunHooks {
+            event: event.to_string(),
+            index,
+            reply,
+        })
+        .await
+    }
+
     /// See [`RoutingCommand::Reconcile`].
     pub async fn reconcile_routing(&self) -> Result<crate::routing::apply::Report, CommandError> {
         self.ask(|reply| Command::Routing(RoutingCommand::Reconcile(reply)))
@@ -126,4 +186,12 @@ impl CommandSender {
             .map_err(|_| CommandError::Stopping)?;
         answer.await.map_err(|_| CommandError::Stopping)?
     }
+}
+
+/// Happenings the broker decides on that the bus announces as signals (past tense, no reply).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A link's routes changed and have been quiet since: once per settled burst, at the
+    /// moment `routes-modified.d` would run (whether or not the link is selected for hooks).
+    RoutesModified(IfIndex),
 }

@@ -55,6 +55,8 @@ pub struct Broker {
     enforce_hook_ownership: bool,
     snapshots: watch::Sender<Arc<Snapshot>>,
     routes_modified: Debouncer<IfIndex>,
+    /// Where settled route bursts are announced (the bus's `RoutesModified`), once subscribed.
+    notices: Option<tokio::sync::mpsc::UnboundedSender<command::Notice>>,
     /// Whether the kernel's first dump has arrived. What that dump contains is the state the
     /// daemon starts from, not a change: it runs the startup triggers, not transitions.
     kernel_seen: bool,
@@ -102,6 +104,7 @@ impl Broker {
             enforce_hook_ownership,
             snapshots,
             routes_modified: Debouncer::new(ROUTES_QUIET, ROUTES_MAX_DELAY),
+            notices: None,
             kernel_seen: false,
             networkd_seen: false,
             startup_done: false,
@@ -120,6 +123,13 @@ impl Broker {
     /// connection, which exists only after the broker's snapshots are being served).
     pub fn attach_push(&mut self, push: push::Handle) {
         self.push = Some(push);
+    }
+
+    /// The broker's [`command::Notice`]s from now on (one subscriber).
+    pub fn notices(&mut self) -> tokio::sync::mpsc::UnboundedReceiver<command::Notice> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.notices = Some(tx);
+        rx
     }
 
     /// Every later version of the dispatched-states memory, for the task that saves it.
@@ -233,6 +243,24 @@ impl Broker {
             } => {
                 let _ = reply.send(self.hook_request(&event, index));
             }
+            Command::DryRunHooks {
+                event,
+                index,
+                reply,
+            } => match self.hook_request(&event, index) {
+                Err(err) => {
+                    let _ = reply.send(Err(err));
+                }
+                Ok(request) => {
+                    let settings = hook_settings(&self.config, self.enforce_hook_ownership);
+                    tokio::spawn(async move {
+                        let result = hooks::dry_run(request, settings)
+                            .await
+                            .map_err(CommandError::Hooks);
+                        let _ = reply.send(result);
+                    });
+                }
+            },
             Command::RunHooks {
                 event,
                 index,
@@ -531,6 +559,9 @@ impl Broker {
             let Some(view) = self.state.link(index) else {
                 continue;
             };
+            if let Some(notices) = &self.notices {
+                let _ = notices.send(command::Notice::RoutesModified(index));
+            }
             if !self.config.link_selected(&view.attrs.name) {
                 continue;
             }

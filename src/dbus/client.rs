@@ -1,5 +1,7 @@
 //! Client-side proxies of our own interfaces, used by `network-brokerctl` and the tests.
 
+use std::collections::HashMap;
+
 use zbus::proxy;
 use zbus::OwnedObjectPath;
 
@@ -14,13 +16,49 @@ pub trait Manager {
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;
 
+    /// `Generator` (s).
+    #[zbus(property)]
+    fn generator(&self) -> zbus::Result<String>;
+
+    /// `OperationalState` (s).
+    #[zbus(property)]
+    fn operational_state(&self) -> zbus::Result<String>;
+
     /// `ListLinks() → a(iso)`.
     fn list_links(&self) -> zbus::Result<Vec<(i32, String, OwnedObjectPath)>>;
+
+    /// `GetLinkByName(s) → o`.
+    fn get_link_by_name(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
+
+    /// `GetLinkByIndex(i) → o`.
+    fn get_link_by_index(&self, index: i32) -> zbus::Result<OwnedObjectPath>;
+
+    /// `Describe() → s`.
+    fn describe(&self) -> zbus::Result<String>;
+
+    /// `ListHooks() → a(ss)`.
+    fn list_hooks(&self) -> zbus::Result<Vec<(String, String)>>;
+
+    /// `Reload()`.
+    #[zbus(allow_interactive_auth)]
+    fn reload(&self) -> zbus::Result<()>;
+
+    /// `RunHooks(s, i) → a(sus)`.
+    #[zbus(allow_interactive_auth)]
+    fn run_hooks(&self, event: &str, index: i32) -> zbus::Result<Vec<(String, u32, String)>>;
+
+    /// `DryRunHooks(s, i) → (as, a(ss), s)`.
+    fn dry_run_hooks(
+        &self,
+        event: &str,
+        index: i32,
+    ) -> zbus::Result<(Vec<String>, Vec<(String, String)>, String)>;
 
     /// `DescribeRouting() → s`.
     fn describe_routing(&self) -> zbus::Result<String>;
 
     /// `ReconcileRouting()`.
+    #[zbus(allow_interactive_auth)]
     fn reconcile_routing(&self) -> zbus::Result<()>;
 }
 
@@ -42,4 +80,9 @@ pub trait Link {
     /// `Addresses` (a(sy)).
     #[zbus(property)]
     fn addresses(&self) -> zbus::Result<Vec<(String, u8)>>;
+    /// `Lease` (a{ss}).
+    #[zbus(property)]
+    fn lease(&self) -> zbus::Result<HashMap<String, String>>;
+    /// `Describe() → s`.
+    fn describe(&self) -> zbus::Result<String>;
 }

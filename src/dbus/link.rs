@@ -8,6 +8,7 @@ use zbus::interface;
 
 use crate::model::{IfIndex, LinkView, Snapshot, StateProperty};
 
+use super::error::ApiError;
 use super::manager::wire_index;
 
 /// One link object.
@@ -161,5 +162,22 @@ impl Link {
     #[zbus(property)]
     fn addresses(&self) -> Vec<(String, u8)> {
         self.with_view(addresses_of, Vec::new())
+    }
+
+    /// Everything the daemon knows about this link as JSON: attributes, addresses, routes,
+    /// states, lease and policy-routing table.
+    ///
+    /// Errors: `org.freedesktop.NetworkBroker1.Error.NoSuchLink` (the link went away).
+    fn describe(&self) -> Result<String, ApiError> {
+        let snapshot = self.snapshot.borrow();
+        let view = snapshot
+            .links
+            .get(&self.index)
+            .ok_or_else(|| ApiError::NoSuchLink(format!("no link with index {}", self.index)))?;
+        serde_json::to_string(&serde_json::json!({
+            "Link": view,
+            "RoutingTable": snapshot.routing_tables.get(&self.index),
+        }))
+        .map_err(|err| ApiError::Failed(format!("cannot encode the link: {err}")))
     }
 }

@@ -1,22 +1,49 @@
 //! `org.freedesktop.NetworkBroker1.Manager` at `/org/freedesktop/NetworkBroker1`: a thin
 //! adapter that reads the broker's snapshot. It decides nothing.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::watch;
+use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
-use zbus::{interface, ObjectPath, OwnedObjectPath};
+use zbus::{interface, Connection, ObjectPath, OwnedObjectPath};
 
-use crate::broker::command::CommandSender;
-use crate::model::{Snapshot, StateProperty};
+use crate::broker::command::{CommandSender, ReloadError, ReloadSender};
+use crate::hooks;
+use crate::model::{IfIndex, Snapshot, StateProperty};
 
+use super::authz::Authorizer;
+use super::error::ApiError;
+use super::names::{ACTION_RECONCILE_ROUTING, ACTION_RELOAD, ACTION_RUN_HOOKS};
 use super::path::link_path;
+
+/// Where the hooks live and whether ownership is enforced (for `ListHooks`).
+#[derive(Debug, Clone)]
+pub struct HookDirs {
+    /// The configuration directory holding `<event>.d/`.
+    pub dir: PathBuf,
+    /// Whether scripts must be owned by root and not writable by others.
+    pub enforce_ownership: bool,
+}
+
+/// What the manager needs besides the snapshot.
+pub struct Services {
+    /// Requests to the broker.
+    pub commands: CommandSender,
+    /// Reload requests to the daemon.
+    pub reload: ReloadSender,
+    /// Who may call the privileged methods.
+    pub authorizer: Arc<dyn Authorizer>,
+    /// The hook directories.
+    pub hook_dirs: HookDirs,
+}
 
 /// The manager object.
 pub struct Manager {
     snapshot: watch::Receiver<Arc<Snapshot>>,
     generator: String,
-    commands: CommandSender,
+    services: Services,
 }
 
 impl Manager {
@@ -34,14 +61,64 @@ impl Manager {
     pub fn new(
         snapshot: watch::Receiver<Arc<Snapshot>>,
         generator: &str,
-        commands: CommandSender,
+        services: Services,
     ) -> Self {
         Self {
             snapshot,
             generator: generator.to_string(),
-            commands,
+            services,
         }
     }
+}
+
+/// A link index from the wire: positive, or `InvalidArgument`.
+pub(crate) fn index_arg(index: i32) -> Result<IfIndex, ApiError> {
+    match IfIndex::try_from(index) {
+        Ok(index) if index > 0 => Ok(index),
+        _ => Err(ApiError::InvalidArgument(format!(
+            "invalid interface index {index}: must be positive"
+        ))),
+    }
+}
+
+/// An event name from the wire: `[a-z0-9-]+`, or `InvalidArgument`.
+fn event_arg(event: &str) -> Result<(), ApiError> {
+    if hooks::discover::is_valid_event_name(event) {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidArgument(format!(
+            "invalid event name {event:?}: expected [a-z0-9-]+"
+        )))
+    }
+}
+
+/// The whole state as one JSON document (`Describe()`).
+pub fn describe(snapshot: &Snapshot, generator: &str) -> Result<String, ApiError> {
+    serde_json::to_string(&serde_json::json!({
+        "Version": env!("CARGO_PKG_VERSION"),
+        "Generator": generator,
+        "Manager": snapshot.manager,
+        "Links": snapshot.links.values().collect::<Vec<_>>(),
+        "RoutingTables": snapshot.routing_tables,
+    }))
+    .map_err(|err| ApiError::Failed(format!("cannot encode the state: {err}")))
+}
+
+/// Every admitted hook of every event directory, in run order: (event, script path).
+fn list_hooks(dirs: &HookDirs) -> Vec<(String, String)> {
+    let mut hooks = Vec::new();
+    for dir_name in hooks::EVENT_DIRS {
+        let event = dir_name.trim_end_matches(".d");
+        // An unreadable directory lists nothing, as it runs nothing; the runner logs why.
+        for script in hooks::discover(&dirs.dir, event, dirs.enforce_ownership).unwrap_or_default()
+        {
+            hooks.push((
+                event.to_string(),
+                script.path.to_string_lossy().into_owned(),
+            ));
+        }
+    }
+    hooks
 }
 
 /// D-Bus carries an ifindex as `i`; the kernel never hands out indexes above `i32::MAX`.
@@ -103,27 +180,174 @@ impl Manager {
             .collect()
     }
 
-    /// Reconciles policy routing now: computes the rules and routes the configuration calls
-    /// for and applies the difference to the kernel.
-    async fn reconcile_routing(&self) -> zbus::fdo::Result<()> {
-        self.commands
-            .reconcile_routing()
+    /// The object path of the link with this name.
+    ///
+    /// Errors: `org.freedesktop.NetworkBroker1.Error.NoSuchLink`.
+    fn get_link_by_name(&self, name: &str) -> Result<OwnedObjectPath, ApiError> {
+        self.snapshot
+            .borrow()
+            .link_by_name(name)
+            .map(|view| link_path(view.attrs.index))
+            .ok_or_else(|| ApiError::NoSuchLink(format!("no link named {name:?}")))
+    }
+
+    /// The object path of the link with this interface index.
+    ///
+    /// Errors: `org.freedesktop.NetworkBroker1.Error.InvalidArgument` (index not positive),
+    /// `org.freedesktop.NetworkBroker1.Error.NoSuchLink`.
+    fn get_link_by_index(&self, index: i32) -> Result<OwnedObjectPath, ApiError> {
+        let index = index_arg(index)?;
+        if self.snapshot.borrow().links.contains_key(&index) {
+            Ok(link_path(index))
+        } else {
+            Err(ApiError::NoSuchLink(format!("no link with index {index}")))
+        }
+    }
+
+    /// Everything the daemon knows as one JSON document: version, generator, manager states,
+    /// every link (attributes, addresses, routes, states, lease) and the policy-routing tables.
+    fn describe(&self) -> Result<String, ApiError> {
+        describe(&self.snapshot.borrow(), &self.generator)
+    }
+
+    /// Every hook that would run, per event directory in run order: (event, script path).
+    async fn list_hooks(&self) -> Result<Vec<(String, String)>, ApiError> {
+        let dirs = self.services.hook_dirs.clone();
+        tokio::task::spawn_blocking(move || list_hooks(&dirs))
             .await
-            .map(|_| ())
-            .map_err(|err| zbus::fdo::Error::Failed(err.to_string()))
+            .map_err(|err| ApiError::Failed(format!("cannot list the hooks: {err}")))
+    }
+
+    /// Re-reads the configuration, as SIGHUP does. An invalid configuration is rejected with
+    /// its error and the running one stays in force. polkit action
+    /// `org.freedesktop.NetworkBroker1.reload`.
+    ///
+    /// Errors: `org.freedesktop.DBus.Error.AccessDenied`,
+    /// `org.freedesktop.DBus.Error.InteractiveAuthorizationRequired`,
+    /// `org.freedesktop.NetworkBroker1.Error.InvalidConfig`, `org.freedesktop.DBus.Error.Failed`.
+    async fn reload(
+        &self,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] header: Header<'_>,
+    ) -> Result<(), ApiError> {
+        self.services
+            .authorizer
+            .check(conn, &header, ACTION_RELOAD)
+            .await?;
+        self.services
+            .reload
+            .reload()
+            .await
+            .map_err(|err| match err {
+                ReloadError::InvalidConfig(text) => ApiError::InvalidConfig(text),
+                ReloadError::Failed(text) => ApiError::Failed(text),
+            })
+    }
+
+    /// Runs the hooks of `event` (a directory stem such as `routable`) for the link with this
+    /// index now, with the link's current state, and answers when every script has run: per
+    /// script its path, exit status and error text (as in `HooksCompleted`). polkit action
+    /// `org.freedesktop.NetworkBroker1.run-hooks`.
+    ///
+    /// Errors: `org.freedesktop.NetworkBroker1.Error.InvalidArgument`,
+    /// `org.freedesktop.NetworkBroker1.Error.NoSuchLink`, `org.freedesktop.DBus.Error.AccessDenied`,
+    /// `org.freedesktop.DBus.Error.InteractiveAuthorizationRequired`,
+    /// `org.freedesktop.NetworkBroker1.Error.ShuttingDown`.
+    async fn run_hooks(
+        &self,
+        event: &str,
+        index: i32,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] header: Header<'_>,
+    ) -> Result<Vec<(String, u32, String)>, ApiError> {
+        // Bad input is refused before anyone is asked for a password.
+        event_arg(event)?;
+        let index = index_arg(index)?;
+        if !self.snapshot.borrow().links.contains_key(&index) {
+            return Err(ApiError::NoSuchLink(format!("no link with index {index}")));
+        }
+        self.services
+            .authorizer
+            .check(conn, &header, ACTION_RUN_HOOKS)
+            .await?;
+        let batch = self.services.commands.run_hooks(event, index).await?;
+        Ok(batch
+            .results
+            .into_iter()
+            .map(|r| (r.script, r.status, r.error))
+            .collect())
+    }
+
+    /// What `RunHooks` would do now, running nothing: the scripts in run order, the exact
+    /// environment (sorted by name) and the standard input (the JSON document; empty for
+    /// `/dev/null`) they would get.
+    ///
+    /// Errors: `org.freedesktop.NetworkBroker1.Error.InvalidArgument`,
+    /// `org.freedesktop.NetworkBroker1.Error.NoSuchLink`, `org.freedesktop.DBus.Error.Failed`.
+    async fn dry_run_hooks(
+        &self,
+        event: &str,
+        index: i32,
+    ) -> Result<(Vec<String>, Vec<(String, String)>, String), ApiError> {
+        event_arg(event)?;
+        let index = index_arg(index)?;
+        let dry = self.services.commands.dry_run_hooks(event, index).await?;
+        Ok((dry.scripts, dry.env, dry.stdin))
+    }
+
+    /// Reconciles policy routing now: computes the rules and routes the configuration calls
+    /// for and applies the difference to the kernel. polkit action
+    /// `org.freedesktop.NetworkBroker1.reconcile-routing`.
+    ///
+    /// Errors: `org.freedesktop.DBus.Error.AccessDenied`,
+    /// `org.freedesktop.DBus.Error.InteractiveAuthorizationRequired`,
+    /// `org.freedesktop.NetworkBroker1.Error.RoutingFailed`.
+    async fn reconcile_routing(
+        &self,
+        #[zbus(connection)] conn: &Connection,
+        #[zbus(header)] header: Header<'_>,
+    ) -> Result<(), ApiError> {
+        self.services
+            .authorizer
+            .check(conn, &header, ACTION_RECONCILE_ROUTING)
+            .await?;
+        self.services.commands.reconcile_routing().await?;
+        Ok(())
     }
 
     /// Policy routing as JSON: for every link in `RoutingPolicyRules` its table, and the rules
     /// and routes the configuration calls for (`desired`) next to the ones of ours the kernel
     /// has (`actual`), with what a reconcile would change (`pending`).
-    async fn describe_routing(&self) -> zbus::fdo::Result<String> {
-        let status = self
-            .commands
-            .routing_status()
-            .await
-            .map_err(|err| zbus::fdo::Error::Failed(err.to_string()))?;
-        serde_json::to_string(&status).map_err(|err| zbus::fdo::Error::Failed(err.to_string()))
+    ///
+    /// Errors: `org.freedesktop.NetworkBroker1.Error.RoutingFailed`.
+    async fn describe_routing(&self) -> Result<String, ApiError> {
+        let status = self.services.commands.routing_status().await?;
+        serde_json::to_string(&status)
+            .map_err(|err| ApiError::Failed(format!("cannot encode the routing status: {err}")))
     }
+
+    /// An address was added to a link: ifindex, address in text form, prefix length.
+    #[zbus(signal)]
+    pub async fn address_added(
+        emitter: &SignalEmitter<'_>,
+        index: i32,
+        address: &str,
+        prefix_len: u8,
+    ) -> zbus::Result<()>;
+
+    /// An address was removed from a link: ifindex, address in text form, prefix length.
+    #[zbus(signal)]
+    pub async fn address_removed(
+        emitter: &SignalEmitter<'_>,
+        index: i32,
+        address: &str,
+        prefix_len: u8,
+    ) -> zbus::Result<()>;
+
+    /// A link's routes changed and have settled: once per burst, when `routes-modified.d`
+    /// would run. The ifindex.
+    #[zbus(signal)]
+    pub async fn routes_modified(emitter: &SignalEmitter<'_>, index: i32) -> zbus::Result<()>;
 
     /// A link appeared: interface index, name, object path.
     #[zbus(signal)]

@@ -2,7 +2,11 @@
 //! manager and link objects (thin adapters over the broker's snapshot) and the publisher that
 //! keeps them in step.
 
+pub mod authz;
 pub mod client;
+#[cfg(test)]
+mod contract;
+pub mod error;
 pub mod link;
 pub mod manager;
 pub mod names;
@@ -16,7 +20,6 @@ use tokio::sync::watch;
 use zbus::connection::Builder;
 use zbus::Connection;
 
-use crate::broker::command::CommandSender;
 use crate::config::Generator;
 use crate::model::Snapshot;
 
@@ -39,12 +42,12 @@ pub enum Error {
 pub async fn serve(
     snapshot: watch::Receiver<Arc<Snapshot>>,
     generator: Generator,
-    commands: CommandSender,
+    services: manager::Services,
 ) -> Result<Connection, Error> {
     Builder::system()
         .serve_at(
             MANAGER_PATH,
-            manager::Manager::new(snapshot, generator.as_str(), commands),
+            manager::Manager::new(snapshot, generator.as_str(), services),
         )
         .serve_at(MANAGER_PATH, zbus::fdo::ObjectManager)
         .name(BUS_NAME)

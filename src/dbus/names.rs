@@ -11,3 +11,13 @@ pub const LINK_PATH_PREFIX: &str = "/org/freedesktop/NetworkBroker1/link";
 pub const MANAGER_INTERFACE: &str = "org.freedesktop.NetworkBroker1.Manager";
 /// The per-link interface.
 pub const LINK_INTERFACE: &str = "org.freedesktop.NetworkBroker1.Link";
+
+/// polkit action of `Manager.Reload()`.
+pub const ACTION_RELOAD: &str = "org.freedesktop.NetworkBroker1.reload";
+/// polkit action of `Manager.RunHooks()`.
+pub const ACTION_RUN_HOOKS: &str = "org.freedesktop.NetworkBroker1.run-hooks";
+/// polkit action of `Manager.ReconcileRouting()`.
+pub const ACTION_RECONCILE_ROUTING: &str = "org.freedesktop.NetworkBroker1.reconcile-routing";
+
+/// Prefix of the daemon's own error names.
+pub const ERROR_PREFIX: &str = "org.freedesktop.NetworkBroker1.Error";

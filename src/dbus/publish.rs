@@ -10,7 +10,7 @@ use tracing::{debug, warn};
 use zbus::object_server::SignalEmitter;
 use zbus::Connection;
 
-use crate::model::{LinkView, Snapshot, StateProperty, States};
+use crate::model::{Address, IfIndex, LinkView, Snapshot, StateProperty, States};
 
 use super::link::{lease_of, Link};
 use super::manager::{wire_index, Manager};
@@ -100,8 +100,87 @@ async fn sync(
                 )
                 .await;
                 log_failed_signal(sent, "LinkAdded");
+                emit_address_changes(&manager, *index, &[], &view.addresses).await;
             }
-            Some(before) => emit_property_changes(conn, &path, before, view).await,
+            Some(before) => {
+                emit_property_changes(conn, &path, before, view).await;
+                if before.addresses != view.addresses {
+                    emit_address_changes(&manager, *index, &before.addresses, &view.addresses)
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+/// The addresses in `after` that `before` does not have, and the other way round (an address
+/// is the same address when its IP and prefix length are; a change of lifetimes or flags is not
+/// news).
+pub fn address_diff<'a>(
+    before: &'a [Address],
+    after: &'a [Address],
+) -> (Vec<&'a Address>, Vec<&'a Address>) {
+    let same = |a: &Address, b: &Address| a.ip == b.ip && a.prefix_len == b.prefix_len;
+    let added = after
+        .iter()
+        .filter(|a| !before.iter().any(|b| same(a, b)))
+        .collect();
+    let removed = before
+        .iter()
+        .filter(|b| !after.iter().any(|a| same(a, b)))
+        .collect();
+    (added, removed)
+}
+
+/// `AddressRemoved` for every address gone, then `AddressAdded` for every new one.
+async fn emit_address_changes(
+    manager: &SignalEmitter<'_>,
+    index: IfIndex,
+    before: &[Address],
+    after: &[Address],
+) {
+    let (added, removed) = address_diff(before, after);
+    for address in removed {
+        let sent = Manager::address_removed(
+            manager,
+            wire_index(index),
+            &address.ip.to_string(),
+            address.prefix_len,
+        )
+        .await;
+        log_failed_signal(sent, "AddressRemoved");
+    }
+    for address in added {
+        let sent = Manager::address_added(
+            manager,
+            wire_index(index),
+            &address.ip.to_string(),
+            address.prefix_len,
+        )
+        .await;
+        log_failed_signal(sent, "AddressAdded");
+    }
+}
+
+/// Publishes the broker's notices (`RoutesModified`) until the broker stops.
+pub async fn notices(
+    conn: Connection,
+    mut notices: tokio::sync::mpsc::UnboundedReceiver<crate::broker::command::Notice>,
+) {
+    let emitter = match SignalEmitter::new(&conn, MANAGER_PATH) {
+        Ok(emitter) => emitter,
+        Err(err) => {
+            warn!(error = %err, "cannot address the manager object; notices not published");
+            while notices.recv().await.is_some() {}
+            return;
+        }
+    };
+    while let Some(notice) = notices.recv().await {
+        match notice {
+            crate::broker::command::Notice::RoutesModified(index) => {
+                let sent = Manager::routes_modified(&emitter, wire_index(index)).await;
+                log_failed_signal(sent, "RoutesModified");
+            }
         }
     }
 }
@@ -247,5 +326,22 @@ pub async fn hook_results(
 fn log_failed_signal(result: zbus::Result<()>, what: &str) {
     if let Err(err) = result {
         warn!(signal = what, error = %err, "failed to emit signal");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::fixtures::address;
+
+    #[test]
+    fn address_diff_by_ip_and_prefix() {
+        let before = [address("10.0.0.1", 24), address("fe80::1", 64)];
+        let after = [address("10.0.0.1", 24), address("10.0.0.2", 24)];
+        let (added, removed) = address_diff(&before, &after);
+        assert_eq!(added, vec![&after[1]]);
+        assert_eq!(removed, vec![&before[1]]);
+        let (added, removed) = address_diff(&before, &before);
+        assert!(added.is_empty() && removed.is_empty());
     }
 }

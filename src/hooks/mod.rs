@@ -86,3 +86,39 @@ pub struct Settings {
     /// Where systemd-networkd keeps link state files and leases (`/run/systemd/netif`).
     pub networkd_state_dir: PathBuf,
 }
+
+/// What running a request would do, computed exactly as the runner does it but without running
+/// anything: the scripts in order, the environment and standard input they would get (the dry
+/// run of `network-brokerctl run-hooks`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DryRun {
+    /// Full paths of the admitted scripts, in run order.
+    pub scripts: Vec<String>,
+    /// The environment, sorted by name.
+    pub env: Vec<(String, String)>,
+    /// Standard input (the JSON document); empty means `/dev/null`.
+    pub stdin: String,
+}
+
+/// See [`DryRun`]. Reads the hook directory and networkd's files off the async threads.
+pub async fn dry_run(request: Request, settings: Settings) -> Result<DryRun, String> {
+    tokio::task::spawn_blocking(move || {
+        let scripts = discover(&settings.dir, &request.event, settings.enforce_ownership)
+            .map_err(|err| err.to_string())?;
+        let networkd = request
+            .link
+            .as_ref()
+            .map(|link| networkd::read(&settings.networkd_state_dir, link.attrs.index));
+        let env = env::build(&request, &settings, networkd.as_ref());
+        Ok(DryRun {
+            scripts: scripts
+                .into_iter()
+                .map(|s| s.path.to_string_lossy().into_owned())
+                .collect(),
+            env: env.vars,
+            stdin: env.stdin.map(|s| s.to_string()).unwrap_or_default(),
+        })
+    })
+    .await
+    .map_err(|err| format!("dry run failed: {err}"))?
+}

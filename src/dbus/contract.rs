@@ -1,0 +1,233 @@
+//! The API contract, tested: `dbus/org.freedesktop.NetworkBroker1.xml` must equal what the
+//! daemon serves, and every method's bad input must get its named error. Both run the real
+//! objects over a peer-to-peer connection (no bus, no root).
+//!
+//! After a deliberate API change, regenerate the file with
+//! `NB_UPDATE_XML=1 cargo test --lib dbus::contract` and review the diff.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use std::os::unix::net::UnixStream;
+use tokio::sync::watch;
+use zbus::connection::Builder;
+use zbus::{Connection, Guid};
+
+use crate::broker::command;
+use crate::model::Snapshot;
+
+use super::authz::Fixed;
+use super::link::Link;
+use super::manager::{HookDirs, Manager, Services};
+use super::names::{LINK_INTERFACE, MANAGER_INTERFACE, MANAGER_PATH};
+
+/// Where the checked-in contract lives.
+fn xml_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dbus/org.freedesktop.NetworkBroker1.xml")
+}
+
+/// The `<interface name="NAME">…</interface>` block of an introspection document.
+fn interface_block(xml: &str, name: &str) -> Option<String> {
+    let start = xml.find(&format!("<interface name=\"{name}\">"))?;
+    let end = start + xml[start..].find("</interface>")? + "</interface>".len();
+    Some(xml[start..end].to_string())
+}
+
+/// The contract document: our two interfaces as the daemon serves them.
+pub fn contract(manager_xml: &str, link_xml: &str) -> Option<String> {
+    Some(format!(
+        "<!DOCTYPE node PUBLIC \"-//freedesktop//DTD D-BUS Object Introspection 1.0//EN\"\n \
+         \"http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd\">\n\
+         <!-- Generated from the daemon's introspection (src/dbus/contract.rs); do not edit. -->\n\
+         <node>\n  {}\n  {}\n</node>\n",
+        interface_block(manager_xml, MANAGER_INTERFACE)?,
+        interface_block(link_xml, LINK_INTERFACE)?,
+    ))
+}
+
+/// A served manager (denying every privileged call) and a client on a p2p connection. The
+/// broker end of the command channel is kept so requests wait rather than fail.
+struct Served {
+    client: Connection,
+    _server: Connection,
+    _commands: command::CommandReceiver,
+    _reloads: command::ReloadReceiver,
+}
+
+async fn serve(snapshot: Snapshot) -> zbus::Result<Served> {
+    let (a, b) = UnixStream::pair().map_err(|e| zbus::Error::InputOutput(Arc::new(e)))?;
+    for s in [&a, &b] {
+        s.set_nonblocking(true)
+            .map_err(|e| zbus::Error::InputOutput(Arc::new(e)))?;
+    }
+    let (_tx, rx) = watch::channel(Arc::new(snapshot));
+    let (commands, commands_rx) = command::channel();
+    let (reload, reloads_rx) = command::reload_channel();
+    let services = Services {
+        commands,
+        reload,
+        authorizer: Arc::new(Fixed(false)),
+        hook_dirs: HookDirs {
+            dir: PathBuf::from("/nonexistent"),
+            enforce_ownership: true,
+        },
+    };
+    let server = Builder::unix_stream(a)
+        .server(Guid::generate())
+        .p2p()
+        .serve_at(MANAGER_PATH, Manager::new(rx.clone(), "netlink", services))
+        .serve_at(MANAGER_PATH, zbus::fdo::ObjectManager)
+        .serve_at(super::path::link_path(1), Link::new(1, rx))
+        .build();
+    let client = Builder::unix_stream(b).p2p().build();
+    let (server, client) = tokio::try_join!(server, client)?;
+    Ok(Served {
+        client,
+        _server: server,
+        _commands: commands_rx,
+        _reloads: reloads_rx,
+    })
+}
+
+async fn introspect(conn: &Connection, path: &str) -> zbus::Result<String> {
+    conn.call_method(
+        None::<&str>,
+        path,
+        Some("org.freedesktop.DBus.Introspectable"),
+        "Introspect",
+        &(),
+    )
+    .await?
+    .body()
+    .deserialize::<String>()
+}
+
+/// The name of the error a call ends with, or `None` when it succeeded.
+async fn error_of<B>(
+    conn: &Connection,
+    path: &str,
+    iface: &str,
+    method: &str,
+    body: &B,
+) -> Option<String>
+where
+    B: serde::Serialize + zbus::DynamicType,
+{
+    match conn
+        .call_method(None::<&str>, path, Some(iface), method, body)
+        .await
+    {
+        Ok(_) => None,
+        Err(zbus::Error::MethodError(name, _, _)) => Some(name.to_string()),
+        // zbus turns the bus's own error names into `fdo::Error`.
+        Err(zbus::Error::FDO(err)) => Some(zbus::DBusError::name(&*err).to_string()),
+        Err(other) => Some(format!("unexpected: {other}")),
+    }
+}
+
+#[tokio::test]
+async fn served_introspection_equals_the_xml_file() -> zbus::Result<()> {
+    let served = serve(Snapshot::default()).await?;
+    let manager = introspect(&served.client, MANAGER_PATH).await?;
+    let link_path = super::path::link_path(1);
+    let link = introspect(&served.client, link_path.as_str()).await?;
+    let served_doc = contract(&manager, &link).ok_or_else(|| {
+        zbus::Error::Failure("an interface is missing from the introspection".into())
+    })?;
+    if std::env::var_os("NB_UPDATE_XML").is_some() {
+        std::fs::write(xml_file(), &served_doc)
+            .map_err(|e| zbus::Error::InputOutput(Arc::new(e)))?;
+    }
+    let file = std::fs::read_to_string(xml_file()).unwrap_or_default();
+    assert!(
+        file == served_doc,
+        "dbus/org.freedesktop.NetworkBroker1.xml differs from the served API; \
+         run NB_UPDATE_XML=1 cargo test --lib dbus::contract and review the diff"
+    );
+    // The ObjectManager is served at the root too.
+    assert!(manager.contains("org.freedesktop.DBus.ObjectManager"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_arguments_get_named_errors() -> zbus::Result<()> {
+    let served = serve(Snapshot::default()).await?;
+    let c = &served.client;
+    let m = MANAGER_INTERFACE;
+    const NO_SUCH_LINK: &str = "org.freedesktop.NetworkBroker1.Error.NoSuchLink";
+    const INVALID: &str = "org.freedesktop.NetworkBroker1.Error.InvalidArgument";
+    const DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        (
+            "GetLinkByName",
+            error_of(c, MANAGER_PATH, m, "GetLinkByName", &("nope0",)).await,
+            NO_SUCH_LINK,
+        ),
+        (
+            "GetLinkByIndex 0",
+            error_of(c, MANAGER_PATH, m, "GetLinkByIndex", &(0i32,)).await,
+            INVALID,
+        ),
+        (
+            "GetLinkByIndex -3",
+            error_of(c, MANAGER_PATH, m, "GetLinkByIndex", &(-3i32,)).await,
+            INVALID,
+        ),
+        (
+            "GetLinkByIndex 99",
+            error_of(c, MANAGER_PATH, m, "GetLinkByIndex", &(99i32,)).await,
+            NO_SUCH_LINK,
+        ),
+        (
+            "RunHooks ../x",
+            error_of(c, MANAGER_PATH, m, "RunHooks", &("../x", 1i32)).await,
+            INVALID,
+        ),
+        (
+            "RunHooks index 0",
+            error_of(c, MANAGER_PATH, m, "RunHooks", &("routable", 0i32)).await,
+            INVALID,
+        ),
+        (
+            "RunHooks no link",
+            error_of(c, MANAGER_PATH, m, "RunHooks", &("routable", 99i32)).await,
+            NO_SUCH_LINK,
+        ),
+        (
+            "DryRunHooks ../x",
+            error_of(c, MANAGER_PATH, m, "DryRunHooks", &("../x", 1i32)).await,
+            INVALID,
+        ),
+        (
+            "DryRunHooks -1",
+            error_of(c, MANAGER_PATH, m, "DryRunHooks", &("routable", -1i32)).await,
+            INVALID,
+        ),
+        (
+            "Reload denied",
+            error_of(c, MANAGER_PATH, m, "Reload", &()).await,
+            DENIED,
+        ),
+        (
+            "ReconcileRouting denied",
+            error_of(c, MANAGER_PATH, m, "ReconcileRouting", &()).await,
+            DENIED,
+        ),
+        (
+            "Link.Describe gone",
+            error_of(
+                c,
+                super::path::link_path(1).as_str(),
+                LINK_INTERFACE,
+                "Describe",
+                &(),
+            )
+            .await,
+            NO_SUCH_LINK,
+        ),
+    ];
+    for (what, got, want) in cases {
+        assert_eq!(got.as_deref(), Some(want), "{what}");
+    }
+    Ok(())
+}

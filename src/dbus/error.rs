@@ -1,0 +1,171 @@
+//! `ApiError`: every error a method of ours returns on the wire, with its name. The name table
+//! is the `match` in [`ApiError::error_name`]; error names are API, and the test at the bottom
+//! lists them all so that a change shows up in review.
+//!
+//! `zbus::DBusError` is implemented by hand because the derive prefixes every variant, while
+//! denials reuse the bus's own `org.freedesktop.DBus.Error.*` names.
+
+use std::fmt;
+
+use zbus::message::{Header, Message};
+use zbus::names::ErrorName;
+
+use crate::broker::command::CommandError;
+
+/// An error reply of the NetworkBroker1 API. Each variant carries the human-readable text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// No link has this index or name: `org.freedesktop.NetworkBroker1.Error.NoSuchLink`.
+    NoSuchLink(String),
+    /// An argument is out of range or malformed (an event name, an index):
+    /// `org.freedesktop.NetworkBroker1.Error.InvalidArgument`.
+    InvalidArgument(String),
+    /// `Reload()` found a configuration it rejects; the old one stays in force:
+    /// `org.freedesktop.NetworkBroker1.Error.InvalidConfig`.
+    InvalidConfig(String),
+    /// Policy routing could not be computed or applied:
+    /// `org.freedesktop.NetworkBroker1.Error.RoutingFailed`.
+    RoutingFailed(String),
+    /// The daemon is stopping and does not take requests:
+    /// `org.freedesktop.NetworkBroker1.Error.ShuttingDown`.
+    ShuttingDown(String),
+    /// polkit said no: `org.freedesktop.DBus.Error.AccessDenied`.
+    AccessDenied(String),
+    /// polkit would ask for authentication but the caller did not allow interaction:
+    /// `org.freedesktop.DBus.Error.InteractiveAuthorizationRequired`.
+    InteractiveAuthorizationRequired(String),
+    /// Anything else (polkit unreachable, an internal failure):
+    /// `org.freedesktop.DBus.Error.Failed`.
+    Failed(String),
+}
+
+impl ApiError {
+    /// The error's D-Bus name: the name table.
+    pub fn error_name(&self) -> &'static str {
+        match self {
+            ApiError::NoSuchLink(_) => "org.freedesktop.NetworkBroker1.Error.NoSuchLink",
+            ApiError::InvalidArgument(_) => "org.freedesktop.NetworkBroker1.Error.InvalidArgument",
+            ApiError::InvalidConfig(_) => "org.freedesktop.NetworkBroker1.Error.InvalidConfig",
+            ApiError::RoutingFailed(_) => "org.freedesktop.NetworkBroker1.Error.RoutingFailed",
+            ApiError::ShuttingDown(_) => "org.freedesktop.NetworkBroker1.Error.ShuttingDown",
+            ApiError::AccessDenied(_) => "org.freedesktop.DBus.Error.AccessDenied",
+            ApiError::InteractiveAuthorizationRequired(_) => {
+                "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+            }
+            ApiError::Failed(_) => "org.freedesktop.DBus.Error.Failed",
+        }
+    }
+
+    /// The human-readable text.
+    pub fn message(&self) -> &str {
+        match self {
+            ApiError::NoSuchLink(m)
+            | ApiError::InvalidArgument(m)
+            | ApiError::InvalidConfig(m)
+            | ApiError::RoutingFailed(m)
+            | ApiError::ShuttingDown(m)
+            | ApiError::AccessDenied(m)
+            | ApiError::InteractiveAuthorizationRequired(m)
+            | ApiError::Failed(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.error_name(), self.message())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl zbus::DBusError for ApiError {
+    fn create_reply(&self, call: &Header<'_>) -> zbus::Result<Message> {
+        Message::error(call, self.error_name()).build(&(self.message(),))
+    }
+
+    fn name(&self) -> ErrorName<'_> {
+        ErrorName::from_static_str_unchecked(self.error_name())
+    }
+
+    fn description(&self) -> Option<&str> {
+        Some(self.message())
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(err: CommandError) -> Self {
+        let text = err.to_string();
+        match err {
+            CommandError::NoSuchLink(_) => ApiError::NoSuchLink(text),
+            CommandError::InvalidEvent(_) => ApiError::InvalidArgument(text),
+            CommandError::Stopping => ApiError::ShuttingDown(text),
+            CommandError::Routing(_) => ApiError::RoutingFailed(text),
+            CommandError::Hooks(_) => ApiError::Failed(text),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Error names are API: this is the complete table.
+    #[test]
+    fn name_table() {
+        let s = String::new;
+        let table = [
+            (
+                ApiError::NoSuchLink(s()),
+                "org.freedesktop.NetworkBroker1.Error.NoSuchLink",
+            ),
+            (
+                ApiError::InvalidArgument(s()),
+                "org.freedesktop.NetworkBroker1.Error.InvalidArgument",
+            ),
+            (
+                ApiError::InvalidConfig(s()),
+                "org.freedesktop.NetworkBroker1.Error.InvalidConfig",
+            ),
+            (
+                ApiError::RoutingFailed(s()),
+                "org.freedesktop.NetworkBroker1.Error.RoutingFailed",
+            ),
+            (
+                ApiError::ShuttingDown(s()),
+                "org.freedesktop.NetworkBroker1.Error.ShuttingDown",
+            ),
+            (
+                ApiError::AccessDenied(s()),
+                "org.freedesktop.DBus.Error.AccessDenied",
+            ),
+            (
+                ApiError::InteractiveAuthorizationRequired(s()),
+                "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
+            ),
+            (ApiError::Failed(s()), "org.freedesktop.DBus.Error.Failed"),
+        ];
+        for (error, name) in &table {
+            assert_eq!(error.error_name(), *name);
+            assert_eq!(zbus::DBusError::name(error).as_str(), *name);
+        }
+        // Every variant is in the table (a new variant must be added here).
+        assert_eq!(table.len(), 8);
+    }
+
+    #[test]
+    fn command_errors_map_to_named_errors() {
+        assert_eq!(
+            ApiError::from(CommandError::NoSuchLink(7)).error_name(),
+            "org.freedesktop.NetworkBroker1.Error.NoSuchLink"
+        );
+        assert_eq!(
+            ApiError::from(CommandError::InvalidEvent("../x".into())).error_name(),
+            "org.freedesktop.NetworkBroker1.Error.InvalidArgument"
+        );
+        assert_eq!(
+            ApiError::from(CommandError::Stopping).error_name(),
+            "org.freedesktop.NetworkBroker1.Error.ShuttingDown"
+        );
+    }
+}
