@@ -16,7 +16,7 @@ use crate::config::{Config, Generator};
 use crate::event::{Event, EventSender, EVENT_QUEUE_CAPACITY};
 use crate::hooks;
 use crate::logging::LogHandle;
-use crate::{dbus, push, routing, source, sys};
+use crate::{dbus, push, routing, source};
 
 /// How long running hooks may go on after SIGTERM before they are stopped.
 const HOOK_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -55,7 +55,10 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     if let Err(err) = hooks::discover::create_event_dirs(&config.dir) {
         warn!(error = %ErrorChain(&err), "cannot create the hook directories");
     }
-    let enforce_ownership = sys::is_root();
+    // Hooks run with the daemon's privileges (root, or the packaged user's CAP_NET_ADMIN):
+    // whoever could write a hook could use them, so a hook must be root's and writable by
+    // nobody else, whichever user the daemon runs as.
+    let enforce_ownership = true;
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
 

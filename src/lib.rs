@@ -20,4 +20,3 @@ pub mod netlink;
 pub mod push;
 pub mod routing;
 pub mod source;
-pub mod sys;
