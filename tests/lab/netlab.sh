@@ -13,7 +13,7 @@
 #     with `apt-get download` and a clear error if the package lists are missing;
 #   * the self-test stand-ins use only org.netlab.* bus names and polkit action ids, so the real
 #     daemon's org.freedesktop.NetworkBroker1 name and actions stay free;
-#   * `install-project` (or LAB_PROJECT_FILES=1 at `up`) installs the project's dbus/*.conf,
+#   * `install-project` (done at `up` unless LAB_PROJECT_FILES=0) installs the project's dbus/*.conf,
 #     dbus/*.service and polkit/*.policy into the lab.
 #
 #   netlab.sh up        build everything (namespaces, veths, dnsmasq, private system bus,
@@ -63,7 +63,7 @@
 #   LAB_DHCLIENT=1            start dhclient on labdh0
 #   LAB_LOG_LEVEL=info        SYSTEMD_LOG_LEVEL for networkd/resolved
 #   LAB_KEEP_ON_FAIL=0        1: if `up` fails, keep the half-built lab for inspection
-#   LAB_PROJECT_FILES=0       1: at `up`, install the project's dbus/ and polkit/ files (as `install-project`)
+#   LAB_PROJECT_FILES=1       1 (default): at `up`, install the project's dbus/ and polkit/ files (as `install-project`)
 #   LAB_PROJECT_DIR=<repo>    where dbus/ and polkit/ are (default: two levels above this script)
 #   LAB_BROKER_BIN=           for install-project: the daemon binary that dbus/*.service should Exec
 #   LAB_FORCE_DOWN=0          1: `down` also removes namespaces with our names that this LAB_DIR did not create
@@ -590,7 +590,8 @@ cmd_up() {
           fi' EXIT
     rm -rf "$RUN"
     gen_configs
-    [ "${LAB_PROJECT_FILES:-0}" = 1 ] && install_project_files
+    # The project's polkit actions must be known for its privileged methods to be checked.
+    [ "${LAB_PROJECT_FILES:-1}" = 1 ] && install_project_files
     log "configs generated in $RUN"
 
     # ---- network namespaces and veth pairs (created directly inside the namespaces)
