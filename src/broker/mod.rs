@@ -348,6 +348,16 @@ impl Broker {
         log_changes(&self.state, changes);
         if initial {
             self.startup_triggers_when_ready();
+            // Leases are not startup triggers: a lease is acted on when it changes or when
+            // its link appears, and the kernel's first dump is where the links appear (the
+            // lease files may well have been read before it arrived).
+            let added: Vec<Change> = changes
+                .iter()
+                .filter(|change| matches!(change, Change::LinkAdded(_)))
+                .cloned()
+                .collect();
+            let effects = decide::decide(&self.config, &self.state, &added);
+            self.carry_out(effects);
         } else {
             let effects = decide::decide(&self.config, &self.state, changes);
             self.carry_out(effects);
@@ -792,6 +802,63 @@ mod tests {
         let rerun = tokio::time::timeout(Duration::from_millis(800), results.recv()).await;
         assert!(rerun.is_err(), "startup trigger ran again: {rerun:?}");
         cancel.cancel();
+    }
+
+    fn dhcp_lease(interface: &str, expire: i64) -> Lease {
+        Lease {
+            interface: interface.into(),
+            address: Some("192.0.2.1".parse().unwrap()),
+            prefix_len: Some(24),
+            routers: vec!["192.0.2.254".parse().unwrap()],
+            dns: vec!["192.0.2.53".parse().unwrap()],
+            domain_name: Some("example.test".into()),
+            domain_search: Vec::new(),
+            host_name: None,
+            mtu: None,
+            renew: Some(expire - 1800),
+            rebind: Some(expire - 450),
+            expire: Some(expire),
+            options: Default::default(),
+        }
+    }
+
+    fn leases(list: &[Lease]) -> Event {
+        Event::Leases(
+            list.iter()
+                .map(|l| (l.interface.clone(), l.clone()))
+                .collect(),
+        )
+    }
+
+    /// The lease source and the kernel source start together; whichever reports first, a
+    /// lease of a link runs `routable.d` once (found in the lab: the lease files were read
+    /// before the kernel's first dump, and the lease was dropped for want of a link).
+    #[tokio::test]
+    async fn a_lease_runs_routable_once_whether_it_comes_before_or_after_the_first_dump() {
+        for leases_first in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = Config::defaults(dir.path());
+            config.system.generator = Generator::Dhclient;
+            let (events, mut results, cancel, _, _) =
+                start_with(config, Dispatched::default(), "routable.d");
+            let lease = leases(&[dhcp_lease("eth0", 4_000_000_000)]);
+            let dump = KernelEvent::Snapshot(routable_link_snapshot()).into();
+            let (first, second) = if leases_first {
+                (lease, dump)
+            } else {
+                (dump, lease)
+            };
+            events.send(first).await.unwrap();
+            events.send(second).await.unwrap();
+            let batch = tokio::time::timeout(Duration::from_secs(10), results.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no routable.d run (leases first: {leases_first})"))
+                .unwrap();
+            assert_eq!((batch.event.as_str(), batch.ifindex), ("routable", Some(3)));
+            let again = tokio::time::timeout(Duration::from_millis(500), results.recv()).await;
+            assert!(again.is_err(), "a second run: {again:?}");
+            cancel.cancel();
+        }
     }
 
     #[tokio::test]
