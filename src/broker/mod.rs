@@ -311,9 +311,11 @@ impl Broker {
             }
             Event::Leases(leases) => {
                 let mut changes = Vec::new();
-                self.state.apply_leases(leases, &mut changes);
+                // A renewal that only moves the times changes no lease in content, so no
+                // `Change`, but the links' views (the bus `Lease`) must still show it.
+                let views_changed = self.state.apply_leases(leases, &mut changes);
                 self.refresh_lease_routers();
-                self.act(&changes, false)
+                self.act(&changes, false) | views_changed
             }
             Event::ConfigReloaded(mut config) => {
                 info!(dir = %config.dir.display(), "configuration reloaded");
@@ -859,6 +861,61 @@ mod tests {
             assert!(again.is_err(), "a second run: {again:?}");
             cancel.cancel();
         }
+    }
+
+    /// A renewal that only moves the times runs nothing but is published: the bus `Lease`
+    /// shows the current expiry (found in the lab: it kept the old one).
+    #[tokio::test]
+    async fn a_renewal_runs_nothing_but_the_published_lease_has_the_new_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::defaults(dir.path());
+        config.system.generator = Generator::Dhclient;
+        let hook_dir = config.dir.join("routable.d");
+        std::fs::create_dir_all(&hook_dir).unwrap();
+        let script = hook_dir.join("10-true");
+        std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (results_tx, mut results) = mpsc::unbounded_channel();
+        let hooks = hooks::spawn(hook_settings(&config, false), results_tx);
+        let (broker, mut snapshots) = Broker::new(config, hooks, false, Dispatched::default());
+        let (events, events_rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let (_commands, commands_rx) = command::channel();
+        tokio::spawn(broker.run(events_rx, commands_rx, cancel.clone()));
+
+        let expire_of = |snapshot: &Snapshot| {
+            snapshot
+                .links
+                .get(&3)
+                .and_then(|view| view.lease.as_ref())
+                .and_then(|lease| lease.expire)
+        };
+        events
+            .send(KernelEvent::Snapshot(routable_link_snapshot()).into())
+            .await
+            .unwrap();
+        events
+            .send(leases(&[dhcp_lease("eth0", 4_000_000_000)]))
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), results.recv())
+            .await
+            .expect("the new lease runs routable.d")
+            .unwrap();
+        events
+            .send(leases(&[dhcp_lease("eth0", 4_000_000_600)]))
+            .await
+            .unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            snapshots.wait_for(|s| expire_of(s) == Some(4_000_000_600)),
+        )
+        .await
+        .expect("the renewal's expiry is never published")
+        .unwrap();
+        let again = tokio::time::timeout(Duration::from_millis(500), results.recv()).await;
+        assert!(again.is_err(), "a renewal ran hooks: {again:?}");
+        cancel.cancel();
     }
 
     #[tokio::test]
