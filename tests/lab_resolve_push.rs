@@ -13,16 +13,11 @@
 mod common;
 
 use std::io::Write;
-use std::net::IpAddr;
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use common::*;
 use network_broker::push;
-use serde_json::Value;
-
-const RESOLVE1: &str = "org.freedesktop.resolve1";
-const HOSTNAME1: &str = "org.freedesktop.hostname1";
 
 /// Every log line of the actor (debug and up) since the test binary started. The tests look
 /// only at what comes after their own mark.
@@ -145,167 +140,8 @@ fn ifindex_of(lab: &Lab, name: &str) -> u32 {
         .unwrap_or_else(|| panic!("no ifindex for {name}"))
 }
 
-fn ips(list: &[&str]) -> Vec<IpAddr> {
-    list.iter().map(|s| s.parse().unwrap()).collect()
-}
-
 fn strings(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
-}
-
-/// A link's servers and (domain, routing-only) pairs as resolved reports them.
-type LinkDns = (Vec<IpAddr>, Vec<(String, bool)>);
-
-/// What resolved holds for link `ifindex`: `GetLink(i)`, then the link object's `DNS` (a(iay))
-/// and `Domains` (a(sb)).
-fn resolved_link(lab: &Lab, ifindex: u32) -> Result<LinkDns, String> {
-    let reply = lab.try_busctl_json(&[
-        "call",
-        RESOLVE1,
-        "/org/freedesktop/resolve1",
-        "org.freedesktop.resolve1.Manager",
-        "GetLink",
-        "i",
-        &ifindex.to_string(),
-    ])?;
-    let path = reply["data"][0]
-        .as_str()
-        .ok_or_else(|| format!("GetLink reply is not an object path: {reply}"))?
-        .to_owned();
-    let get = |prop: &str| -> Result<Value, String> {
-        Ok(lab.try_busctl_json(&[
-            "get-property",
-            RESOLVE1,
-            &path,
-            "org.freedesktop.resolve1.Link",
-            prop,
-        ])?["data"]
-            .clone())
-    };
-    let dns = get("DNS")?
-        .as_array()
-        .ok_or("DNS is not an array")?
-        .iter()
-        .map(|e| {
-            let bytes: Vec<u8> = e[1]
-                .as_array()
-                .ok_or(format!("bad a(iay) entry {e}"))?
-                .iter()
-                .map(|b| {
-                    b.as_u64()
-                        .and_then(|b| u8::try_from(b).ok())
-                        .ok_or("bad byte")
-                })
-                .collect::<Result<_, _>>()?;
-            match (e[0].as_i64(), bytes.len()) {
-                (Some(2), 4) => Ok(IpAddr::from(<[u8; 4]>::try_from(bytes).unwrap())),
-                (Some(10), 16) => Ok(IpAddr::from(<[u8; 16]>::try_from(bytes).unwrap())),
-                _ => Err(format!("bad a(iay) entry {e}")),
-            }
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    let domains = get("Domains")?
-        .as_array()
-        .ok_or("Domains is not an array")?
-        .iter()
-        .map(|e| {
-            Ok((
-                e[0].as_str()
-                    .ok_or(format!("bad a(sb) entry {e}"))?
-                    .to_owned(),
-                e[1].as_bool().ok_or(format!("bad a(sb) entry {e}"))?,
-            ))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    Ok((dns, domains))
-}
-
-/// Waits until resolved holds exactly `dns` and `domains` (all search domains) for `ifindex`.
-fn wait_resolved(lab: &Lab, ifindex: u32, what: &str, dns: &[IpAddr], domains: &[&str]) {
-    let want_domains: Vec<(String, bool)> =
-        domains.iter().map(|d| (d.to_string(), false)).collect();
-    wait_until(what, EVENT_TIMEOUT, || {
-        let (got_dns, got_domains) = resolved_link(lab, ifindex)?;
-        if got_dns == dns && got_domains == want_domains {
-            Ok(())
-        } else {
-            Err(format!("DNS {got_dns:?}, Domains {got_domains:?}"))
-        }
-    });
-}
-
-/// RevertLink from busctl on drop: leave labdh0 as the lab made it, whatever the test did.
-struct RevertOnDrop<'a> {
-    lab: &'a Lab,
-    ifindex: u32,
-}
-
-impl Drop for RevertOnDrop<'_> {
-    fn drop(&mut self) {
-        let _ = self.lab.output(&[
-            "busctl",
-            "call",
-            RESOLVE1,
-            "/org/freedesktop/resolve1",
-            "org.freedesktop.resolve1.Manager",
-            "RevertLink",
-            "i",
-            &self.ifindex.to_string(),
-        ]);
-    }
-}
-
-fn hostnamed_property(lab: &Lab, prop: &str) -> Result<String, String> {
-    let v = lab.try_busctl_json(&[
-        "get-property",
-        HOSTNAME1,
-        "/org/freedesktop/hostname1",
-        HOSTNAME1,
-        prop,
-    ])?;
-    v["data"]
-        .as_str()
-        .map(String::from)
-        .ok_or_else(|| format!("{prop} is not a string: {v}"))
-}
-
-fn set_static_hostname(lab: &Lab, name: &str) {
-    lab.run(&[
-        "busctl",
-        "call",
-        HOSTNAME1,
-        "/org/freedesktop/hostname1",
-        HOSTNAME1,
-        "SetStaticHostname",
-        "sb",
-        name,
-        "false",
-    ]);
-}
-
-/// Restores the lab's static host name on drop.
-struct StaticHostnameOnDrop<'a> {
-    lab: &'a Lab,
-    name: String,
-}
-
-impl Drop for StaticHostnameOnDrop<'_> {
-    fn drop(&mut self) {
-        let out = self.lab.output(&[
-            "busctl",
-            "call",
-            HOSTNAME1,
-            "/org/freedesktop/hostname1",
-            HOSTNAME1,
-            "SetStaticHostname",
-            "sb",
-            &self.name,
-            "false",
-        ]);
-        if !out.success() {
-            eprintln!("cleanup: {}", out.describe());
-        }
-    }
 }
 
 /// `tests/lab/netlab.sh ARGS` for the lab under test (same LAB_DIR and namespace prefix).
@@ -331,7 +167,7 @@ fn owner_pid(lab: &Lab, name: &str) -> Option<u32> {
 fn lab_push_dns_and_search_domains_then_revert() {
     let Some(lab) = Lab::require() else { return };
     let dh0 = ifindex_of(&lab, "labdh0");
-    let _cleanup = RevertOnDrop {
+    let _cleanup = ResolvedRevertOnDrop {
         lab: &lab,
         ifindex: dh0,
     };
@@ -367,7 +203,7 @@ fn lab_push_dns_and_search_domains_then_revert() {
 fn lab_push_invalid_values_are_dropped_by_name() {
     let Some(lab) = Lab::require() else { return };
     let dh0 = ifindex_of(&lab, "labdh0");
-    let _cleanup = RevertOnDrop {
+    let _cleanup = ResolvedRevertOnDrop {
         lab: &lab,
         ifindex: dh0,
     };
@@ -536,7 +372,7 @@ fn lab_push_hostname_is_transient_and_dropped_with_the_lease() {
 fn lab_push_reapplied_when_resolved_restarts_or_starts_late() {
     let Some(lab) = Lab::require() else { return };
     let dh0 = ifindex_of(&lab, "labdh0");
-    let _cleanup = RevertOnDrop {
+    let _cleanup = ResolvedRevertOnDrop {
         lab: &lab,
         ifindex: dh0,
     };

@@ -84,28 +84,31 @@ pub fn decide(config: &Config, state: &State, changes: &[Change]) -> Vec<Effect>
             Change::LeaseChanged {
                 interface, after, ..
             } => {
-                if config.system.generator != Generator::Dhclient {
-                    continue;
-                }
                 // Leases name interfaces; a lease for a link the kernel does not have (yet)
-                // has nothing to act on. `Links` selects the links the daemon acts on.
-                let Some(view) = state.link_by_name(interface) else {
-                    continue;
-                };
-                if !config.link_selected(interface) {
-                    continue;
+                // has nothing to act on now: it is acted on when the link appears (below).
+                if let Some(view) = state.link_by_name(interface) {
+                    let lease = after.as_deref();
+                    lease_effects(config, view.attrs.index, interface, lease, &mut effects);
                 }
-                let index = view.attrs.index;
-                effects.push(Effect::PushLease {
-                    index,
-                    name: interface.clone(),
-                    lease: after.clone(),
-                });
-                if let Some(lease) = after {
-                    effects.push(Effect::RunLeaseHooks {
-                        index,
-                        lease: lease.clone(),
-                    });
+            }
+            Change::LinkAdded(index) => {
+                // A link whose name has a lease already: the lease files were read before
+                // the kernel's first dump named the link, or the link was created later.
+                if let Some(view) = state.link(*index) {
+                    let name = &view.attrs.name;
+                    if let Some(lease) = state.lease(name) {
+                        lease_effects(config, *index, name, Some(lease), &mut effects);
+                    }
+                }
+            }
+            Change::LinkRenamed { index, old } => {
+                // The link's lease is the lease of its new name.
+                if let Some(view) = state.link(*index) {
+                    let name = &view.attrs.name;
+                    let (before, after) = (state.lease(old), state.lease(name));
+                    if !same_lease(before, after) {
+                        lease_effects(config, *index, name, after, &mut effects);
+                    }
                 }
             }
             Change::ManagerStatesChanged(changed) => {
@@ -113,16 +116,49 @@ pub fn decide(config: &Config, state: &State, changes: &[Change]) -> Vec<Effect>
                     effects.push(Effect::RunManagerHooks(changed.clone()));
                 }
             }
-            Change::LinkAdded(_)
-            | Change::RuleAdded(_)
+            Change::RuleAdded(_)
             | Change::RuleRemoved(_)
             | Change::LinkChanged(_)
-            | Change::LinkRenamed { .. }
             | Change::AddressAdded(..)
             | Change::AddressRemoved(..) => {}
         }
     }
     effects
+}
+
+/// What a link's lease becoming `lease` means (`None`: it has none now): with
+/// `Generator: dhclient` and the link selected by `Links`, push it (or revert), and run
+/// `routable.d` when there is a lease.
+fn lease_effects(
+    config: &Config,
+    index: IfIndex,
+    name: &str,
+    lease: Option<&Lease>,
+    effects: &mut Vec<Effect>,
+) {
+    if config.system.generator != Generator::Dhclient || !config.link_selected(name) {
+        return;
+    }
+    effects.push(Effect::PushLease {
+        index,
+        name: name.to_string(),
+        lease: lease.cloned().map(Box::new),
+    });
+    if let Some(lease) = lease {
+        effects.push(Effect::RunLeaseHooks {
+            index,
+            lease: Box::new(lease.clone()),
+        });
+    }
+}
+
+/// Whether two leases say the same (a renewal that only moves the times is no change).
+fn same_lease(before: Option<&Lease>, after: Option<&Lease>) -> bool {
+    match (before, after) {
+        (Some(b), Some(a)) => b.same_content(a),
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 /// Whether states from `origin` run hooks under `generator`. With networkd as the generator
@@ -339,6 +375,74 @@ mod tests {
             after: Some(lease("eth9")),
         };
         assert!(decide(&config, &state, &[unknown]).is_empty());
+    }
+
+    /// The lease files can be read before the kernel's first dump names the link (the two
+    /// sources start together), and a link can be created or renamed after its lease was
+    /// written: the lease waits for the link and is acted on when it appears.
+    #[test]
+    fn a_lease_read_before_its_link_appears_is_acted_on_when_it_does() {
+        let mut config = Config::defaults(Path::new("/nonexistent"));
+        config.system.generator = Generator::Dhclient;
+        let mut state = State::default();
+        let mut changes = Vec::new();
+        state.apply_leases(
+            std::collections::BTreeMap::from([("eth1".to_string(), *lease("eth1"))]),
+            &mut changes,
+        );
+        // no link yet: nothing to act on
+        assert!(decide(&config, &state, &changes).is_empty());
+
+        let mut changes = Vec::new();
+        let mut eth1 = crate::model::fixtures::link(4, "eth1");
+        eth1.oper_state = KernelOperState::Up;
+        state.apply(KernelEvent::LinkChanged(eth1), &mut changes);
+        assert!(changes.contains(&Change::LinkAdded(4)));
+        assert_eq!(
+            decide(&config, &state, &changes),
+            vec![
+                Effect::PushLease {
+                    index: 4,
+                    name: "eth1".into(),
+                    lease: Some(lease("eth1"))
+                },
+                Effect::RunLeaseHooks {
+                    index: 4,
+                    lease: lease("eth1")
+                },
+            ]
+        );
+
+        // only with dhclient as the generator, and only for selected links
+        config.network.links = Some(vec!["eth2".into()]);
+        assert!(decide(&config, &state, &changes).is_empty());
+        config.network.links = None;
+        config.system.generator = Generator::Netlink;
+        // (the kernel-derived states of the new link run their hooks under netlink)
+        assert!(!decide(&config, &state, &changes)
+            .iter()
+            .any(|e| matches!(e, Effect::PushLease { .. } | Effect::RunLeaseHooks { .. })));
+        config.system.generator = Generator::Dhclient;
+
+        // renamed to a name without a lease: its lease is gone (revert, no hooks) ...
+        let mut changes = Vec::new();
+        let mut renamed = crate::model::fixtures::link(4, "wan0");
+        renamed.oper_state = KernelOperState::Up;
+        state.apply(KernelEvent::LinkChanged(renamed), &mut changes);
+        assert_eq!(
+            decide(&config, &state, &changes),
+            vec![Effect::PushLease {
+                index: 4,
+                name: "wan0".into(),
+                lease: None
+            }]
+        );
+        // ... and back to the name that has one: the lease again
+        let mut changes = Vec::new();
+        let mut back = crate::model::fixtures::link(4, "eth1");
+        back.oper_state = KernelOperState::Up;
+        state.apply(KernelEvent::LinkChanged(back), &mut changes);
+        assert_eq!(decide(&config, &state, &changes).len(), 2);
     }
 
     #[test]

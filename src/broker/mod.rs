@@ -339,9 +339,11 @@ impl Broker {
             }
             Event::Leases(leases) => {
                 let mut changes = Vec::new();
-                self.state.apply_leases(leases, &mut changes);
+                // A renewal that only moves the times changes no lease in content, so no
+                // `Change`, but the links' views (the bus `Lease`) must still show it.
+                let views_changed = self.state.apply_leases(leases, &mut changes);
                 self.refresh_lease_routers();
-                self.act(&changes, false)
+                self.act(&changes, false) | views_changed
             }
             Event::ConfigReloaded(mut config) => {
                 info!(dir = %config.dir.display(), "configuration reloaded");
@@ -376,6 +378,16 @@ impl Broker {
         log_changes(&self.state, changes);
         if initial {
             self.startup_triggers_when_ready();
+            // Leases are not startup triggers: a lease is acted on when it changes or when
+            // its link appears, and the kernel's first dump is where the links appear (the
+            // lease files may well have been read before it arrived).
+            let added: Vec<Change> = changes
+                .iter()
+                .filter(|change| matches!(change, Change::LinkAdded(_)))
+                .cloned()
+                .collect();
+            let effects = decide::decide(&self.config, &self.state, &added);
+            self.carry_out(effects);
         } else {
             let effects = decide::decide(&self.config, &self.state, changes);
             self.carry_out(effects);
@@ -822,6 +834,118 @@ mod tests {
             .unwrap();
         let rerun = tokio::time::timeout(Duration::from_millis(800), results.recv()).await;
         assert!(rerun.is_err(), "startup trigger ran again: {rerun:?}");
+        cancel.cancel();
+    }
+
+    fn dhcp_lease(interface: &str, expire: i64) -> Lease {
+        Lease {
+            interface: interface.into(),
+            address: Some("192.0.2.1".parse().unwrap()),
+            prefix_len: Some(24),
+            routers: vec!["192.0.2.254".parse().unwrap()],
+            dns: vec!["192.0.2.53".parse().unwrap()],
+            domain_name: Some("example.test".into()),
+            domain_search: Vec::new(),
+            host_name: None,
+            mtu: None,
+            renew: Some(expire - 1800),
+            rebind: Some(expire - 450),
+            expire: Some(expire),
+            options: Default::default(),
+        }
+    }
+
+    fn leases(list: &[Lease]) -> Event {
+        Event::Leases(
+            list.iter()
+                .map(|l| (l.interface.clone(), l.clone()))
+                .collect(),
+        )
+    }
+
+    /// The lease source and the kernel source start together; whichever reports first, a
+    /// lease of a link runs `routable.d` once (found in the lab: the lease files were read
+    /// before the kernel's first dump, and the lease was dropped for want of a link).
+    #[tokio::test]
+    async fn a_lease_runs_routable_once_whether_it_comes_before_or_after_the_first_dump() {
+        for leases_first in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = Config::defaults(dir.path());
+            config.system.generator = Generator::Dhclient;
+            let (events, mut results, cancel, _, _) =
+                start_with(config, Dispatched::default(), "routable.d");
+            let lease = leases(&[dhcp_lease("eth0", 4_000_000_000)]);
+            let dump = KernelEvent::Snapshot(routable_link_snapshot()).into();
+            let (first, second) = if leases_first {
+                (lease, dump)
+            } else {
+                (dump, lease)
+            };
+            events.send(first).await.unwrap();
+            events.send(second).await.unwrap();
+            let batch = tokio::time::timeout(Duration::from_secs(10), results.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no routable.d run (leases first: {leases_first})"))
+                .unwrap();
+            assert_eq!((batch.event.as_str(), batch.ifindex), ("routable", Some(3)));
+            let again = tokio::time::timeout(Duration::from_millis(500), results.recv()).await;
+            assert!(again.is_err(), "a second run: {again:?}");
+            cancel.cancel();
+        }
+    }
+
+    /// A renewal that only moves the times runs nothing but is published: the bus `Lease`
+    /// shows the current expiry (found in the lab: it kept the old one).
+    #[tokio::test]
+    async fn a_renewal_runs_nothing_but_the_published_lease_has_the_new_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::defaults(dir.path());
+        config.system.generator = Generator::Dhclient;
+        let hook_dir = config.dir.join("routable.d");
+        std::fs::create_dir_all(&hook_dir).unwrap();
+        let script = hook_dir.join("10-true");
+        std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (results_tx, mut results) = mpsc::unbounded_channel();
+        let hooks = hooks::spawn(hook_settings(&config, false), results_tx);
+        let (broker, mut snapshots) = Broker::new(config, hooks, false, Dispatched::default());
+        let (events, events_rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let (_commands, commands_rx) = command::channel();
+        tokio::spawn(broker.run(events_rx, commands_rx, cancel.clone()));
+
+        let expire_of = |snapshot: &Snapshot| {
+            snapshot
+                .links
+                .get(&3)
+                .and_then(|view| view.lease.as_ref())
+                .and_then(|lease| lease.expire)
+        };
+        events
+            .send(KernelEvent::Snapshot(routable_link_snapshot()).into())
+            .await
+            .unwrap();
+        events
+            .send(leases(&[dhcp_lease("eth0", 4_000_000_000)]))
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), results.recv())
+            .await
+            .expect("the new lease runs routable.d")
+            .unwrap();
+        events
+            .send(leases(&[dhcp_lease("eth0", 4_000_000_600)]))
+            .await
+            .unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            snapshots.wait_for(|s| expire_of(s) == Some(4_000_000_600)),
+        )
+        .await
+        .expect("the renewal's expiry is never published")
+        .unwrap();
+        let again = tokio::time::timeout(Duration::from_millis(500), results.recv()).await;
+        assert!(again.is_err(), "a renewal ran hooks: {again:?}");
         cancel.cancel();
     }
 

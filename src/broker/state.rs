@@ -235,8 +235,13 @@ impl State {
     }
 
     /// Replaces the current leases with `leases` and reports which interfaces' leases changed
-    /// in content.
-    pub fn apply_leases(&mut self, leases: BTreeMap<String, Lease>, changes: &mut Vec<Change>) {
+    /// in content. Returns whether any link's view changed, which a renewal that only moves
+    /// the lease's times does without any `Change`.
+    pub fn apply_leases(
+        &mut self,
+        leases: BTreeMap<String, Lease>,
+        changes: &mut Vec<Change>,
+    ) -> bool {
         let names: BTreeSet<String> = self.leases.keys().chain(leases.keys()).cloned().collect();
         for interface in names {
             let before = self.leases.get(&interface);
@@ -256,9 +261,11 @@ impl State {
         }
         self.leases = leases;
         let indexes: Vec<IfIndex> = self.links.keys().copied().collect();
+        let mut views_changed = false;
         for index in indexes {
-            self.refresh_effective(index);
+            views_changed |= self.refresh_effective(index);
         }
+        views_changed
     }
 
     /// The link with this name, if any.
@@ -291,24 +298,30 @@ impl State {
 
     /// Sets what a link shows beyond the kernel's facts: its states (networkd's when it reports
     /// the link, else the kernel's) and the dhclient lease of its name.
-    fn refresh_effective(&mut self, index: IfIndex) {
+    ///
+    /// Returns whether the view changed.
+    fn refresh_effective(&mut self, index: IfIndex) -> bool {
         let Some(view) = self.links.get_mut(&index) else {
-            return;
+            return false;
         };
+        let mut changed = false;
         let lease = self.leases.get(&view.attrs.name);
         if view.lease.as_deref() != lease {
             Arc::make_mut(view).lease = lease.cloned().map(Arc::new);
+            changed = true;
         }
         let effective = match self.networkd.get(&index) {
             Some(states) => states,
             None => match self.derived.get(&index) {
                 Some(states) => states,
-                None => return,
+                None => return changed,
             },
         };
         if &view.states != effective {
             Arc::make_mut(view).states = effective.clone();
+            changed = true;
         }
+        changed
     }
 
     fn apply_kernel(&mut self, event: KernelEvent, changes: &mut Vec<Change>) {

@@ -36,6 +36,14 @@
 #                       its bus name is free; start it again exactly as `up` does (same command,
 #                       log appended, pid file rewritten) and wait until that PID owns
 #                       org.freedesktop.network1. For tests of what happens while networkd is away.
+#   netlab.sh dhclient release|stop|start|restart
+#                       release: `dhclient -r` inside the lab (the lab's dhclient is told to go, a
+#                       DHCPRELEASE is sent, dhclient-script removes the address, and dhclient
+#                       4.4.3 rewrites its lease file with the released lease last, its renew,
+#                       rebind and expire set to the moment of the release); stop: SIGTERM to
+#                       the PID in $RUN/pids/dhclient.pid only (after checking it is this lab's
+#                       dhclient), no release; both return once it is gone.  start: as `up` does
+#                       (same command, log appended) and returns once it is bound again.
 #
 # Topology (all names start with "lab"; nothing is created in the root netns):
 #
@@ -99,6 +107,12 @@ LABCMD=("${NSENTER[@]}" env DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_b
 lab() { "${LABCMD[@]}" "$@"; }
 # how the lab runs systemd-networkd: `up` and `networkd start` use exactly this
 NETWORKD_CMD=("${LABCMD[@]}" env SYSTEMD_LOG_LEVEL="$LOG_LEVEL" /lib/systemd/systemd-networkd)
+# how the lab runs dhclient on labdh0: `up` and `dhclient start` use exactly this.  The real
+# /sbin/dhclient-script: all its writes (resolv.conf, temp files, hostname) stay in the lab.
+# IF_METRIC via -e: dhclient passes only -e variables to the script; keeps networkd's default
+# route first.  Always -pf: the default pid file is the host's /run/dhclient.pid.
+DHCLIENT_LEASES=/var/lib/dhcp/dhclient.leases   # inside the lab; $RUN/dhcp/dhclient.leases outside
+DHCLIENT_CMD=("${LABCMD[@]}" dhclient -4 -d -v -e IF_METRIC=2048 -lf "$DHCLIENT_LEASES" -pf "$RUN/pids/dhclient.pidfile" labdh0)
 ns_exists() { [ -e "/run/netns/$1" ]; }
 is_mounted() { findmnt -rn --mountpoint "$1" >/dev/null 2>&1; }
 
@@ -638,10 +652,7 @@ cmd_up() {
     wait_for "org.freedesktop.PolicyKit1" 10 on_bus org.freedesktop.PolicyKit1
 
     if [ "$WITH_DHCLIENT" = 1 ]; then
-        # real /sbin/dhclient-script: all its writes (resolv.conf, temp files, hostname) stay in the lab
-        # IF_METRIC via -e: dhclient passes only -e variables to the script; keeps networkd's default route first
-        daemon dhclient "${LABCMD[@]}" dhclient -4 -d -v -e IF_METRIC=2048 \
-            -lf /var/lib/dhcp/dhclient.leases -pf "$RUN/pids/dhclient.pidfile" labdh0
+        daemon dhclient "${DHCLIENT_CMD[@]}"   # see DHCLIENT_CMD
     fi
 
     local idx
@@ -806,6 +817,72 @@ cmd_networkd() {
 }
 
 # ------------------------------------------------------------------------------------------
+# dhclient release|stop|start|restart (tests of what the broker does when a lease goes away)
+
+# the PID in $RUN/pids/dhclient.pid, if that process is alive, is dhclient and lives in this
+# lab's mount namespace (a recycled PID, or another lab's dhclient, is never signalled)
+dhclient_pid() {
+    local pid exe ino
+    pid=$(cat "$RUN/pids/dhclient.pid" 2>/dev/null) || return 1
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1   # fails for a zombie too
+    [ "${exe##*/}" = dhclient ] || return 1
+    ino=$(lab_mntns_inode)
+    [ -n "$ino" ] && [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "mnt:[$ino]" ] || return 1
+    echo "$pid"
+}
+pid_gone() { [ ! -d "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+
+dhclient_release() {
+    local pid
+    pid=$(dhclient_pid) || die "dhclient is not running (no live dhclient of this lab at the PID in $RUN/pids/dhclient.pid)"
+    log "releasing labdh0's lease (dhclient -r; the running dhclient, PID $pid, is told to go)"
+    echo "=== netlab: dhclient -r at $(date '+%F %T.%N')" >>"$RUN/log/dhclient.log"
+    # `dhclient -r` reads the pid file, SIGTERMs that PID and waits for it, then sends a
+    # DHCPRELEASE and runs dhclient-script with reason RELEASE; it exits by itself
+    timeout 30 "${LABCMD[@]}" dhclient -v -r -pf "$RUN/pids/dhclient.pidfile" -lf "$DHCLIENT_LEASES" labdh0 \
+        >>"$RUN/log/dhclient.log" 2>&1 || die "dhclient -r failed (see $RUN/log/dhclient.log)"
+    wait_for "dhclient (PID $pid) to exit" 10 pid_gone "$pid"
+    rm -f "$RUN/pids/dhclient.pid"
+}
+
+dhclient_stop() {
+    local pid i
+    pid=$(dhclient_pid) || die "dhclient is not running (no live dhclient of this lab at the PID in $RUN/pids/dhclient.pid)"
+    log "stopping dhclient (PID $pid, no release)"
+    kill -TERM "$pid"
+    for i in $(seq 100); do pid_gone "$pid" && break; sleep 0.1; done
+    if ! pid_gone "$pid"; then
+        log "dhclient (PID $pid) ignored SIGTERM for 10 s: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$RUN/pids/dhclient.pid"
+}
+
+dhclient_start() {
+    local pid bound
+    if pid=$(dhclient_pid); then die "dhclient is already running (PID $pid)"; fi
+    bound=$(grep -c 'bound to' "$RUN/log/dhclient.log" 2>/dev/null || true)
+    echo "=== netlab: dhclient started again at $(date '+%F %T.%N')" >>"$RUN/log/dhclient.log"
+    daemon_append dhclient "${DHCLIENT_CMD[@]}"
+    pid=$(cat "$RUN/pids/dhclient.pid")
+    wait_for "dhclient (PID $pid) bound on labdh0" 30 \
+        sh -c "[ \$(grep -c 'bound to' '$RUN/log/dhclient.log') -gt ${bound:-0} ]"
+}
+
+cmd_dhclient() {
+    [ "$(id -u)" = 0 ] || die "must run as root"
+    [ -e "$RUN/lab.env" ] || die "lab is down (LAB_DIR=$LAB_DIR)"
+    case "${1:-}" in
+        release) dhclient_release ;;
+        stop)    dhclient_stop ;;
+        start)   dhclient_start ;;
+        restart) dhclient_stop; dhclient_start ;;
+        *) echo "usage: $0 dhclient {release|stop|start|restart}" >&2; exit 2 ;;
+    esac
+}
+
+# ------------------------------------------------------------------------------------------
 # selftest
 PASS=0; FAIL=0
 ok()  { PASS=$((PASS+1)); printf '  PASS  %s\n' "$*"; }
@@ -965,5 +1042,6 @@ case "${1:-}" in
     peer)     shift; ip netns exec $NS_PEER "$@" ;;
     install-project) cmd_install_project ;;
     networkd) shift; cmd_networkd "$@" ;;
-    *) echo "usage: $0 {up|down|status|selftest|env|install-project|networkd stop|start|restart|exec CMD...|peer CMD...}" >&2; exit 2 ;;
+    dhclient) shift; cmd_dhclient "$@" ;;
+    *) echo "usage: $0 {up|down|status|selftest|env|install-project|networkd stop|start|restart|dhclient release|stop|start|restart|exec CMD...|peer CMD...}" >&2; exit 2 ;;
 esac
