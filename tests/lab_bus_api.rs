@@ -606,3 +606,142 @@ fn brokerctl_monitor_shows_a_link_added_going_down_and_up() {
         }
     });
 }
+
+/// The lab's activation file for the daemon, removed on drop (so that no later test activates
+/// a daemon by calling the name), and an activated daemon stopped by its PID.
+struct Activation {
+    lab: LabInfo,
+    pid: Option<u32>,
+}
+
+impl Activation {
+    fn install(lab: &LabInfo) -> Activation {
+        install_project(lab, Some(BROKER_BIN));
+        Activation {
+            lab: lab.clone(),
+            pid: None,
+        }
+    }
+
+    fn file(&self) -> std::path::PathBuf {
+        self.lab
+            .dir
+            .join("run/services/org.freedesktop.NetworkBroker1.service")
+    }
+
+    /// SIGTERM to the activated daemon's PID; waits until it is gone and the name is free.
+    fn stop(&mut self) {
+        let Some(pid) = self.pid.take() else { return };
+        if let Some(p) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
+        }
+        wait_until(
+            "the activated daemon to exit",
+            EVENT_TIMEOUT,
+            || match fs::read_to_string(format!("/proc/{pid}/stat")) {
+                Err(_) => Ok(()),
+                Ok(s) => Err(format!("still there: {s}")),
+            },
+        );
+        wait_until("the name to be free", EVENT_TIMEOUT, || {
+            match self.lab.name_owner_pid(BUS_NAME) {
+                None => Ok(()),
+                Some(p) => Err(format!("owned by {p}")),
+            }
+        });
+    }
+}
+
+impl Drop for Activation {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(self.file());
+        self.stop();
+    }
+}
+
+/// `/proc/PID/status`'s Uid line: real, effective, saved, fs.
+fn uids(pid: u32) -> Vec<u32> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .unwrap()
+        .split_whitespace()
+        .map(|u| u.parse().unwrap())
+        .collect()
+}
+
+/// The activated daemon runs as the file's `User=network-broker`: the lab adds that user
+/// (uid 989) to its /etc/passwd overlay, as packaging's sysusers.d does on a real system, and
+/// the lab bus activates through the setuid launch helper, which honours `User=`.  The
+/// project's unmodified file is installed; only `Exec=` points at the binary under test.
+#[test]
+fn a_call_activates_the_daemon_as_the_declared_user() {
+    let Some(lab) = Lab::require() else { return };
+    assert_eq!(
+        lab.name_owner_pid(BUS_NAME),
+        None,
+        "no daemon may run before activation"
+    );
+    let mut act = Activation::install(&lab);
+    let file = fs::read_to_string(act.file()).unwrap();
+    assert!(file.contains("\nUser=network-broker\n"), "{file}");
+    assert!(file.contains(&format!("\nExec={BROKER_BIN}\n")), "{file}");
+    let passwd = lab.run(&["getent", "passwd", "network-broker"]);
+    let uid: u32 = passwd.split(':').nth(2).unwrap().parse().unwrap();
+
+    // The call itself starts the daemon and is answered by it.
+    let reply = lab.busctl_json(&["call", BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "ListLinks"]);
+    assert_eq!(reply["type"], "a(iso)", "{reply}");
+    let pid = lab
+        .name_owner_pid(BUS_NAME)
+        .expect("the activated daemon owns the name");
+    act.pid = Some(pid);
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
+        std::path::Path::new(BROKER_BIN),
+        "the owner is the binary under test"
+    );
+    assert_eq!(uids(pid), vec![uid; 4], "runs as network-broker ({uid})");
+    // it serves the lab's links (once its initial dump is in)
+    wait_until("the activated daemon to list lo", EVENT_TIMEOUT, || {
+        let links = lab.try_list_links()?;
+        if links.iter().any(|(_, n, _)| n == "lo") {
+            Ok(())
+        } else {
+            Err(format!("{links:?}"))
+        }
+    });
+    // As network-broker (not root) it may still ask polkit about its callers: the actions name
+    // it as their owner.  Root may reload; uid 65534 is denied.
+    manager_call(&lab, 0, "Reload", &[]).expect("root may Reload() the activated daemon");
+    expect_error(
+        "Reload() of the activated daemon as uid 65534",
+        manager_call(&lab, NOBODY, "Reload", &[]),
+        ERR_ACCESS_DENIED,
+    );
+    act.stop();
+    assert_eq!(lab.name_owner_pid(BUS_NAME), None);
+}
+
+/// BUG (found by the test above): the daemon claims its name before the kernel's initial
+/// dump is published, so the call that activates it is answered with an empty `ListLinks()`
+/// (`lo` always exists).  Enable when the name is claimed after the first publication.
+#[test]
+#[ignore = "bug: the activating call gets an empty ListLinks (name claimed before the initial dump)"]
+fn the_activating_call_sees_the_links() {
+    let Some(lab) = Lab::require() else { return };
+    let mut act = Activation::install(&lab);
+    let reply = lab.busctl_json(&["call", BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "ListLinks"]);
+    act.pid = lab.name_owner_pid(BUS_NAME);
+    let names: Vec<&str> = reply["data"][0]
+        .as_array()
+        .expect("a(iso)")
+        .iter()
+        .filter_map(|e| e[1].as_str())
+        .collect();
+    assert!(names.contains(&"lo"), "the activating ListLinks(): {reply}");
+}
