@@ -421,6 +421,12 @@ EOF
     grep -q '^systemd-resolve:' "$RUN/etc-upper/passwd" || \
         echo 'systemd-resolve:x:990:990:systemd Resolver (netlab):/:/usr/sbin/nologin' >>"$RUN/etc-upper/passwd"
     grep -q '^systemd-resolve:' "$RUN/etc-upper/group" || echo 'systemd-resolve:x:990:' >>"$RUN/etc-upper/group"
+    # the daemon's own user (packaging's sysusers.d creates it on a real system): the activation
+    # file says User=network-broker (the launch helper refuses an unknown user), the bus policy
+    # lets it own the name, and the polkit actions name it as their owner
+    grep -q '^network-broker:' "$RUN/etc-upper/passwd" || \
+        echo 'network-broker:x:989:989:network-broker (netlab):/:/usr/sbin/nologin' >>"$RUN/etc-upper/passwd"
+    grep -q '^network-broker:' "$RUN/etc-upper/group" || echo 'network-broker:x:989:' >>"$RUN/etc-upper/group"
     echo labhost >"$RUN/etc-upper/hostname"
     echo "# netlab: written by dhclient-script inside the lab" >"$RUN/etc-upper/resolv.conf"
     cat >"$RUN/etc-upper/systemd/resolved.conf" <<'EOF'
