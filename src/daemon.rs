@@ -18,6 +18,9 @@ use crate::hooks;
 use crate::logging::LogHandle;
 use crate::{dbus, push, routing, source};
 
+/// How long the bus name waits for the kernel's first dump.
+const FIRST_DUMP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long running hooks may go on after SIGTERM before they are stopped.
 const HOOK_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -92,8 +95,8 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
             enforce_ownership,
         },
     };
+    let snapshots_for_claim = snapshots.clone();
     let conn = dbus::serve(snapshots.clone(), config.system.generator, services).await?;
-    info!(name = dbus::names::BUS_NAME, "claimed bus name");
     let leases = config.system.generator == Generator::Dhclient;
     if leases {
         broker.attach_push(push::spawn(conn.clone()));
@@ -127,6 +130,18 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     tasks.spawn(dbus::publish::notices(conn.clone(), notices));
     tasks.spawn(memory::write_task(runtime_dir, dispatched_updates));
     tasks.close();
+
+    // Answer the first caller (possibly the one that activated us) with the links, not an
+    // empty list: claim the name once the kernel's first dump is published.
+    let mut first = snapshots_for_claim;
+    if tokio::time::timeout(FIRST_DUMP_TIMEOUT, first.wait_for(|s| !s.links.is_empty()))
+        .await
+        .is_err()
+    {
+        warn!("no kernel dump yet; claiming the bus name anyway");
+    }
+    dbus::claim_name(&conn).await?;
+    info!(name = dbus::names::BUS_NAME, "claimed bus name");
 
     notify_systemd(&[
         sd_notify::NotifyState::Ready,

@@ -727,11 +727,10 @@ fn a_call_activates_the_daemon_as_the_declared_user() {
     assert_eq!(lab.name_owner_pid(BUS_NAME), None);
 }
 
-/// BUG (found by the test above): the daemon claims its name before the kernel's initial
-/// dump is published, so the call that activates it is answered with an empty `ListLinks()`
-/// (`lo` always exists).  Enable when the name is claimed after the first publication.
+/// The call that activates the daemon is answered with the links (`lo` always exists): the
+/// daemon claims its name only once the kernel's initial dump is published (this test found
+/// the opposite order).
 #[test]
-#[ignore = "bug: the activating call gets an empty ListLinks (name claimed before the initial dump)"]
 fn the_activating_call_sees_the_links() {
     let Some(lab) = Lab::require() else { return };
     let mut act = Activation::install(&lab);

@@ -36,28 +36,51 @@ pub enum Error {
     Connect(#[source] zbus::Error),
 }
 
-/// Connects to the system bus (or `DBUS_SYSTEM_BUS_ADDRESS`), serves the manager object and
-/// claims the bus name. The objects are registered before the name is requested, so an
-/// activated caller never reaches an empty object tree.
+/// Connects to the system bus (or `DBUS_SYSTEM_BUS_ADDRESS`) and serves the manager object,
+/// without claiming the name yet (see [`claim_name`]): an activated caller's queued call is
+/// delivered the moment the name is owned, so the daemon first fills its view of the links.
+/// Fails with [`Error::NameTaken`] when another connection already owns the name, so a second
+/// instance stops before it starts anything.
 pub async fn serve(
     snapshot: watch::Receiver<Arc<Snapshot>>,
     generator: Generator,
     services: manager::Services,
 ) -> Result<Connection, Error> {
-    Builder::system()
+    let conn = Builder::system()
         .serve_at(
             MANAGER_PATH,
             manager::Manager::new(snapshot, generator.as_str(), services),
         )
         .serve_at(MANAGER_PATH, zbus::fdo::ObjectManager)
-        .name(BUS_NAME)
-        // A second instance must fail rather than steal the name or wait in the queue.
-        .allow_name_replacements(false)
-        .replace_existing_names(false)
         .build()
         .await
-        .map_err(|err| match err {
-            zbus::Error::NameTaken => Error::NameTaken,
-            other => Error::Connect(other),
-        })
+        .map_err(Error::Connect)?;
+    let bus = zbus::fdo::DBusProxy::new(&conn)
+        .await
+        .map_err(Error::Connect)?;
+    let name = zbus::names::BusName::try_from(BUS_NAME).map_err(Error::Connect)?;
+    if bus
+        .name_has_owner(name)
+        .await
+        .map_err(|err| Error::Connect(err.into()))?
+    {
+        return Err(Error::NameTaken);
+    }
+    Ok(conn)
+}
+
+/// Claims the bus name. A second instance must fail rather than steal the name or wait in
+/// the queue, so neither replacement nor queueing is allowed.
+pub async fn claim_name(conn: &Connection) -> Result<(), Error> {
+    use zbus::fdo::{RequestNameFlags, RequestNameReply};
+    match conn
+        .request_name_with_flags(BUS_NAME, RequestNameFlags::DO_NOT_QUEUE)
+        .await
+    {
+        Ok(RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner) => Ok(()),
+        Ok(RequestNameReply::Exists | RequestNameReply::InQueue) | Err(zbus::Error::NameTaken) => {
+            Err(Error::NameTaken)
+        }
+        Err(other) => Err(Error::Connect(other)),
+    }
 }
