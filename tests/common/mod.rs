@@ -752,10 +752,7 @@ impl LabInfo {
         if !out.success() {
             panic!("stopping the lab's networkd failed\n{}", out.describe());
         }
-        NetworkdStopped {
-            lab: self.clone(),
-            started: false,
-        }
+        ServiceStopped::new(self, "networkd", Some(NETWORKD_NAME))
     }
 
     /// Sets link `name` in the peer netns (`labnd1p`, ...) down; the returned guard sets it up
@@ -795,38 +792,70 @@ impl LabInfo {
     }
 }
 
-/// systemd-networkd stopped by [`LabInfo::stop_networkd`]; started again on drop.
-pub struct NetworkdStopped {
+/// A lab service (`networkd`, `dhclient`) stopped through `netlab.sh SERVICE stop|release`;
+/// started again on drop, or earlier with [`ServiceStopped::start`].
+pub struct ServiceStopped {
     lab: LabInfo,
+    /// The `netlab.sh` subcommand (`networkd`, `dhclient`).
+    service: &'static str,
+    /// A bus name that must be free before the service starts again (a stand-in the test
+    /// killed just before may still hold it for a moment).
+    bus_name: Option<&'static str>,
     started: bool,
 }
 
-impl NetworkdStopped {
-    /// Starts networkd again the way `netlab.sh up` does (`netlab.sh networkd start`, which
-    /// returns once the new PID owns `org.freedesktop.network1`); panics if that fails.
-    pub fn start(&mut self) {
-        self.started = true;
-        let out = self.lab.netlab(&["networkd", "start"]);
-        if !out.success() {
-            panic!("starting the lab's networkd failed\n{}", out.describe());
+/// systemd-networkd stopped by [`LabInfo::stop_networkd`].
+pub type NetworkdStopped = ServiceStopped;
+/// The lab's dhclient stopped by [`LabInfo::release_dhclient`] or [`LabInfo::stop_dhclient`].
+pub type DhclientStopped = ServiceStopped;
+
+impl ServiceStopped {
+    fn new(lab: &LabInfo, service: &'static str, bus_name: Option<&'static str>) -> Self {
+        ServiceStopped {
+            lab: lab.clone(),
+            service,
+            bus_name,
+            started: false,
         }
     }
-}
 
-impl Drop for NetworkdStopped {
-    fn drop(&mut self) {
-        if !self.started {
-            // The name may still be held by a stand-in the test started (killed just before):
-            // give the bus a moment to notice, then start the real one.
+    /// Starts the service again the way `netlab.sh up` does (`netlab.sh SERVICE start`, which
+    /// returns once it is ready); panics if that fails.
+    pub fn start(&mut self) {
+        self.started = true;
+        let out = self.start_now();
+        if !out.success() {
+            panic!(
+                "starting the lab's {} failed\n{}",
+                self.service,
+                out.describe()
+            );
+        }
+    }
+
+    fn start_now(&self) -> CmdOutput {
+        if let Some(name) = self.bus_name {
             let start = Instant::now();
-            while self.lab.name_owner_pid(NETWORKD_NAME).is_some()
+            while self.lab.name_owner_pid(name).is_some()
                 && start.elapsed() < Duration::from_secs(10)
             {
                 std::thread::sleep(Duration::from_millis(50));
             }
-            let out = self.lab.netlab(&["networkd", "start"]);
+        }
+        self.lab.netlab(&[self.service, "start"])
+    }
+}
+
+impl Drop for ServiceStopped {
+    fn drop(&mut self) {
+        if !self.started {
+            let out = self.start_now();
             if !out.success() {
-                eprintln!("cleanup: restarting networkd failed\n{}", out.describe());
+                eprintln!(
+                    "cleanup: restarting {} failed\n{}",
+                    self.service,
+                    out.describe()
+                );
             }
         }
     }
@@ -2046,10 +2075,7 @@ impl LabInfo {
         if !out.success() {
             panic!("releasing labdh0's lease failed\n{}", out.describe());
         }
-        DhclientStopped {
-            lab: self.clone(),
-            started: false,
-        }
+        ServiceStopped::new(self, "dhclient", None)
     }
 
     /// Stops the lab's dhclient without a release (`netlab.sh dhclient stop`: SIGTERM to its
@@ -2060,40 +2086,7 @@ impl LabInfo {
         if !out.success() {
             panic!("stopping the lab's dhclient failed\n{}", out.describe());
         }
-        DhclientStopped {
-            lab: self.clone(),
-            started: false,
-        }
-    }
-}
-
-/// The lab's dhclient stopped by [`LabInfo::release_dhclient`] or [`LabInfo::stop_dhclient`];
-/// started again on drop.
-pub struct DhclientStopped {
-    lab: LabInfo,
-    started: bool,
-}
-
-impl DhclientStopped {
-    /// Starts dhclient again as `netlab.sh up` does (`netlab.sh dhclient start`, which returns
-    /// once it is bound); panics if that fails.
-    pub fn start(&mut self) {
-        self.started = true;
-        let out = self.lab.netlab(&["dhclient", "start"]);
-        if !out.success() {
-            panic!("starting the lab's dhclient failed\n{}", out.describe());
-        }
-    }
-}
-
-impl Drop for DhclientStopped {
-    fn drop(&mut self) {
-        if !self.started {
-            let out = self.lab.netlab(&["dhclient", "start"]);
-            if !out.success() {
-                eprintln!("cleanup: restarting dhclient failed\n{}", out.describe());
-            }
-        }
+        ServiceStopped::new(self, "dhclient", None)
     }
 }
 
