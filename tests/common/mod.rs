@@ -1265,6 +1265,8 @@ pub struct Broker {
     pub pid: u32,
     /// Its configuration directory.
     pub config: ConfigDir,
+    /// A command put in front of the daemon's (e.g. `setpriv ...`), inside the lab.
+    wrapper: Vec<String>,
 }
 
 impl Broker {
@@ -1275,13 +1277,31 @@ impl Broker {
 
     /// Starts the daemon on an existing config dir, without waiting for anything.
     pub fn spawn_with_config(lab: &LabInfo, config: ConfigDir) -> Broker {
-        let child = Self::launch(lab, &config, false);
+        Self::spawn_wrapped(lab, config, &[])
+    }
+
+    /// [`Broker::spawn_with_config`] with `wrapper` in front of the daemon's command inside the
+    /// lab, e.g. `setpriv --reuid=989 ...` to run it unprivileged.  The wrapper must exec the
+    /// daemon in place (as `setpriv` does), so that [`Broker::pid`] stays the daemon's PID; a
+    /// [`Broker::restart`] uses the same wrapper.
+    pub fn spawn_wrapped(lab: &LabInfo, config: ConfigDir, wrapper: &[&str]) -> Broker {
+        let wrapper: Vec<String> = wrapper.iter().map(|s| s.to_string()).collect();
+        let child = Self::launch(lab, &config, false, &wrapper);
         Broker {
             lab: lab.clone(),
             pid: child.id(),
             child: Some(child),
             config,
+            wrapper,
         }
+    }
+
+    /// [`Broker::start_with_config`] through `wrapper` ([`Broker::spawn_wrapped`]).
+    pub fn start_wrapped(lab: &LabInfo, config: ConfigDir, wrapper: &[&str]) -> Broker {
+        wait_name_free(lab);
+        let mut b = Broker::spawn_wrapped(lab, config, wrapper);
+        b.wait_owns_name();
+        b
     }
 
     /// Stops the daemon (SIGTERM, as [`Broker::stop`]) if it runs, then starts a new one on the
@@ -1298,7 +1318,7 @@ impl Broker {
             .open(self.log_path())
             .unwrap();
         let _ = writeln!(log, "=== restarted ===");
-        let child = Self::launch(&self.lab, &self.config, true);
+        let child = Self::launch(&self.lab, &self.config, true, &self.wrapper);
         self.pid = child.id();
         self.child = Some(child);
         self.wait_owns_name();
@@ -1306,7 +1326,7 @@ impl Broker {
 
     /// Starts `network-broker --config-dir DIR` inside the lab, its output in `DIR/broker.log`
     /// (appended to, or truncated first).
-    fn launch(lab: &LabInfo, config: &ConfigDir, append: bool) -> Child {
+    fn launch(lab: &LabInfo, config: &ConfigDir, append: bool, wrapper: &[String]) -> Child {
         let log_path = config.path().join("broker.log");
         let log = if append {
             fs::OpenOptions::new()
@@ -1317,11 +1337,13 @@ impl Broker {
         } else {
             fs::File::create(&log_path).unwrap()
         };
-        let mut cmd = lab.cmd(&[
+        let mut args: Vec<&OsStr> = wrapper.iter().map(OsStr::new).collect();
+        args.extend([
             OsStr::new(BROKER_BIN),
             OsStr::new("--config-dir"),
             config.path().as_os_str(),
         ]);
+        let mut cmd = lab.cmd(&args);
         cmd.env(LEAK_CANARY, "1")
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())

@@ -512,6 +512,20 @@ install_project_files() {
         [ -e "$f" ] || continue
         install -m 644 "$f" "$RUN/system.d/"; n=$((n+1))
     done
+    # polkit rules (polkit/rules.d/*.rules, e.g. the one that lets user network-broker set the
+    # transient host name through hostnamed) go to the lab's /etc/polkit-1/rules.d.  During `up`
+    # the /etc overlay is not mounted yet: write its upper dir.  In a running lab, write through
+    # the lab's mount namespace (so the overlay sees the file and polkitd's inotify watch on
+    # rules.d fires and it reloads its rules).
+    for f in "$PROJECT_DIR"/polkit/rules.d/*.rules; do
+        [ -e "$f" ] || continue
+        if [ -e "$RUN/lab.env" ]; then
+            lab install -D -m 644 "$f" "/etc/polkit-1/rules.d/$(basename "$f")"
+        else
+            install -D -m 644 "$f" "$RUN/etc-upper/polkit-1/rules.d/$(basename "$f")"
+        fi
+        n=$((n+1))
+    done
     if [ -n "${LAB_BROKER_BIN:-}" ]; then
         # activation: the file name must be Name= + ".service" (launch helper); point Exec= at
         # the binary under test instead of the installed path
@@ -521,7 +535,7 @@ install_project_files() {
             chmod 644 "$RUN/services/$(basename "$f")"; n=$((n+1))
         done
     fi
-    log "installed $n project file(s) from $PROJECT_DIR (dbus/*.conf, polkit/*.policy${LAB_BROKER_BIN:+, dbus/*.service})"
+    log "installed $n project file(s) from $PROJECT_DIR (dbus/*.conf, polkit/*.policy, polkit/rules.d/*.rules${LAB_BROKER_BIN:+, dbus/*.service})"
 }
 
 cmd_install_project() {
