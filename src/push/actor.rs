@@ -431,8 +431,9 @@ impl Actor {
                     }
                 }
                 Failure::Denied => warn!(ifindex, ifname, call = %call, error = %error,
-                    "push: resolved refused the call: the daemon needs CAP_NET_ADMIN or polkit's \
-                     org.freedesktop.resolve1.set-dns-servers/set-domains/revert"),
+                    "push: resolved refused the call: run as root, or let polkit allow this user \
+                     org.freedesktop.resolve1.set-dns-servers/set-domains/revert \
+                     (polkit/rules.d/50-network-broker.rules)"),
                 Failure::NoSuchLink | Failure::Other => {
                     warn!(ifindex, ifname, call = %call, error = %error, "push: resolved call failed")
                 }
