@@ -97,6 +97,9 @@ install: build
 	install -Dm644 polkit/rules.d/50-network-broker.rules \
 		$(DESTDIR)$(PREFIX)/share/polkit-1/rules.d/50-network-broker.rules
 	install -Dm644 sysusers.d/network-broker.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/network-broker.conf
+	# `ip route` / `ip rule` then print our protocol number 78 as `network-broker`.
+	install -Dm644 iproute2/rt_protos.d/network-broker.conf \
+		$(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d/network-broker.conf
 	$(TARGET_DIR)/release/network-brokerctl completions bash > network-brokerctl.bash
 	$(TARGET_DIR)/release/network-brokerctl completions zsh > _network-brokerctl
 	$(TARGET_DIR)/release/network-brokerctl completions fish > network-brokerctl.fish
