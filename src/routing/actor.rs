@@ -22,6 +22,7 @@ use super::{
     RESTORE_INTERVAL,
 };
 use crate::model::{Rule, Snapshot};
+use crate::netlink::Owned;
 
 /// Why a pass runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,18 +164,7 @@ impl<B: Backend> Actor<B> {
         }
 
         let desired = plan::desired(&snapshot, &settings);
-        let owned = self
-            .backend
-            .dump(settings.protocol)
-            .await
-            .map_err(|source| Error::Dump {
-                protocol: settings.protocol,
-                source,
-            })?;
-        let actual = Desired {
-            rules: owned.rules.iter().cloned().collect(),
-            routes: owned.routes.iter().cloned().collect(),
-        };
+        let (owned, actual) = self.read_owned(settings.protocol).await?;
         let mut plan = plan::diff(&desired, &actual);
         plan.remove_rules.extend(plan::duplicates(&owned.rules));
 
@@ -409,21 +399,25 @@ impl<B: Backend> Actor<B> {
         }
     }
 
-    async fn status(&mut self) -> Result<Status, Error> {
-        let settings = self.settings.borrow().clone();
-        let snapshot = self.snapshots.borrow().clone();
+    /// What the kernel has with our protocol, read fresh (the kernel is the truth), as the
+    /// backend reports it and as a set to diff against.
+    async fn read_owned(&mut self, protocol: u8) -> Result<(Owned, Desired), Error> {
         let owned = self
             .backend
-            .dump(settings.protocol)
+            .dump(protocol)
             .await
-            .map_err(|source| Error::Dump {
-                protocol: settings.protocol,
-                source,
-            })?;
+            .map_err(|source| Error::Dump { protocol, source })?;
         let actual = Desired {
             rules: owned.rules.iter().cloned().collect(),
             routes: owned.routes.iter().cloned().collect(),
         };
+        Ok((owned, actual))
+    }
+
+    async fn status(&mut self) -> Result<Status, Error> {
+        let settings = self.settings.borrow().clone();
+        let snapshot = self.snapshots.borrow().clone();
+        let (owned, actual) = self.read_owned(settings.protocol).await?;
         let Some(snapshot) = snapshot else {
             return Ok(Status {
                 actual,
