@@ -31,6 +31,8 @@ PACKAGES=(
     apt dpkg
     # the build
     make gcc
+    # the Debian package (make deb, docs/packaging.md) and checking its man pages render
+    debhelper dpkg-dev fakeroot pkg-config man-db
 )
 
 case "${1:-}" in
