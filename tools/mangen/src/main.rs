@@ -197,7 +197,12 @@ impl Out {
                 }
             })
             .collect();
-        let _ = writeln!(spec, ".TS\nallbox tab(\t);\n{}\n{}.", head.join(" "), body.join(" "));
+        let _ = writeln!(
+            spec,
+            ".TS\nallbox tab(\t);\n{}\n{}.",
+            head.join(" "),
+            body.join(" ")
+        );
         for (_, row) in &self.table_rows {
             let cells: Vec<String> = row.iter().map(|c| format!("T{{\n{c}\nT}}")).collect();
             let _ = writeln!(spec, "{}", cells.join("\t"));
@@ -426,7 +431,8 @@ fn run(args: &[String]) -> Result<(), String> {
         }
         _ => return Err("--title and --name go together".into()),
     };
-    let roff = render(body, &title, name.as_deref(), &version).map_err(|e| format!("{input}: {e}"))?;
+    let roff =
+        render(body, &title, name.as_deref(), &version).map_err(|e| format!("{input}: {e}"))?;
     std::fs::write(output, roff).map_err(|e| format!("{output}: {e}"))
 }
 
