@@ -57,9 +57,9 @@ fn reload_reports_a_rejected_configuration_and_keeps_the_old_one() {
     assert_eq!(m.prop(UNIT, "MainPID"), pid);
 
     // The catalog is installed and compiled: journalctl -x explains both messages.
-    let catalog = m.ok("journalctl --catalog --no-pager 2>&1");
+    let catalog = m.ok("journalctl --list-catalog --no-pager 2>&1");
     for id in [STARTED_ID, REJECTED_ID] {
-        assert!(catalog.contains(id), "journalctl --catalog lacks {id}");
+        assert!(catalog.contains(id), "journalctl --list-catalog lacks {id}");
     }
     let explained = m.ok(&format!(
         "journalctl -x -u network-broker --no-pager MESSAGE_ID={REJECTED_ID}"
