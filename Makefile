@@ -72,7 +72,7 @@ lab-test:
 # systemd as PID 1 (tests/system/ct.sh), one test at a time (each boots its own machine).
 system-test: deb
 	$(CARGO) test --no-run $(SYSTEM_TEST_ARGS)
-	NB_DEB=$(abspath $(DEB)) $(CARGO) test $(SYSTEM_TEST_ARGS) -- --test-threads=1
+	NB_DEB=$(abspath $(DEB)) $(CARGO) test --no-fail-fast $(SYSTEM_TEST_ARGS) -- --test-threads=1
 
 lab-up:
 	$(LAB) up
