@@ -25,6 +25,9 @@
 
 SHELL := /bin/bash
 CARGO ?= cargo
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+# cargo's options for tools/mangen (its own workspace), its build under the project's target dir
+MANGEN_ARGS = --locked --manifest-path tools/mangen/Cargo.toml --target-dir $(TARGET_DIR)/mangen
 LAB := tests/lab/netlab.sh
 
 LAB_TESTS := $(sort $(patsubst tests/%.rs,%,$(wildcard tests/lab_*.rs)))
@@ -60,6 +63,7 @@ test: deps
 unit-test:
 	$(CARGO) test --lib --bins $(OTHER_TEST_ARGS)
 	$(CARGO) test --doc
+	$(CARGO) test $(MANGEN_ARGS) --release
 
 # Build first (no lab needed for that), then: lab up, lab tests one at a time, lab down
 # whatever happened (EXIT trap, also on ^C); the status is cargo's (or up's).
@@ -83,9 +87,12 @@ lab-down:
 lab-selftest:
 	@trap '$(LAB) down' EXIT; $(LAB) up && $(LAB) selftest
 
+# tools/mangen is a workspace of its own: cargo at the top does not see it.
 check:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) fmt --check --manifest-path tools/mangen/Cargo.toml
+	$(CARGO) clippy $(MANGEN_ARGS) --release --all-targets -- -D warnings
 
 deps:
 	tests/lab/deps.sh
@@ -97,7 +104,6 @@ demo: deps build-debug
 bench: deps build
 	bench/dispatch.sh $(BENCH_ARGS)
 
-TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 GEN := $(TARGET_DIR)/generated
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 BIN := $(TARGET_DIR)/release/network-broker $(TARGET_DIR)/release/network-brokerctl
@@ -115,7 +121,7 @@ $(BIN) &:
 
 # tools/mangen: markdown to roff, its own small workspace (no pandoc anywhere).
 $(MANGEN): tools/mangen/src/main.rs tools/mangen/Cargo.toml tools/mangen/Cargo.lock
-	$(CARGO) build --release --locked --manifest-path tools/mangen/Cargo.toml --target-dir $(TARGET_DIR)/mangen
+	$(CARGO) build $(MANGEN_ARGS) --release
 
 $(GEN)/man/%.8: docs/%.8.md $(MANGEN)
 	@mkdir -p $(@D)

@@ -446,3 +446,50 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(md: &str) -> String {
+        let title = parse_title("% TOOL(1) pkg | User Commands").unwrap_or_else(|e| panic!("{e}"));
+        render(md, &title, None, "1.0").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn title_line_becomes_th() {
+        let roff = page("# NAME\n\ntool - does things\n");
+        assert!(
+            roff.starts_with("'\\\" t\n.TH \"TOOL\" \"1\" \"\" \"pkg 1.0\" \"User Commands\"\n")
+        );
+        assert!(roff.contains(".SH \"NAME\"\n.PP\ntool \\- does things"));
+    }
+
+    #[test]
+    fn control_characters_at_line_start_are_escaped() {
+        // A line of text or code starting with `.` or `'` would be a roff request.
+        let roff = page("# X\n\n```\n.hidden\n'quoted\n```\n\nback\\\\slash\n");
+        assert!(roff.contains("\\&.hidden\n\\&'quoted\n"), "{roff}");
+        assert!(roff.contains("back\\eslash"), "{roff}");
+    }
+
+    #[test]
+    fn fonts_nest_and_restore() {
+        let roff = page("# X\n\n**bold *both* bold** `code` plain\n");
+        assert!(
+            roff.contains("\\fBbold \\fIboth\\fB bold\\fR \\fBcode\\fR plain"),
+            "{roff}"
+        );
+    }
+
+    #[test]
+    fn definition_lists_and_tables() {
+        let roff =
+            page("# X\n\n**reload**\n:   Re-read it.\n\n| a | b |\n|---|---|\n| 1 | two |\n");
+        assert!(
+            roff.contains(".TP\n\\fBreload\\fR\nRe\\-read it."),
+            "{roff}"
+        );
+        assert!(roff.contains(".TS\nallbox tab(\t);\nlb lb\nl lx.\nT{\na\nT}\tT{\nb\nT}\nT{\n1\nT}\tT{\ntwo\nT}\n.TE"), "{roff}");
+    }
+}
