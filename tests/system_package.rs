@@ -100,7 +100,7 @@ fn install_upgrade_remove_purge() {
         "set -e; rm -rf /root/new; dpkg-deb -R {DEB_IN_CT} /root/new
          sed -i 's/^Version: .*/&+newer1/' /root/new/DEBIAN/control
          dpkg-deb -b /root/new /root/newer.deb >/dev/null
-         dpkg -i --force-confold /root/newer.deb"
+         dpkg -i /root/newer.deb"
     ));
     assert!(m
         .ok("dpkg-query -W -f='${Version}' network-broker")
