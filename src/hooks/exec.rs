@@ -15,11 +15,12 @@ use std::time::Duration;
 
 use rustix::process::{kill_process_group, test_kill_process_group, Pid, Signal};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, info_span, warn, Instrument};
 
+use super::admit;
 use super::discover::Script;
 use super::env::HookEnv;
 use super::ScriptResult;
@@ -43,30 +44,42 @@ const GROUP_POLL: Duration = Duration::from_millis(50);
 
 /// Run `script` with `env`, killing its process group after `timeout` or when `stop` resolves
 /// (daemon shutdown), and return its outcome. Never fails: every failure is a [`ScriptResult`].
+/// The script is admitted ([`admit::admit`], with `enforce_ownership`) right before it starts;
+/// a refusal is status 127, "refused: <reason>".
 pub async fn run(
     script: &Script,
     env: &HookEnv,
     timeout: Duration,
+    enforce_ownership: bool,
     stop: impl Future<Output = ()>,
 ) -> ScriptResult {
     let started = Instant::now();
-    let mut command = Command::new(&script.path);
-    command
-        .env_clear()
-        .envs(env.vars.iter().map(|(name, value)| (name, value)))
-        .current_dir("/")
-        .stdin(if env.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own group, so the timeout reaches everything it started (the original killed
-        // only the direct child and left the rest running).
-        .process_group(0);
-
-    let mut child = match command.spawn() {
+    // Admitted again now, whatever discovery said a moment ago, and what runs is the file
+    // this admission opened and checked.
+    let admitted = match admit::admit(&script.path, enforce_ownership) {
+        Ok(admitted) => admitted,
+        Err(skip) => {
+            warn!(hook = %script.name, reason = %skip, "refusing to run hook");
+            return result(script, STATUS_NOT_STARTED, format!("refused: {skip}"));
+        }
+    };
+    let spawned = admitted.spawn(|command| {
+        command
+            .env_clear()
+            .envs(env.vars.iter().map(|(name, value)| (name, value)))
+            .current_dir("/")
+            .stdin(if env.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own group, so the timeout reaches everything it started (the original killed
+            // only the direct child and left the rest running).
+            .process_group(0);
+    });
+    let mut child = match spawned {
         Ok(child) => child,
         Err(err) => {
             warn!(hook = %script.name, error = %err, "failed to start hook");
@@ -323,7 +336,7 @@ mod tests {
     }
 
     async fn run_plain(script: &Script, env: &HookEnv, timeout: Duration) -> ScriptResult {
-        run(script, env, timeout, std::future::pending()).await
+        run(script, env, timeout, false, std::future::pending()).await
     }
 
     /// Whether a process is gone (a zombie counts as gone: it runs no code, and the init of
@@ -388,7 +401,7 @@ mod tests {
         };
         let r = run_plain(&missing, &env(&[], None), Duration::from_secs(5)).await;
         assert_eq!(r.status, STATUS_NOT_STARTED);
-        assert!(r.error.starts_with("failed to start: "), "{}", r.error);
+        assert!(r.error.starts_with("refused: "), "{}", r.error);
 
         let bad_interpreter = script(tmp.path(), "bad", "");
         fs::write(&bad_interpreter.path, "#!/nonexistent/interpreter\n").unwrap();
@@ -481,6 +494,7 @@ mod tests {
             &s,
             &env(&[], None),
             Duration::from_secs(60),
+            false,
             tokio::time::sleep(Duration::from_millis(200)),
         )
         .await;

@@ -375,7 +375,16 @@ async fn run_batch(
                 break;
             }
             let stop = wait_for_kill(phase.clone());
-            outcomes.push(exec::run(script, &env, settings.timeout, stop).await);
+            outcomes.push(
+                exec::run(
+                    script,
+                    &env,
+                    settings.timeout,
+                    settings.enforce_ownership,
+                    stop,
+                )
+                .await,
+            );
         }
 
         let failed = outcomes.iter().filter(|r| r.status != 0).count();
@@ -428,6 +437,7 @@ async fn wait_for_kill(mut phase: watch::Receiver<Phase>) {
 mod tests {
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
     use std::path::Path;
 
     use super::*;
@@ -781,5 +791,88 @@ mod tests {
         assert_eq!(lines(&started).len(), 1);
         handle.submit(request("routable", Some(link(1, "eth1")), &[]));
         handle.idle().await;
+    }
+
+    /// Root-owned `hook` and a `nobody`-owned `evil` in a directory `nobody` owns, swapped
+    /// with `renameat2(RENAME_EXCHANGE)` by `nobody` as fast as it can, reached through a
+    /// root-owned symlink in `sec.d/`: `RunHooks` must never execute `evil` as root (before
+    /// the walk checked the directories on the resolved path and the runner executed the
+    /// descriptor it had checked, most runs did).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runner_never_runs_a_file_swapped_in_by_another_user() {
+        const RUNS: usize = 200;
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipping: needs root to create files of another user");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let out = tmp.path().join("out");
+        let theirs = tmp.path().join("theirs");
+        fs::create_dir(&theirs).unwrap();
+        fs::set_permissions(&theirs, fs::Permissions::from_mode(0o755)).unwrap();
+        let write = |name: &str, body: &str| {
+            let path = theirs.join(name);
+            fs::write(
+                &path,
+                format!("#!/bin/sh\necho {body} >> {}\n", out.display()),
+            )
+            .unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+            path
+        };
+        let good = write("hook", "good");
+        let evil = write("evil", "evil");
+        std::os::unix::fs::chown(&evil, Some(65534), Some(65534)).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let conf = tmp.path().join("conf");
+        let sec = conf.join("sec.d");
+        fs::create_dir_all(&sec).unwrap();
+        fs::set_permissions(&conf, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&sec, fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink(&good, sec.join("30-link")).unwrap();
+        // A hook before it, so that the batch's scripts (admitted together) start a moment
+        // apart, as they do in real life.
+        let slow = sec.join("10-slow");
+        fs::write(&slow, "#!/bin/sh\nsleep 0.05\n").unwrap();
+        fs::set_permissions(&slow, fs::Permissions::from_mode(0o755)).unwrap();
+
+        // The swapper, as uid/gid 65534 (python3 is one of the test dependencies).
+        let mut swapper = std::process::Command::new("/usr/bin/python3")
+            .arg("-c")
+            .arg(
+                "import ctypes, os\n\
+                 libc = ctypes.CDLL(None, use_errno=True)\n\
+                 os.chdir(os.environ['DIR'])\n\
+                 while True:\n\
+                 \x20   libc.renameat2(-100, b'hook', -100, b'evil', 2)\n",
+            )
+            .env_clear()
+            .env("DIR", &theirs)
+            .uid(65534)
+            .gid(65534)
+            .spawn()
+            .unwrap();
+
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let handle = spawn(settings(conf.clone(), false), tx);
+        let mut refused = 0;
+        for _ in 0..RUNS {
+            let batch = handle
+                .run(request("sec", Some(link(1, "eth1")), &[]))
+                .await
+                .unwrap();
+            refused += usize::from(!batch.results.iter().any(|r| r.script.ends_with("30-link")));
+        }
+        swapper.kill().unwrap();
+        swapper.wait().unwrap();
+
+        let text = fs::read_to_string(&out).unwrap_or_default();
+        let evil_runs = text.lines().filter(|l| *l == "evil").count();
+        let good_runs = text.lines().filter(|l| *l == "good").count();
+        eprintln!("{RUNS} runs: evil {evil_runs}, good {good_runs}, refused {refused}");
+        assert_eq!(evil_runs, 0, "a file of uid 65534 ran as root");
+        // The link leads through a directory uid 65534 owns: refused, never run.
+        assert_eq!(refused, RUNS);
     }
 }
