@@ -1036,4 +1036,43 @@ mod tests {
             "descriptors grew from {before} to {after} over {RUNS} runs"
         );
     }
+
+    /// A link with 12,000 addresses: its hooks run (the address lists once made `execve`
+    /// fail with E2BIG, "Argument list too long", for every hook of the link).
+    #[tokio::test]
+    async fn runner_runs_hooks_of_a_link_with_12000_addresses() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env_out = tmp.path().join("env");
+        hook(
+            tmp.path(),
+            "routable",
+            "dump",
+            &format!("/usr/bin/env > {}\ncat > /dev/null", env_out.display()),
+        );
+        let mut link = sample_link();
+        link.addresses = (0..12_000u32)
+            .map(|i| crate::model::Address {
+                ip: std::net::IpAddr::V4((0x0a00_0000 + i).into()),
+                prefix_len: 8,
+                label: None,
+                scope: 0,
+                flags: 0x80,
+            })
+            .collect();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let handle = spawn(settings(tmp.path().into(), true), tx);
+        let batch = handle
+            .run(request(
+                "routable",
+                Some(link),
+                &[("OperationalState", "routable")],
+            ))
+            .await
+            .unwrap();
+        assert_eq!(batch.results.len(), 1);
+        assert_eq!(batch.results[0].status, 0, "{}", batch.results[0].error);
+        let env_text = fs::read_to_string(&env_out).unwrap();
+        assert!(env_text.lines().any(|l| l == "IP_ADDRS_TRUNCATED=1"));
+        assert!(env_text.lines().any(|l| l == "JSON_TRUNCATED=1"));
+    }
 }
