@@ -104,21 +104,27 @@ pub fn describe(snapshot: &Snapshot, generator: &str) -> Result<String, ApiError
     .map_err(|err| ApiError::Failed(format!("cannot encode the state: {err}")))
 }
 
-/// Every admitted hook of every event directory, in run order: (event, script path).
-fn list_hooks(dirs: &HookDirs) -> Vec<(String, String)> {
+/// Every admitted hook of every event directory, in run order: (event, script path). A
+/// directory that cannot be read is an error, never an empty list: the caller must not
+/// conclude that no hook would run when the daemon cannot even tell (EMFILE, EACCES, EIO).
+fn list_hooks(dirs: &HookDirs) -> Result<Vec<(String, String)>, ApiError> {
     let mut hooks = Vec::new();
     for dir_name in hooks::EVENT_DIRS {
         let event = dir_name.trim_end_matches(".d");
-        // An unreadable directory lists nothing, as it runs nothing; the runner logs why.
-        for script in hooks::discover(&dirs.dir, event, dirs.enforce_ownership).unwrap_or_default()
-        {
+        let scripts = hooks::discover(&dirs.dir, event, dirs.enforce_ownership).map_err(|err| {
+            let cause = std::error::Error::source(&err)
+                .map(|source| format!(": {source}"))
+                .unwrap_or_default();
+            ApiError::Failed(format!("cannot list the hooks: {err}{cause}"))
+        })?;
+        for script in scripts {
             hooks.push((
                 event.to_string(),
                 script.path.to_string_lossy().into_owned(),
             ));
         }
     }
-    hooks
+    Ok(hooks)
 }
 
 /// D-Bus carries an ifindex as `i`; the kernel never hands out indexes above `i32::MAX`.
@@ -211,11 +217,13 @@ impl Manager {
     }
 
     /// Every hook that would run, per event directory in run order: (event, script path).
+    ///
+    /// Errors: `org.freedesktop.DBus.Error.Failed` (a hook directory cannot be read).
     async fn list_hooks(&self) -> Result<Vec<(String, String)>, ApiError> {
         let dirs = self.services.hook_dirs.clone();
         tokio::task::spawn_blocking(move || list_hooks(&dirs))
             .await
-            .map_err(|err| ApiError::Failed(format!("cannot list the hooks: {err}")))
+            .map_err(|err| ApiError::Failed(format!("cannot list the hooks: {err}")))?
     }
 
     /// Re-reads the configuration, as SIGHUP does. An invalid configuration is rejected with
@@ -387,4 +395,31 @@ impl Manager {
         name: &str,
         path: ObjectPath<'_>,
     ) -> zbus::Result<()>;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_hooks_fails_instead_of_listing_nothing_when_a_directory_is_unreadable() {
+        let tmp = tempfile::tempdir().unwrap();
+        hooks::discover::create_event_dirs(tmp.path()).unwrap();
+        let dirs = HookDirs {
+            dir: tmp.path().to_path_buf(),
+            enforce_ownership: false,
+        };
+        assert_eq!(list_hooks(&dirs).unwrap(), []);
+        // Not a directory: reading it fails (as EMFILE or EACCES would).
+        std::fs::remove_dir(tmp.path().join("routable.d")).unwrap();
+        std::fs::write(tmp.path().join("routable.d"), "").unwrap();
+        match list_hooks(&dirs) {
+            Err(ApiError::Failed(text)) => {
+                assert!(text.contains("routable.d"), "{text}");
+                assert!(text.contains("Not a directory"), "{text}");
+            }
+            other => panic!("expected Failed, got {other:?}"),
+        }
+    }
 }

@@ -1,24 +1,26 @@
 //! Finding the hooks of one event: the executables in `DIR/<event>.d/`, in byte order of their
 //! file names, after the admission checks.
 //!
-//! This module only reads the file system; it never executes anything. The rules follow
-//! NetworkManager's dispatcher (the peer with the strictest checks): skip dotfiles, editor and
-//! package-manager leftovers, directories and masks silently; refuse non-executables and, when the
-//! daemon runs as root, anything an unprivileged user could have written, with a warning that is
-//! logged once per (path, reason) instead of on every event.
+//! This module only reads the file system; it never executes anything. Whether one file may
+//! run is [`super::admit`]'s decision, the same one the runner takes again right before it
+//! executes the file. The rules follow NetworkManager's dispatcher (the peer with the strictest
+//! checks): skip dotfiles, editor and package-manager leftovers, directories and masks silently;
+//! refuse non-executables and anything an unprivileged user could have written or swapped, with
+//! a warning that is logged once per (path, reason) instead of on every event.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::fmt;
-use std::fs::{self, Metadata};
+use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use tracing::{debug, warn};
 
+use super::admit;
+pub use super::admit::Skip;
 use super::EVENT_DIRS;
 
 /// Longest event name accepted; directory names are short words, this only bounds garbage.
@@ -32,8 +34,6 @@ const DPKG_MARKER: &str = ".dpkg-";
 
 /// `S_IWGRP | S_IWOTH`.
 const MODE_GROUP_OTHER_WRITE: u32 = 0o022;
-/// `S_ISUID | S_ISGID`.
-const MODE_SET_ID: u32 = 0o6000;
 
 /// Errors of hook discovery.
 #[derive(Debug, thiserror::Error)]
@@ -71,72 +71,6 @@ pub struct Script {
     pub path: PathBuf,
     /// File name, for log fields (`hook=`); lossily decoded if it is not UTF-8.
     pub name: String,
-}
-
-/// Why an entry of a hook directory is not run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Skip {
-    /// The name starts with `.`.
-    Dotfile,
-    /// An editor or package-manager leftover (`~`, `.dpkg-*`, `.rpmnew`, …).
-    Backup,
-    /// A directory (or a symlink to one).
-    Directory,
-    /// A symlink to `/dev/null` (or the null device itself): the administrator masked the hook.
-    Masked,
-    /// A symlink whose target does not exist (or cannot be examined).
-    Dangling,
-    /// Not a regular file (FIFO, socket, device).
-    NotRegular,
-    /// An empty file (nothing to execute; `execve` would fail with `ENOEXEC`).
-    Empty,
-    /// The daemon may not execute it (no execute permission for the daemon's user).
-    NotExecutable,
-    /// Ownership is enforced and the file is not owned by root.
-    NotOwnedByRoot {
-        /// The owner.
-        uid: u32,
-    },
-    /// Ownership is enforced and the file is writable by group or others.
-    Writable,
-    /// Ownership is enforced and the file is setuid or setgid.
-    SetId,
-    /// Ownership is enforced and the event directory itself is not owned by root or is
-    /// writable by group or others: anyone able to write there could plant a symlink to any
-    /// root-owned program, so nothing in it is run.
-    UnsafeDirectory,
-}
-
-impl Skip {
-    /// Whether the administrator should hear about it: silent skips are deliberate conventions
-    /// (masks, backups, dotfiles, subdirectories); the others are most likely mistakes.
-    pub fn is_refusal(self) -> bool {
-        !matches!(
-            self,
-            Skip::Dotfile | Skip::Backup | Skip::Directory | Skip::Masked
-        )
-    }
-}
-
-impl fmt::Display for Skip {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Skip::Dotfile => f.write_str("hidden file"),
-            Skip::Backup => f.write_str("backup or package-manager file"),
-            Skip::Directory => f.write_str("directory"),
-            Skip::Masked => f.write_str("masked (symlink to /dev/null)"),
-            Skip::Dangling => f.write_str("dangling symlink or unreadable file"),
-            Skip::NotRegular => f.write_str("not a regular file"),
-            Skip::Empty => f.write_str("empty file"),
-            Skip::NotExecutable => f.write_str("not executable"),
-            Skip::NotOwnedByRoot { uid } => write!(f, "not owned by root (owner uid {uid})"),
-            Skip::Writable => f.write_str("writable by group or others"),
-            Skip::SetId => f.write_str("setuid or setgid"),
-            Skip::UnsafeDirectory => {
-                f.write_str("hook directory not owned by root or writable by group or others")
-            }
-        }
-    }
 }
 
 /// The verdict on one directory entry.
@@ -230,13 +164,18 @@ pub fn scan(dir: &Path, event: &str, enforce_ownership: bool) -> Result<Vec<Cand
             path: entry.path(),
             name: file_name.to_string_lossy().into_owned(),
         };
-        let verdict =
-            match name_skip(&file_name).or_else(|| file_skip(&script.path, enforce_ownership)) {
-                // The directory verdict only overrides entries that would otherwise run, so the
-                // listing still says "directory" for subdirectories and "masked" for masks.
-                None => dir_verdict.map_or(Verdict::Run, Verdict::Skip),
-                Some(skip) => Verdict::Skip(skip),
-            };
+        // The same admission as right before the hook runs (the file is opened and closed
+        // again here; the runner admits it once more and executes what it opened then).
+        let skip =
+            name_skip(&file_name).or_else(|| admit::admit(&script.path, enforce_ownership).err());
+        let verdict = match skip {
+            // The directory verdict overrides every refusal, so the listing names the
+            // directory as the reason, but still says "directory" for subdirectories and
+            // "masked" for masks.
+            None => dir_verdict.clone().map_or(Verdict::Run, Verdict::Skip),
+            Some(skip) if skip.is_refusal() => Verdict::Skip(dir_verdict.clone().unwrap_or(skip)),
+            Some(skip) => Verdict::Skip(skip),
+        };
         candidates.push(Candidate { script, verdict });
     }
     // Byte order, independent of the locale, like run-parts and nm-dispatcher.
@@ -262,7 +201,7 @@ pub fn discover(dir: &Path, event: &str, enforce_ownership: bool) -> Result<Vec<
                 scripts.push(candidate.script);
             }
             Verdict::Skip(skip) if skip.is_refusal() => {
-                if warned().first(&candidate.script.path, skip) {
+                if warned().first(&candidate.script.path, skip.clone()) {
                     warn!(
                         hook = %candidate.script.name,
                         path = %candidate.script.path.display(),
@@ -296,51 +235,6 @@ fn name_skip(name: &OsStr) -> Option<Skip> {
             .windows(DPKG_MARKER.len())
             .any(|w| w == DPKG_MARKER.as_bytes());
     is_backup.then_some(Skip::Backup)
-}
-
-/// Skips decided by the file the entry resolves to (symlinks followed: what runs is the target).
-fn file_skip(path: &Path, enforce_ownership: bool) -> Option<Skip> {
-    let meta = match fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(_) => return Some(Skip::Dangling),
-    };
-    let file_type = meta.file_type();
-    if file_type.is_dir() {
-        return Some(Skip::Directory);
-    }
-    if is_null_device(&meta) {
-        return Some(Skip::Masked);
-    }
-    if !file_type.is_file() {
-        return Some(Skip::NotRegular);
-    }
-    if meta.len() == 0 {
-        return Some(Skip::Empty);
-    }
-    if enforce_ownership {
-        if meta.uid() != 0 {
-            return Some(Skip::NotOwnedByRoot { uid: meta.uid() });
-        }
-        if meta.mode() & MODE_GROUP_OTHER_WRITE != 0 {
-            return Some(Skip::Writable);
-        }
-        if meta.mode() & MODE_SET_ID != 0 {
-            return Some(Skip::SetId);
-        }
-    }
-    // access(2) answers for the daemon's own user, so a non-root daemon refuses a root-only
-    // script here instead of failing at exec; for root it still requires an execute bit.
-    if rustix::fs::access(path, rustix::fs::Access::EXEC_OK).is_err() {
-        return Some(Skip::NotExecutable);
-    }
-    None
-}
-
-/// Whether the metadata is that of the null device (character device 1:3).
-fn is_null_device(meta: &Metadata) -> bool {
-    meta.file_type().is_char_device()
-        && rustix::fs::major(meta.rdev()) == 1
-        && rustix::fs::minor(meta.rdev()) == 3
 }
 
 /// Bound on remembered refusals; past it the memory is cleared (and warnings may repeat) rather

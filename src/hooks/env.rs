@@ -3,9 +3,10 @@
 //! Pure: no I/O, no logging, and above all never the daemon's own environment. Hooks get a clean
 //! environment built from scratch (as NetworkManager's dispatcher does), so nothing the daemon
 //! was started with (`LD_PRELOAD`, `DBUS_SYSTEM_BUS_ADDRESS`, `NOTIFY_SOCKET`, …) leaks into them.
-//! The link's JSON goes to standard input always and to `JSON` only while it fits the kernel's
-//! limit for one environment string, because a larger string makes `execve` fail with `E2BIG`
-//! and the hook would not run at all (the original's bug, peers §0.4).
+//! The link's JSON goes to standard input always and to `JSON` only while it fits. Every other
+//! value is capped at [`MAX_VAR_LEN`] (marked `<NAME>_TRUNCATED=1`) and the whole environment
+//! kept within [`ENV_BUDGET`], because a string or a total the kernel refuses makes `execve`
+//! fail with `E2BIG` and the hook would not run at all (12,000 addresses on one link did that).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -26,7 +27,32 @@ pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:
 /// (`MAX_ARG_STRLEN`, 32 pages; 4 KiB pages assumed, the smallest Linux uses).
 pub const MAX_ARG_STRLEN: usize = 32 * 4096;
 
-/// Names the daemon sets itself; a request variable with one of these names is refused.
+/// What the kernel accepts for the argument and environment strings of one `execve`
+/// together, with their pointers, whatever the stack limit: a quarter of `RLIMIT_STACK`, but
+/// never less than `ARG_MAX`, 32 pages. Counting on more would make hooks fail with `E2BIG`
+/// under a small stack limit.
+pub const ARG_MAX: usize = 32 * 4096;
+
+/// Part of [`ARG_MAX`] kept for the arguments: `argv[0]` (the listed path, at most `PATH_MAX`,
+/// 4096 bytes), what the kernel adds for a `#!` script (interpreter and its argument, at most
+/// 256 bytes, and `/proc/self/fd/N`), and their pointers.
+pub const ARGV_RESERVE: usize = 8 * 1024;
+
+/// The most the environment of a hook takes: strings, their NULs and their pointers.
+pub const ENV_BUDGET: usize = ARG_MAX - ARGV_RESERVE;
+
+/// The longest value of a variable other than `JSON`. A longer one is cut, at the last space
+/// or line break that fits when there is one (a list keeps whole items), and `<NAME>_TRUNCATED=1`
+/// says so; the whole data stays in the JSON on standard input. With the handful of variables
+/// that can grow (`IP_ADDRS`, `IP6_ADDRS`, `DHCP_LEASE`, `DNS`, `DOMAIN`, `DOMAINSEARCH`) the
+/// environment stays well within [`ENV_BUDGET`]; `JSON` gets what is left.
+pub const MAX_VAR_LEN: usize = 16 * 1024;
+
+/// Suffix of the marker set next to a variable that was cut.
+pub const TRUNCATED_SUFFIX: &str = "_TRUNCATED";
+
+/// Names the daemon sets itself; a request variable with one of these names is refused, and so
+/// is any name ending in [`TRUNCATED_SUFFIX`] (the daemon's markers).
 pub const RESERVED_NAMES: [&str; 6] = [
     "PATH",
     "EVENT",
@@ -146,21 +172,24 @@ pub fn build(request: &Request, settings: &Settings, networkd: Option<&NetworkdF
                 }
             }
         }
-        if settings.emit_json {
-            let json = json_document(
-                link,
-                operational_state(request),
-                networkd,
-                request.lease.as_ref(),
-            );
-            if fits_env("JSON", &json) {
-                vars.insert("JSON".into(), json.clone());
-            } else {
-                vars.insert("JSON_TRUNCATED".into(), "1".into());
-            }
-            stdin = Some(Arc::from(json + "\n"));
-        }
     }
+    cap_values(&mut vars);
+    if let (Some(link), true) = (&request.link, settings.emit_json) {
+        let json = json_document(
+            link,
+            operational_state(request),
+            networkd,
+            request.lease.as_ref(),
+        );
+        let total = env_size(&vars) + entry_size("JSON", &json);
+        if fits_env("JSON", &json) && total <= ENV_BUDGET {
+            vars.insert("JSON".into(), json.clone());
+        } else {
+            vars.insert("JSON_TRUNCATED".into(), "1".into());
+        }
+        stdin = Some(Arc::from(json + "\n"));
+    }
+    fit_budget(&mut vars);
     HookEnv {
         vars: vars.into_iter().collect(),
         stdin,
@@ -221,6 +250,81 @@ pub fn operational_state(request: &Request) -> Option<&str> {
         .map(|(_, value)| value.as_str())
 }
 
+/// Bytes `NAME=value` takes of [`ARG_MAX`]: the string, its NUL and its pointer.
+pub fn entry_size(name: &str, value: &str) -> usize {
+    name.len() + "=".len() + value.len() + "\0".len() + std::mem::size_of::<usize>()
+}
+
+/// Bytes the whole environment takes of [`ARG_MAX`], the terminating null pointer included.
+pub fn env_size<'a>(vars: impl IntoIterator<Item = (&'a String, &'a String)>) -> usize {
+    vars.into_iter()
+        .map(|(name, value)| entry_size(name, value))
+        .sum::<usize>()
+        + std::mem::size_of::<usize>()
+}
+
+/// Cut every value longer than [`MAX_VAR_LEN`] and mark it `<NAME>_TRUNCATED=1`.
+fn cap_values(vars: &mut BTreeMap<String, String>) {
+    let mut markers = Vec::new();
+    for (name, value) in vars.iter_mut() {
+        if value.len() > MAX_VAR_LEN {
+            truncate_value(value, MAX_VAR_LEN);
+            markers.push(format!("{name}{TRUNCATED_SUFFIX}"));
+        }
+    }
+    for marker in markers {
+        vars.insert(marker, "1".into());
+    }
+}
+
+/// The last resort when the capped values still exceed [`ENV_BUDGET`] (only many large
+/// request variables can do that): empty the largest values, marked, until it fits. The
+/// daemon's own short variables (`PATH`, `EVENT`, `LINK`, `LINKINDEX`) and markers stay.
+fn fit_budget(vars: &mut BTreeMap<String, String>) {
+    while env_size(vars.iter()) > ENV_BUDGET {
+        let largest = vars
+            .iter()
+            .filter(|(name, value)| {
+                !value.is_empty()
+                    && !matches!(name.as_str(), "PATH" | "EVENT" | "LINK" | "LINKINDEX")
+                    && !name.ends_with(TRUNCATED_SUFFIX)
+            })
+            .max_by_key(|(_, value)| value.len())
+            .map(|(name, _)| name.clone());
+        let Some(name) = largest else {
+            break;
+        };
+        if let Some(value) = vars.get_mut(&name) {
+            value.clear();
+        }
+        vars.insert(format!("{name}{TRUNCATED_SUFFIX}"), "1".into());
+    }
+}
+
+/// Cut `value` to at most `max` bytes, keeping whole items: whole lines when it has several
+/// (`DHCP_LEASE`), else whole space-separated words (address lists); only a value with no
+/// separator at all is cut mid-item (at a character boundary).
+fn truncate_value(value: &mut String, max: usize) {
+    if value.len() <= max {
+        return;
+    }
+    let mut end = max;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    let separator = if value.contains('\n') { b'\n' } else { b' ' };
+    // A separator right at the cut ends the last whole item; otherwise the last one before it.
+    if value.as_bytes().get(end) != Some(&separator) {
+        if let Some(cut) = value.as_bytes()[..end]
+            .iter()
+            .rposition(|&b| b == separator)
+        {
+            end = cut;
+        }
+    }
+    value.truncate(end);
+}
+
 /// Whether `NAME=value` fits in one environment string.
 pub fn fits_env(name: &str, value: &str) -> bool {
     // NAME, '=', value and the terminating NUL all count against the limit.
@@ -237,7 +341,7 @@ pub fn is_valid_var_name(name: &str) -> bool {
 fn check_var(name: &str, value: &str) -> Result<(), Rejection> {
     if !is_valid_var_name(name) {
         Err(Rejection::InvalidName)
-    } else if RESERVED_NAMES.contains(&name) {
+    } else if RESERVED_NAMES.contains(&name) || name.ends_with(TRUNCATED_SUFFIX) {
         Err(Rejection::Reserved)
     } else if UNSAFE_NAMES.contains(&name) || name.starts_with(UNSAFE_PREFIX) {
         Err(Rejection::Unsafe)
@@ -890,5 +994,178 @@ pub(crate) mod tests {
         let limit = MAX_ARG_STRLEN - "JSON=".len() - 1;
         assert!(fits_env("JSON", &"x".repeat(limit)));
         assert!(!fits_env("JSON", &"x".repeat(limit + 1)));
+    }
+
+    /// A link with `n` global addresses, half IPv4 and half IPv6.
+    pub(crate) fn many_addresses_link(n: u32) -> LinkView {
+        let mut link = sample_link();
+        link.addresses = (0..n)
+            .map(|i| Address {
+                ip: if i % 2 == 0 {
+                    IpAddr::V4((0x0a00_0000 + i).into())
+                } else {
+                    IpAddr::V6((0x2001_0db8_u128 << 96 | u128::from(i)).into())
+                },
+                prefix_len: 24,
+                label: None,
+                scope: 0,
+                flags: 0x80,
+            })
+            .collect();
+        link
+    }
+
+    /// Every variable within its cap, and the whole within what `execve` accepts.
+    fn assert_within_limits(env: &HookEnv) {
+        let size = env_size(env.vars.iter().map(|(n, v)| (n, v)));
+        assert!(size <= ENV_BUDGET, "environment takes {size} bytes");
+        for (name, value) in &env.vars {
+            assert!(
+                name == "JSON" || value.len() <= MAX_VAR_LEN,
+                "{name} is {} bytes",
+                value.len()
+            );
+            assert!(fits_env(name, value), "{name}");
+        }
+    }
+
+    #[test]
+    fn env_caps_the_address_lists_of_12000_addresses_and_keeps_all_in_the_json() {
+        let link = many_addresses_link(12_000);
+        let env = build(
+            &request(Some(link), &[("OperationalState", "routable")]),
+            &settings("/x".into(), true),
+            None,
+        );
+        assert_within_limits(&env);
+        for (name, parse) in [
+            (
+                "IP_ADDRS",
+                (|w: &str| w.parse::<std::net::Ipv4Addr>().is_ok()) as fn(&str) -> bool,
+            ),
+            ("IP6_ADDRS", |w: &str| {
+                w.parse::<std::net::Ipv6Addr>().is_ok()
+            }),
+        ] {
+            let value = env.get(name).unwrap();
+            assert!(value.len() > MAX_VAR_LEN / 2, "{name} cut too short");
+            // Whole addresses only.
+            assert!(value.split(' ').all(parse), "{name} ends mid-address");
+            assert_eq!(env.get(&format!("{name}_TRUNCATED")), Some("1"));
+        }
+        assert_eq!(env.get("ADDR"), Some("10.0.0.0"));
+        assert!(env.get("ADDR_TRUNCATED").is_none());
+        assert!(env.get("JSON").is_none());
+        assert_eq!(env.get("JSON_TRUNCATED"), Some("1"));
+        let json: serde_json::Value = serde_json::from_str(env.stdin.as_deref().unwrap()).unwrap();
+        assert_eq!(json["Address"].as_array().unwrap().len(), 12_000);
+    }
+
+    #[test]
+    fn env_without_large_values_has_no_markers() {
+        let env = build(
+            &request(Some(sample_link()), &[]),
+            &settings("/x".into(), true),
+            None,
+        );
+        assert!(env.vars.iter().all(|(n, _)| !n.ends_with(TRUNCATED_SUFFIX)));
+        assert!(env.get("JSON").is_some());
+    }
+
+    #[test]
+    fn env_caps_lease_variables_at_whole_lines_and_names() {
+        let mut req = request(Some(sample_link()), &[]);
+        req.lease = Some(crate::model::Lease {
+            interface: "eth0".into(),
+            address: Some("192.0.2.1".parse().unwrap()),
+            prefix_len: Some(24),
+            routers: vec![],
+            dns: (0..3000u32)
+                .map(|i| IpAddr::V4((0x0a00_0000 + i).into()))
+                .collect(),
+            domain_name: Some("d".repeat(3 * MAX_VAR_LEN)),
+            domain_search: (0..3000).map(|i| format!("s{i}.example.test")).collect(),
+            host_name: None,
+            mtu: None,
+            renew: None,
+            rebind: None,
+            expire: Some(1_800_000_000),
+            options: Default::default(),
+        });
+        let env = build(&req, &settings("/x".into(), true), None);
+        assert_within_limits(&env);
+        for name in ["DHCP_LEASE", "DNS", "DOMAIN", "DOMAINSEARCH"] {
+            assert_eq!(env.get(&format!("{name}_TRUNCATED")), Some("1"), "{name}");
+        }
+        // Lines of KEY=VALUE, the last one whole (INTERFACE and ADDRESS come first).
+        let lease = env.get("DHCP_LEASE").unwrap();
+        assert!(
+            lease.starts_with("INTERFACE=eth0\nADDRESS=192.0.2.1\n"),
+            "{lease:.80}"
+        );
+        assert!(lease.lines().all(|l| l.contains('=')));
+        assert!(env
+            .get("DOMAINSEARCH")
+            .unwrap()
+            .split(' ')
+            .all(|w| w.ends_with(".example.test")));
+        // A value without separators is cut at the limit.
+        assert_eq!(env.get("DOMAIN").unwrap().len(), MAX_VAR_LEN);
+        let json: serde_json::Value = serde_json::from_str(env.stdin.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            json["Lease"]["DOMAINNAME"].as_str().unwrap().len(),
+            3 * MAX_VAR_LEN
+        );
+    }
+
+    #[test]
+    fn env_keeps_the_total_under_the_limit_whatever_the_request_carries() {
+        let big = "v ".repeat(MAX_VAR_LEN);
+        let names: Vec<String> = (0..20).map(|i| format!("Var{i}")).collect();
+        let vars: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), big.as_str())).collect();
+        let env = build(
+            &request(Some(many_addresses_link(12_000)), &vars),
+            &settings("/x".into(), true),
+            None,
+        );
+        assert_within_limits(&env);
+        for name in &names {
+            assert_eq!(env.get(&format!("{name}_TRUNCATED")), Some("1"), "{name}");
+        }
+        assert_eq!(env.get("LINK"), Some("eth0"));
+        assert_eq!(env.get("PATH"), Some(PATH));
+    }
+
+    #[test]
+    fn env_refuses_request_names_of_markers() {
+        let env = build(
+            &request(
+                Some(sample_link()),
+                &[("IP_ADDRS_TRUNCATED", "0"), ("X_TRUNCATED", "1")],
+            ),
+            &settings("/x".into(), false),
+            None,
+        );
+        assert!(env.get("IP_ADDRS_TRUNCATED").is_none());
+        assert!(env.get("X_TRUNCATED").is_none());
+        assert!(env.rejected.iter().all(|r| r.reason == Rejection::Reserved));
+        assert_eq!(env.rejected.len(), 2);
+    }
+
+    #[test]
+    fn truncate_value_keeps_whole_items_and_characters() {
+        let cut = |value: &str, max: usize| {
+            let mut value = value.to_owned();
+            truncate_value(&mut value, max);
+            value
+        };
+        assert_eq!(cut("aa bb cc", 8), "aa bb cc");
+        assert_eq!(cut("aa bb cc", 7), "aa bb");
+        assert_eq!(cut("aa bb cc", 5), "aa bb");
+        assert_eq!(cut("aa bb cc", 4), "aa");
+        assert_eq!(cut("A=1 2\nB=3 4\n", 9), "A=1 2");
+        assert_eq!(cut("abcdef", 4), "abcd");
+        // 'é' is two bytes: never split.
+        assert_eq!(cut("ééé", 3), "é");
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! This module knows nothing about queues or events; the runner decides what runs when. It
 //! never blocks the caller on the hook's pipes: standard input is written by a task whose
-//! failure (a hook that does not read) is ignored, and output readers that outlive the hook
-//! (a background process kept the pipe) are left to finish on their own.
+//! failure (a hook that does not read) is ignored, and the output is read for at most
+//! [`OUTPUT_DRAIN`] after the hook exited (a background process may keep the pipes open); then
+//! the pipes are closed. No descriptor of a run outlives it.
 
 use std::future::Future;
 use std::io;
@@ -15,11 +16,12 @@ use std::time::Duration;
 
 use rustix::process::{kill_process_group, test_kill_process_group, Pid, Signal};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
-use tokio::task::JoinHandle;
+use tokio::process::Child;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, info, info_span, warn, Instrument};
 
+use super::admit;
 use super::discover::Script;
 use super::env::HookEnv;
 use super::ScriptResult;
@@ -32,9 +34,9 @@ pub const STATUS_TIMEOUT: u32 = 124;
 /// Status reported for a hook that could not be started (as shells report).
 pub const STATUS_NOT_STARTED: u32 = 127;
 
-/// How long to wait, after the hook exited, for the rest of its output. Longer only when a
-/// background process inherited the pipes; its output is still logged after the hook's result.
-const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
+/// How long to read, after the hook exited, the rest of its output. Only a background process
+/// that inherited the pipes makes it last; at the end the pipes are closed (`docs/hooks.md`).
+pub const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
 /// Longest line logged at once; longer lines are split, so a hook cannot make us buffer
 /// without bound.
 const MAX_LINE: usize = 4096;
@@ -43,30 +45,42 @@ const GROUP_POLL: Duration = Duration::from_millis(50);
 
 /// Run `script` with `env`, killing its process group after `timeout` or when `stop` resolves
 /// (daemon shutdown), and return its outcome. Never fails: every failure is a [`ScriptResult`].
+/// The script is admitted ([`admit::admit`], with `enforce_ownership`) right before it starts;
+/// a refusal is status 127, "refused: <reason>".
 pub async fn run(
     script: &Script,
     env: &HookEnv,
     timeout: Duration,
+    enforce_ownership: bool,
     stop: impl Future<Output = ()>,
 ) -> ScriptResult {
     let started = Instant::now();
-    let mut command = Command::new(&script.path);
-    command
-        .env_clear()
-        .envs(env.vars.iter().map(|(name, value)| (name, value)))
-        .current_dir("/")
-        .stdin(if env.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own group, so the timeout reaches everything it started (the original killed
-        // only the direct child and left the rest running).
-        .process_group(0);
-
-    let mut child = match command.spawn() {
+    // Admitted again now, whatever discovery said a moment ago, and what runs is the file
+    // this admission opened and checked.
+    let admitted = match admit::admit(&script.path, enforce_ownership) {
+        Ok(admitted) => admitted,
+        Err(skip) => {
+            warn!(hook = %script.name, reason = %skip, "refusing to run hook");
+            return result(script, STATUS_NOT_STARTED, format!("refused: {skip}"));
+        }
+    };
+    let spawned = admitted.spawn(|command| {
+        command
+            .env_clear()
+            .envs(env.vars.iter().map(|(name, value)| (name, value)))
+            .current_dir("/")
+            .stdin(if env.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own group, so the timeout reaches everything it started (the original killed
+            // only the direct child and left the rest running).
+            .process_group(0);
+    });
+    let mut child = match spawned {
         Ok(child) => child,
         Err(err) => {
             warn!(hook = %script.name, error = %err, "failed to start hook");
@@ -92,19 +106,15 @@ pub async fn run(
         })),
         _ => None,
     };
-    let readers: Vec<JoinHandle<()>> = [
-        child
-            .stdout
-            .take()
-            .map(|out| spawn_forward(out, script.name.clone(), Stream::Stdout, &span)),
-        child
-            .stderr
-            .take()
-            .map(|err| spawn_forward(err, script.name.clone(), Stream::Stderr, &span)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    // Owned by this run: dropping the set (this future abandoned) aborts the readers too, so
+    // their pipes never outlive the run.
+    let mut readers = JoinSet::new();
+    if let Some(out) = child.stdout.take() {
+        readers.spawn(forward(out, script.name.clone(), Stream::Stdout).instrument(span.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.spawn(forward(err, script.name.clone(), Stream::Stderr).instrument(span.clone()));
+    }
 
     let (status, error) = async {
         let ending = tokio::select! {
@@ -146,12 +156,23 @@ pub async fn run(
     guard.disarm();
 
     if let Some(writer) = writer {
-        // Nobody reads any more (or only a background process does): stop writing.
+        // Nobody reads any more (or only a background process does): stop writing, and wait
+        // until the task is gone, so that its end of the pipe is closed now.
         writer.abort();
+        let _ = writer.await;
     }
-    let drain = futures_join_all(readers);
+    // The rest of the output, for a bounded time: a process the hook left behind (`setsid
+    // daemon &` without redirection) may hold the pipes for ever, and each run would keep two
+    // descriptors and a task until the daemon runs out of descriptors. After the bound the
+    // pipes are closed; such a process gets EPIPE (or SIGPIPE) when it writes again.
+    let drain = async { while readers.join_next().await.is_some() {} };
     if tokio::time::timeout(OUTPUT_DRAIN, drain).await.is_err() {
-        debug!(parent: &span, "hook left processes holding its output; still forwarding it");
+        info!(
+            parent: &span,
+            drain_ms = u64::try_from(OUTPUT_DRAIN.as_millis()).unwrap_or(u64::MAX),
+            "hook left processes holding its output; closing its pipes"
+        );
+        readers.shutdown().await;
     }
 
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -254,13 +275,6 @@ enum Stream {
     Stderr,
 }
 
-fn spawn_forward<R>(pipe: R, hook: String, stream: Stream, span: &tracing::Span) -> JoinHandle<()>
-where
-    R: AsyncRead + Unpin + Send + 'static,
-{
-    tokio::spawn(forward(pipe, hook, stream).instrument(span.clone()))
-}
-
 /// Log each line of `pipe`: stdout at `info`, stderr at `warn`, tagged with the hook's name.
 async fn forward<R: AsyncRead + Unpin>(pipe: R, hook: String, stream: Stream) {
     let mut reader = BufReader::new(pipe);
@@ -281,13 +295,6 @@ async fn forward<R: AsyncRead + Unpin>(pipe: R, hook: String, stream: Stream) {
             Stream::Stdout => info!(hook = %hook, stream = "stdout", "{text}"),
             Stream::Stderr => warn!(hook = %hook, stream = "stderr", "{text}"),
         }
-    }
-}
-
-/// Wait for every handle (their results do not matter: a reader only ends or is aborted).
-async fn futures_join_all(handles: Vec<JoinHandle<()>>) {
-    for handle in handles {
-        let _ = handle.await;
     }
 }
 
@@ -323,7 +330,7 @@ mod tests {
     }
 
     async fn run_plain(script: &Script, env: &HookEnv, timeout: Duration) -> ScriptResult {
-        run(script, env, timeout, std::future::pending()).await
+        run(script, env, timeout, false, std::future::pending()).await
     }
 
     /// Whether a process is gone (a zombie counts as gone: it runs no code, and the init of
@@ -388,7 +395,7 @@ mod tests {
         };
         let r = run_plain(&missing, &env(&[], None), Duration::from_secs(5)).await;
         assert_eq!(r.status, STATUS_NOT_STARTED);
-        assert!(r.error.starts_with("failed to start: "), "{}", r.error);
+        assert!(r.error.starts_with("refused: "), "{}", r.error);
 
         let bad_interpreter = script(tmp.path(), "bad", "");
         fs::write(&bad_interpreter.path, "#!/nonexistent/interpreter\n").unwrap();
@@ -481,6 +488,7 @@ mod tests {
             &s,
             &env(&[], None),
             Duration::from_secs(60),
+            false,
             tokio::time::sleep(Duration::from_millis(200)),
         )
         .await;

@@ -2,6 +2,7 @@
 //! link. `Handle` is the effect actor the broker talks to: requests of one link run in order,
 //! one at a time; different links run in parallel.
 //!
+//! - [`admit`]: whether one file may run (the admission checks), and starting exactly that file;
 //! - [`mod@discover`]: which files of `DIR/<event>.d/` run, in which order (admission checks);
 //! - [`mod@env`]: the environment and standard input of a hook (pure);
 //! - [`exec`]: running one hook (clean environment, process group, timeout, output to the log);
@@ -9,6 +10,7 @@
 //!
 //! The user-facing contract is `docs/hooks.md`.
 
+pub mod admit;
 pub mod discover;
 pub mod env;
 pub mod exec;
