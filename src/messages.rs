@@ -181,10 +181,11 @@ pub fn hooks_completed(link: Option<&str>, event: &str, ran: usize, failed: usiz
 /// `policy routing re-installed after a foreign deletion: 2 rules or routes of ours put back ...`.
 pub fn routing_reinstalled(restored: usize) -> String {
     format!(
-        "policy routing re-installed after a foreign deletion: {restored} rule(s) or route(s) of \
-         ours were deleted by another program and have been put back; systemd-networkd deletes \
-         them when it starts or reloads unless networkd.conf sets ManageForeignRoutes=no and \
-         ManageForeignRoutingPolicyRules=no"
+        "routing: policy routing re-installed after a foreign deletion: {restored} rule(s) or \
+         route(s) of ours were deleted by another program and have been put back; \
+         systemd-networkd deletes them when it starts or reloads unless networkd.conf sets \
+         ManageForeignRoutes=no and ManageForeignRoutingPolicyRules=no (see docs/routing.md); \
+         re-installs are limited to one per second per link"
     )
 }
 

@@ -337,7 +337,12 @@ impl Source {
     fn lost(&mut self, why: &str) {
         match &mut self.phase {
             Phase::Live => {
-                warn!("rtnl: {why}: kernel notifications were lost, forcing a resync");
+                warn!(
+                    message_id = crate::messages::id::KERNEL_RESYNC,
+                    reason = why,
+                    "{}",
+                    crate::messages::kernel_resync(why)
+                );
                 self.wait_for_room();
             }
             Phase::Dumping { lost, .. } => {

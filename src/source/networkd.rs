@@ -354,7 +354,7 @@ impl Source {
             return;
         }
         match wire::owner_signal(msg) {
-            OwnerSignal::Changed { new } => self.set_owner(new),
+            OwnerSignal::Changed { new } => self.set_owner(new, true),
             OwnerSignal::Forged(sender) => {
                 if self.strangers.allow(Instant::now()) {
                     warn!(%sender, "networkd: dropping a NameOwnerChanged not sent by the bus");
@@ -375,13 +375,13 @@ impl Source {
             Progress::Resolved(Ok(Owner { owner, position })) => {
                 self.resolved = true;
                 match &owner {
-                    Some(owner) => info!(%owner, "networkd: {BUS_NAME} is on the bus"),
+                    Some(owner) => info!(%owner, "networkd: {BUS_NAME} is on the bus as {owner}"),
                     None => info!(
                         "networkd: {BUS_NAME} is not on the bus; waiting for it (the kernel's \
                          view stands meanwhile)"
                     ),
                 }
-                self.set_owner(owner);
+                self.set_owner(owner, false);
                 // Owner changes received before the answer are already in it.
                 for msg in std::mem::take(&mut self.held_owner_signals) {
                     if msg.recv_position() > position {
@@ -407,31 +407,36 @@ impl Source {
         Ok(())
     }
 
-    /// The name has a new owner, or none.
-    fn set_owner(&mut self, new: Option<OwnedUniqueName>) {
+    /// The name has a new owner, or none; `changed` when the bus said so (not the first
+    /// answer to who owns it, which is logged on its own).
+    fn set_owner(&mut self, new: Option<OwnedUniqueName>, changed: bool) {
         if self.owner == new {
             return;
         }
         let old = std::mem::replace(&mut self.owner, new);
+        if changed {
+            let old = old.as_ref().map(|o| o.as_str());
+            let new = self.owner.as_ref().map(|o| o.as_str());
+            info!(
+                message_id = crate::messages::id::NETWORKD_OWNER_CHANGED,
+                old,
+                new,
+                "{}",
+                crate::messages::networkd_owner_changed(BUS_NAME, old, new)
+            );
+        }
         self.live = false;
         self.buffer.clear();
         self.failures = 0;
         self.pending = Pending::Idle;
         match &self.owner {
             None => {
-                info!(
-                    old = old.as_ref().map_or("(none)", |o| o.as_str()),
-                    "networkd: {BUS_NAME} left the bus"
-                );
                 if self.broker_has_states {
                     self.queue_complete(NetworkdEvent::Vanished);
                     self.broker_has_states = false;
                 }
             }
-            Some(owner) => {
-                if old.is_some() {
-                    info!(%owner, "networkd: {BUS_NAME} has a new owner; reading its states");
-                }
+            Some(_) => {
                 self.start_read();
             }
         }
