@@ -272,11 +272,7 @@ async fn reload(
                     "the daemon is stopping".to_string(),
                 ));
             }
-            info!(
-                config_file = %file.display(),
-                "configuration reloaded from {}",
-                file.display()
-            );
+            // The broker logs "configuration reloaded" when it has applied it.
             notify_systemd(&[sd_notify::NotifyState::Status(messages::STATUS_RUNNING)]);
             Ok(())
         }

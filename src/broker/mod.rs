@@ -346,7 +346,12 @@ impl Broker {
                 self.act(&changes, false) | views_changed
             }
             Event::ConfigReloaded(mut config) => {
-                info!(dir = %config.dir.display(), "configuration reloaded");
+                let file = config.dir.join(crate::config::CONFIG_FILE_NAME);
+                info!(
+                    dir = %config.dir.display(),
+                    "configuration reloaded from {}",
+                    file.display()
+                );
                 if config.system.generator != self.config.system.generator {
                     // Sources are chosen at start-up; switching them live would lose the
                     // state the old one built up.
