@@ -7,9 +7,13 @@
 //!    polkit, which says no.
 //! 2. A failing and a timed-out hook are logged in words that name the hook, the link, the
 //!    event, the status and the duration, with their `MESSAGE_ID`s.
+//! 3. Under systemd (`JOURNAL_STREAM`) the entries reach the journal's socket with `MESSAGE_ID`
+//!    and the fields under their own names (`IFNAME`, not tracing-journald's default
+//!    `F_IFNAME`): a listener on a journal socket of the test's own, in a private mount
+//!    namespace, reads what the daemon sends.
 //!
-//! The daemon's log here is its standard error (text), which carries the same message and
-//! fields as the journal. Without the lab the tests SKIP, under `CI=true` they fail.
+//! The daemon's log in 1 and 2 is its standard error (text), which carries the same message
+//! and fields as the journal. Without the lab the tests SKIP, under `CI=true` they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -208,5 +212,157 @@ fn failing_and_timed_out_hooks_are_logged_naming_hook_link_event_status_and_dura
             "hooks for {name} (routes-modified): 2 ran, 2 failed"
         ))),
         "{log}"
+    );
+}
+
+/// Reads the journal's native protocol as tracing-journald writes it: `KEY=value` lines, or
+/// `KEY`, a little-endian 64-bit length and the value (values with newlines or binary data).
+fn journal_fields(entry: &[u8]) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    let mut rest = entry;
+    while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+        let line = &rest[..nl];
+        if let Some(eq) = line.iter().position(|&b| b == b'=') {
+            fields.push((
+                String::from_utf8_lossy(&line[..eq]).into_owned(),
+                String::from_utf8_lossy(&line[eq + 1..]).into_owned(),
+            ));
+            rest = &rest[nl + 1..];
+        } else {
+            let Some(len) = rest.get(nl + 1..nl + 9) else {
+                break;
+            };
+            let len = usize::try_from(u64::from_le_bytes(len.try_into().unwrap())).unwrap();
+            let Some(value) = rest.get(nl + 9..nl + 9 + len) else {
+                break;
+            };
+            fields.push((
+                String::from_utf8_lossy(line).into_owned(),
+                String::from_utf8_lossy(value).into_owned(),
+            ));
+            rest = rest.get(nl + 9 + len + 1..).unwrap_or_default();
+        }
+    }
+    fields
+}
+
+/// Receives datagrams on the journal's socket and appends each, then a separator, to a file.
+const JOURNAL_LISTENER: &str = r#"
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind('/run/systemd/journal/socket')
+out = open(sys.argv[1], 'wb')
+while True:
+    data, anc, _, _ = s.recvmsg(1 << 20, socket.CMSG_SPACE(16))
+    for _, kind, d in anc:
+        if kind == socket.SCM_RIGHTS:
+            data = os.read(int.from_bytes(d[:4], 'little'), 1 << 20)
+    out.write(data + b'\n=====\n')
+    out.flush()
+"#;
+
+#[test]
+fn journal_entries_carry_message_id_and_the_fields_under_their_own_names() {
+    let Some(lab) = Lab::require() else { return };
+    wait_until("the bus name to be free", EVENT_TIMEOUT, || {
+        match lab.name_owner_pid(BUS_NAME) {
+            None => Ok(()),
+            Some(pid) => Err(format!("owned by {pid}")),
+        }
+    });
+    let link = TestLink::veth(&lab);
+    let name = link.name.clone();
+    let config = ConfigDir::new(
+        &format!("System:\n  LogLevel: info\n  Generator: netlink\nNetwork:\n  Links: {name}\n"),
+        &[Hook {
+            event: "routes-modified",
+            name: "50-fail",
+            script: "#!/bin/sh\nexit 3\n",
+        }],
+    );
+    let scratch = ScratchDir::new("nb-journal-socket-");
+    let listener = scratch.path().join("listen.py");
+    let dump = scratch.path().join("journal.bin");
+    fs::write(&listener, JOURNAL_LISTENER).unwrap();
+    // A private mount namespace inside the lab with a journal socket of our own: the daemon
+    // believes systemd started it (JOURNAL_STREAM) and writes native entries to the listener.
+    // /run is a fresh tmpfs there, so the bus is reached by its path outside /run.
+    let bus = lab.dir.join("run/bus/system_bus_socket");
+    let script = format!(
+        "set -e\n\
+         mount -t tmpfs tmpfs /run\n\
+         mkdir -p /run/systemd/journal\n\
+         python3 {listener} {dump} & listener=$!\n\
+         while [ ! -S /run/systemd/journal/socket ]; do sleep 0.05; done\n\
+         JOURNAL_STREAM=1:1 DBUS_SYSTEM_BUS_ADDRESS=unix:path={bus} {BROKER_BIN} \
+           --config-dir {config} 2>{stderr} & daemon=$!\n\
+         for i in $(seq 200); do grep -q cdc3a9acb8fd4e739446a2f9dd166cef {dump} 2>/dev/null && break; sleep 0.1; done\n\
+         ip route add 198.18.204.0/24 dev {name}\n\
+         for i in $(seq 200); do grep -q 5a0a3f7cdaf94629929cb9a96c07aebe {dump} && break; sleep 0.1; done\n\
+         kill -TERM $daemon; wait $daemon || true\n\
+         kill $listener\n",
+        listener = listener.display(),
+        dump = dump.display(),
+        bus = bus.display(),
+        config = config.path().display(),
+        stderr = scratch.path().join("stderr").display(),
+    );
+    let out = lab.output(&[
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(out.success(), "{}", out.describe());
+
+    let data = fs::read(&dump).unwrap_or_default();
+    const SEPARATOR: &[u8] = b"\n=====\n";
+    let mut entries: Vec<Vec<(String, String)>> = Vec::new();
+    let mut rest = data.as_slice();
+    while let Some(at) = rest.windows(SEPARATOR.len()).position(|w| w == SEPARATOR) {
+        entries.push(journal_fields(&rest[..at]));
+        rest = &rest[at + SEPARATOR.len()..];
+    }
+    let field = |entry: &[(String, String)], key: &str| {
+        entry.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    };
+    let with_id = |id: &str| {
+        entries
+            .iter()
+            .find(|e| field(e, "MESSAGE_ID").as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("no journal entry with MESSAGE_ID={id} in {entries:#?}"))
+    };
+    let started = with_id("cdc3a9acb8fd4e739446a2f9dd166cef");
+    assert_eq!(
+        field(started, "SYSLOG_IDENTIFIER").as_deref(),
+        Some("network-broker")
+    );
+    assert_eq!(field(started, "GENERATOR").as_deref(), Some("netlink"));
+    assert!(field(started, "MESSAGE").is_some_and(|m| m.contains(" started (generator netlink, ")));
+    let failed = with_id(HOOK_FAILED_ID);
+    assert_eq!(
+        field(failed, "MESSAGE").map(|m| m.rsplit_once(" after ").map(|(a, _)| a.to_owned())),
+        Some(Some(format!(
+            "hook 50-fail for {name} (routes-modified) exited with status 3"
+        )))
+    );
+    for (key, value) in [
+        ("HOOK", "50-fail"),
+        ("STATUS", "3"),
+        ("IFNAME", name.as_str()),
+        ("EVENT", "routes-modified"),
+    ] {
+        assert_eq!(
+            field(failed, key).as_deref(),
+            Some(value),
+            "{key} in {failed:#?}"
+        );
+    }
+    assert!(
+        !failed.iter().any(|(k, _)| k.starts_with("F_")),
+        "no F_ prefix: {failed:#?}"
     );
 }
