@@ -170,6 +170,9 @@ install: $(BIN) $(MANPAGES) $(COMPLETIONS)
 	install -Dm644 polkit/rules.d/50-network-broker.rules \
 		$(DESTDIR)$(PREFIX)/share/polkit-1/rules.d/50-network-broker.rules
 	install -Dm644 sysusers.d/network-broker.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/network-broker.conf
+	# `journalctl -x` explains our MESSAGE_IDs once `journalctl --update-catalog` has run.
+	install -Dm644 systemd/network-broker.catalog \
+		$(DESTDIR)$(PREFIX)/lib/systemd/catalog/network-broker.catalog
 	# `ip route` / `ip rule` then print our protocol number 78 as `network-broker`.
 	install -Dm644 iproute2/rt_protos.d/network-broker.conf \
 		$(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d/network-broker.conf

@@ -16,7 +16,7 @@ use crate::config::{Config, Generator};
 use crate::event::{Event, EventSender, EVENT_QUEUE_CAPACITY};
 use crate::hooks;
 use crate::logging::LogHandle;
-use crate::{dbus, push, routing, source};
+use crate::{dbus, messages, push, routing, source};
 
 /// How long the bus name waits for the kernel's first dump.
 const FIRST_DUMP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,7 +56,13 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     // Administrators find where hooks go; failure (a read-only file system) is not fatal
     // because hooks are optional.
     if let Err(err) = hooks::discover::create_event_dirs(&config.dir) {
-        warn!(error = %ErrorChain(&err), "cannot create the hook directories");
+        warn!(
+            dir = %config.dir.display(),
+            error = %ErrorChain(&err),
+            "cannot create the hook directories in {}: {}",
+            config.dir.display(),
+            ErrorChain(&err)
+        );
     }
     // Hooks run with the daemon's privileges (root, or the packaged user's CAP_NET_ADMIN):
     // whoever could write a hook could use them, so a hook must be root's and writable by
@@ -138,30 +144,43 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
         .await
         .is_err()
     {
-        warn!("no kernel dump yet; claiming the bus name anyway");
+        warn!(
+            "no kernel dump after {} s; claiming the bus name anyway",
+            FIRST_DUMP_TIMEOUT.as_secs()
+        );
     }
     dbus::claim_name(&conn).await?;
-    info!(name = dbus::names::BUS_NAME, "claimed bus name");
+    info!(
+        name = dbus::names::BUS_NAME,
+        "claimed the bus name {}",
+        dbus::names::BUS_NAME
+    );
 
     notify_systemd(&[
         sd_notify::NotifyState::Ready,
-        sd_notify::NotifyState::Status("running"),
+        sd_notify::NotifyState::Status(messages::STATUS_RUNNING),
     ]);
+    let links = first.borrow().links.len();
+    let generator = config.system.generator.to_string();
     info!(
+        message_id = messages::id::STARTED,
         version = env!("CARGO_PKG_VERSION"),
-        "network-broker running"
+        generator = %generator,
+        links,
+        "{}",
+        messages::started(env!("CARGO_PKG_VERSION"), &generator, links)
     );
 
     let outcome = loop {
         tokio::select! {
-            _ = terminate.recv() => { info!("SIGTERM received, stopping"); break Ok(()) }
-            _ = interrupt.recv() => { info!("SIGINT received, stopping"); break Ok(()) }
+            _ = terminate.recv() => { info!("SIGTERM received: network-broker stopping"); break Ok(()) }
+            _ = interrupt.recv() => { info!("SIGINT received: network-broker stopping"); break Ok(()) }
             _ = hangup.recv() => {
-                info!("SIGHUP received, reloading configuration");
+                info!("SIGHUP received: reloading the configuration");
                 let _ = reload(&config.dir, &events, &log).await;
             }
             Some(reply) = reload_rx.recv() => {
-                info!("reload requested on the bus");
+                info!("reload requested on the bus (Reload()): reloading the configuration");
                 let _ = reply.send(reload(&config.dir, &events, &log).await);
             }
             ended = &mut netlink_task => break Err(match ended {
@@ -189,15 +208,27 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     // Rules and routes stay by default so traffic keeps flowing across a restart.
     match routing.shutdown(routing_settings.on_stop()).await {
         Ok(report) if report.summary().rules_removed + report.summary().routes_removed > 0 => {
-            info!(summary = ?report.summary(), "policy routing removed on stop")
+            info!(
+                summary = ?report.summary(),
+                "policy routing removed on stop: {:?}",
+                report.summary()
+            )
         }
         Ok(_) => {}
-        Err(err) => warn!(error = %ErrorChain(&err), "policy routing could not stop cleanly"),
+        Err(err) => warn!(
+            error = %ErrorChain(&err),
+            "policy routing could not stop cleanly: {}",
+            ErrorChain(&err)
+        ),
     }
     tasks.wait().await;
     drop(conn);
     if let Err(err) = &outcome {
-        error!(error = %ErrorChain(err), "network-broker stopping on error");
+        error!(
+            error = %ErrorChain(err),
+            "network-broker stopping on error: {}",
+            ErrorChain(err)
+        );
     }
     outcome
 }
@@ -214,12 +245,18 @@ async fn join_opt<T>(
 
 /// Re-reads the configuration (SIGHUP or `Reload()`). An invalid file is rejected with its
 /// error, which is also the reply to a bus caller, and the running configuration stays in force.
+/// Either way systemd's status line (`STATUS=`, shown by `systemctl status`) says which holds.
 async fn reload(
     dir: &Path,
     events: &EventSender,
     log: &LogHandle,
 ) -> Result<(), command::ReloadError> {
-    info!(dir = %dir.display(), "reloading configuration");
+    let file = dir.join(crate::config::CONFIG_FILE_NAME);
+    info!(
+        config_file = %file.display(),
+        "reloading the configuration from {}",
+        file.display()
+    );
     let dir = dir.to_path_buf();
     let loaded = tokio::task::spawn_blocking(move || Config::load(&dir)).await;
     match loaded {
@@ -230,20 +267,26 @@ async fn reload(
                 .await
                 .is_err()
             {
-                warn!("broker gone, reload dropped");
+                warn!("the broker is gone: reload of {} dropped", file.display());
                 return Err(command::ReloadError::Failed(
                     "the daemon is stopping".to_string(),
                 ));
             }
+            // The broker logs "configuration reloaded" when it has applied it.
+            notify_systemd(&[sd_notify::NotifyState::Status(messages::STATUS_RUNNING)]);
             Ok(())
         }
         Ok(Err(err)) => {
-            let text = ErrorChain(&err).to_string();
-            error!(error = %text, "configuration rejected, keeping the old one");
-            Err(command::ReloadError::InvalidConfig(text))
+            let rejection = messages::config_rejected(&err);
+            log_rejection(&err, &rejection);
+            Err(command::ReloadError::InvalidConfig(rejection))
         }
         Err(err) => {
-            error!(error = %err, "configuration reload failed, keeping the old one");
+            error!(
+                error = %err,
+                "reloading {} failed, keeping the old configuration: {err}",
+                file.display()
+            );
             Err(command::ReloadError::Failed(format!(
                 "configuration reload failed: {err}"
             )))
@@ -251,9 +294,42 @@ async fn reload(
     }
 }
 
+/// Logs a rejected configuration (with its `MESSAGE_ID`) and shows it as systemd's status line,
+/// so that `systemctl status` says why the reload did nothing until a good one succeeds.
+fn log_rejection(err: &crate::config::ConfigError, rejection: &str) {
+    let text = messages::config_rejected_kept(rejection);
+    let (file, line, column, key) = match err {
+        crate::config::ConfigError::Invalid {
+            path,
+            position,
+            key,
+            ..
+        } => (
+            Some(path.display().to_string()),
+            position.as_ref().map(|p| p.line),
+            position.as_ref().map(|p| p.column),
+            key.clone(),
+        ),
+        crate::config::ConfigError::Read { path, .. } => {
+            (Some(path.display().to_string()), None, None, None)
+        }
+        _ => (None, None, None, None),
+    };
+    error!(
+        message_id = messages::id::CONFIG_REJECTED,
+        config_file = file.as_deref(),
+        config_line = line,
+        config_column = column,
+        config_key = key.as_deref(),
+        error = %ErrorChain(err),
+        "{text}"
+    );
+    notify_systemd(&[sd_notify::NotifyState::Status(&text)]);
+}
+
 fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
     if let Err(err) = sd_notify::notify(states) {
-        warn!(error = %err, "failed to notify systemd");
+        warn!(error = %err, "failed to notify systemd: {err}");
     }
 }
 

@@ -15,6 +15,7 @@ pub mod event;
 pub mod hooks;
 pub mod lease;
 pub mod logging;
+pub mod messages;
 pub mod model;
 pub mod netlink;
 pub mod push;

@@ -82,10 +82,17 @@ pub fn init(level: LogLevel, format: LogFormat) -> Result<LogHandle, Error> {
 
 /// The journal, when systemd connected our stderr to it; `None` otherwise (or when the journal
 /// socket is missing, as in containers and the test lab).
+///
+/// Fields keep their own names, upper-cased (`ifname` is `IFNAME`), without tracing-journald's
+/// default `F_` prefix: `message_id` must arrive as the journal's own `MESSAGE_ID` for
+/// `journalctl -x` to find the catalog entry, and the catalog's `@IFNAME@` placeholders name
+/// the fields. No field of ours is named like a journal field other than `MESSAGE_ID`
+/// (docs/logging.md lists them).
 fn journald_layer() -> Option<Output> {
     std::env::var_os("JOURNAL_STREAM")?;
     let layer = tracing_journald::layer()
         .ok()?
+        .with_field_prefix(None)
         .with_syslog_identifier("network-broker".into());
     Some(Box::new(layer))
 }
@@ -94,7 +101,7 @@ impl LogHandle {
     /// Applies a new level; failures only mean the old level stays.
     pub fn set_level(&self, level: LogLevel) {
         if let Err(err) = self.filter.reload(filter_for(level)) {
-            tracing::warn!(error = %err, "failed to change the log level");
+            tracing::warn!(error = %err, "failed to change the log level: {err}");
         }
     }
 }

@@ -675,7 +675,10 @@ fn sighup_reloads_and_an_invalid_file_keeps_the_running_configuration() {
     hangup();
     let rejected = wait_until("the daemon to reject the bad file", EVENT_TIMEOUT, || {
         let log = broker.log();
-        match log.lines().find(|l| l.contains("configuration rejected")) {
+        match log
+            .lines()
+            .find(|l| l.contains("configuration ") && l.contains(" rejected: "))
+        {
             Some(line) => Ok(line.to_owned()),
             None => Err(log),
         }

@@ -1,8 +1,9 @@
 //! `network-brokerctl`: the command-line client of org.freedesktop.NetworkBroker1.
 //!
-//! Exit codes (also in docs/network-brokerctl.1.md): 0 success, 1 any other failure,
-//! 2 usage or invalid argument, 3 no such link, 4 not authorised, 5 configuration rejected
-//! (`reload`), 6 the daemon cannot be reached, 7 a hook failed (`run-hooks`).
+//! Exit codes (also in docs/network-brokerctl.1.md): 0 success, 1 any other failure and a
+//! rejected configuration (`reload`, as `systemctl reload` expects of `ExecReload=`), 2 usage
+//! or invalid argument, 3 no such link, 4 not authorised, 6 the daemon cannot be reached,
+//! 7 a hook failed (`run-hooks`).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -101,7 +102,6 @@ fn exit_code(error: &zbus::Error) -> u8 {
         "org.freedesktop.NetworkBroker1.Error.NoSuchLink" => 3,
         "org.freedesktop.DBus.Error.AccessDenied"
         | "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired" => 4,
-        "org.freedesktop.NetworkBroker1.Error.InvalidConfig" => 5,
         "org.freedesktop.DBus.Error.ServiceUnknown"
         | "org.freedesktop.DBus.Error.NameHasNoOwner"
         | "org.freedesktop.DBus.Error.Spawn.ChildExited"
@@ -198,10 +198,7 @@ async fn run(command: Command) -> Result<u8, Failure> {
             );
         }
         Command::Monitor { json } => monitor(&conn, json).await?,
-        Command::Reload => {
-            manager.reload().await?;
-            println!("configuration reloaded");
-        }
+        Command::Reload => return reload(&manager).await,
         Command::Hooks => {
             for (event, script) in manager.list_hooks().await? {
                 println!("{event:<16} {script}");
@@ -255,6 +252,29 @@ async fn run(command: Command) -> Result<u8, Failure> {
         Command::Completions { .. } => {}
     }
     Ok(0)
+}
+
+/// The daemon's error name for a rejected configuration.
+const INVALID_CONFIG: &str = "org.freedesktop.NetworkBroker1.Error.InvalidConfig";
+
+/// `reload`: waits for the daemon's answer, so that `systemctl reload` (the unit's
+/// `ExecReload=`) fails when the file is rejected. Success prints nothing; a rejection prints
+/// the daemon's one line (`configuration FILE:LINE:COLUMN rejected: KEY: ERROR`) and exits 1.
+async fn reload(manager: &ManagerProxy<'_>) -> Result<u8, Failure> {
+    match manager.reload().await {
+        Ok(()) => Ok(0),
+        Err(zbus::Error::MethodError(name, text, _)) if name.as_str() == INVALID_CONFIG => {
+            eprintln!("{}", text.unwrap_or_default());
+            Ok(1)
+        }
+        Err(err) if exit_code(&err) == 6 => Err(Failure {
+            code: 6,
+            error: anyhow::Error::from(err).context(format!(
+                "network-broker is not running ({BUS_NAME} cannot be reached)"
+            )),
+        }),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// Prints every signal the daemon sends until interrupted.

@@ -80,7 +80,7 @@ pub fn load(dir: &Path) -> Dispatched {
         Ok(text) => Dispatched::parse(&text),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Dispatched::default(),
         Err(err) => {
-            warn!(path = %path.display(), error = %err, "cannot read dispatched states, starting afresh");
+            warn!(path = %path.display(), error = %err, "cannot read the dispatched states from {}, starting afresh: {err}", path.display());
             Dispatched::default()
         }
     }
@@ -96,9 +96,9 @@ pub async fn write_task(dir: PathBuf, mut memory: watch::Receiver<Dispatched>) {
         match written {
             Ok(Ok(())) => debug!("dispatched states saved"),
             Ok(Err(err)) => {
-                warn!(dir = %dir.display(), error = %err, "cannot save dispatched states")
+                warn!(dir = %dir.display(), error = %err, "cannot save the dispatched states in {}: {err}", dir.display())
             }
-            Err(err) => warn!(error = %err, "saving dispatched states failed"),
+            Err(err) => warn!(error = %err, "saving the dispatched states failed: {err}"),
         }
     }
 }

@@ -270,7 +270,11 @@ impl Broker {
                     let _ = reply.send(Err(err));
                 }
                 Ok(request) => {
-                    info!(ifindex = index, event = %event, "hooks run on request");
+                    info!(
+                        ifindex = index,
+                        event = %event,
+                        "running the {event} hooks of link {index} on request (RunHooks())"
+                    );
                     let outcome = self.hooks.run(request);
                     // The runner answers when the scripts are done; the broker goes on.
                     tokio::spawn(async move {
@@ -326,10 +330,14 @@ impl Broker {
                 self.networkd_seen |= initial;
                 match &event {
                     NetworkdEvent::Snapshot { links, .. } => {
-                        info!(links = links.len(), "systemd-networkd states read")
+                        info!(
+                            links = links.len(),
+                            "systemd-networkd states read: {} link(s)",
+                            links.len()
+                        )
                     }
                     NetworkdEvent::Vanished => {
-                        info!("systemd-networkd left the bus; keeping its last states")
+                        info!("systemd-networkd left the bus; keeping its last link states")
                     }
                     _ => {}
                 }
@@ -346,14 +354,21 @@ impl Broker {
                 self.act(&changes, false) | views_changed
             }
             Event::ConfigReloaded(mut config) => {
-                info!(dir = %config.dir.display(), "configuration reloaded");
+                let file = config.dir.join(crate::config::CONFIG_FILE_NAME);
+                info!(
+                    dir = %config.dir.display(),
+                    "configuration reloaded from {}",
+                    file.display()
+                );
                 if config.system.generator != self.config.system.generator {
                     // Sources are chosen at start-up; switching them live would lose the
                     // state the old one built up.
                     warn!(
                         running = self.config.system.generator.as_str(),
                         configured = config.system.generator.as_str(),
-                        "Generator changes take effect after a restart"
+                        "Generator changes from {} to {} take effect after a restart",
+                        self.config.system.generator.as_str(),
+                        config.system.generator.as_str()
                     );
                     config.system.generator = self.config.system.generator;
                 }
@@ -463,7 +478,11 @@ impl Broker {
         }
         for (index, property, value) in due {
             if self.config.system.startup_triggers {
-                debug!(ifindex = index, state = value, "startup trigger");
+                debug!(
+                    ifindex = index,
+                    state = value,
+                    "startup trigger: link {index} is {value}"
+                );
                 self.run_state_hooks(index, property, value);
             } else {
                 self.dispatched.record(index, property, value);
@@ -478,11 +497,17 @@ impl Broker {
             debug!(
                 ifindex = index,
                 state = value,
-                "state of a link not yet known, no hooks"
+                "link {index} is {value} but not known yet: no hooks"
             );
             return;
         };
-        info!(ifindex = index, ifname = %view.attrs.name, "{}={value}", property.name());
+        info!(
+            ifindex = index,
+            ifname = %view.attrs.name,
+            "{}: {}={value}",
+            view.attrs.name,
+            property.name()
+        );
         self.dispatched.record(index, property, value);
         let mut vars = vec![(property.name().to_string(), value.to_string())];
         for (other, current) in &view.states {
@@ -533,7 +558,14 @@ impl Broker {
         let Some(view) = self.state.link(index) else {
             return;
         };
-        info!(ifindex = index, ifname = %view.attrs.name, address = ?lease.address, "lease changed, running routable.d");
+        info!(
+            ifindex = index,
+            ifname = %view.attrs.name,
+            address = ?lease.address,
+            "{}: lease changed (address {:?}), running routable.d",
+            view.attrs.name,
+            lease.address
+        );
         let vars = view
             .states
             .iter()
@@ -549,7 +581,15 @@ impl Broker {
     }
 
     fn run_manager_hooks(&mut self, changed: &[(StateProperty, &'static str)]) {
-        info!(changed = ?changed.iter().map(|(p, v)| format!("{}={v}", p.name())).collect::<Vec<_>>(), "manager states changed");
+        let shown: Vec<String> = changed
+            .iter()
+            .map(|(p, v)| format!("{}={v}", p.name()))
+            .collect();
+        info!(
+            changed = ?shown,
+            "manager states changed: {}",
+            shown.join(" ")
+        );
         // Every current manager state, the changed ones among them with their new values.
         let vars = self
             .state
@@ -577,7 +617,12 @@ impl Broker {
             if !self.config.link_selected(&view.attrs.name) {
                 continue;
             }
-            debug!(ifindex = index, ifname = %view.attrs.name, "routes settled");
+            debug!(
+                ifindex = index,
+                ifname = %view.attrs.name,
+                "{}: routes settled",
+                view.attrs.name
+            );
             self.hooks.submit(hooks::Request {
                 event: "routes-modified".to_string(),
                 // The runner outlives this state: the one copy of the view a hook run costs.
@@ -601,22 +646,53 @@ fn log_changes(state: &State, changes: &[Change]) {
         match change {
             Change::LinkAdded(index) => {
                 if let Some(view) = state.link(*index) {
-                    info!(ifindex = index, ifname = %view.attrs.name, "link appeared");
+                    info!(
+                        ifindex = index,
+                        ifname = %view.attrs.name,
+                        "link {} appeared (index {index})",
+                        view.attrs.name
+                    );
                 }
             }
             Change::LinkRemoved(view) => {
-                info!(ifindex = view.attrs.index, ifname = %view.attrs.name, "link removed")
+                info!(
+                    ifindex = view.attrs.index,
+                    ifname = %view.attrs.name,
+                    "link {} removed (index {})",
+                    view.attrs.name,
+                    view.attrs.index
+                )
             }
             Change::LinkRenamed { index, old } => {
                 if let Some(view) = state.link(*index) {
-                    info!(ifindex = index, old = %old, ifname = %view.attrs.name, "link renamed");
+                    info!(
+                        ifindex = index,
+                        old = %old,
+                        ifname = %view.attrs.name,
+                        "link {old} renamed to {} (index {index})",
+                        view.attrs.name
+                    );
                 }
             }
             Change::AddressAdded(index, a) => {
-                debug!(ifindex = index, address = %a.ip, prefix = a.prefix_len, "address added")
+                debug!(
+                    ifindex = index,
+                    address = %a.ip,
+                    prefix = a.prefix_len,
+                    "address {}/{} added to link {index}",
+                    a.ip,
+                    a.prefix_len
+                )
             }
             Change::AddressRemoved(index, a) => {
-                debug!(ifindex = index, address = %a.ip, prefix = a.prefix_len, "address removed")
+                debug!(
+                    ifindex = index,
+                    address = %a.ip,
+                    prefix = a.prefix_len,
+                    "address {}/{} removed from link {index}",
+                    a.ip,
+                    a.prefix_len
+                )
             }
             Change::StatesChanged {
                 index,
@@ -624,16 +700,26 @@ fn log_changes(state: &State, changes: &[Change]) {
                 changed,
             } => {
                 for (property, value) in changed {
-                    debug!(ifindex = index, ?origin, "{}={value}", property.name());
+                    debug!(
+                        ifindex = index,
+                        ?origin,
+                        "link {index}: {}={value} ({origin:?})",
+                        property.name()
+                    );
                 }
             }
             Change::LeaseChanged {
                 interface, after, ..
             } => match after {
                 Some(lease) => {
-                    info!(ifname = %interface, address = ?lease.address, "lease changed")
+                    info!(
+                        ifname = %interface,
+                        address = ?lease.address,
+                        "{interface}: lease changed (address {:?})",
+                        lease.address
+                    )
                 }
-                None => info!(ifname = %interface, "lease gone"),
+                None => info!(ifname = %interface, "{interface}: lease gone"),
             },
             Change::LinkChanged(_)
             | Change::RoutesChanged(_)

@@ -1,6 +1,9 @@
 //! Who may call the privileged methods. [`Authorizer`] is what the adapters ask;
 //! [`Polkit`] asks polkitd for the caller (its unique bus name, never a pid and never us), and
 //! [`Fixed`] is the test double. Reading needs no authorisation and never comes here.
+//! [`caller_is_root_or_self`] lets root and the daemon's own user reload without polkit: the
+//! unit's `ExecReload=` runs `network-brokerctl reload` as the daemon's user, which polkit
+//! would ask for a password it does not have.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -70,7 +73,7 @@ impl Authorizer for Polkit {
                 .check_authorization(&subject, action, &Default::default(), flags, "")
                 .await
                 .map_err(|err| {
-                    warn!(action, error = %err, "polkit check failed");
+                    warn!(action, error = %err, "polkit check of {action} failed: {err}");
                     ApiError::Failed(format!("cannot check authorization with polkit: {err}"))
                 })?;
             debug!(
@@ -78,7 +81,8 @@ impl Authorizer for Polkit {
                 caller = %sender,
                 authorized = result.is_authorized,
                 challenge = result.is_challenge,
-                "polkit answered"
+                "polkit answered {action} for {sender}: authorized={}",
+                result.is_authorized
             );
             verdict(result.is_authorized, result.is_challenge, flags, action)
         })
@@ -102,6 +106,46 @@ fn verdict(
         Err(ApiError::AccessDenied(format!(
             "not authorized for {action}"
         )))
+    }
+}
+
+/// Whether a caller with `uid` is root or the daemon's own effective user `own`.
+pub fn is_root_or_self(uid: u32, own: u32) -> bool {
+    uid == 0 || uid == own
+}
+
+/// Whether the sender of `header` runs as root or as the daemon's own effective user. The uid
+/// comes from the bus daemon (`GetConnectionUnixUser`), which took it from the kernel
+/// (`SO_PEERCRED`) when the caller connected, so a caller cannot claim it. `false` whenever it
+/// cannot be known (a peer-to-peer connection has no bus daemon to ask): polkit decides then.
+pub async fn caller_is_root_or_self(conn: &Connection, header: &Header<'_>) -> bool {
+    if conn.unique_name().is_none() {
+        return false;
+    }
+    let Some(sender) = header.sender() else {
+        return false;
+    };
+    let uid = conn
+        .call_method(
+            Some("org.freedesktop.DBus"),
+            "/org/freedesktop/DBus",
+            Some("org.freedesktop.DBus"),
+            "GetConnectionUnixUser",
+            &(sender.as_str(),),
+        )
+        .await
+        .and_then(|reply| reply.body().deserialize::<u32>());
+    match uid {
+        Ok(uid) => {
+            let own = rustix::process::geteuid().as_raw();
+            let trusted = is_root_or_self(uid, own);
+            debug!(caller = %sender, uid, trusted, "caller's uid from the bus: {uid}");
+            trusted
+        }
+        Err(err) => {
+            warn!(caller = %sender, error = %err, "cannot ask the bus for the uid of {sender}: {err}");
+            false
+        }
     }
 }
 
@@ -132,6 +176,15 @@ impl Authorizer for Fixed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn root_and_the_daemons_own_user_are_trusted_nobody_else() {
+        assert!(is_root_or_self(0, 989));
+        assert!(is_root_or_self(989, 989));
+        assert!(is_root_or_self(0, 0));
+        assert!(!is_root_or_self(65534, 989));
+        assert!(!is_root_or_self(1000, 0));
+    }
 
     #[test]
     fn verdicts() {

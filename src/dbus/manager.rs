@@ -226,8 +226,10 @@ impl Manager {
             .map_err(|err| ApiError::Failed(format!("cannot list the hooks: {err}")))?
     }
 
-    /// Re-reads the configuration, as SIGHUP does. An invalid configuration is rejected with
-    /// its error and the running one stays in force. polkit action
+    /// Re-reads the configuration, as SIGHUP does, and answers when it is in force. An invalid
+    /// configuration is rejected with its error (`configuration FILE:LINE:COLUMN rejected: KEY:
+    /// ERROR`) and the running one stays in force. Root and the daemon's own user may always
+    /// call it (the unit's `ExecReload=` runs as that user); anyone else needs polkit action
     /// `org.freedesktop.NetworkBroker1.reload`.
     ///
     /// Errors: `org.freedesktop.DBus.Error.AccessDenied`,
@@ -238,10 +240,12 @@ impl Manager {
         #[zbus(connection)] conn: &Connection,
         #[zbus(header)] header: Header<'_>,
     ) -> Result<(), ApiError> {
-        self.services
-            .authorizer
-            .check(conn, &header, ACTION_RELOAD)
-            .await?;
+        if !super::authz::caller_is_root_or_self(conn, &header).await {
+            self.services
+                .authorizer
+                .check(conn, &header, ACTION_RELOAD)
+                .await?;
+        }
         self.services
             .reload
             .reload()

@@ -48,7 +48,7 @@ async fn sync(
     let manager = match SignalEmitter::new(conn, MANAGER_PATH) {
         Ok(emitter) => emitter,
         Err(err) => {
-            warn!(error = %err, "cannot address the manager object");
+            warn!(error = %err, "bus: cannot address the manager object: {err}");
             return;
         }
     };
@@ -63,7 +63,7 @@ async fn sync(
         }
         let path = link_path(*index);
         if let Err(err) = server.remove::<Link, _>(&path).await {
-            warn!(ifindex = index, error = %err, "failed to remove link object");
+            warn!(ifindex = index, error = %err, "bus: failed to remove the object of link {index}: {err}");
         }
         let sent = Manager::link_removed(
             &manager,
@@ -88,7 +88,7 @@ async fn sync(
                 match server.at(&path, Link::new(*index, snapshots.clone())).await {
                     Ok(_) => {}
                     Err(err) => {
-                        warn!(ifindex = index, error = %err, "failed to add link object");
+                        warn!(ifindex = index, error = %err, "bus: failed to add the object of link {index}: {err}");
                         continue;
                     }
                 }
@@ -170,7 +170,7 @@ pub async fn notices(
     let emitter = match SignalEmitter::new(&conn, MANAGER_PATH) {
         Ok(emitter) => emitter,
         Err(err) => {
-            warn!(error = %err, "cannot address the manager object; notices not published");
+            warn!(error = %err, "bus: cannot address the manager object; notices not published: {err}");
             while notices.recv().await.is_some() {}
             return;
         }
@@ -194,7 +194,7 @@ async fn emit_property_changes(
     let iface = match conn.object_server().interface::<_, Link>(path).await {
         Ok(iface) => iface,
         Err(err) => {
-            warn!(path = %path.as_str(), error = %err, "link object missing");
+            warn!(path = %path.as_str(), error = %err, "bus: link object {} missing: {err}", path.as_str());
             return;
         }
     };
@@ -275,7 +275,7 @@ async fn emit_manager_changes(conn: &Connection, before: &States, after: &States
     {
         Ok(iface) => iface,
         Err(err) => {
-            warn!(error = %err, "manager object missing");
+            warn!(error = %err, "bus: manager object missing: {err}");
             return;
         }
     };
@@ -306,7 +306,7 @@ pub async fn hook_results(
     let emitter = match SignalEmitter::new(&conn, MANAGER_PATH) {
         Ok(emitter) => emitter,
         Err(err) => {
-            warn!(error = %err, "cannot address the manager object; hook results not published");
+            warn!(error = %err, "bus: cannot address the manager object; hook results not published: {err}");
             while results.recv().await.is_some() {}
             return;
         }
@@ -325,7 +325,7 @@ pub async fn hook_results(
 
 fn log_failed_signal(result: zbus::Result<()>, what: &str) {
     if let Err(err) = result {
-        warn!(signal = what, error = %err, "failed to emit signal");
+        warn!(signal = what, error = %err, "bus: failed to emit signal {what}: {err}");
     }
 }
 

@@ -206,7 +206,8 @@ pub fn discover(dir: &Path, event: &str, enforce_ownership: bool) -> Result<Vec<
                         hook = %candidate.script.name,
                         path = %candidate.script.path.display(),
                         reason = %skip,
-                        "refusing to run hook"
+                        "refusing to run hook {}: {skip}",
+                        candidate.script.path.display()
                     );
                 }
             }

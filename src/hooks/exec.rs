@@ -25,6 +25,7 @@ use super::admit;
 use super::discover::Script;
 use super::env::HookEnv;
 use super::ScriptResult;
+use crate::messages::{self, HookEnd, HookSubject};
 
 /// Time between `SIGTERM` and `SIGKILL` to the process group of a hook that timed out.
 pub const KILL_GRACE: Duration = Duration::from_secs(2);
@@ -46,21 +47,29 @@ const GROUP_POLL: Duration = Duration::from_millis(50);
 /// Run `script` with `env`, killing its process group after `timeout` or when `stop` resolves
 /// (daemon shutdown), and return its outcome. Never fails: every failure is a [`ScriptResult`].
 /// The script is admitted ([`admit::admit`], with `enforce_ownership`) right before it starts;
-/// a refusal is status 127, "refused: <reason>".
+/// a refusal is status 127, "refused: <reason>". `link` and `event` say what it runs for, in
+/// its log lines.
 pub async fn run(
     script: &Script,
+    link: Option<&str>,
+    event: &str,
     env: &HookEnv,
     timeout: Duration,
     enforce_ownership: bool,
     stop: impl Future<Output = ()>,
 ) -> ScriptResult {
     let started = Instant::now();
+    let subject = HookSubject {
+        hook: &script.name,
+        link,
+        event,
+    };
     // Admitted again now, whatever discovery said a moment ago, and what runs is the file
     // this admission opened and checked.
     let admitted = match admit::admit(&script.path, enforce_ownership) {
         Ok(admitted) => admitted,
         Err(skip) => {
-            warn!(hook = %script.name, reason = %skip, "refusing to run hook");
+            warn!(hook = %script.name, reason = %skip, "refusing to run {subject}: {skip}");
             return result(script, STATUS_NOT_STARTED, format!("refused: {skip}"));
         }
     };
@@ -83,12 +92,17 @@ pub async fn run(
     let mut child = match spawned {
         Ok(child) => child,
         Err(err) => {
-            warn!(hook = %script.name, error = %err, "failed to start hook");
-            return result(
-                script,
-                STATUS_NOT_STARTED,
-                format!("failed to start: {err}"),
+            let error = format!("failed to start: {err}");
+            let end = HookEnd::Failed(error.clone());
+            warn!(
+                message_id = end.message_id(),
+                hook = %script.name,
+                status = STATUS_NOT_STARTED,
+                error = %err,
+                "{}",
+                messages::hook_ended(&subject, &end, started.elapsed())
             );
+            return result(script, STATUS_NOT_STARTED, error);
         }
     };
     let pid = child.id();
@@ -116,7 +130,7 @@ pub async fn run(
         readers.spawn(forward(err, script.name.clone(), Stream::Stderr).instrument(span.clone()));
     }
 
-    let (status, error) = async {
+    let (status, error, end) = async {
         let ending = tokio::select! {
             waited = child.wait() => match waited {
                 Ok(status) => Ending::Exited(status),
@@ -126,26 +140,43 @@ pub async fn run(
             () = stop => Ending::Stopped,
         };
         match ending {
-            Ending::Exited(status) => describe(status),
+            Ending::Exited(status) => {
+                let (code, error) = describe(status);
+                (code, error, end_of(status))
+            }
             Ending::TimedOut => {
-                warn!(hook = %script.name, timeout_s = timeout.as_secs_f64(), "hook timed out, terminating its process group");
+                warn!(
+                    hook = %script.name,
+                    timeout_s = timeout.as_secs_f64(),
+                    "{subject} timed out after {}; terminating its process group",
+                    messages::Elapsed(timeout)
+                );
                 let _ = terminate(&mut child, pgid).await;
                 (
                     STATUS_TIMEOUT,
                     format!("timed out after {} s", timeout.as_secs_f64()),
+                    HookEnd::TimedOut(timeout),
                 )
             }
             Ending::Stopped => {
-                warn!(hook = %script.name, "daemon stopping, terminating hook's process group");
+                warn!(
+                    hook = %script.name,
+                    "{subject}: the daemon is stopping, terminating its process group"
+                );
                 let (status, _) = match terminate(&mut child, pgid).await {
                     Ok(status) => describe(status),
                     Err(_) => (STATUS_TIMEOUT, String::new()),
                 };
-                (status, "killed: daemon shutting down".to_owned())
+                (
+                    status,
+                    "killed: daemon shutting down".to_owned(),
+                    HookEnd::Stopped,
+                )
             }
             Ending::WaitFailed(err) => {
                 let _ = terminate(&mut child, pgid).await;
-                (1, format!("failed to wait for hook: {err}"))
+                let error = format!("failed to wait for hook: {err}");
+                (1, error.clone(), HookEnd::Failed(error))
             }
         }
     }
@@ -170,18 +201,38 @@ pub async fn run(
         info!(
             parent: &span,
             drain_ms = u64::try_from(OUTPUT_DRAIN.as_millis()).unwrap_or(u64::MAX),
-            "hook left processes holding its output; closing its pipes"
+            "{subject} left processes holding its output; closing its pipes"
         );
         readers.shutdown().await;
     }
 
-    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    if status == 0 {
-        info!(parent: &span, hook = %script.name, status, duration_ms, "hook finished");
+    let elapsed = started.elapsed();
+    let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    let text = messages::hook_ended(&subject, &end, elapsed);
+    if end == HookEnd::Succeeded {
+        info!(parent: &span, hook = %script.name, status, duration_ms, "{text}");
     } else {
-        warn!(parent: &span, hook = %script.name, status, duration_ms, error = %error, "hook failed");
+        warn!(
+            parent: &span,
+            message_id = end.message_id(),
+            hook = %script.name,
+            status,
+            duration_ms,
+            error = %error,
+            "{text}"
+        );
     }
     result(script, status, error)
+}
+
+/// How a hook that exited ended, for its log line.
+fn end_of(status: ExitStatus) -> HookEnd {
+    match (status.code(), status.signal()) {
+        (Some(0), _) => HookEnd::Succeeded,
+        (Some(code), _) => HookEnd::Exited(u32::try_from(code).unwrap_or(255)),
+        (None, Some(signal)) => HookEnd::Signalled(u32::try_from(signal).unwrap_or(0)),
+        (None, None) => HookEnd::Failed(format!("unexpected wait status {status}")),
+    }
 }
 
 /// How the wait for the hook ended.
@@ -292,8 +343,8 @@ async fn forward<R: AsyncRead + Unpin>(pipe: R, hook: String, stream: Stream) {
         // Hooks may print anything; invalid UTF-8 is shown with replacement characters.
         let text = String::from_utf8_lossy(&line);
         match stream {
-            Stream::Stdout => info!(hook = %hook, stream = "stdout", "{text}"),
-            Stream::Stderr => warn!(hook = %hook, stream = "stderr", "{text}"),
+            Stream::Stdout => info!(hook = %hook, stream = "stdout", "{hook}: {text}"),
+            Stream::Stderr => warn!(hook = %hook, stream = "stderr", "{hook}: {text}"),
         }
     }
 }
@@ -330,7 +381,16 @@ mod tests {
     }
 
     async fn run_plain(script: &Script, env: &HookEnv, timeout: Duration) -> ScriptResult {
-        run(script, env, timeout, false, std::future::pending()).await
+        run(
+            script,
+            Some("eth0"),
+            "routable",
+            env,
+            timeout,
+            false,
+            std::future::pending(),
+        )
+        .await
     }
 
     /// Whether a process is gone (a zombie counts as gone: it runs no code, and the init of
@@ -486,6 +546,8 @@ mod tests {
         let s = script(tmp.path(), "hang", "exec sleep 1000");
         let r = run(
             &s,
+            Some("eth0"),
+            "routable",
             &env(&[], None),
             Duration::from_secs(60),
             false,

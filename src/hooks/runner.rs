@@ -21,6 +21,7 @@ use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use super::discover::{self, Script};
 use super::{env, exec, networkd, BatchResult, Request, ScriptResult, Settings};
+use crate::messages;
 use crate::model::IfIndex;
 
 /// Most requests (of different links) running at the same time. A bound on processes started
@@ -85,12 +86,13 @@ impl Handle {
     /// unbounded: its size is bounded by the broker's event rate times the hooks' run time).
     /// After [`Handle::shutdown`] requests are dropped with a warning.
     pub fn submit(&self, request: Request) {
+        let event = request.event.clone();
         if self
             .tx
             .send(Command::Submit(Box::new(request), None))
             .is_err()
         {
-            warn!("hook runner has stopped, dropping hook request");
+            warn!(%event, "hook runner has stopped: not running the {event} hooks");
         }
     }
 
@@ -98,12 +100,13 @@ impl Handle {
     /// when the event has no scripts). The receiver errors when the runner stops first.
     pub fn run(&self, request: Request) -> oneshot::Receiver<BatchResult> {
         let (reply, outcome) = oneshot::channel();
+        let event = request.event.clone();
         if self
             .tx
             .send(Command::Submit(Box::new(request), Some(reply)))
             .is_err()
         {
-            warn!("hook runner has stopped, dropping hook request");
+            warn!(%event, "hook runner has stopped: not running the {event} hooks");
         }
         outcome
     }
@@ -205,14 +208,14 @@ impl Runner {
                     let id = match &joined {
                         Ok((id, ())) => *id,
                         Err(err) => {
-                            error!(error = %err, "hook batch task failed");
+                            error!(error = %err, "a hook batch task failed: {err}");
                             err.id()
                         }
                     };
                     self.finished(id);
                 }
                 () = sleep_until_opt(kill_at), if kill_at.is_some() && !killing => {
-                    info!("shutdown grace over, terminating running hooks");
+                    info!("shutdown grace over: terminating the hooks still running");
                     self.phase.send_replace(Phase::Kill);
                 }
                 else => break,
@@ -227,7 +230,11 @@ impl Runner {
     fn handle(&mut self, command: Command) {
         match command {
             Command::Submit(request, _) if self.stopping() => {
-                warn!(event = %request.event, "hook runner stopping, dropping hook request");
+                warn!(
+                    event = %request.event,
+                    "hook runner stopping: not running the {} hooks",
+                    request.event
+                );
             }
             Command::Submit(request, reply) => self.enqueue(*request, reply),
             Command::Settings(settings) => self.settings = settings,
@@ -240,7 +247,7 @@ impl Runner {
                     if dropped > 0 {
                         info!(
                             dropped,
-                            "hook runner stopping, dropping queued hook requests"
+                            "hook runner stopping: dropping {dropped} queued hook request(s)"
                         );
                     }
                     self.phase.send_replace(Phase::Draining);
@@ -383,15 +390,24 @@ async fn run_batch(
         };
         let env = env::build(&request, &settings, networkd.as_ref());
         for rejected in &env.rejected {
-            warn!(var = %rejected.name, reason = %rejected.reason, "not passing variable to hooks");
+            warn!(
+                var = %rejected.name,
+                reason = %rejected.reason,
+                "not passing variable {} to the {} hooks: {}",
+                rejected.name,
+                request.event,
+                rejected.reason
+            );
         }
 
         let mut outcomes = Vec::with_capacity(scripts.len());
         for script in &scripts {
             if *phase.borrow() != Phase::Running {
+                let skipped = scripts.len() - outcomes.len();
                 info!(
-                    skipped = scripts.len() - outcomes.len(),
-                    "daemon stopping, not starting remaining hooks"
+                    skipped,
+                    "daemon stopping: not starting the remaining {skipped} {} hook(s)",
+                    request.event
                 );
                 break;
             }
@@ -399,6 +415,8 @@ async fn run_batch(
             outcomes.push(
                 exec::run(
                     script,
+                    ifname.as_deref(),
+                    &request.event,
                     &env,
                     settings.timeout,
                     settings.enforce_ownership,
@@ -409,7 +427,12 @@ async fn run_batch(
         }
 
         let failed = outcomes.iter().filter(|r| r.status != 0).count();
-        info!(ran = outcomes.len(), failed, "hooks completed");
+        info!(
+            ran = outcomes.len(),
+            failed,
+            "{}",
+            messages::hooks_completed(ifname.as_deref(), &request.event, outcomes.len(), failed)
+        );
         let batch = BatchResult {
             event: request.event.clone(),
             ifindex,
@@ -438,17 +461,17 @@ enum Unlisted {
 /// Discover off the async threads (it reads directories and stats files), logging failures.
 async fn discover_blocking(settings: &Settings, event: &str) -> Result<Vec<Script>, Unlisted> {
     let dir = settings.dir.clone();
-    let event = event.to_owned();
+    let wanted = event.to_owned();
     let enforce = settings.enforce_ownership;
-    match task::spawn_blocking(move || discover::discover(&dir, &event, enforce)).await {
+    match task::spawn_blocking(move || discover::discover(&dir, &wanted, enforce)).await {
         Ok(Ok(scripts)) => Ok(scripts),
         Ok(Err(err @ discover::Error::InvalidEvent { .. })) => {
-            warn!(error = %err, "not running hooks");
+            warn!(error = %err, "not running the {event} hooks: {err}");
             Err(Unlisted::Invalid)
         }
         Ok(Err(err)) => {
             let error = error_chain(&err);
-            error!(error = %error, "cannot list the hooks, none run");
+            error!(error = %error, "cannot list the {event} hooks, none run: {error}");
             let dir = match &err {
                 discover::Error::ReadDir { path, .. } | discover::Error::CreateDir { path, .. } => {
                     path.to_string_lossy().into_owned()
@@ -458,7 +481,7 @@ async fn discover_blocking(settings: &Settings, event: &str) -> Result<Vec<Scrip
             Err(Unlisted::Unreadable { dir, error })
         }
         Err(err) => {
-            error!(error = %err, "hook discovery failed");
+            error!(error = %err, "looking for the {event} hooks failed: {err}");
             Err(Unlisted::Unreadable {
                 dir: settings.dir.to_string_lossy().into_owned(),
                 error: format!("hook discovery failed: {err}"),

@@ -113,7 +113,7 @@ pub async fn dump(handle: &rtnetlink::Handle) -> Result<KernelSnapshot, Error> {
         }
         debug!(
             attempt,
-            "rtnl: dump interrupted by concurrent changes, retrying"
+            "rtnl: dump interrupted by concurrent changes, retrying (attempt {attempt})"
         );
     }
     Err(Error::DumpInterrupted {
@@ -201,7 +201,7 @@ pub async fn dump_once(handle: &rtnetlink::Handle) -> Result<Dump, Error> {
     if dump.malformed > 0 {
         warn!(
             count = dump.malformed,
-            "rtnl: dump left out messages that could not be converted"
+            "rtnl: dump left out {} message(s) that could not be converted", dump.malformed
         );
     }
     Ok(dump)
@@ -265,7 +265,7 @@ pub async fn dump_owned(handle: &rtnetlink::Handle, protocol: u8) -> Result<Owne
         }
         debug!(
             attempt,
-            "rtnl: owned dump interrupted by concurrent changes, retrying"
+            "rtnl: owned dump interrupted by concurrent changes, retrying (attempt {attempt})"
         );
     }
     Err(Error::DumpInterrupted {

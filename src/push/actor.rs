@@ -153,7 +153,7 @@ impl Watch {
         match Self::try_start(conn, service).await {
             Ok(watch) => watch,
             Err(err) => {
-                warn!(service, error = %ErrorChain(&err), "push: cannot follow the service's bus name; assuming it runs, restarts will go unnoticed");
+                warn!(service, error = %ErrorChain(&err), "push: cannot follow the bus name {service}; assuming it runs, restarts will go unnoticed: {}", ErrorChain(&err));
                 Watch {
                     service,
                     stream: None,
@@ -199,7 +199,8 @@ impl Watch {
             let Some(signal) = stream.next().await else {
                 warn!(
                     service = self.service,
-                    "push: the bus ended the owner subscription; restarts will go unnoticed"
+                    "push: the bus ended the owner subscription of {}; restarts will go unnoticed",
+                    self.service
                 );
                 self.stream = None;
                 continue;
@@ -252,7 +253,7 @@ pub(super) async fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Comman
     let (resolved, hostnamed) = match proxies.await {
         Ok(proxies) => proxies,
         Err(err) => {
-            error!(error = %ErrorChain(&err), "push: cannot create the resolved and hostnamed proxies; DNS and host name will not be pushed");
+            error!(error = %ErrorChain(&err), "push: cannot create the resolved and hostnamed proxies; DNS and host name will not be pushed: {}", ErrorChain(&err));
             return;
         }
     };
@@ -383,7 +384,7 @@ impl Actor {
 
     /// A call task panicked (a bug): release its slot so the link is not stuck.
     fn crashed(&mut self, err: task::JoinError) {
-        error!(error = %err, "push: call task failed");
+        error!(error = %err, "push: call task failed: {err}");
         match self.slots.remove(&err.id()) {
             // What reached resolved is unknown: revert and send everything again when
             // resolved next appears, which leaves the link as wanted either way.
@@ -410,7 +411,7 @@ impl Actor {
             let failure = err.failure();
             if *call == LinkCall::Revert && failure == Failure::NoSuchLink {
                 // The link is gone: resolved dropped its settings with it.
-                debug!(ifindex, ifname, call = %call, "push: resolved does not know the link, nothing to revert");
+                debug!(ifindex, ifname, call = %call, "push: resolved does not know {ifname}, nothing to revert");
                 continue;
             }
             all_ok = false;
@@ -420,22 +421,22 @@ impl Actor {
             let error = ErrorChain(err);
             match failure {
                 Failure::Absent => info!(ifindex, ifname, call = %call, error = %error,
-                    "push: systemd-resolved is not on the bus; will apply when it returns"),
+                    "push: systemd-resolved is not on the bus; {call} for {ifname} will be applied when it returns"),
                 Failure::LinkBusy => {
                     if self.busy_explained.insert(ifindex) {
                         info!(ifindex, ifname, call = %call, error = %error,
-                            "push: resolved refuses DNS settings for this link because systemd-networkd manages it \
-                             (networkd's UseDNS=/UseDomains= apply there); not retrying until resolved restarts");
+                            "push: resolved refuses DNS settings for {ifname} because systemd-networkd manages it \
+                             (networkd's UseDNS=/UseDomains= apply there); not retrying until resolved restarts: {error}");
                     } else {
-                        debug!(ifindex, ifname, call = %call, error = %error, "push: resolved still refuses the link");
+                        debug!(ifindex, ifname, call = %call, error = %error, "push: resolved still refuses {ifname}");
                     }
                 }
                 Failure::Denied => warn!(ifindex, ifname, call = %call, error = %error,
-                    "push: resolved refused the call: run as root, or let polkit allow this user \
+                    "push: resolved refused {call} for {ifname}: run as root, or let polkit allow this user \
                      org.freedesktop.resolve1.set-dns-servers/set-domains/revert \
-                     (polkit/rules.d/50-network-broker.rules)"),
+                     (polkit/rules.d/50-network-broker.rules): {error}"),
                 Failure::NoSuchLink | Failure::Other => {
-                    warn!(ifindex, ifname, call = %call, error = %error, "push: resolved call failed")
+                    warn!(ifindex, ifname, call = %call, error = %error, "push: resolved call {call} for {ifname} failed: {error}")
                 }
             }
         }
@@ -443,7 +444,8 @@ impl Actor {
             if plan.dns.is_none() && plan.domains.is_none() {
                 info!(
                     ifindex,
-                    ifname, "push: resolved dropped the link's DNS settings (RevertLink)"
+                    ifname,
+                    "push: resolved dropped the link's DNS settings (RevertLink) for {ifname}"
                 );
             } else {
                 info!(
@@ -452,7 +454,9 @@ impl Actor {
                     reverted_first = plan.revert,
                     dns = %Listed(plan.dns.as_deref()),
                     search_domains = %Listed(plan.domains.as_deref()),
-                    "push: resolved has the link's DNS settings"
+                    "push: resolved has the DNS settings of {ifname}: servers {}, search domains {}",
+                    Listed(plan.dns.as_deref()),
+                    Listed(plan.domains.as_deref())
                 );
             }
         }
@@ -463,17 +467,17 @@ impl Actor {
         let ok = result.is_ok();
         match (&result, &plan.name) {
             (Ok(()), Some(name)) => info!(hostname = %name,
-                "push: transient host name set (hostnamed uses it while no static host name is set)"),
+                "push: transient host name set to {name} (hostnamed uses it while no static host name is set)"),
             (Ok(()), None) => info!("push: transient host name from the lease dropped"),
             (Err(err), name) => {
                 let error = ErrorChain(err);
                 let hostname = name.as_deref().unwrap_or("");
                 match err.failure() {
                     Failure::Denied => warn!(hostname, call = "SetHostname", error = %error,
-                        "push: hostnamed refused: the daemon needs CAP_SYS_ADMIN or polkit's \
-                         org.freedesktop.hostname1.set-hostname; will retry when hostnamed restarts"),
+                        "push: hostnamed refused host name {hostname:?}: the daemon needs CAP_SYS_ADMIN or polkit's \
+                         org.freedesktop.hostname1.set-hostname; will retry when hostnamed restarts: {error}"),
                     _ => warn!(hostname, call = "SetHostname", error = %error,
-                        "push: hostnamed call failed; will retry when hostnamed next starts"),
+                        "push: hostnamed call SetHostname({hostname:?}) failed; will retry when hostnamed next starts: {error}"),
                 }
             }
         }

@@ -97,20 +97,20 @@ impl Handle {
         domains: Option<Vec<String>>,
     ) {
         if !ifindex_fits(ifindex) {
-            warn!(ifindex, ifname = %name, "push: interface index out of range, not pushing DNS settings");
+            warn!(ifindex, ifname = %name, "push: interface index {ifindex} of {name} out of range, not pushing DNS settings");
             return;
         }
         let dns = dns.map(|servers| {
             let checked = validate::dns_servers(&servers);
             for (addr, why) in &checked.dropped {
-                warn!(ifindex, ifname = %name, server = %addr, reason = %why, "push: not pushing DNS server");
+                warn!(ifindex, ifname = %name, server = %addr, reason = %why, "push: not pushing DNS server {addr} for {name}: {why}");
             }
             checked.kept
         });
         let domains = domains.map(|names| {
             let checked = validate::domains(&names);
             for (domain, why) in &checked.dropped {
-                warn!(ifindex, ifname = %name, domain = ?domain, reason = %why, "push: not pushing search domain");
+                warn!(ifindex, ifname = %name, domain = ?domain, reason = %why, "push: not pushing search domain {domain:?} for {name}: {why}");
             }
             checked.kept
         });
@@ -129,7 +129,7 @@ impl Handle {
         if !ifindex_fits(ifindex) {
             warn!(
                 ifindex,
-                "push: interface index out of range, not reverting DNS settings"
+                "push: interface index {ifindex} out of range, not reverting DNS settings"
             );
             return;
         }
@@ -145,7 +145,7 @@ impl Handle {
     pub fn set_hostname(&self, name: Option<String>) {
         if let Some(candidate) = &name {
             if let Err(why) = validate::hostname(candidate) {
-                warn!(hostname = ?candidate, reason = %why, "push: not pushing host name");
+                warn!(hostname = ?candidate, reason = %why, "push: not pushing host name {candidate:?}: {why}");
                 return;
             }
         }

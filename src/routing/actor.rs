@@ -203,7 +203,10 @@ impl<B: Backend> Actor<B> {
         info!(
             old = self.protocol,
             new = settings.protocol,
-            "routing: protocol changed, removing the rules and routes that carry the old one"
+            "routing: protocol changed from {} to {}, removing the rules and routes that carry \
+             the old one",
+            self.protocol,
+            settings.protocol
         );
         match self.remove_all(self.protocol, settings).await {
             Ok(report) => self.log_errors(&report),
@@ -319,14 +322,19 @@ impl<B: Backend> Actor<B> {
                 ifname = %name_of(table),
                 ifindex = settings.link_of_table(table),
                 table,
-                "routing: policy routing in place"
+                "routing: policy routing of {} in place (table {table})",
+                name_of(table)
             );
         }
         for &table in self.tables.difference(&tables) {
+            let link = settings
+                .link_of_table(table)
+                .map_or_else(|| "a link".to_string(), |i| format!("link {i}"));
             info!(
                 ifindex = settings.link_of_table(table),
                 table,
-                "routing: policy routing of the link removed (no usable address, or no longer listed)"
+                "routing: policy routing of {link} (table {table}) removed (no usable address, \
+                 or no longer listed)"
             );
         }
         self.tables = tables;
@@ -336,15 +344,16 @@ impl<B: Backend> Actor<B> {
             self.burst_until = Some(now + RESTORE_BURST_QUIET);
             if new_burst {
                 warn!(
+                    message_id = crate::messages::id::ROUTING_REINSTALLED,
                     restored = report.restored,
-                    "routing: rules or routes of ours were deleted by another program and have \
-                     been re-installed; systemd-networkd deletes them when it starts or reloads \
-                     unless networkd.conf sets ManageForeignRoutes=no and \
-                     ManageForeignRoutingPolicyRules=no (see docs/routing.md); re-installs are \
-                     limited to one per second per link"
+                    "{}",
+                    crate::messages::routing_reinstalled(report.restored)
                 );
             } else {
-                debug!(restored = report.restored, "routing: re-installed again");
+                debug!(
+                    restored = report.restored,
+                    "routing: re-installed {} rule(s) or route(s) again", report.restored
+                );
             }
         }
 
@@ -356,7 +365,13 @@ impl<B: Backend> Actor<B> {
                 routes_added = summary.routes_added,
                 routes_removed = summary.routes_removed,
                 errors = summary.errors,
-                "routing: reconciled"
+                "routing: reconciled: {} rule(s) added, {} removed; {} route(s) added, {} \
+                 removed; {} error(s)",
+                summary.rules_added,
+                summary.rules_removed,
+                summary.routes_added,
+                summary.routes_removed,
+                summary.errors
             );
         } else {
             debug!(?summary, "routing: nothing to change");
@@ -366,7 +381,7 @@ impl<B: Backend> Actor<B> {
         for route in occupied.difference(&self.reported.occupied) {
             warn!(
                 %route,
-                "routing: a route that is not ours holds this route's place (same table, \
+                "routing: a route that is not ours holds the place of {route} (same table, \
                  destination and metric); leaving it alone"
             );
         }
@@ -380,9 +395,9 @@ impl<B: Backend> Actor<B> {
         for e in &report.errors {
             let text = chain(e);
             if self.reported.errors.contains(&text) {
-                debug!(error = %text, "routing: still failing");
+                debug!(error = %text, "routing: still failing: {text}");
             } else {
-                warn!(error = %text, "routing: operation failed");
+                warn!(error = %text, "routing: operation failed: {text}");
             }
             now.insert(text);
         }
@@ -392,9 +407,9 @@ impl<B: Backend> Actor<B> {
     fn report_dump_failure(&mut self, e: &Error) {
         let text = chain(e);
         if self.reported.dump.as_deref() == Some(text.as_str()) {
-            debug!(error = %text, "routing: still cannot read the kernel's state");
+            debug!(error = %text, "routing: still cannot read the kernel's state: {text}");
         } else {
-            warn!(error = %text, "routing: pass skipped");
+            warn!(error = %text, "routing: pass skipped: {text}");
             self.reported.dump = Some(text);
         }
     }
@@ -460,7 +475,10 @@ impl<B: Backend> Actor<B> {
                     rules_removed = report.removed_rules.len(),
                     routes_removed = report.removed_routes.len(),
                     errors = report.errors.len(),
-                    "routing: stopping; removed our rules and routes (RemoveRoutingOnStop=true)"
+                    "routing: stopping; removed our {} rule(s) and {} route(s) \
+                     (RemoveRoutingOnStop=true)",
+                    report.removed_rules.len(),
+                    report.removed_routes.len()
                 );
                 self.log_errors(&report);
                 Ok(report)

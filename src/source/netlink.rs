@@ -165,8 +165,8 @@ fn raise_receive_buffer(socket: &Socket) {
         Ok(actual) if actual < RECEIVE_BUFFER_BYTES => warn!(
             actual,
             wanted = RECEIVE_BUFFER_BYTES,
-            "rtnl: notification receive buffer capped by net.core.rmem_max; \
-             bursts will cause more resyncs"
+            "rtnl: notification receive buffer capped by net.core.rmem_max at {actual} bytes \
+             (wanted {RECEIVE_BUFFER_BYTES}); bursts will cause more resyncs"
         ),
         Ok(actual) => debug!(actual, "rtnl: notification receive buffer raised"),
         Err(e) => debug!(error = %e, "rtnl: cannot read the receive buffer size"),
@@ -323,7 +323,7 @@ impl Source {
                     *lost = true;
                     warn!(
                         max = MAX_BUFFERED,
-                        "rtnl: too many notifications during a dump; will resync again"
+                        "rtnl: more than {MAX_BUFFERED} notifications during a dump; will resync again"
                     );
                 } else {
                     buffer.push(event);
@@ -337,7 +337,12 @@ impl Source {
     fn lost(&mut self, why: &str) {
         match &mut self.phase {
             Phase::Live => {
-                warn!("rtnl: {why}: kernel notifications were lost, forcing a resync");
+                warn!(
+                    message_id = crate::messages::id::KERNEL_RESYNC,
+                    reason = why,
+                    "{}",
+                    crate::messages::kernel_resync(why)
+                );
                 self.wait_for_room();
             }
             Phase::Dumping { lost, .. } => {
@@ -424,7 +429,8 @@ impl Source {
                     error = %e,
                     failures = self.failures,
                     ?delay,
-                    "rtnl: dump failed, retrying"
+                    "rtnl: dump of the kernel's state failed ({} in a row), retrying in {delay:?}: {e}",
+                    self.failures
                 );
                 // The buffered notifications predate the next attempt, which will include
                 // their effect.
@@ -483,7 +489,11 @@ impl Source {
         if first {
             info!(
                 links,
-                addresses, routes, rules, "rtnl: initial kernel state sent"
+                addresses,
+                routes,
+                rules,
+                "rtnl: initial kernel state sent: {links} link(s), {addresses} address(es), \
+                 {routes} route(s), {rules} rule(s)"
             );
         } else {
             info!(
@@ -497,7 +507,11 @@ impl Source {
                 overruns = stats.overruns,
                 interrupted = stats.interrupted,
                 malformed = stats.malformed,
-                "rtnl: resync done"
+                "rtnl: resync {} done: {links} link(s), {addresses} address(es), {routes} \
+                 route(s), {rules} rule(s); {} notification(s) dropped, {} overrun(s) so far",
+                stats.snapshots - 1,
+                stats.dropped,
+                stats.overruns
             );
         }
         if lost {

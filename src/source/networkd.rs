@@ -296,8 +296,9 @@ impl Source {
                     %sender,
                     %owner,
                     path = %path.as_deref().unwrap_or("(none)"),
-                    "networkd: dropping PropertiesChanged from a connection that does not own \
-                     {BUS_NAME}"
+                    "networkd: dropping PropertiesChanged from {sender} on {}, which does not own \
+                     {BUS_NAME} (owner {owner})",
+                    path.as_deref().unwrap_or("(none)")
                 );
             }
             return;
@@ -319,7 +320,9 @@ impl Source {
             info!(
                 object = %change.object,
                 properties = ?change.invalidated,
-                "networkd: states invalidated without values; reading the states again"
+                "networkd: states {:?} of {} invalidated without values; reading the states again",
+                change.invalidated,
+                change.object
             );
             self.start_read();
             return;
@@ -335,7 +338,7 @@ impl Source {
             if self.buffer.len() >= MAX_BUFFERED {
                 warn!(
                     max = MAX_BUFFERED,
-                    "networkd: too many changes during a read; reading again"
+                    "networkd: more than {MAX_BUFFERED} changes during a read; reading again"
                 );
                 self.start_read();
                 return;
@@ -354,7 +357,7 @@ impl Source {
             return;
         }
         match wire::owner_signal(msg) {
-            OwnerSignal::Changed { new } => self.set_owner(new),
+            OwnerSignal::Changed { new } => self.set_owner(new, true),
             OwnerSignal::Forged(sender) => {
                 if self.strangers.allow(Instant::now()) {
                     warn!(%sender, "networkd: dropping a NameOwnerChanged not sent by the bus");
@@ -375,13 +378,13 @@ impl Source {
             Progress::Resolved(Ok(Owner { owner, position })) => {
                 self.resolved = true;
                 match &owner {
-                    Some(owner) => info!(%owner, "networkd: {BUS_NAME} is on the bus"),
+                    Some(owner) => info!(%owner, "networkd: {BUS_NAME} is on the bus as {owner}"),
                     None => info!(
                         "networkd: {BUS_NAME} is not on the bus; waiting for it (the kernel's \
                          view stands meanwhile)"
                     ),
                 }
-                self.set_owner(owner);
+                self.set_owner(owner, false);
                 // Owner changes received before the answer are already in it.
                 for msg in std::mem::take(&mut self.held_owner_signals) {
                     if msg.recv_position() > position {
@@ -397,7 +400,10 @@ impl Source {
                     error = %crate::daemon::ErrorChain(&err),
                     attempt = self.failures,
                     retry_in = ?pause,
-                    "networkd: reading networkd's states failed"
+                    "networkd: reading networkd's states failed (attempt {}), retrying in \
+                     {pause:?}: {}",
+                    self.failures,
+                    crate::daemon::ErrorChain(&err)
                 );
                 self.buffer.clear();
                 self.pending = Pending::Pausing(Box::pin(tokio::time::sleep(pause)));
@@ -407,31 +413,36 @@ impl Source {
         Ok(())
     }
 
-    /// The name has a new owner, or none.
-    fn set_owner(&mut self, new: Option<OwnedUniqueName>) {
+    /// The name has a new owner, or none; `changed` when the bus said so (not the first
+    /// answer to who owns it, which is logged on its own).
+    fn set_owner(&mut self, new: Option<OwnedUniqueName>, changed: bool) {
         if self.owner == new {
             return;
         }
         let old = std::mem::replace(&mut self.owner, new);
+        if changed {
+            let old = old.as_ref().map(|o| o.as_str());
+            let new = self.owner.as_ref().map(|o| o.as_str());
+            info!(
+                message_id = crate::messages::id::NETWORKD_OWNER_CHANGED,
+                old,
+                new,
+                "{}",
+                crate::messages::networkd_owner_changed(BUS_NAME, old, new)
+            );
+        }
         self.live = false;
         self.buffer.clear();
         self.failures = 0;
         self.pending = Pending::Idle;
         match &self.owner {
             None => {
-                info!(
-                    old = old.as_ref().map_or("(none)", |o| o.as_str()),
-                    "networkd: {BUS_NAME} left the bus"
-                );
                 if self.broker_has_states {
                     self.queue_complete(NetworkdEvent::Vanished);
                     self.broker_has_states = false;
                 }
             }
-            Some(owner) => {
-                if old.is_some() {
-                    info!(%owner, "networkd: {BUS_NAME} has a new owner; reading its states");
-                }
+            Some(_) => {
                 self.start_read();
             }
         }
@@ -457,7 +468,8 @@ impl Source {
         info!(
             links = links.len(),
             manager = ?manager,
-            "networkd: read networkd's states"
+            "networkd: read networkd's states: {} link(s), manager {manager:?}",
+            links.len()
         );
         self.failures = 0;
         self.live = true;
@@ -487,8 +499,9 @@ impl Source {
         }
         warn!(
             dropped = self.outbox.len() + 1,
-            "networkd: the broker is not taking events; dropping them and reading the states \
-             again"
+            "networkd: the broker is not taking events; dropping {} and reading the states \
+             again",
+            self.outbox.len() + 1
         );
         self.outbox.clear();
         self.start_read();
@@ -500,7 +513,8 @@ impl Source {
         if self.outbox.len() >= MAX_OUTBOX {
             warn!(
                 dropped = self.outbox.len(),
-                "networkd: the broker is not taking events; dropping those a newer state replaces"
+                "networkd: the broker is not taking events; dropping the {} a newer state replaces",
+                self.outbox.len()
             );
             self.outbox.clear();
         }
@@ -599,7 +613,10 @@ async fn read_states(conn: &Connection, owner: &OwnedUniqueName) -> Result<Snaps
                     ifindex,
                     ifname = %wire::shown(&name),
                     path = %wire::shown(path.as_str()),
-                    "networkd: skipping a listed link whose ifindex and object path disagree"
+                    "networkd: skipping listed link {} (index {ifindex}) whose object path {} \
+                     disagrees",
+                    wire::shown(&name),
+                    wire::shown(path.as_str())
                 );
                 continue;
             }
@@ -693,7 +710,8 @@ impl WarnLimiter {
             if self.suppressed > 0 {
                 warn!(
                     suppressed = self.suppressed,
-                    "networkd: more signals from strangers were dropped without a warning"
+                    "networkd: {} more signals from strangers were dropped without a warning",
+                    self.suppressed
                 );
             }
             self.window_start = Some(now);
@@ -707,7 +725,8 @@ impl WarnLimiter {
             if self.suppressed == 0 {
                 warn!(
                     window = ?WARN_WINDOW,
-                    "networkd: too many signals from strangers; not warning about each one"
+                    "networkd: too many signals from strangers; not warning about each one for \
+                     {WARN_WINDOW:?}"
                 );
             }
             self.suppressed += 1;

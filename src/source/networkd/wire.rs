@@ -202,7 +202,8 @@ pub fn states_in(
                 %object,
                 property = %name,
                 signature = %value.value_signature(),
-                "networkd: dropping a state that is not a string"
+                "networkd: dropping state {name} of {object}: not a string (signature {})",
+                value.value_signature()
             );
             continue;
         };
@@ -212,7 +213,8 @@ pub fn states_in(
                 %object,
                 property = %name,
                 value = %shown(text.as_str()),
-                "networkd: dropping a state value that is not on networkd's list"
+                "networkd: dropping state {name}={} of {object}: not on networkd's list",
+                shown(text.as_str())
             ),
         }
     }
