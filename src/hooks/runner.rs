@@ -997,6 +997,14 @@ mod tests {
             "50-daemon",
             &format!("setsid sleep 1000 &\necho $! >> {}\nexit 0", pids.display()),
         );
+        // Kills the sleepers however the test ends (a panic included).
+        struct Sleepers<'a>(&'a Path);
+        impl Drop for Sleepers<'_> {
+            fn drop(&mut self) {
+                kill_sleepers(self.0);
+            }
+        }
+        let _sleepers = Sleepers(&pids);
         let (tx, _rx) = mpsc::unbounded_channel();
         let handle = spawn(settings(tmp.path().into(), false), tx);
         // One run first, so that the runtime's own descriptors (its blocking pool, the
