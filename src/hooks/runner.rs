@@ -450,9 +450,9 @@ async fn discover_blocking(settings: &Settings, event: &str) -> Result<Vec<Scrip
             let error = error_chain(&err);
             error!(error = %error, "cannot list the hooks, none run");
             let dir = match &err {
-                discover::Error::ReadDir { path, .. } | discover::Error::CreateDir { path, .. } => {
-                    path.to_string_lossy().into_owned()
-                }
+                discover::Error::ReadDir { path, .. }
+                | discover::Error::Examine { path, .. }
+                | discover::Error::CreateDir { path, .. } => path.to_string_lossy().into_owned(),
                 discover::Error::InvalidEvent { .. } => String::new(),
             };
             Err(Unlisted::Unreadable { dir, error })
