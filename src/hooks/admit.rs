@@ -66,6 +66,12 @@ pub enum Skip {
     /// writable by group or others: anyone able to write there could plant a symlink to any
     /// root-owned program, so nothing in it is run.
     UnsafeDirectory,
+    /// The daemon lacked the resources to examine it (`EMFILE`, `ENFILE`, `ENOMEM`): not a
+    /// verdict on the file, so discovery reports it as an error rather than a skip.
+    Exhausted {
+        /// The error number.
+        errno: i32,
+    },
     /// Ownership is enforced and a directory the path (or a symlink on it) is looked up in is
     /// not owned by root or is writable by group or others (or is a shared sticky directory
     /// whose entry on the path is not root's): whoever can write there could swap the file.
@@ -103,6 +109,11 @@ impl fmt::Display for Skip {
             Skip::UnsafeDirectory => {
                 f.write_str("hook directory not owned by root or writable by group or others")
             }
+            Skip::Exhausted { errno } => write!(
+                f,
+                "cannot be examined: {}",
+                io::Error::from_raw_os_error(*errno)
+            ),
             Skip::UnsafePath { dir } => write!(
                 f,
                 "directory {} on its resolved path is not owned by root or is writable by group or others",
@@ -230,6 +241,19 @@ pub fn admit(path: &Path, enforce_ownership: bool) -> Result<Admitted, Skip> {
     })
 }
 
+/// The skip for a failed look-up: a missing or unreachable file is dangling, but running out
+/// of descriptors or memory says nothing about the file.
+fn unexaminable(errno: rustix::io::Errno) -> Skip {
+    use rustix::io::Errno;
+    if [Errno::MFILE, Errno::NFILE, Errno::NOMEM].contains(&errno) {
+        Skip::Exhausted {
+            errno: errno.raw_os_error(),
+        }
+    } else {
+        Skip::Dangling
+    }
+}
+
 /// The ownership rules of the final file.
 fn check_file(stat: &Stat) -> Result<(), Skip> {
     if stat.st_uid != 0 {
@@ -285,8 +309,8 @@ impl Dir {
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|_| Skip::Dangling)?;
-        let stat = rustix::fs::fstat(&fd).map_err(|_| Skip::Dangling)?;
+        .map_err(unexaminable)?;
+        let stat = rustix::fs::fstat(&fd).map_err(unexaminable)?;
         Ok(Dir {
             fd,
             path: PathBuf::from("/"),
@@ -326,8 +350,8 @@ fn resolve(path: &Path, enforce: bool) -> Result<Resolved, Skip> {
             OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|_| Skip::Dangling)?;
-        let stat = rustix::fs::fstat(&fd).map_err(|_| Skip::Dangling)?;
+        .map_err(unexaminable)?;
+        let stat = rustix::fs::fstat(&fd).map_err(unexaminable)?;
         if sticky_only == Some(true) && stat.st_uid != 0 {
             note_unsafe(&mut unsafe_dir, &dir.path);
         }
@@ -343,7 +367,7 @@ fn resolve(path: &Path, enforce: bool) -> Result<Resolved, Skip> {
                     return Err(Skip::Dangling);
                 }
                 let target = rustix::fs::readlinkat(&fd, "", Vec::new())
-                    .map_err(|_| Skip::Dangling)?
+                    .map_err(unexaminable)?
                     .into_bytes();
                 for part in target.split(|&b| b == b'/').rev() {
                     if !part.is_empty() && part != b"." {
@@ -464,6 +488,23 @@ mod tests {
         assert_eq!(skip(&dir.join("plain")), Some(Skip::NotExecutable));
         assert_eq!(skip(&dir.join("through-a-file")), Some(Skip::Dangling));
         assert_eq!(skip(&dir.join("file")), None);
+    }
+
+    #[test]
+    fn running_out_of_descriptors_is_not_a_verdict_on_the_file() {
+        use rustix::io::Errno;
+        assert_eq!(
+            unexaminable(Errno::MFILE),
+            Skip::Exhausted {
+                errno: Errno::MFILE.raw_os_error()
+            }
+        );
+        assert!(matches!(unexaminable(Errno::NFILE), Skip::Exhausted { .. }));
+        assert_eq!(unexaminable(Errno::NOENT), Skip::Dangling);
+        assert_eq!(unexaminable(Errno::LOOP), Skip::Dangling);
+        assert!(Skip::Exhausted { errno: 24 }
+            .to_string()
+            .contains("Too many open files"));
     }
 
     #[test]

@@ -53,6 +53,16 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// An entry of the event directory could not be examined for want of descriptors or
+    /// memory: whether it would run is unknown, so nothing is listed.
+    #[error("cannot examine hook {}", path.display())]
+    Examine {
+        /// The entry.
+        path: PathBuf,
+        /// What the kernel said.
+        #[source]
+        source: io::Error,
+    },
     /// A hook directory could not be created.
     #[error("failed to create hook directory {}", path.display())]
     CreateDir {
@@ -168,6 +178,13 @@ pub fn scan(dir: &Path, event: &str, enforce_ownership: bool) -> Result<Vec<Cand
         // again here; the runner admits it once more and executes what it opened then).
         let skip =
             name_skip(&file_name).or_else(|| admit::admit(&script.path, enforce_ownership).err());
+        if let Some(Skip::Exhausted { errno }) = skip {
+            // Not "this hook is refused": the daemon cannot tell, so the listing fails.
+            return Err(Error::Examine {
+                path: script.path,
+                source: io::Error::from_raw_os_error(errno),
+            });
+        }
         let verdict = match skip {
             // The directory verdict overrides every refusal, so the listing names the
             // directory as the reason, but still says "directory" for subdirectories and

@@ -47,7 +47,7 @@ const GROUP_POLL: Duration = Duration::from_millis(50);
 /// Run `script` with `env`, killing its process group after `timeout` or when `stop` resolves
 /// (daemon shutdown), and return its outcome. Never fails: every failure is a [`ScriptResult`].
 /// The script is admitted ([`admit::admit`], with `enforce_ownership`) right before it starts;
-/// a refusal is status 127, "refused: <reason>". `link` and `event` say what it runs for, in
+/// a refusal is status 127, `refused: <reason>`. `link` and `event` say what it runs for, in
 /// its log lines.
 pub async fn run(
     script: &Script,

@@ -473,9 +473,9 @@ async fn discover_blocking(settings: &Settings, event: &str) -> Result<Vec<Scrip
             let error = error_chain(&err);
             error!(error = %error, "cannot list the {event} hooks, none run: {error}");
             let dir = match &err {
-                discover::Error::ReadDir { path, .. } | discover::Error::CreateDir { path, .. } => {
-                    path.to_string_lossy().into_owned()
-                }
+                discover::Error::ReadDir { path, .. }
+                | discover::Error::Examine { path, .. }
+                | discover::Error::CreateDir { path, .. } => path.to_string_lossy().into_owned(),
                 discover::Error::InvalidEvent { .. } => String::new(),
             };
             Err(Unlisted::Unreadable { dir, error })
@@ -1020,6 +1020,14 @@ mod tests {
             "50-daemon",
             &format!("setsid sleep 1000 &\necho $! >> {}\nexit 0", pids.display()),
         );
+        // Kills the sleepers however the test ends (a panic included).
+        struct Sleepers<'a>(&'a Path);
+        impl Drop for Sleepers<'_> {
+            fn drop(&mut self) {
+                kill_sleepers(self.0);
+            }
+        }
+        let _sleepers = Sleepers(&pids);
         let (tx, _rx) = mpsc::unbounded_channel();
         let handle = spawn(settings(tmp.path().into(), false), tx);
         // One run first, so that the runtime's own descriptors (its blocking pool, the
