@@ -64,11 +64,22 @@ fn reload_reports_a_rejected_configuration_and_keeps_the_old_one() {
     let explained = m.ok(&format!(
         "journalctl -x -u network-broker --no-pager MESSAGE_ID={REJECTED_ID}"
     ));
-    assert!(explained.contains("-- Subject:"), "{explained}");
+    // journalctl 252 prefixes catalog lines with "░░ " (older ones with "-- ").
+    assert!(
+        explained
+            .contains("Subject: network-broker rejected its configuration and keeps the old one"),
+        "{explained}"
+    );
     let explained = m.ok(&format!(
         "journalctl -x -u network-broker --no-pager MESSAGE_ID={STARTED_ID}"
     ));
-    assert!(explained.contains("-- Subject:"), "{explained}");
+    assert!(
+        explained.contains(&format!(
+            "Subject: network-broker {} started",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{explained}"
+    );
 }
 
 #[test]
