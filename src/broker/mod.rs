@@ -15,6 +15,8 @@ pub mod state;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -64,10 +66,18 @@ pub struct Broker {
     networkd_seen: bool,
     /// Whether the startup triggers ran.
     startup_done: bool,
-    /// State hooks dispatched during this boot, shared with the task that saves them.
+    /// State hooks dispatched during this boot, shared with the task that saves them. A state
+    /// is recorded once its hooks completed, not when they were queued: a daemon stopped (or
+    /// killed) before then runs them again at its next start.
     dispatched: Dispatched,
     dispatched_tx: watch::Sender<Dispatched>,
+    /// The state-hook requests handed to the runner and not finished yet; each resolves to
+    /// the state to record when its batch ran to its end.
+    in_flight: FuturesUnordered<BoxFuture<'static, Option<Dispatch>>>,
 }
+
+/// A state whose hooks ran: link, property, value.
+type Dispatch = (IfIndex, StateProperty, &'static str);
 
 /// What the hook runner needs from a configuration.
 pub fn hook_settings(config: &Config, enforce_ownership: bool) -> hooks::Settings {
@@ -110,6 +120,7 @@ impl Broker {
             startup_done: false,
             dispatched,
             dispatched_tx,
+            in_flight: FuturesUnordered::new(),
         };
         (broker, reader)
     }
@@ -165,14 +176,33 @@ impl Broker {
                     if changed {
                         self.publish();
                     }
-                    if *self.dispatched_tx.borrow() != self.dispatched {
-                        self.dispatched_tx.send_replace(self.dispatched.clone());
-                    }
+                    self.save_dispatched();
+                }
+                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.hooks_done(done);
+                    self.save_dispatched();
                 }
                 () = sleep_until_opt(deadline) => self.fire_due(Instant::now()),
             }
         }
         debug!("broker stopped");
+    }
+
+    /// Hands the memory of dispatched states to the task that saves it, when it changed.
+    fn save_dispatched(&mut self) {
+        if *self.dispatched_tx.borrow() != self.dispatched {
+            self.dispatched_tx.send_replace(self.dispatched.clone());
+        }
+    }
+
+    /// Records a state whose hooks completed (`None`: interrupted by a stop, or dropped),
+    /// unless its link went away meanwhile (its memory was forgotten with it).
+    fn hooks_done(&mut self, done: Option<Dispatch>) {
+        if let Some((index, property, value)) = done {
+            if self.state.link(index).is_some() {
+                self.dispatched.record(index, property, value);
+            }
+        }
     }
 
     /// Publishes the current state, and hands it to policy routing once the kernel's first
@@ -483,7 +513,6 @@ impl Broker {
             return;
         };
         info!(ifindex = index, ifname = %view.attrs.name, "{}={value}", property.name());
-        self.dispatched.record(index, property, value);
         let mut vars = vec![(property.name().to_string(), value.to_string())];
         for (other, current) in &view.states {
             if *other != property {
@@ -492,12 +521,18 @@ impl Broker {
         }
         // networkd-dispatcher's name for the state that chose the directory.
         vars.push(("STATE".to_string(), value.to_string()));
-        self.hooks.submit(hooks::Request {
+        let outcome = self.hooks.run(hooks::Request {
             event: value.to_string(),
             link: Some(LinkView::clone(view)),
             vars,
             lease: None,
         });
+        // Recorded when the batch ran to its end; a receiver error means the runner dropped
+        // the request (stopping), which is not a run either.
+        self.in_flight.push(Box::pin(async move {
+            let batch = outcome.await.ok()?;
+            batch.complete.then_some((index, property, value))
+        }));
     }
 
     /// Pushes a link's lease to resolved (`UseDNS`, `UseDomain`) and hostnamed
@@ -835,6 +870,141 @@ mod tests {
         let rerun = tokio::time::timeout(Duration::from_millis(800), results.recv()).await;
         assert!(rerun.is_err(), "startup trigger ran again: {rerun:?}");
         cancel.cancel();
+    }
+
+    /// A script in `dir/<event>.d/` that appends its event to `log`, then runs `rest`.
+    fn logging_hook(dir: &std::path::Path, event: &str, log: &std::path::Path, rest: &str) {
+        let hook_dir = dir.join(format!("{event}.d"));
+        std::fs::create_dir_all(&hook_dir).unwrap();
+        let script = hook_dir.join("10-log");
+        let body = format!("#!/bin/sh\necho {event} >> '{}'\n{rest}\n", log.display());
+        std::fs::write(&script, body).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn logged(log: &std::path::Path) -> Vec<String> {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// One daemon life as `daemon::run` wires it: broker, hook runner and the task that saves
+    /// the memory to `runtime`, started from what an earlier life saved there.
+    struct Life {
+        events: mpsc::Sender<Event>,
+        hooks: hooks::Handle,
+        cancel: CancellationToken,
+        broker: tokio::task::JoinHandle<()>,
+        writer: tokio::task::JoinHandle<()>,
+    }
+
+    fn live(config: &Config, runtime: &std::path::Path) -> Life {
+        let (results_tx, _results) = mpsc::unbounded_channel();
+        let hooks = hooks::spawn(hook_settings(config, false), results_tx);
+        let (broker, _snapshots) =
+            Broker::new(config.clone(), hooks.clone(), false, memory::load(runtime));
+        let writer = tokio::spawn(memory::write_task(
+            runtime.to_path_buf(),
+            broker.dispatched_updates(),
+        ));
+        let (events, events_rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let (_commands, commands_rx) = command::channel();
+        let broker = tokio::spawn(broker.run(events_rx, commands_rx, cancel.clone()));
+        Life {
+            events,
+            hooks,
+            cancel,
+            broker,
+            writer,
+        }
+    }
+
+    impl Life {
+        /// Stops as on SIGTERM (`daemon::run`: the broker first, then the runner with a short
+        /// grace, which kills a hung hook) and waits until the memory is saved.
+        async fn stop(self) {
+            self.cancel.cancel();
+            self.broker.await.unwrap();
+            self.hooks.shutdown(Duration::from_millis(100)).await;
+            self.writer.await.unwrap();
+        }
+    }
+
+    /// A stop while a startup `routable.d` hook runs: that hook and the `configured.d` queued
+    /// behind it (same link) never completed, so the next start runs both again (found by the
+    /// hostile campaign: they were recorded as dispatched when queued and never ran again).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn startup_hooks_interrupted_by_a_stop_run_again_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = dir.path().join("run");
+        let log = dir.path().join("log");
+        let config = Config::defaults(&dir.path().join("etc"));
+        logging_hook(&config.dir, "routable", &log, "exec sleep 1000");
+        logging_hook(&config.dir, "configured", &log, "exit 0");
+        let states = crate::model::States::from([
+            (StateProperty::Operational, "routable"),
+            (StateProperty::Administrative, "configured"),
+        ]);
+        let report = || -> Event {
+            NetworkdEvent::Snapshot {
+                manager: crate::model::States::new(),
+                links: std::collections::BTreeMap::from([(3, states.clone())]),
+            }
+            .into()
+        };
+        let dump = || -> Event { KernelEvent::Snapshot(routable_link_snapshot()).into() };
+
+        let first = live(&config, &runtime);
+        first.events.send(dump()).await.unwrap();
+        first.events.send(report()).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while logged(&log).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "routable.d never started"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        first.stop().await;
+        assert_eq!(logged(&log), ["routable"]);
+        let saved = memory::load(&runtime);
+        assert!(
+            !saved.contains(3, StateProperty::Operational, "routable"),
+            "an interrupted hook was saved as dispatched: {saved:?}"
+        );
+
+        // The next start: both run, in order, and are then remembered.
+        logging_hook(&config.dir, "routable", &log, "exit 0");
+        let second = live(&config, &runtime);
+        second.events.send(dump()).await.unwrap();
+        second.events.send(report()).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while logged(&log).len() < 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the interrupted startup hooks did not run again: {:?}",
+                logged(&log)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        second.hooks.idle().await;
+        second.stop().await;
+        assert_eq!(logged(&log), ["routable", "routable", "configured"]);
+        let saved = memory::load(&runtime);
+        assert!(saved.contains(3, StateProperty::Operational, "routable"));
+        assert!(saved.contains(3, StateProperty::Administrative, "configured"));
+
+        // And a third start, with nothing changed, runs nothing.
+        let third = live(&config, &runtime);
+        third.events.send(dump()).await.unwrap();
+        third.events.send(report()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        third.hooks.idle().await;
+        third.stop().await;
+        assert_eq!(logged(&log).len(), 3, "{:?}", logged(&log));
     }
 
     fn dhcp_lease(interface: &str, expire: i64) -> Lease {

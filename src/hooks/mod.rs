@@ -70,6 +70,10 @@ pub struct BatchResult {
     pub ifindex: Option<IfIndex>,
     /// One entry per script run, in the order they ran.
     pub results: Vec<ScriptResult>,
+    /// Whether every script ran to its end: false when the daemon's shutdown skipped some or
+    /// killed one. A batch that did not complete counts as not run (the broker's memory of
+    /// dispatched states does not record it, so the next start runs it again).
+    pub complete: bool,
 }
 
 /// What the runner needs from the configuration; replaced on reload.

@@ -338,6 +338,7 @@ async fn run_batch(
                     event: request.event.clone(),
                     ifindex,
                     results: Vec::new(),
+                    complete: true,
                 });
             }
         };
@@ -380,10 +381,14 @@ async fn run_batch(
 
         let failed = outcomes.iter().filter(|r| r.status != 0).count();
         info!(ran = outcomes.len(), failed, "hooks completed");
+        // Killed or skipped by the shutdown: not run as far as the memory is concerned. (A
+        // script that failed or timed out on its own did run.)
+        let complete = outcomes.len() == scripts.len() && *phase.borrow() != Phase::Kill;
         let batch = BatchResult {
             event: request.event.clone(),
             ifindex,
             results: outcomes,
+            complete,
         };
         if !batch.results.is_empty() {
             // A closed receiver means nobody publishes results; the hooks still ran.
@@ -773,6 +778,7 @@ mod tests {
         assert_eq!(result.results.len(), 1, "the second script must not start");
         assert_eq!(result.results[0].status, 128 + 15);
         assert_eq!(result.results[0].error, "killed: daemon shutting down");
+        assert!(!result.complete, "a killed batch is not complete");
         // The queued request was dropped, and the runner is gone.
         assert!(tokio::time::timeout(WAIT, rx.recv())
             .await
