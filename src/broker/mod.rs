@@ -10,6 +10,8 @@ pub mod debounce;
 pub mod decide;
 pub mod derive;
 pub mod memory;
+#[cfg(test)]
+mod model_tests;
 pub mod state;
 
 use std::sync::Arc;
@@ -217,7 +219,13 @@ impl Broker {
             }
         }
         let snapshot = Arc::new(snapshot);
-        self.snapshots.send_replace(snapshot.clone());
+        // Events that change nothing the bus shows (networkd's states of a link the kernel has
+        // not named, a link added and removed within one batch) publish nothing: readers are
+        // woken for changes only. Policy routing still hears of them (rules are not in the
+        // snapshot).
+        if !same_picture(&self.snapshots.borrow(), &snapshot) {
+            self.snapshots.send_replace(snapshot.clone());
+        }
         if let (Some(routing), true) = (&self.routing, self.kernel_seen) {
             routing.reconcile(snapshot);
         }
@@ -365,8 +373,8 @@ impl Broker {
                     _ => {}
                 }
                 let mut changes = Vec::new();
-                self.state.apply_networkd(event, &mut changes);
-                self.act(&changes, initial)
+                let views_changed = self.state.apply_networkd(event, &mut changes);
+                self.act(&changes, initial) | views_changed
             }
             Event::Leases(leases) => {
                 let mut changes = Vec::new();
@@ -623,6 +631,16 @@ impl Broker {
             });
         }
     }
+}
+
+/// Whether two snapshots show the same; cheap for the links they share (pointer-equal).
+fn same_picture(a: &Snapshot, b: &Snapshot) -> bool {
+    a.manager == b.manager
+        && a.routing_tables == b.routing_tables
+        && a.links.len() == b.links.len()
+        && a.links.iter().zip(&b.links).all(|((i, x), (j, y))| {
+            i == j && (Arc::ptr_eq(x, y) || x == y)
+        })
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

@@ -185,13 +185,31 @@ impl State {
             })
             .collect();
         touched.dedup();
+        let added: Vec<IfIndex> = changes[first..]
+            .iter()
+            .filter_map(|change| match change {
+                Change::LinkAdded(index) => Some(*index),
+                _ => None,
+            })
+            .collect();
         for index in touched {
             self.refresh_derived(index, changes);
         }
+        // networkd can report a link before the kernel's message about it reaches us; its
+        // states were no transition of a link then, they are now that the link exists.
+        for index in added {
+            if let Some(states) = self.networkd.get(&index) {
+                let changed = diff_states(&States::new(), states);
+                push_states(changes, index, Origin::Networkd, changed);
+            }
+        }
     }
 
-    /// Applies what networkd reported and appends the transitions to `changes`.
-    pub fn apply_networkd(&mut self, event: NetworkdEvent, changes: &mut Vec<Change>) {
+    /// Applies what networkd reported and appends the transitions to `changes`. Returns
+    /// whether a link's view changed without a transition: a link networkd no longer reports
+    /// shows its kernel-derived states again.
+    pub fn apply_networkd(&mut self, event: NetworkdEvent, changes: &mut Vec<Change>) -> bool {
+        let mut views_changed = false;
         match event {
             NetworkdEvent::Snapshot { manager, links } => {
                 let transitions = diff_states(&self.manager, &manager);
@@ -207,7 +225,7 @@ impl State {
                     .collect();
                 for index in gone {
                     self.networkd.remove(&index);
-                    self.refresh_effective(index);
+                    views_changed |= self.refresh_effective(index);
                 }
                 for (index, states) in links {
                     let old = self
@@ -232,6 +250,7 @@ impl State {
                 }
             }
         }
+        views_changed
     }
 
     /// Replaces the current leases with `leases` and reports which interfaces' leases changed
