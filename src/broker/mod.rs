@@ -76,10 +76,15 @@ pub struct Broker {
     /// The state-hook requests handed to the runner and not finished yet; each resolves to
     /// the state to record when its batch ran to its end.
     in_flight: FuturesUnordered<BoxFuture<'static, Option<Dispatch>>>,
+    /// How many links were forgotten so far, and when each in-flight link last was: a request
+    /// made before its link went away must not record its state for a link that came back
+    /// with the same index.
+    forgets: u64,
+    forgotten: std::collections::BTreeMap<IfIndex, u64>,
 }
 
-/// A state whose hooks ran: link, property, value.
-type Dispatch = (IfIndex, StateProperty, &'static str);
+/// A state whose hooks ran: link, property, value, and [`Broker::forgets`] when requested.
+type Dispatch = (IfIndex, StateProperty, &'static str, u64);
 
 /// What the hook runner needs from a configuration.
 pub fn hook_settings(config: &Config, enforce_ownership: bool) -> hooks::Settings {
@@ -124,6 +129,8 @@ impl Broker {
             dispatched,
             dispatched_tx,
             in_flight: FuturesUnordered::new(),
+            forgets: 0,
+            forgotten: std::collections::BTreeMap::new(),
         };
         (broker, reader)
     }
@@ -176,9 +183,7 @@ impl Broker {
                             Err(_) => break,
                         }
                     }
-                    if changed {
-                        self.publish();
-                    }
+                    self.publish(changed);
                     self.save_dispatched();
                 }
                 Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
@@ -201,16 +206,23 @@ impl Broker {
     /// Records a state whose hooks completed (`None`: interrupted by a stop, or dropped),
     /// unless its link went away meanwhile (its memory was forgotten with it).
     fn hooks_done(&mut self, done: Option<Dispatch>) {
-        if let Some((index, property, value)) = done {
-            if self.state.link(index).is_some() {
+        if let Some((index, property, value, asked)) = done {
+            let forgotten_since = self.forgotten.get(&index).is_some_and(|at| *at > asked);
+            if self.state.link(index).is_some() && !forgotten_since {
                 self.dispatched.record(index, property, value);
             }
         }
+        if self.in_flight.is_empty() {
+            self.forgotten.clear();
+        }
     }
 
-    /// Publishes the current state, and hands it to policy routing once the kernel's first
-    /// dump is in (an empty picture would make the reconciler sweep everything of ours).
-    fn publish(&mut self) {
+    /// Publishes the current state when it differs from the published one, and hands it to
+    /// policy routing once the kernel's first dump is in (an empty picture would make the
+    /// reconciler sweep everything of ours) when anything changed. `changed`: the batch
+    /// reported changes. The picture is compared even without: a view can change without a
+    /// transition (an address's flags, the kernel's order of addresses after a resync).
+    fn publish(&mut self, changed: bool) {
         let mut snapshot = self.state.snapshot();
         for view in snapshot.links.values() {
             let table = self.routing_settings.routing_table(&view.attrs);
@@ -223,8 +235,12 @@ impl Broker {
         // not named, a link added and removed within one batch) publish nothing: readers are
         // woken for changes only. Policy routing still hears of them (rules are not in the
         // snapshot).
-        if !same_picture(&self.snapshots.borrow(), &snapshot) {
+        let differs = !same_picture(&self.snapshots.borrow(), &snapshot);
+        if differs {
             self.snapshots.send_replace(snapshot.clone());
+        }
+        if !(differs || changed) {
+            return;
         }
         if let (Some(routing), true) = (&self.routing, self.kernel_seen) {
             routing.reconcile(snapshot);
@@ -458,6 +474,10 @@ impl Broker {
                 Effect::Forget(index) => {
                     self.routes_modified.forget(index);
                     self.dispatched.forget(index);
+                    if !self.in_flight.is_empty() {
+                        self.forgets += 1;
+                        self.forgotten.insert(index, self.forgets);
+                    }
                     // resolved drops a removed link's settings itself; the actor only has to
                     // forget what it would re-apply.
                     if let Some(push) = &self.push {
@@ -538,9 +558,10 @@ impl Broker {
         });
         // Recorded when the batch ran to its end; a receiver error means the runner dropped
         // the request (stopping, or coalesced into a later one), which is not a run either.
+        let asked = self.forgets;
         self.in_flight.push(Box::pin(async move {
             let batch = outcome.await.ok()?;
-            batch.complete.then_some((index, property, value))
+            batch.complete.then_some((index, property, value, asked))
         }));
     }
 
@@ -638,9 +659,10 @@ fn same_picture(a: &Snapshot, b: &Snapshot) -> bool {
     a.manager == b.manager
         && a.routing_tables == b.routing_tables
         && a.links.len() == b.links.len()
-        && a.links.iter().zip(&b.links).all(|((i, x), (j, y))| {
-            i == j && (Arc::ptr_eq(x, y) || x == y)
-        })
+        && a.links
+            .iter()
+            .zip(&b.links)
+            .all(|((i, x), (j, y))| i == j && (Arc::ptr_eq(x, y) || x == y))
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

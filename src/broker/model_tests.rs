@@ -67,8 +67,9 @@ enum Op {
     Link(usize, usize, bool, bool),
     /// The kernel removes a link.
     Remove(usize),
-    /// An address appears on a link: link, which address.
-    AddAddress(usize, usize),
+    /// An address appears on a link, or its flags change: link, which address, whether it
+    /// is still tentative (duplicate address detection running).
+    AddAddress(usize, usize, bool),
     /// An address goes.
     DelAddress(usize, usize),
     /// These kernel events are lost (an overrun) and a fresh dump follows.
@@ -90,7 +91,7 @@ fn kernel_op() -> impl Strategy<Value = Op> {
         3 => (0..3usize, 0..3usize, any::<bool>(), any::<bool>())
             .prop_map(|(i, n, up, carrier)| Op::Link(i, n, up, carrier)),
         1 => (0..3usize).prop_map(Op::Remove),
-        3 => (0..3usize, 0..3usize).prop_map(|(i, a)| Op::AddAddress(i, a)),
+        3 => (0..3usize, 0..3usize, any::<bool>()).prop_map(|(i, a, t)| Op::AddAddress(i, a, t)),
         2 => (0..3usize, 0..3usize).prop_map(|(i, a)| Op::DelAddress(i, a)),
     ]
 }
@@ -185,10 +186,14 @@ fn case() -> impl Strategy<Value = Case> {
 /// A hook run as the model expects it: event, link, lease.
 type Run = (String, Option<IfIndex>, Option<Lease>);
 
-fn address(index: IfIndex, which: usize) -> Address {
+fn address(index: IfIndex, which: usize, tentative: bool) -> Address {
     let (ip, prefix_len, scope) = match which {
         0 => (format!("192.0.2.{index}"), 24, 0),
-        1 => (format!("fe80::{index}"), 64, crate::model::address::SCOPE_LINK),
+        1 => (
+            format!("fe80::{index}"),
+            64,
+            crate::model::address::SCOPE_LINK,
+        ),
         _ => (format!("2001:db8::{index}"), 64, 0),
     };
     Address {
@@ -196,7 +201,8 @@ fn address(index: IfIndex, which: usize) -> Address {
         prefix_len,
         label: None,
         scope,
-        flags: 0,
+        // IFA_F_TENTATIVE
+        flags: if tentative { 0x40 } else { 0 },
     }
 }
 
@@ -204,7 +210,11 @@ fn lease(name: &str, content: bool, times: bool) -> Lease {
     let expire = if times { 4_000_000_600 } else { 4_000_000_000 };
     Lease {
         interface: name.into(),
-        address: Some(if content { "192.0.2.20" } else { "192.0.2.10" }.parse().unwrap()),
+        address: Some(
+            if content { "192.0.2.20" } else { "192.0.2.10" }
+                .parse()
+                .unwrap(),
+        ),
         prefix_len: Some(24),
         routers: vec!["192.0.2.254".parse().unwrap()],
         dns: Vec::new(),
@@ -354,17 +364,18 @@ impl Model {
                     self.dispatched.retain(|(at, _), _| *at != index);
                 }
             }
-            Op::AddAddress(i, a) => {
+            Op::AddAddress(i, a, tentative) => {
                 if let Some((_, addresses)) = self.kernel.get_mut(&INDEXES[i]) {
-                    let address = address(INDEXES[i], a);
-                    if !addresses.iter().any(|x| x.same_key(&address)) {
-                        addresses.push(address);
+                    let address = address(INDEXES[i], a, tentative);
+                    match addresses.iter_mut().find(|x| x.same_key(&address)) {
+                        Some(known) => *known = address,
+                        None => addresses.push(address),
                     }
                 }
             }
             Op::DelAddress(i, a) => {
                 if let Some((_, addresses)) = self.kernel.get_mut(&INDEXES[i]) {
-                    let address = address(INDEXES[i], a);
+                    let address = address(INDEXES[i], a, false);
                     addresses.retain(|x| !x.same_key(&address));
                 }
             }
@@ -375,7 +386,11 @@ impl Model {
 
     fn dump(&self) -> KernelSnapshot {
         KernelSnapshot {
-            links: self.kernel.values().map(|(attrs, _)| attrs.clone()).collect(),
+            links: self
+                .kernel
+                .values()
+                .map(|(attrs, _)| attrs.clone())
+                .collect(),
             addresses: self
                 .kernel
                 .iter()
@@ -411,13 +426,13 @@ impl Model {
                         KernelEvent::LinkChanged(self.kernel[&index].0.clone())
                     }
                     Op::Remove(i) => KernelEvent::LinkRemoved { index: INDEXES[i] },
-                    Op::AddAddress(i, a) => KernelEvent::AddressAdded {
+                    Op::AddAddress(i, a, tentative) => KernelEvent::AddressAdded {
                         index: INDEXES[i],
-                        address: address(INDEXES[i], a),
+                        address: address(INDEXES[i], a, tentative),
                     },
                     Op::DelAddress(i, a) => KernelEvent::AddressRemoved {
                         index: INDEXES[i],
-                        address: address(INDEXES[i], a),
+                        address: address(INDEXES[i], a, false),
                     },
                     _ => unreachable!(),
                 };
@@ -515,7 +530,9 @@ impl Model {
     fn expect(&mut self, before: &Visible, initial: bool) -> Vec<Run> {
         let after = self.visible();
         let mut runs = Vec::new();
-        if self.generator == Generator::SystemdNetworkd && !initial && before.manager != after.manager
+        if self.generator == Generator::SystemdNetworkd
+            && !initial
+            && before.manager != after.manager
         {
             runs.push(("manager".to_string(), None, None));
         }
@@ -523,7 +540,9 @@ impl Model {
             let (old, new) = (&before.driving, &after.driving);
             for (index, states) in new {
                 for property in [StateProperty::Operational, StateProperty::Administrative] {
-                    let Some(value) = states.get(&property) else { continue };
+                    let Some(value) = states.get(&property) else {
+                        continue;
+                    };
                     let was = old.get(index).and_then(|s| s.get(&property));
                     if was != Some(value) {
                         runs.push((value.to_string(), Some(*index), None));
@@ -542,7 +561,9 @@ impl Model {
             self.startup_done = true;
             for (index, states) in after.driving.clone() {
                 for property in [StateProperty::Operational, StateProperty::Administrative] {
-                    let Some(value) = states.get(&property) else { continue };
+                    let Some(value) = states.get(&property) else {
+                        continue;
+                    };
                     if self.dispatched.get(&(index, property)) == Some(value) {
                         continue;
                     }
@@ -555,7 +576,9 @@ impl Model {
         }
         if self.generator == Generator::Dhclient {
             for (index, view) in &after.links {
-                let Some(lease) = view.lease.as_deref() else { continue };
+                let Some(lease) = view.lease.as_deref() else {
+                    continue;
+                };
                 let was = before.links.get(index).and_then(|v| v.lease.as_deref());
                 if !was.is_some_and(|was| was.same_content(lease)) {
                     runs.push(("routable".to_string(), Some(*index), Some(lease.clone())));
@@ -598,9 +621,7 @@ impl Subject {
         for event in events {
             changed |= self.broker.handle(event);
         }
-        if changed {
-            self.broker.publish();
-        }
+        self.broker.publish(changed);
         let runs = self
             .recorder
             .take()
@@ -728,18 +749,38 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
             events.push(event);
         }
         let runs = subject.batch(events);
-        prop_assert_eq!(per_link(&runs), per_link(&expected), "hooks of batch {}", number);
+        prop_assert_eq!(
+            per_link(&runs),
+            per_link(&expected),
+            "hooks of batch {}",
+            number
+        );
         let published_anything = subject.snapshots.has_changed().unwrap_or(false);
         let published = subject.published();
         let visible = model.visible();
-        prop_assert_eq!(&published.links, &visible.links, "links after batch {}", number);
-        prop_assert_eq!(&published.manager, &visible.manager, "manager after batch {}", number);
+        prop_assert_eq!(
+            &published.links,
+            &visible.links,
+            "links after batch {}",
+            number
+        );
+        prop_assert_eq!(
+            &published.manager,
+            &visible.manager,
+            "manager after batch {}",
+            number
+        );
         prop_assert!(
             touched || !published_anything || before != visible,
             "batch {} changed nothing but a snapshot was published",
             number
         );
-        prop_assert_eq!(subject.memory(), model.dispatched.clone(), "memory after batch {}", number);
+        prop_assert_eq!(
+            subject.memory(),
+            model.dispatched.clone(),
+            "memory after batch {}",
+            number
+        );
     }
     Ok(())
 }
