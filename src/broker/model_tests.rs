@@ -143,6 +143,8 @@ fn op(generator: Generator) -> BoxedStrategy<Op> {
 struct Case {
     generator: Generator,
     startup_triggers: bool,
+    /// `Links: eth0` instead of every link.
+    only_eth0: bool,
     /// Kernel events before the first dump (the dump shows their result).
     initial: Vec<Op>,
     /// networkd's first report (`Generator: systemd-networkd`), or the first leases.
@@ -164,16 +166,23 @@ fn case() -> impl Strategy<Value = Case> {
             _ => networkd_snapshot().boxed(),
         };
         (
-            any::<bool>(),
+            (any::<bool>(), any::<bool>()),
             prop::collection::vec(kernel_op(), 0..6),
             first,
             any::<bool>(),
             prop::collection::vec(prop::collection::vec(op(generator), 1..4), 0..12),
         )
             .prop_map(
-                move |(startup_triggers, initial, first_report, report_first, batches)| Case {
+                move |(
+                    (startup_triggers, only_eth0),
+                    initial,
+                    first_report,
+                    report_first,
+                    batches,
+                )| Case {
                     generator,
                     startup_triggers,
+                    only_eth0,
                     initial,
                     first_report,
                     report_first,
@@ -238,6 +247,7 @@ fn value(property: StateProperty, table: &[&str], at: usize) -> &'static str {
 struct Model {
     generator: Generator,
     startup_triggers: bool,
+    only_eth0: bool,
     /// The kernel's links: attributes and addresses in the order they came.
     kernel: BTreeMap<IfIndex, (crate::model::LinkAttrs, Vec<Address>)>,
     networkd: BTreeMap<IfIndex, States>,
@@ -264,6 +274,7 @@ impl Model {
         Model {
             generator: case.generator,
             startup_triggers: case.startup_triggers,
+            only_eth0: case.only_eth0,
             kernel: BTreeMap::new(),
             networkd: BTreeMap::new(),
             manager: States::new(),
@@ -526,6 +537,14 @@ impl Model {
         }
     }
 
+    /// Whether `Links` selects the link (its name now) for hooks.
+    fn selected(&self, visible: &Visible, index: IfIndex) -> bool {
+        visible
+            .links
+            .get(&index)
+            .is_some_and(|view| !self.only_eth0 || view.attrs.name == "eth0")
+    }
+
     /// The hooks a source's event runs, from what the broker knew before and after it.
     fn expect(&mut self, before: &Visible, initial: bool) -> Vec<Run> {
         let after = self.visible();
@@ -539,6 +558,9 @@ impl Model {
         if self.startup_done && !initial {
             let (old, new) = (&before.driving, &after.driving);
             for (index, states) in new {
+                if !self.selected(&after, *index) {
+                    continue;
+                }
                 for property in [StateProperty::Operational, StateProperty::Administrative] {
                     let Some(value) = states.get(&property) else {
                         continue;
@@ -560,6 +582,9 @@ impl Model {
         if initial && ready && !self.startup_done {
             self.startup_done = true;
             for (index, states) in after.driving.clone() {
+                if !self.selected(&after, index) {
+                    continue;
+                }
                 for property in [StateProperty::Operational, StateProperty::Administrative] {
                     let Some(value) = states.get(&property) else {
                         continue;
@@ -579,6 +604,9 @@ impl Model {
                 let Some(lease) = view.lease.as_deref() else {
                     continue;
                 };
+                if !self.selected(&after, *index) {
+                    continue;
+                }
                 let was = before.links.get(index).and_then(|v| v.lease.as_deref());
                 if !was.is_some_and(|was| was.same_content(lease)) {
                     runs.push(("routable".to_string(), Some(*index), Some(lease.clone())));
@@ -600,6 +628,9 @@ fn config_of(case: &Case) -> Config {
     let mut config = Config::defaults(Path::new("/nonexistent"));
     config.system.generator = case.generator;
     config.system.startup_triggers = case.startup_triggers;
+    if case.only_eth0 {
+        config.network.links = Some(vec!["eth0".into()]);
+    }
     config
 }
 
