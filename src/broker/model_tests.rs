@@ -16,8 +16,9 @@
 //!
 //! The case count and seed are fixed ([`CASES`], [`SEED`]) so every run checks the same
 //! traces; `PROPTEST_CASES` and `PROPTEST_RNG_SEED` override them (docs/testing.md says how to
-//! replay a failure). Routes are not generated: `routes-modified.d` is debounced in time and
-//! tested on its own.
+//! replay a failure). Routes are IPv6 routes, one set per link: `routes-modified.d` runs once
+//! per batch that changed a link's routes (the harness lets the debounce expire after each
+//! batch); the kernel's silent IPv4 flushes are tested on their own (`state`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -72,6 +73,10 @@ enum Op {
     AddAddress(usize, usize, bool),
     /// An address goes.
     DelAddress(usize, usize),
+    /// A route through a link appears: link, which route.
+    AddRoute(usize, usize),
+    /// It goes.
+    DelRoute(usize, usize),
     /// These kernel events are lost (an overrun) and a fresh dump follows.
     Resync(Vec<Op>),
     /// networkd reports a link's states: link, operational, administrative.
@@ -93,6 +98,8 @@ fn kernel_op() -> impl Strategy<Value = Op> {
         1 => (0..3usize).prop_map(Op::Remove),
         3 => (0..3usize, 0..3usize, any::<bool>()).prop_map(|(i, a, t)| Op::AddAddress(i, a, t)),
         2 => (0..3usize, 0..3usize).prop_map(|(i, a)| Op::DelAddress(i, a)),
+        2 => (0..3usize, 0..2usize).prop_map(|(i, r)| Op::AddRoute(i, r)),
+        1 => (0..3usize, 0..2usize).prop_map(|(i, r)| Op::DelRoute(i, r)),
     ]
 }
 
@@ -215,6 +222,15 @@ fn address(index: IfIndex, which: usize, tentative: bool) -> Address {
     }
 }
 
+/// An IPv6 route through the link (unique to it, so no other link's route is replaced).
+fn route(index: IfIndex, which: usize) -> crate::model::Route {
+    let mut route =
+        crate::model::fixtures::route(index, &format!("2001:db8:{index}:{which}::"), 64);
+    route.ipv6 = true;
+    route.metric = Some(256);
+    route
+}
+
 fn lease(name: &str, content: bool, times: bool) -> Lease {
     let expire = if times { 4_000_000_600 } else { 4_000_000_000 };
     Lease {
@@ -250,6 +266,9 @@ struct Model {
     only_eth0: bool,
     /// The kernel's links: attributes and addresses in the order they came.
     kernel: BTreeMap<IfIndex, (crate::model::LinkAttrs, Vec<Address>)>,
+    routes: BTreeMap<IfIndex, std::collections::BTreeSet<crate::model::Route>>,
+    /// Links whose routes changed since the broker's debounce last fired.
+    routes_dirty: std::collections::BTreeSet<IfIndex>,
     networkd: BTreeMap<IfIndex, States>,
     manager: States,
     leases: BTreeMap<String, Lease>,
@@ -276,6 +295,8 @@ impl Model {
             startup_triggers: case.startup_triggers,
             only_eth0: case.only_eth0,
             kernel: BTreeMap::new(),
+            routes: BTreeMap::new(),
+            routes_dirty: Default::default(),
             networkd: BTreeMap::new(),
             manager: States::new(),
             leases: BTreeMap::new(),
@@ -290,6 +311,7 @@ impl Model {
         let (attrs, addresses) = self.kernel.get(&index)?;
         let mut view = LinkView::new(attrs.clone());
         view.addresses = addresses.clone();
+        view.routes = self.routes.get(&index).cloned().unwrap_or_default();
         view.states = match self.networkd.get(&index) {
             Some(states) => states.clone(),
             None => derive(&view),
@@ -369,6 +391,7 @@ impl Model {
             }
             Op::Remove(i) => {
                 let index = INDEXES[i];
+                self.routes.remove(&index);
                 if self.kernel.remove(&index).is_some() && self.kernel_seen && seen {
                     // The broker forgets a removed link's networkd states and memory.
                     self.networkd.remove(&index);
@@ -390,9 +413,34 @@ impl Model {
                     addresses.retain(|x| !x.same_key(&address));
                 }
             }
+            Op::AddRoute(i, r) => {
+                if self.kernel.contains_key(&INDEXES[i]) {
+                    let set = self.routes.entry(INDEXES[i]).or_default();
+                    set.insert(route(INDEXES[i], r));
+                }
+            }
+            Op::DelRoute(i, r) => {
+                if let Some(set) = self.routes.get_mut(&INDEXES[i]) {
+                    set.remove(&route(INDEXES[i], r));
+                }
+            }
             _ => unreachable!("not a kernel op: {op:?}"),
         }
         true
+    }
+
+    /// `routes-modified.d` for the selected links whose routes changed in the batch, as the
+    /// debounce fires them once the batch is over, and the links announced on the bus (all
+    /// of them).
+    fn settle(&mut self) -> (Vec<Run>, Vec<IfIndex>) {
+        let visible = self.visible();
+        let dirty = std::mem::take(&mut self.routes_dirty);
+        let runs = dirty
+            .iter()
+            .filter(|index| self.selected(&visible, **index))
+            .map(|index| ("routes-modified".to_string(), Some(*index), None))
+            .collect();
+        (runs, dirty.into_iter().collect())
     }
 
     fn dump(&self) -> KernelSnapshot {
@@ -407,7 +455,7 @@ impl Model {
                 .iter()
                 .flat_map(|(index, (_, addresses))| addresses.iter().map(|a| (*index, a.clone())))
                 .collect(),
-            routes: Vec::new(),
+            routes: self.routes.values().flatten().cloned().collect(),
             rules: Vec::new(),
         }
     }
@@ -427,7 +475,12 @@ impl Model {
     /// op the sources could not have produced), and whether it is a source's first report.
     fn event_for(&mut self, op: &Op) -> Option<(Event, bool)> {
         match op {
-            Op::Link(..) | Op::Remove(_) | Op::AddAddress(..) | Op::DelAddress(..) => {
+            Op::Link(..)
+            | Op::Remove(_)
+            | Op::AddAddress(..)
+            | Op::DelAddress(..)
+            | Op::AddRoute(..)
+            | Op::DelRoute(..) => {
                 if !self.apply_kernel(op, true) {
                     return None;
                 }
@@ -445,6 +498,8 @@ impl Model {
                         index: INDEXES[i],
                         address: address(INDEXES[i], a, false),
                     },
+                    Op::AddRoute(i, r) => KernelEvent::RouteAdded(route(INDEXES[i], r)),
+                    Op::DelRoute(i, r) => KernelEvent::RouteRemoved(route(INDEXES[i], r)),
                     _ => unreachable!(),
                 };
                 Some((event.into(), false))
@@ -549,6 +604,24 @@ impl Model {
     fn expect(&mut self, before: &Visible, initial: bool) -> Vec<Run> {
         let after = self.visible();
         let mut runs = Vec::new();
+        if !initial {
+            for (index, view) in &after.links {
+                let was = before.links.get(index).map(|v| &v.routes);
+                if was.map_or(!view.routes.is_empty(), |was| *was != view.routes) {
+                    self.routes_dirty.insert(*index);
+                }
+            }
+        }
+        // A link that went away takes its pending burst with it.
+        let gone: Vec<IfIndex> = self
+            .routes_dirty
+            .iter()
+            .filter(|i| !after.links.contains_key(i))
+            .copied()
+            .collect();
+        for index in gone {
+            self.routes_dirty.remove(&index);
+        }
         if self.generator == Generator::SystemdNetworkd
             && !initial
             && before.manager != after.manager
@@ -622,6 +695,7 @@ struct Subject {
     broker: Broker,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     recorder: Recorder,
+    notices: tokio::sync::mpsc::UnboundedReceiver<command::Notice>,
 }
 
 fn config_of(case: &Case) -> Config {
@@ -636,23 +710,27 @@ fn config_of(case: &Case) -> Config {
 
 fn start(config: &Config, memory: Dispatched) -> Subject {
     let (hooks, recorder) = hooks::Handle::recording();
-    let (broker, snapshots) = Broker::new(config.clone(), hooks, false, memory);
+    let (mut broker, snapshots) = Broker::new(config.clone(), hooks, false, memory);
+    let notices = broker.notices();
     Subject {
         broker,
         snapshots,
         recorder,
+        notices,
     }
 }
 
 impl Subject {
     /// One batch as [`Broker::run`] takes it: every event, one publish, then the hooks'
-    /// completions. Returns the hooks requested.
-    fn batch(&mut self, events: Vec<Event>) -> Vec<Run> {
+    /// completions. Returns the hooks requested and the links announced `RoutesModified`.
+    fn batch(&mut self, events: Vec<Event>) -> (Vec<Run>, Vec<IfIndex>) {
         let mut changed = false;
         for event in events {
             changed |= self.broker.handle(event);
         }
         self.broker.publish(changed);
+        // The burst is over: every pending `routes-modified.d` is due.
+        self.broker.fire_due(Instant::now() + ROUTES_MAX_DELAY * 10);
         let runs = self
             .recorder
             .take()
@@ -663,7 +741,12 @@ impl Subject {
             self.broker.hooks_done(done);
         }
         self.broker.save_dispatched();
-        runs
+        let mut announced = Vec::new();
+        while let Ok(command::Notice::RoutesModified(index)) = self.notices.try_recv() {
+            announced.push(index);
+        }
+        announced.sort_unstable();
+        (runs, announced)
     }
 
     fn published(&mut self) -> Visible {
@@ -735,7 +818,10 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
             if let Op::Restart = op {
                 // Whatever is left of this batch is the broker's last; a new one starts from
                 // the memory it saved and the sources' first reports.
-                let runs = subject.batch(std::mem::take(&mut events));
+                let (runs, announced) = subject.batch(std::mem::take(&mut events));
+                let (settled, dirty) = model.settle();
+                expected.extend(settled);
+                prop_assert_eq!(announced, dirty, "RoutesModified before the restart");
                 prop_assert_eq!(
                     per_link(&runs),
                     per_link(&expected),
@@ -779,7 +865,10 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
             touched |= now.links != step_before.links || now.manager != step_before.manager;
             events.push(event);
         }
-        let runs = subject.batch(events);
+        let (runs, announced) = subject.batch(events);
+        let (settled, dirty) = model.settle();
+        expected.extend(settled);
+        prop_assert_eq!(announced, dirty, "RoutesModified of batch {}", number);
         prop_assert_eq!(
             per_link(&runs),
             per_link(&expected),
