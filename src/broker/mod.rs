@@ -1009,6 +1009,14 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // What a `kill -9` now would leave on disk: the saved memory, whatever the writer
+        // had been handed by then (it writes within milliseconds of a change).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let on_disk = memory::load(&runtime);
+        assert!(
+            !on_disk.contains(3, StateProperty::Operational, "routable"),
+            "a running hook is already saved as dispatched: {on_disk:?}"
+        );
         first.stop().await;
         assert_eq!(logged(&log), ["routable"]);
         let saved = memory::load(&runtime);
