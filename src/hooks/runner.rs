@@ -14,7 +14,8 @@
 //! state, always runs and runs last. Should that still exceed the bound, the oldest go too.
 //! Requests a caller waits for ([`Handle::run`], the bus's `RunHooks`) are never dropped. The
 //! survivors carry how many requests were merged into them ([`BatchResult::coalesced`], the
-//! bus's `HooksCompleted`), and each coalescing is logged. So queued memory is bounded per key
+//! bus's `HooksCompleted`), and coalescing is logged (at info once until the key's next batch
+//! starts). So queued memory is bounded per key
 //! whatever the event rate, and each request shares its link view instead of copying it.
 //!
 //! The actor owns only queues; it never blocks on a hook. Each running request is a task of
@@ -257,6 +258,9 @@ struct Runner {
     /// See [`Stats`].
     peak_backlog: usize,
     coalesced: u64,
+    /// Keys that coalesced since their last batch started: logged at info once per such
+    /// stretch, not at every request of a flood.
+    coalescing: HashSet<Key>,
     /// Keys with a queue and no running batch, in the order they became ready (each once).
     ready: VecDeque<Key>,
     /// Keys with a running batch.
@@ -284,6 +288,7 @@ impl Runner {
             queues: HashMap::new(),
             peak_backlog: 0,
             coalesced: 0,
+            coalescing: HashSet::new(),
             ready: VecDeque::new(),
             running: HashSet::new(),
             tasks: JoinSet::new(),
@@ -397,15 +402,20 @@ impl Runner {
         if queue.len() > bound {
             let before = queue.len();
             let dropped = coalesce(queue, bound);
+            let kept = queue.len();
             self.coalesced += dropped as u64;
-            info!(
-                ifindex = key,
-                waiting = before,
-                kept = queue.len(),
-                dropped,
-                backlog = bound,
-                "hook backlog full, coalescing waiting requests into the latest state"
-            );
+            if self.coalescing.insert(key) {
+                info!(
+                    ifindex = key,
+                    waiting = before,
+                    kept,
+                    dropped,
+                    backlog = bound,
+                    "hook backlog full, coalescing waiting requests into the latest state"
+                );
+            } else {
+                debug!(ifindex = key, kept, dropped, "hook backlog coalesced again");
+            }
         }
         self.peak_backlog = self.peak_backlog.max(queue.len());
         self.fill();
@@ -438,6 +448,7 @@ impl Runner {
             if queue.is_empty() {
                 self.queues.remove(&key);
             }
+            self.coalescing.remove(&key);
             let batch = run_batch(
                 queued,
                 self.settings.clone(),
@@ -565,7 +576,7 @@ async fn run_batch(
         }
 
         let failed = outcomes.iter().filter(|r| r.status != 0).count();
-        info!(ran = outcomes.len(), failed, "hooks completed");
+        info!(ran = outcomes.len(), failed, coalesced, "hooks completed");
         // Killed or skipped by the shutdown: not run as far as the memory is concerned. (A
         // script that failed or timed out on its own did run.)
         let complete = outcomes.len() == scripts.len() && *phase.borrow() != Phase::Kill;
