@@ -15,8 +15,8 @@
 //! Requests a caller waits for ([`Handle::run`], the bus's `RunHooks`) are never dropped. The
 //! survivors carry how many requests were merged into them ([`BatchResult::coalesced`], the
 //! bus's `HooksCompleted`), and coalescing is logged (at info once until the key's next batch
-//! starts). So queued memory is bounded per key
-//! whatever the event rate, and each request shares its link view instead of copying it.
+//! starts). So queued memory is bounded per key whatever the event rate, and each request
+//! shares its link view instead of copying it.
 //!
 //! The actor owns only queues; it never blocks on a hook. Each running request is a task of
 //! its own, and scripts are discovered when the request starts, so a script added a moment ago
