@@ -17,7 +17,7 @@ pub mod state;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, FutureExt as _};
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -184,6 +184,11 @@ impl Broker {
                         }
                     }
                     self.publish(changed);
+                    // The biased select serves events first: during a flood, collect the
+                    // completions here too, or the in-flight list would grow with the flood.
+                    while let Some(Some(done)) = self.in_flight.next().now_or_never() {
+                        self.hooks_done(done);
+                    }
                     self.save_dispatched();
                 }
                 Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
