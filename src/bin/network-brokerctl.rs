@@ -311,9 +311,9 @@ async fn monitor(conn: &Connection, json: bool) -> Result<(), Failure> {
                 Err(_) => continue,
             },
             "HooksCompleted" => {
-                match body.deserialize::<(String, i32, Vec<(String, u32, String)>)>() {
-                    Ok((event, index, results)) => serde_json::json!({
-                        "event": event, "index": index,
+                match body.deserialize::<(String, i32, Vec<(String, u32, String)>, u32)>() {
+                    Ok((event, index, results, coalesced)) => serde_json::json!({
+                        "event": event, "index": index, "coalesced": coalesced,
                         "results": results.iter().map(|(s, st, e)| serde_json::json!({"script": s, "status": st, "error": e})).collect::<Vec<_>>(),
                     }),
                     Err(_) => continue,

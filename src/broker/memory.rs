@@ -1,7 +1,8 @@
 //! Which state hooks already ran during this boot, so that a restarted daemon's startup
 //! triggers do not run them again for states that did not change. Kept as a small text file
 //! in the runtime directory (`/run/network-broker/dispatched`), which the next boot starts
-//! without.
+//! without. The broker records a state once its hooks completed (not when they were queued):
+//! a daemon stopped or killed while they ran or waited runs them again at its next start.
 //!
 //! Format, one line per link and property: `IFINDEX PROPERTY VALUE`, e.g.
 //! `3 OperationalState routable`. Lines that do not parse, or name a value not on networkd's

@@ -10,11 +10,15 @@ pub mod debounce;
 pub mod decide;
 pub mod derive;
 pub mod memory;
+#[cfg(test)]
+mod model_tests;
 pub mod state;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::{BoxFuture, FutureExt as _};
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -22,7 +26,7 @@ use tracing::{debug, info, warn};
 use crate::config::{Config, Generator};
 use crate::event::{Event, EventReceiver, KernelEvent, NetworkdEvent};
 use crate::hooks;
-use crate::model::{IfIndex, Lease, LinkView, Snapshot, StateProperty};
+use crate::model::{IfIndex, Lease, Snapshot, StateProperty};
 use crate::push;
 use crate::routing;
 
@@ -64,10 +68,23 @@ pub struct Broker {
     networkd_seen: bool,
     /// Whether the startup triggers ran.
     startup_done: bool,
-    /// State hooks dispatched during this boot, shared with the task that saves them.
+    /// State hooks dispatched during this boot, shared with the task that saves them. A state
+    /// is recorded once its hooks completed, not when they were queued: a daemon stopped (or
+    /// killed) before then runs them again at its next start.
     dispatched: Dispatched,
     dispatched_tx: watch::Sender<Dispatched>,
+    /// The state-hook requests handed to the runner and not finished yet; each resolves to
+    /// the state to record when its batch ran to its end.
+    in_flight: FuturesUnordered<BoxFuture<'static, Option<Dispatch>>>,
+    /// How many links were forgotten so far, and when each in-flight link last was: a request
+    /// made before its link went away must not record its state for a link that came back
+    /// with the same index.
+    forgets: u64,
+    forgotten: std::collections::BTreeMap<IfIndex, u64>,
 }
+
+/// A state whose hooks ran: link, property, value, and [`Broker::forgets`] when requested.
+type Dispatch = (IfIndex, StateProperty, &'static str, u64);
 
 /// What the hook runner needs from a configuration.
 pub fn hook_settings(config: &Config, enforce_ownership: bool) -> hooks::Settings {
@@ -77,6 +94,7 @@ pub fn hook_settings(config: &Config, enforce_ownership: bool) -> hooks::Setting
         emit_json: config.network.emit_json,
         enforce_ownership,
         networkd_state_dir: config.network.networkd_state_dir.clone(),
+        backlog: config.system.hook_backlog,
     }
 }
 
@@ -110,6 +128,9 @@ impl Broker {
             startup_done: false,
             dispatched,
             dispatched_tx,
+            in_flight: FuturesUnordered::new(),
+            forgets: 0,
+            forgotten: std::collections::BTreeMap::new(),
         };
         (broker, reader)
     }
@@ -162,12 +183,17 @@ impl Broker {
                             Err(_) => break,
                         }
                     }
-                    if changed {
-                        self.publish();
+                    self.publish(changed);
+                    // The biased select serves events first: during a flood, collect the
+                    // completions here too, or the in-flight list would grow with the flood.
+                    while let Some(Some(done)) = self.in_flight.next().now_or_never() {
+                        self.hooks_done(done);
                     }
-                    if *self.dispatched_tx.borrow() != self.dispatched {
-                        self.dispatched_tx.send_replace(self.dispatched.clone());
-                    }
+                    self.save_dispatched();
+                }
+                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.hooks_done(done);
+                    self.save_dispatched();
                 }
                 () = sleep_until_opt(deadline) => self.fire_due(Instant::now()),
             }
@@ -175,9 +201,33 @@ impl Broker {
         debug!("broker stopped");
     }
 
-    /// Publishes the current state, and hands it to policy routing once the kernel's first
-    /// dump is in (an empty picture would make the reconciler sweep everything of ours).
-    fn publish(&mut self) {
+    /// Hands the memory of dispatched states to the task that saves it, when it changed.
+    fn save_dispatched(&mut self) {
+        if *self.dispatched_tx.borrow() != self.dispatched {
+            self.dispatched_tx.send_replace(self.dispatched.clone());
+        }
+    }
+
+    /// Records a state whose hooks completed (`None`: interrupted by a stop, or dropped),
+    /// unless its link went away meanwhile (its memory was forgotten with it).
+    fn hooks_done(&mut self, done: Option<Dispatch>) {
+        if let Some((index, property, value, asked)) = done {
+            let forgotten_since = self.forgotten.get(&index).is_some_and(|at| *at > asked);
+            if self.state.link(index).is_some() && !forgotten_since {
+                self.dispatched.record(index, property, value);
+            }
+        }
+        if self.in_flight.is_empty() {
+            self.forgotten.clear();
+        }
+    }
+
+    /// Publishes the current state when it differs from the published one, and hands it to
+    /// policy routing once the kernel's first dump is in (an empty picture would make the
+    /// reconciler sweep everything of ours) when anything changed. `changed`: the batch
+    /// reported changes. The picture is compared even without: a view can change without a
+    /// transition (an address's flags, the kernel's order of addresses after a resync).
+    fn publish(&mut self, changed: bool) {
         let mut snapshot = self.state.snapshot();
         for view in snapshot.links.values() {
             let table = self.routing_settings.routing_table(&view.attrs);
@@ -186,7 +236,17 @@ impl Broker {
             }
         }
         let snapshot = Arc::new(snapshot);
-        self.snapshots.send_replace(snapshot.clone());
+        // Events that change nothing the bus shows (networkd's states of a link the kernel has
+        // not named, a link added and removed within one batch) publish nothing: readers are
+        // woken for changes only. Policy routing still hears of them (rules are not in the
+        // snapshot).
+        let differs = !same_picture(&self.snapshots.borrow(), &snapshot);
+        if differs {
+            self.snapshots.send_replace(snapshot.clone());
+        }
+        if !(differs || changed) {
+            return;
+        }
         if let (Some(routing), true) = (&self.routing, self.kernel_seen) {
             routing.reconcile(snapshot);
         }
@@ -308,7 +368,7 @@ impl Broker {
         }
         Ok(hooks::Request {
             event: event.to_string(),
-            link: Some(LinkView::clone(view)),
+            link: Some(Arc::clone(view)),
             vars,
             lease: view.lease.as_deref().cloned(),
         })
@@ -342,8 +402,8 @@ impl Broker {
                     _ => {}
                 }
                 let mut changes = Vec::new();
-                self.state.apply_networkd(event, &mut changes);
-                self.act(&changes, initial)
+                let views_changed = self.state.apply_networkd(event, &mut changes);
+                self.act(&changes, initial) | views_changed
             }
             Event::Leases(leases) => {
                 let mut changes = Vec::new();
@@ -434,6 +494,10 @@ impl Broker {
                 Effect::Forget(index) => {
                     self.routes_modified.forget(index);
                     self.dispatched.forget(index);
+                    if !self.in_flight.is_empty() {
+                        self.forgets += 1;
+                        self.forgotten.insert(index, self.forgets);
+                    }
                     // resolved drops a removed link's settings itself; the actor only has to
                     // forget what it would re-apply.
                     if let Some(push) = &self.push {
@@ -508,7 +572,6 @@ impl Broker {
             view.attrs.name,
             property.name()
         );
-        self.dispatched.record(index, property, value);
         let mut vars = vec![(property.name().to_string(), value.to_string())];
         for (other, current) in &view.states {
             if *other != property {
@@ -517,12 +580,19 @@ impl Broker {
         }
         // networkd-dispatcher's name for the state that chose the directory.
         vars.push(("STATE".to_string(), value.to_string()));
-        self.hooks.submit(hooks::Request {
+        let outcome = self.hooks.track(hooks::Request {
             event: value.to_string(),
-            link: Some(LinkView::clone(view)),
+            link: Some(Arc::clone(view)),
             vars,
             lease: None,
         });
+        // Recorded when the batch ran to its end; a receiver error means the runner dropped
+        // the request (stopping, or coalesced into a later one), which is not a run either.
+        let asked = self.forgets;
+        self.in_flight.push(Box::pin(async move {
+            let batch = outcome.await.ok()?;
+            batch.complete.then_some((index, property, value, asked))
+        }));
     }
 
     /// Pushes a link's lease to resolved (`UseDNS`, `UseDomain`) and hostnamed
@@ -574,7 +644,7 @@ impl Broker {
             .collect();
         self.hooks.submit(hooks::Request {
             event: "routable".to_string(),
-            link: Some(LinkView::clone(view)),
+            link: Some(Arc::clone(view)),
             vars,
             lease: Some(lease),
         });
@@ -625,13 +695,24 @@ impl Broker {
             );
             self.hooks.submit(hooks::Request {
                 event: "routes-modified".to_string(),
-                // The runner outlives this state: the one copy of the view a hook run costs.
-                link: Some(LinkView::clone(view)),
+                // Shared with the snapshot: the runner keeps the view of this moment alive.
+                link: Some(Arc::clone(view)),
                 vars: Vec::new(),
                 lease: None,
             });
         }
     }
+}
+
+/// Whether two snapshots show the same; cheap for the links they share (pointer-equal).
+fn same_picture(a: &Snapshot, b: &Snapshot) -> bool {
+    a.manager == b.manager
+        && a.routing_tables == b.routing_tables
+        && a.links.len() == b.links.len()
+        && a.links
+            .iter()
+            .zip(&b.links)
+            .all(|((i, x), (j, y))| i == j && (Arc::ptr_eq(x, y) || x == y))
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {
@@ -920,6 +1001,236 @@ mod tests {
             .unwrap();
         let rerun = tokio::time::timeout(Duration::from_millis(800), results.recv()).await;
         assert!(rerun.is_err(), "startup trigger ran again: {rerun:?}");
+        cancel.cancel();
+    }
+
+    /// A script in `dir/<event>.d/` that appends its event to `log`, then runs `rest`.
+    fn logging_hook(dir: &std::path::Path, event: &str, log: &std::path::Path, rest: &str) {
+        let hook_dir = dir.join(format!("{event}.d"));
+        std::fs::create_dir_all(&hook_dir).unwrap();
+        let script = hook_dir.join("10-log");
+        let body = format!("#!/bin/sh\necho {event} >> '{}'\n{rest}\n", log.display());
+        std::fs::write(&script, body).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn logged(log: &std::path::Path) -> Vec<String> {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// One daemon life as `daemon::run` wires it: broker, hook runner and the task that saves
+    /// the memory to `runtime`, started from what an earlier life saved there.
+    struct Life {
+        events: mpsc::Sender<Event>,
+        hooks: hooks::Handle,
+        cancel: CancellationToken,
+        broker: tokio::task::JoinHandle<()>,
+        writer: tokio::task::JoinHandle<()>,
+    }
+
+    fn live(config: &Config, runtime: &std::path::Path) -> Life {
+        let (results_tx, _results) = mpsc::unbounded_channel();
+        let hooks = hooks::spawn(hook_settings(config, false), results_tx);
+        let (broker, _snapshots) =
+            Broker::new(config.clone(), hooks.clone(), false, memory::load(runtime));
+        let writer = tokio::spawn(memory::write_task(
+            runtime.to_path_buf(),
+            broker.dispatched_updates(),
+        ));
+        let (events, events_rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let (_commands, commands_rx) = command::channel();
+        let broker = tokio::spawn(broker.run(events_rx, commands_rx, cancel.clone()));
+        Life {
+            events,
+            hooks,
+            cancel,
+            broker,
+            writer,
+        }
+    }
+
+    impl Life {
+        /// Stops as on SIGTERM (`daemon::run`: the broker first, then the runner with a short
+        /// grace, which kills a hung hook) and waits until the memory is saved.
+        async fn stop(self) {
+            self.cancel.cancel();
+            self.broker.await.unwrap();
+            self.hooks.shutdown(Duration::from_millis(100)).await;
+            self.writer.await.unwrap();
+        }
+    }
+
+    /// A stop while a startup `routable.d` hook runs: that hook and the `configured.d` queued
+    /// behind it (same link) never completed, so the next start runs both again (found by the
+    /// hostile campaign: they were recorded as dispatched when queued and never ran again).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn startup_hooks_interrupted_by_a_stop_run_again_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = dir.path().join("run");
+        let log = dir.path().join("log");
+        let config = Config::defaults(&dir.path().join("etc"));
+        logging_hook(&config.dir, "routable", &log, "exec sleep 1000");
+        logging_hook(&config.dir, "configured", &log, "exit 0");
+        let states = crate::model::States::from([
+            (StateProperty::Operational, "routable"),
+            (StateProperty::Administrative, "configured"),
+        ]);
+        let report = || -> Event {
+            NetworkdEvent::Snapshot {
+                manager: crate::model::States::new(),
+                links: std::collections::BTreeMap::from([(3, states.clone())]),
+            }
+            .into()
+        };
+        let dump = || -> Event { KernelEvent::Snapshot(routable_link_snapshot()).into() };
+
+        let first = live(&config, &runtime);
+        first.events.send(dump()).await.unwrap();
+        first.events.send(report()).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while logged(&log).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "routable.d never started"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // What a `kill -9` now would leave on disk: the saved memory, whatever the writer
+        // had been handed by then (it writes within milliseconds of a change).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let on_disk = memory::load(&runtime);
+        assert!(
+            !on_disk.contains(3, StateProperty::Operational, "routable"),
+            "a running hook is already saved as dispatched: {on_disk:?}"
+        );
+        first.stop().await;
+        assert_eq!(logged(&log), ["routable"]);
+        let saved = memory::load(&runtime);
+        assert!(
+            !saved.contains(3, StateProperty::Operational, "routable"),
+            "an interrupted hook was saved as dispatched: {saved:?}"
+        );
+
+        // The next start: both run, in order, and are then remembered.
+        logging_hook(&config.dir, "routable", &log, "exit 0");
+        let second = live(&config, &runtime);
+        second.events.send(dump()).await.unwrap();
+        second.events.send(report()).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while logged(&log).len() < 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the interrupted startup hooks did not run again: {:?}",
+                logged(&log)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        second.hooks.idle().await;
+        second.stop().await;
+        assert_eq!(logged(&log), ["routable", "routable", "configured"]);
+        let saved = memory::load(&runtime);
+        assert!(saved.contains(3, StateProperty::Operational, "routable"));
+        assert!(saved.contains(3, StateProperty::Administrative, "configured"));
+
+        // And a third start, with nothing changed, runs nothing.
+        let third = live(&config, &runtime);
+        third.events.send(dump()).await.unwrap();
+        third.events.send(report()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        third.hooks.idle().await;
+        third.stop().await;
+        assert_eq!(logged(&log).len(), 3, "{:?}", logged(&log));
+    }
+
+    /// 100k address events on one link whose hooks are slow: every other event is a real
+    /// transition (routable, carrier, routable, …), far more than the hooks can follow. The
+    /// runner's backlog stays within `HookBacklog`, every transition is accounted for (it ran
+    /// or was coalesced into a run), and the hooks of the last state ran last (found by the
+    /// hostile campaign: 59,425 requests queued, each with its own copy of the link).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_transitions_keeps_the_backlog_bounded_and_runs_the_last_state() {
+        const EVENTS: usize = 100_000;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let mut config = Config::defaults(&dir.path().join("etc"));
+        config.system.generator = Generator::Netlink;
+        for event in ["routable", "carrier", "degraded"] {
+            logging_hook(&config.dir, event, &log, "sleep 0.2");
+        }
+        let (results_tx, mut results) = mpsc::unbounded_channel();
+        let hooks = hooks::spawn(hook_settings(&config, false), results_tx);
+        let (broker, mut snapshots) =
+            Broker::new(config.clone(), hooks.clone(), false, Dispatched::default());
+        let (events, events_rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let (_commands, commands_rx) = command::channel();
+        tokio::spawn(broker.run(events_rx, commands_rx, cancel.clone()));
+
+        let dump = routable_link_snapshot();
+        let address = dump.addresses[0].1.clone();
+        events
+            .send(KernelEvent::Snapshot(dump).into())
+            .await
+            .unwrap();
+        for i in 0..EVENTS {
+            let address = address.clone();
+            let event = if i % 2 == 0 {
+                KernelEvent::AddressRemoved { index: 3, address }
+            } else {
+                KernelEvent::AddressAdded { index: 3, address }
+            };
+            events.send(event.into()).await.unwrap();
+        }
+        // The last event is an addition: the link is routable again.
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            snapshots.wait_for(|s| {
+                s.links
+                    .get(&3)
+                    .is_some_and(|l| l.states.get(&StateProperty::Operational) == Some(&"routable"))
+                    && !s.links.get(&3).is_some_and(|l| l.addresses.is_empty())
+            }),
+        )
+        .await
+        .expect("the broker never applied the flood")
+        .unwrap();
+        // Everything the flood asked for is with the runner now; wait until it has run.
+        tokio::time::timeout(Duration::from_secs(120), hooks.idle())
+            .await
+            .expect("the hooks of the flood are still queued: the backlog is not bounded");
+        let stats = hooks.stats().await.unwrap();
+        assert!(
+            stats.peak_backlog <= config.system.hook_backlog,
+            "backlog grew to {} (bound {})",
+            stats.peak_backlog,
+            config.system.hook_backlog
+        );
+        assert_eq!(stats.queued, 0);
+
+        let mut ran = 0u64;
+        let mut merged = 0u64;
+        let mut last = None;
+        while let Ok(batch) = results.try_recv() {
+            ran += 1;
+            merged += u64::from(batch.coalesced);
+            last = Some(batch.event);
+        }
+        // The startup trigger, then each event toggled the state: each of these ran or was
+        // merged into a run.
+        assert_eq!(
+            ran + merged,
+            1 + EVENTS as u64,
+            "ran {ran}, coalesced {merged}"
+        );
+        assert_eq!(merged, stats.coalesced);
+        assert!(merged > 0);
+        assert_eq!(last.as_deref(), Some("routable"));
+        assert_eq!(logged(&log).last().map(String::as_str), Some("routable"));
         cancel.cancel();
     }
 

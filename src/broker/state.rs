@@ -185,13 +185,31 @@ impl State {
             })
             .collect();
         touched.dedup();
+        let added: Vec<IfIndex> = changes[first..]
+            .iter()
+            .filter_map(|change| match change {
+                Change::LinkAdded(index) => Some(*index),
+                _ => None,
+            })
+            .collect();
         for index in touched {
             self.refresh_derived(index, changes);
         }
+        // networkd can report a link before the kernel's message about it reaches us; its
+        // states were no transition of a link then, they are now that the link exists.
+        for index in added {
+            if let Some(states) = self.networkd.get(&index) {
+                let changed = diff_states(&States::new(), states);
+                push_states(changes, index, Origin::Networkd, changed);
+            }
+        }
     }
 
-    /// Applies what networkd reported and appends the transitions to `changes`.
-    pub fn apply_networkd(&mut self, event: NetworkdEvent, changes: &mut Vec<Change>) {
+    /// Applies what networkd reported and appends the transitions to `changes`. Returns
+    /// whether a link's view changed without a transition: a link networkd no longer reports
+    /// shows its kernel-derived states again.
+    pub fn apply_networkd(&mut self, event: NetworkdEvent, changes: &mut Vec<Change>) -> bool {
+        let mut views_changed = false;
         match event {
             NetworkdEvent::Snapshot { manager, links } => {
                 let transitions = diff_states(&self.manager, &manager);
@@ -207,7 +225,7 @@ impl State {
                     .collect();
                 for index in gone {
                     self.networkd.remove(&index);
-                    self.refresh_effective(index);
+                    views_changed |= self.refresh_effective(index);
                 }
                 for (index, states) in links {
                     let old = self
@@ -232,6 +250,7 @@ impl State {
                 }
             }
         }
+        views_changed
     }
 
     /// Replaces the current leases with `leases` and reports which interfaces' leases changed
@@ -487,8 +506,11 @@ impl State {
         match view.addresses.iter().position(|a| a.same_key(&address)) {
             Some(pos) if view.addresses[pos] == address => {}
             // Same address with new attributes (e.g. tentative → valid): an update, not a new
-            // address, so it does not count as added.
-            Some(pos) => Arc::make_mut(view).addresses[pos] = address,
+            // address, so it does not count as added; but it can make the link routable.
+            Some(pos) => {
+                Arc::make_mut(view).addresses[pos] = address;
+                self.refresh_derived(index, changes);
+            }
             None => {
                 Arc::make_mut(view).addresses.push(address.clone());
                 changes.push(Change::AddressAdded(index, address));
@@ -586,6 +608,9 @@ impl State {
                 changes.push(Change::RoutesChanged(index));
             }
             self.links.insert(index, Arc::new(new));
+            // An address whose flags changed meanwhile (tentative → valid) is no addition
+            // but can change the states.
+            self.refresh_derived(index, changes);
         }
     }
 }
@@ -663,6 +688,58 @@ mod tests {
             ]
         );
         assert_eq!(state.link(3).unwrap().attrs.name, "wan0");
+    }
+
+    /// IPv6 addresses start tentative (duplicate address detection); the kernel announces
+    /// the end of it as RTM_NEWADDR with new flags. That is no new address, but the link is
+    /// routable from then on, directly or in a resync's dump (found by the model-based tests:
+    /// the link stayed "carrier" and routable.d never ran).
+    #[test]
+    fn an_address_that_finishes_dad_makes_the_link_routable() {
+        let operational = |changes: &[Change]| {
+            changes.iter().find_map(|change| match change {
+                Change::StatesChanged { changed, .. } => changed
+                    .iter()
+                    .find(|(p, _)| *p == StateProperty::Operational)
+                    .map(|(_, v)| *v),
+                _ => None,
+            })
+        };
+        let mut up = link(3, "eth0");
+        up.flags = crate::model::link::IFF_UP | crate::model::link::IFF_LOWER_UP;
+        up.oper_state = crate::model::KernelOperState::Up;
+        let mut tentative = addr("2001:db8::1", 64);
+        tentative.flags = 0x40;
+        let mut ready = tentative.clone();
+        ready.flags = 0;
+        for resync in [false, true] {
+            let mut state = State::default();
+            apply(&mut state, KernelEvent::LinkChanged(up.clone()));
+            let changes = apply(
+                &mut state,
+                KernelEvent::AddressAdded {
+                    index: 3,
+                    address: tentative.clone(),
+                },
+            );
+            assert_eq!(operational(&changes), None, "a tentative address counts");
+            let changes = if resync {
+                let dump = KernelSnapshot {
+                    links: vec![up.clone()],
+                    addresses: vec![(3, ready.clone())],
+                    routes: Vec::new(),
+                    rules: Vec::new(),
+                };
+                apply(&mut state, KernelEvent::Snapshot(dump))
+            } else {
+                let address = ready.clone();
+                apply(&mut state, KernelEvent::AddressAdded { index: 3, address })
+            };
+            assert_eq!(operational(&changes), Some("routable"), "resync: {resync}");
+            assert!(!changes
+                .iter()
+                .any(|c| matches!(c, Change::AddressAdded(..))));
+        }
     }
 
     #[test]

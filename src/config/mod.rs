@@ -33,6 +33,12 @@ pub const ENV_LOG_FORMAT: &str = "NETWORK_EVENT_LOG_FORMAT";
 pub const DEFAULT_HOOK_TIMEOUT_SEC: u64 = 60;
 /// Largest accepted `System.HookTimeoutSec` (one day): a hook that needs longer is a service.
 pub const MAX_HOOK_TIMEOUT_SEC: u64 = 86_400;
+/// Default `System.HookBacklog`: requests one link may have waiting before its backlog is
+/// coalesced. A link with thousands of routes costs one copy of its view per waiting request
+/// that saw it change, so this bounds a busy link's queued memory to a few MB.
+pub const DEFAULT_HOOK_BACKLOG: usize = 16;
+/// Largest accepted `System.HookBacklog`.
+pub const MAX_HOOK_BACKLOG: u64 = 10_000;
 /// Default `System.RuntimeDirectory`.
 pub const DEFAULT_RUNTIME_DIR: &str = "/run/network-broker";
 /// Default `Network.NetworkdStateDirectory`.
@@ -254,6 +260,9 @@ pub struct SystemConfig {
     /// `HookTimeoutSec`: how long one hook may run before its process group is killed.
     /// Default 60 s, accepted 1..=86400.
     pub hook_timeout: Duration,
+    /// `HookBacklog`: most hook requests one link may have waiting; beyond it the waiting
+    /// ones are coalesced into the latest state. Default 16, accepted 1..=10000.
+    pub hook_backlog: usize,
     /// `StartupTriggers`, default true: at start, run the hooks of every link's current state
     /// once per boot (states already dispatched are remembered in `RuntimeDirectory`).
     pub startup_triggers: bool,
@@ -386,6 +395,7 @@ impl Config {
                 log_format: LogFormat::Text,
                 generator: Generator::SystemdNetworkd,
                 hook_timeout: Duration::from_secs(DEFAULT_HOOK_TIMEOUT_SEC),
+                hook_backlog: DEFAULT_HOOK_BACKLOG,
                 startup_triggers: true,
                 runtime_dir: PathBuf::from(DEFAULT_RUNTIME_DIR),
             },

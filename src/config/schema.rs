@@ -13,9 +13,9 @@ use serde_saphyr::Spanned;
 use super::names::validate_link_name;
 use super::yaml::{position, source_text, Located, Node};
 use super::{
-    Config, ConfigError, Keyword, Position, MAX_HOOK_TIMEOUT_SEC, MAX_ROUTE_TABLE_BASE,
-    MAX_ROUTING_POLICY_PRIORITY, MIN_ROUTE_TABLE_BASE, MIN_ROUTING_POLICY_PRIORITY,
-    RESERVED_ROUTE_PROTOCOLS,
+    Config, ConfigError, Keyword, Position, MAX_HOOK_BACKLOG, MAX_HOOK_TIMEOUT_SEC,
+    MAX_ROUTE_TABLE_BASE, MAX_ROUTING_POLICY_PRIORITY, MIN_ROUTE_TABLE_BASE,
+    MIN_ROUTING_POLICY_PRIORITY, RESERVED_ROUTE_PROTOCOLS,
 };
 use crate::lease::FilePattern;
 
@@ -27,6 +27,7 @@ const SYSTEM_KEYS: &[&str] = &[
     "LogFormat",
     "Generator",
     "HookTimeoutSec",
+    "HookBacklog",
     "StartupTriggers",
     "RuntimeDirectory",
 ];
@@ -81,6 +82,12 @@ impl<'a> Schema<'a> {
                 "HookTimeoutSec" => {
                     let seconds = self.integer(&path, value, 1, MAX_HOOK_TIMEOUT_SEC, "")?;
                     set(&mut system.hook_timeout, seconds.map(Duration::from_secs));
+                }
+                "HookBacklog" => {
+                    let bound = self.integer(&path, value, 1, MAX_HOOK_BACKLOG, "")?;
+                    // In range, so it fits in usize.
+                    let bound = bound.and_then(|n| usize::try_from(n).ok());
+                    set(&mut system.hook_backlog, bound);
                 }
                 "StartupTriggers" => set(&mut system.startup_triggers, self.boolean(&path, value)?),
                 "RuntimeDirectory" => set(&mut system.runtime_dir, self.directory(&path, value)?),

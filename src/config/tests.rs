@@ -382,7 +382,7 @@ fn unknown_nested_key() {
     );
     assert!(err("System: {Verbose: true}").contains(
         "unknown key `Verbose` in `System` (expected one of LogLevel, LogFormat, Generator, \
-         HookTimeoutSec, StartupTriggers, RuntimeDirectory)"
+         HookTimeoutSec, HookBacklog, StartupTriggers, RuntimeDirectory)"
     ));
     assert_eq!(at("Network: {EmitJson: true}"), (1, 11));
 }
@@ -533,6 +533,18 @@ fn route_table_base_range() {
             .route_table_base,
         4_000_000_000
     );
+}
+
+#[test]
+fn hook_backlog_range() {
+    assert_eq!(ok("").system.hook_backlog, 16);
+    assert_eq!(ok("System:\n  HookBacklog: 1\n").system.hook_backlog, 1);
+    assert_eq!(
+        ok("System:\n  HookBacklog: 10000\n").system.hook_backlog,
+        10_000
+    );
+    assert!(err("System:\n  HookBacklog: 0\n").contains("0 is out of range"));
+    assert!(err("System:\n  HookBacklog: 10001\n").contains("10001 is out of range"));
 }
 
 #[test]

@@ -370,15 +370,18 @@ impl Manager {
         path: ObjectPath<'_>,
     ) -> zbus::Result<()>;
 
-    /// The hooks of one event ran: event (directory stem), ifindex (0 for `manager`), and
-    /// per script its path, exit status (128+N: killed by signal N, 124: timed out, 127:
-    /// could not start) and an error text (empty on success).
+    /// The hooks of one event ran: event (directory stem), ifindex (0 for `manager`), per
+    /// script its path, exit status (128+N: killed by signal N, 124: timed out, 127: could
+    /// not start) and an error text (empty on success), and how many earlier requests of the
+    /// link were coalesced into this run because its backlog was full (0 normally; see
+    /// `HookBacklog`).
     #[zbus(signal)]
     pub async fn hooks_completed(
         emitter: &SignalEmitter<'_>,
         event: &str,
         index: i32,
         results: &[(String, u32, String)],
+        coalesced: u32,
     ) -> zbus::Result<()>;
 
     /// A link's dhclient lease changed in content, appeared or went away: ifindex, name and

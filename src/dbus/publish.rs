@@ -318,7 +318,9 @@ pub async fn hook_results(
             .map(|r| (r.script, r.status, r.error))
             .collect();
         let index = batch.ifindex.map(wire_index).unwrap_or(0);
-        let sent = Manager::hooks_completed(&emitter, &batch.event, index, &scripts).await;
+        let sent =
+            Manager::hooks_completed(&emitter, &batch.event, index, &scripts, batch.coalesced)
+                .await;
         log_failed_signal(sent, "HooksCompleted");
     }
 }

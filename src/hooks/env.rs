@@ -698,13 +698,14 @@ pub(crate) mod tests {
             emit_json,
             enforce_ownership: true,
             networkd_state_dir: PathBuf::from("/nonexistent"),
+            backlog: 16,
         }
     }
 
     fn request(link: Option<LinkView>, vars: &[(&str, &str)]) -> Request {
         Request {
             event: "routable".into(),
-            link,
+            link: link.map(Arc::new),
             vars: vars
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))

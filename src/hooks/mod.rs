@@ -22,6 +22,7 @@ pub use env::{json_for, HookEnv};
 pub use runner::{spawn, Handle};
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{IfIndex, Lease, LinkView};
@@ -44,7 +45,9 @@ pub struct Request {
     /// from a fixed list; the runner rejects anything that is not a plain name.
     pub event: String,
     /// The link the event is about (its state when the event happened); `None` for `manager`.
-    pub link: Option<LinkView>,
+    /// Shared with the broker's snapshot of that moment, not copied: a queued request costs a
+    /// pointer while the link does not change, and at most one copy of the view when it does.
+    pub link: Option<Arc<LinkView>>,
     /// Event-specific variables added to the environment (e.g. `OperationalState=routable`).
     pub vars: Vec<(String, String)>,
     /// The dhclient lease the event is about (`Generator: dhclient`): it gives `DHCP_LEASE`,
@@ -72,6 +75,13 @@ pub struct BatchResult {
     pub ifindex: Option<IfIndex>,
     /// One entry per script run, in the order they ran.
     pub results: Vec<ScriptResult>,
+    /// Whether every script ran to its end: false when the daemon's shutdown skipped some or
+    /// killed one. A batch that did not complete counts as not run (the broker's memory of
+    /// dispatched states does not record it, so the next start runs it again).
+    pub complete: bool,
+    /// How many earlier requests of the same link were coalesced into this one because the
+    /// link's backlog was full (`HookBacklog`): their hooks did not run separately. 0 normally.
+    pub coalesced: u32,
 }
 
 /// What the runner needs from the configuration; replaced on reload.
@@ -87,6 +97,9 @@ pub struct Settings {
     pub enforce_ownership: bool,
     /// Where systemd-networkd keeps link state files and leases (`/run/systemd/netif`).
     pub networkd_state_dir: PathBuf,
+    /// Most requests one link (or the manager) may have waiting; beyond it the backlog is
+    /// coalesced ([`runner`]). At least 1.
+    pub backlog: usize,
 }
 
 /// What running a request would do, computed exactly as the runner does it but without running

@@ -7,6 +7,17 @@
 //! [`MAX_PARALLEL_BATCHES`] at once; keys beyond that wait their turn in arrival order. Within
 //! a request the scripts run one after the other in name order.
 //!
+//! Backlog: each key keeps at most [`Settings::backlog`] requests waiting (`HookBacklog`). A
+//! request that would exceed it coalesces the backlog: of the waiting requests of each event
+//! only the latest stays (it carries the newest state of the link, and its hooks see it), in
+//! the order of those latest requests, so the request just submitted, the link's current
+//! state, always runs and runs last. Should that still exceed the bound, the oldest go too.
+//! Requests a caller waits for ([`Handle::run`], the bus's `RunHooks`) are never dropped. The
+//! survivors carry how many requests were merged into them ([`BatchResult::coalesced`], the
+//! bus's `HooksCompleted`), and coalescing is logged (at info once until the key's next batch
+//! starts). So queued memory is bounded per key whatever the event rate, and each request
+//! shares its link view instead of copying it.
+//!
 //! The actor owns only queues; it never blocks on a hook. Each running request is a task of
 //! its own, and scripts are discovered when the request starts, so a script added a moment ago
 //! runs at the next event.
@@ -38,15 +49,54 @@ pub struct Handle {
     tx: mpsc::UnboundedSender<Command>,
 }
 
-/// Where the outcome of one request goes when its submitter waits for it.
-type Reply = oneshot::Sender<BatchResult>;
+/// What a submitter wants to hear back about its request.
+#[derive(Debug)]
+enum Reply {
+    /// Nothing.
+    None,
+    /// The outcome; the caller waits, so the request is never coalesced away.
+    Waiting(oneshot::Sender<BatchResult>),
+    /// The outcome if it runs; if it is coalesced away the sender is dropped, which the
+    /// receiver sees as "did not run".
+    Tracking(oneshot::Sender<BatchResult>),
+}
+
+impl Reply {
+    fn send(self, batch: BatchResult) {
+        match self {
+            Reply::None => {}
+            Reply::Waiting(reply) | Reply::Tracking(reply) => drop(reply.send(batch)),
+        }
+    }
+}
+
+/// A request waiting in its key's queue.
+#[derive(Debug)]
+struct Queued {
+    request: Request,
+    reply: Reply,
+    /// Earlier requests merged into this one.
+    coalesced: u32,
+}
+
+/// How many requests the runner holds (for tests and diagnostics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests waiting now, all keys together.
+    pub queued: usize,
+    /// The longest any one key's queue has been.
+    pub peak_backlog: usize,
+    /// Requests coalesced away since the start.
+    pub coalesced: u64,
+}
 
 #[derive(Debug)]
 enum Command {
-    // Boxed: a request carries a whole link view and possibly a lease.
-    Submit(Box<Request>, Option<Reply>),
+    // Boxed: keeps the command small next to `Settings`.
+    Submit(Box<Request>, Reply),
     Settings(Settings),
     Idle(oneshot::Sender<()>),
+    Stats(oneshot::Sender<Stats>),
     Shutdown {
         grace: Duration,
         done: oneshot::Sender<()>,
@@ -82,33 +132,46 @@ fn spawn_with_limit(
 }
 
 impl Handle {
-    /// Queue `request`; never blocks and never drops it while the runner runs (the queue is
-    /// unbounded: its size is bounded by the broker's event rate times the hooks' run time).
-    /// After [`Handle::shutdown`] requests are dropped with a warning.
+    /// Queue `request`; never blocks. It runs unless a later request of its link coalesces
+    /// it away (the module's "Backlog"). After [`Handle::shutdown`] requests are dropped with
+    /// a warning.
     pub fn submit(&self, request: Request) {
+        self.send_request(request, Reply::None);
+    }
+
+    /// Queue `request` like [`Handle::submit`] and get its outcome when it runs: the batch
+    /// (with no results when the event has no scripts). The receiver errors when the request
+    /// did not run: coalesced away, or the runner stopped first.
+    pub fn track(&self, request: Request) -> oneshot::Receiver<BatchResult> {
+        let (reply, outcome) = oneshot::channel();
+        self.send_request(request, Reply::Tracking(reply));
+        outcome
+    }
+
+    /// Queue `request` for a caller that waits for its outcome (never coalesced away). The
+    /// receiver errors when the runner stops first.
+    pub fn run(&self, request: Request) -> oneshot::Receiver<BatchResult> {
+        let (reply, outcome) = oneshot::channel();
+        self.send_request(request, Reply::Waiting(reply));
+        outcome
+    }
+
+    fn send_request(&self, request: Request, reply: Reply) {
         let event = request.event.clone();
         if self
             .tx
-            .send(Command::Submit(Box::new(request), None))
+            .send(Command::Submit(Box::new(request), reply))
             .is_err()
         {
             warn!(%event, "hook runner has stopped: not running the {event} hooks");
         }
     }
 
-    /// Queue `request` like [`Handle::submit`] and get its outcome: the batch (with no results
-    /// when the event has no scripts). The receiver errors when the runner stops first.
-    pub fn run(&self, request: Request) -> oneshot::Receiver<BatchResult> {
-        let (reply, outcome) = oneshot::channel();
-        let event = request.event.clone();
-        if self
-            .tx
-            .send(Command::Submit(Box::new(request), Some(reply)))
-            .is_err()
-        {
-            warn!(%event, "hook runner has stopped: not running the {event} hooks");
-        }
-        outcome
+    /// How many requests the runner holds; `None` once it has stopped.
+    pub async fn stats(&self) -> Option<Stats> {
+        let (reply, stats) = oneshot::channel();
+        self.tx.send(Command::Stats(reply)).ok()?;
+        stats.await.ok()
     }
 
     /// Replace the settings. Requests that start after this call use the new settings, including
@@ -142,13 +205,64 @@ impl Handle {
     }
 }
 
+/// A stand-in for the runner that runs nothing: it records the requests it is handed, so
+/// tests of the broker check exactly which hooks would run, in which order, without spawning
+/// processes (the model-based tests of `broker::model_tests`).
+#[cfg(test)]
+pub(crate) struct Recorder {
+    rx: mpsc::UnboundedReceiver<Command>,
+}
+
+#[cfg(test)]
+impl Handle {
+    /// A handle whose requests go to the returned [`Recorder`] instead of a runner.
+    pub(crate) fn recording() -> (Handle, Recorder) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Handle { tx }, Recorder { rx })
+    }
+}
+
+#[cfg(test)]
+impl Recorder {
+    /// The requests submitted since the last call, in submission order. Each is answered as
+    /// a batch that ran to its end (no scripts), as a runner with empty directories would.
+    pub(crate) fn take(&mut self) -> Vec<Request> {
+        let mut taken = Vec::new();
+        while let Ok(command) = self.rx.try_recv() {
+            match command {
+                Command::Submit(request, reply) => {
+                    reply.send(BatchResult {
+                        event: request.event.clone(),
+                        ifindex: request.link.as_ref().map(|link| link.attrs.index),
+                        results: Vec::new(),
+                        complete: true,
+                        coalesced: 0,
+                    });
+                    taken.push(*request);
+                }
+                Command::Idle(done) => drop(done.send(())),
+                Command::Stats(reply) => drop(reply.send(Stats::default())),
+                Command::Shutdown { done, .. } => drop(done.send(())),
+                Command::Settings(_) => {}
+            }
+        }
+        taken
+    }
+}
+
 /// The actor's state: per-key queues and the running batches.
 struct Runner {
     settings: Settings,
     results: mpsc::UnboundedSender<BatchResult>,
     max_parallel: usize,
     /// Requests waiting, per key; only non-empty queues are kept.
-    queues: HashMap<Key, VecDeque<(Request, Option<Reply>)>>,
+    queues: HashMap<Key, VecDeque<Queued>>,
+    /// See [`Stats`].
+    peak_backlog: usize,
+    coalesced: u64,
+    /// Keys that coalesced since their last batch started: logged at info once per such
+    /// stretch, not at every request of a flood.
+    coalescing: HashSet<Key>,
     /// Keys with a queue and no running batch, in the order they became ready (each once).
     ready: VecDeque<Key>,
     /// Keys with a running batch.
@@ -174,6 +288,9 @@ impl Runner {
             results,
             max_parallel: max_parallel.max(1),
             queues: HashMap::new(),
+            peak_backlog: 0,
+            coalesced: 0,
+            coalescing: HashSet::new(),
             ready: VecDeque::new(),
             running: HashSet::new(),
             tasks: JoinSet::new(),
@@ -239,6 +356,13 @@ impl Runner {
             Command::Submit(request, reply) => self.enqueue(*request, reply),
             Command::Settings(settings) => self.settings = settings,
             Command::Idle(done) => self.idle_waiters.push(done),
+            Command::Stats(reply) => {
+                let _ = reply.send(Stats {
+                    queued: self.queues.values().map(VecDeque::len).sum(),
+                    peak_backlog: self.peak_backlog,
+                    coalesced: self.coalesced,
+                });
+            }
             Command::Shutdown { grace, done } => {
                 if !self.stopping() {
                     let dropped: usize = self.queues.values().map(VecDeque::len).sum();
@@ -267,7 +391,7 @@ impl Runner {
         self.running.is_empty() && self.queues.is_empty()
     }
 
-    fn enqueue(&mut self, request: Request, reply: Option<Reply>) {
+    fn enqueue(&mut self, request: Request, reply: Reply) {
         let key = request.link.as_ref().map(|link| link.attrs.index);
         let queue = self.queues.entry(key).or_default();
         // A new queue of a key that is not running becomes ready; otherwise the key is already
@@ -275,7 +399,31 @@ impl Runner {
         if queue.is_empty() && !self.running.contains(&key) {
             self.ready.push_back(key);
         }
-        queue.push_back((request, reply));
+        queue.push_back(Queued {
+            request,
+            reply,
+            coalesced: 0,
+        });
+        let bound = self.settings.backlog.max(1);
+        if queue.len() > bound {
+            let before = queue.len();
+            let dropped = coalesce(queue, bound);
+            let kept = queue.len();
+            self.coalesced += dropped as u64;
+            if self.coalescing.insert(key) {
+                info!(
+                    ifindex = key,
+                    waiting = before,
+                    kept,
+                    dropped,
+                    backlog = bound,
+                    "hook backlog full, coalescing waiting requests into the latest state"
+                );
+            } else {
+                debug!(ifindex = key, kept, dropped, "hook backlog coalesced again");
+            }
+        }
+        self.peak_backlog = self.peak_backlog.max(queue.len());
         self.fill();
     }
 
@@ -299,16 +447,16 @@ impl Runner {
             let Some(queue) = self.queues.get_mut(&key) else {
                 continue;
             };
-            let Some((request, reply)) = queue.pop_front() else {
+            let Some(queued) = queue.pop_front() else {
                 self.queues.remove(&key);
                 continue;
             };
             if queue.is_empty() {
                 self.queues.remove(&key);
             }
+            self.coalescing.remove(&key);
             let batch = run_batch(
-                request,
-                reply,
+                queued,
                 self.settings.clone(),
                 self.results.clone(),
                 self.phase.subscribe(),
@@ -320,6 +468,50 @@ impl Runner {
     }
 }
 
+/// Shrinks a backlog longer than `bound` (see the module's "Backlog"); returns how many
+/// requests it dropped. Each dropped request's count goes to the request that supersedes it:
+/// the latest of its event, or (dropped for the bound) the latest of all.
+fn coalesce(queue: &mut VecDeque<Queued>, bound: usize) -> usize {
+    let before = queue.len();
+    // Latest first: keep each event's latest request and every request a caller waits for.
+    let mut kept: Vec<Queued> = Vec::with_capacity(queue.len());
+    let mut latest_of: HashMap<String, usize> = HashMap::new();
+    for queued in queue.drain(..).rev() {
+        let waiting = matches!(queued.reply, Reply::Waiting(_));
+        match latest_of.get(&queued.request.event) {
+            Some(&at) if !waiting => {
+                kept[at].coalesced = kept[at]
+                    .coalesced
+                    .saturating_add(queued.coalesced.saturating_add(1));
+            }
+            _ => {
+                if !waiting {
+                    latest_of.insert(queued.request.event.clone(), kept.len());
+                }
+                kept.push(queued);
+            }
+        }
+    }
+    // Still too many (more events than the bound): the oldest droppable ones go too, merged
+    // into the latest request (kept[0]), which always stays.
+    let mut excess = kept.len().saturating_sub(bound);
+    let mut merged = 0u32;
+    let mut index = kept.len();
+    while excess > 0 && index > 1 {
+        index -= 1;
+        if !matches!(kept[index].reply, Reply::Waiting(_)) {
+            let dropped = kept.remove(index);
+            merged = merged.saturating_add(dropped.coalesced.saturating_add(1));
+            excess -= 1;
+        }
+    }
+    if let Some(latest) = kept.first_mut() {
+        latest.coalesced = latest.coalesced.saturating_add(merged);
+    }
+    queue.extend(kept.into_iter().rev());
+    before - queue.len()
+}
+
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -329,24 +521,28 @@ async fn sleep_until_opt(at: Option<Instant>) {
 
 /// Run the hooks of one request and send its result (when any hook ran).
 async fn run_batch(
-    request: Request,
-    reply: Option<Reply>,
+    queued: Queued,
     settings: Settings,
     results: mpsc::UnboundedSender<BatchResult>,
     phase: watch::Receiver<Phase>,
 ) {
+    let Queued {
+        request,
+        reply,
+        coalesced,
+    } = queued;
     let ifindex = request.link.as_ref().map(|link| link.attrs.index);
     let ifname = request.link.as_ref().map(|link| link.attrs.name.clone());
     let span = info_span!("hooks.batch", event = %request.event, ifindex, ifname);
     async move {
-        let nothing_ran = |reply: Option<Reply>| {
-            if let Some(reply) = reply {
-                let _ = reply.send(BatchResult {
-                    event: request.event.clone(),
-                    ifindex,
-                    results: Vec::new(),
-                });
-            }
+        let nothing_ran = |reply: Reply| {
+            reply.send(BatchResult {
+                event: request.event.clone(),
+                ifindex,
+                results: Vec::new(),
+                complete: true,
+                coalesced,
+            });
         };
         let scripts = match discover_blocking(&settings, &request.event).await {
             Ok(scripts) => scripts,
@@ -365,11 +561,12 @@ async fn run_batch(
                         status: exec::STATUS_NOT_STARTED,
                         error,
                     }],
+                    // Not run: a state whose hooks could not be listed runs again later.
+                    complete: false,
+                    coalesced,
                 };
                 let _ = results.send(batch.clone());
-                if let Some(reply) = reply {
-                    let _ = reply.send(batch);
-                }
+                reply.send(batch);
                 return;
             }
         };
@@ -430,21 +627,25 @@ async fn run_batch(
         info!(
             ran = outcomes.len(),
             failed,
+            coalesced,
             "{}",
             messages::hooks_completed(ifname.as_deref(), &request.event, outcomes.len(), failed)
         );
+        // Killed or skipped by the shutdown: not run as far as the memory is concerned. (A
+        // script that failed or timed out on its own did run.)
+        let complete = outcomes.len() == scripts.len() && *phase.borrow() != Phase::Kill;
         let batch = BatchResult {
             event: request.event.clone(),
             ifindex,
             results: outcomes,
+            complete,
+            coalesced,
         };
         if !batch.results.is_empty() {
             // A closed receiver means nobody publishes results; the hooks still ran.
             let _ = results.send(batch.clone());
         }
-        if let Some(reply) = reply {
-            let _ = reply.send(batch);
-        }
+        reply.send(batch);
     }
     .instrument(span)
     .await;
@@ -544,7 +745,7 @@ mod tests {
     fn request(event: &str, link: Option<LinkView>, vars: &[(&str, &str)]) -> Request {
         Request {
             event: event.into(),
-            link,
+            link: link.map(std::sync::Arc::new),
             vars: vars
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
@@ -566,6 +767,57 @@ mod tests {
             .lines()
             .map(str::to_owned)
             .collect()
+    }
+
+    fn queued(event: &str, reply: Reply) -> Queued {
+        Queued {
+            request: request(event, Some(link(1, "eth1")), &[]),
+            reply,
+            coalesced: 0,
+        }
+    }
+
+    fn shape(queue: &VecDeque<Queued>) -> Vec<(String, u32, bool)> {
+        queue
+            .iter()
+            .map(|q| {
+                let waiting = matches!(q.reply, Reply::Waiting(_));
+                (q.request.event.clone(), q.coalesced, waiting)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn coalescing_keeps_each_events_latest_in_order_and_every_waiting_caller() {
+        let (waiting, _outcome) = oneshot::channel();
+        let (tracked, mut dropped) = oneshot::channel();
+        let mut queue: VecDeque<Queued> = VecDeque::from([
+            queued("routable", Reply::Tracking(tracked)),
+            queued("carrier", Reply::None),
+            queued("routable", Reply::Waiting(waiting)),
+            queued("carrier", Reply::None),
+            queued("routable", Reply::None),
+        ]);
+        assert_eq!(coalesce(&mut queue, 4), 2);
+        let owned = |e: &str, n, w| (e.to_string(), n, w);
+        assert_eq!(
+            shape(&queue),
+            [
+                owned("routable", 0, true),
+                owned("carrier", 1, false),
+                owned("routable", 1, false)
+            ]
+        );
+        // The tracked request that went away tells its submitter it did not run.
+        assert!(dropped.try_recv().is_err());
+
+        // A bound below the number of events: the oldest go into the latest.
+        let mut queue: VecDeque<Queued> = ["carrier", "degraded", "routable"]
+            .into_iter()
+            .map(|e| queued(e, Reply::None))
+            .collect();
+        assert_eq!(coalesce(&mut queue, 1), 2);
+        assert_eq!(shape(&queue), [owned("routable", 2, false)]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -861,6 +1113,7 @@ mod tests {
         assert_eq!(result.results.len(), 1, "the second script must not start");
         assert_eq!(result.results[0].status, 128 + 15);
         assert_eq!(result.results[0].error, "killed: daemon shutting down");
+        assert!(!result.complete, "a killed batch is not complete");
         // The queued request was dropped, and the runner is gone.
         assert!(tokio::time::timeout(WAIT, rx.recv())
             .await
