@@ -125,9 +125,13 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
             cancel.clone(),
         ))
     });
-    tasks.spawn(dbus::publish::run(conn.clone(), snapshots, cancel.clone()));
+    tasks.spawn(dbus::publish::run(
+        conn.clone(),
+        snapshots,
+        notices,
+        cancel.clone(),
+    ));
     tasks.spawn(dbus::publish::hook_results(conn.clone(), results_rx));
-    tasks.spawn(dbus::publish::notices(conn.clone(), notices));
     tasks.spawn(memory::write_task(runtime_dir, dispatched_updates));
     tasks.close();
 
