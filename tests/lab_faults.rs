@@ -80,6 +80,70 @@ fn bus_loss_ends_the_daemon_with_networkd() {
     bus_loss_ends_the_daemon("systemd-networkd");
 }
 
+/// A burst of 10,100 address additions and 10,000 removals on one link, in one `ip -batch`:
+/// far more notifications than the socket's buffer and the broker's queue hold, so some are
+/// lost and the source resyncs. Afterwards the bus shows exactly the kernel's addresses (the
+/// 100 that stay), and the resync is logged with its cause and how long it took.
+#[test]
+fn netlink_overrun_resyncs_to_the_kernel() {
+    let Some(lab) = Lab::require() else { return };
+    let info = lab.info();
+    let broker = Broker::start(
+        &info,
+        "System:\n  LogLevel: info\n  Generator: netlink\n",
+        &[],
+    );
+    let link = TestLink::veth_down(&info);
+    wait_until("the test link on the bus", EVENT_TIMEOUT, || {
+        lab.try_link_addresses(link.ifindex).map(|_| ())
+    });
+    let address = |i: usize| format!("10.{}.{}.{}/32", 100 + i / 65536, (i / 256) % 256, i % 256);
+    let mut batch = String::new();
+    for i in 0..10_100 {
+        batch.push_str(&format!("address add {} dev {}\n", address(i), link.name));
+    }
+    for i in 0..10_000 {
+        batch.push_str(&format!("address del {} dev {}\n", address(i), link.name));
+    }
+    lab.ip_batch(&batch);
+    let burst_done = std::time::Instant::now();
+    let kernel = lab.kernel_addresses(&link.name);
+    assert_eq!(kernel.len(), 100, "the kernel's addresses after the burst");
+    wait_until(
+        "the bus view of the link to equal the kernel's",
+        Duration::from_secs(60),
+        || {
+            let bus = lab.try_link_addresses(link.ifindex)?;
+            if bus == kernel {
+                Ok(())
+            } else {
+                Err(diff_summary(&bus, &kernel))
+            }
+        },
+    );
+    let log = broker.log();
+    let resyncs: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("kernel resync after"))
+        .collect();
+    eprintln!(
+        "bus view equal to the kernel {} ms after the burst; resyncs: {resyncs:#?}",
+        burst_done.elapsed().as_millis()
+    );
+    assert!(
+        log.contains("kernel notifications were lost"),
+        "the burst lost nothing: it does not test a resync\n{log}"
+    );
+    assert!(
+        resyncs
+            .iter()
+            .any(|l| l.contains(" links, ") && l.contains(" addresses in ") && l.contains(" ms")),
+        "no 'kernel resync after …: N links, M addresses in T ms' in the log"
+    );
+    drop(link);
+    drop(broker);
+}
+
 /// Polls `f` every 100 ms until it gives `Some`, or `timeout` passes (`None`).
 fn wait_until_some<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let start = std::time::Instant::now();
