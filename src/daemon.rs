@@ -45,6 +45,10 @@ pub enum Error {
     /// The policy-routing actor could not start.
     #[error("cannot start policy routing")]
     Routing(#[source] routing::Error),
+    /// The connection to the system bus closed (dbus-daemon stopped or restarted). The name
+    /// and the objects went with it; a fresh start claims them again on the new bus.
+    #[error("lost the connection to the system bus")]
+    BusLost,
     /// A long-lived task ended on its own.
     #[error("the {0} stopped unexpectedly")]
     TaskEnded(&'static str),
@@ -131,9 +135,13 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
             cancel.clone(),
         ))
     });
-    tasks.spawn(dbus::publish::run(conn.clone(), snapshots, cancel.clone()));
+    tasks.spawn(dbus::publish::run(
+        conn.clone(),
+        snapshots,
+        notices,
+        cancel.clone(),
+    ));
     tasks.spawn(dbus::publish::hook_results(conn.clone(), results_rx));
-    tasks.spawn(dbus::publish::notices(conn.clone(), notices));
     tasks.spawn(memory::write_task(runtime_dir, dispatched_updates));
     tasks.close();
 
@@ -183,6 +191,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
                 info!("reload requested on the bus (Reload()): reloading the configuration");
                 let _ = reply.send(reload(&config.dir, &events, &log).await);
             }
+            () = conn.closed() => break Err(Error::BusLost),
             ended = &mut netlink_task => break Err(match ended {
                 Ok(Err(err)) => Error::Netlink(err),
                 _ => Error::TaskEnded("kernel event source"),
@@ -199,6 +208,22 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
         }
     };
 
+    // Whichever part noticed first (networkd's source watches the same connection), a closed
+    // bus is one failure with one message, whatever the generator.
+    let outcome = match outcome {
+        Err(_) if conn.is_closed() => Err(Error::BusLost),
+        Err(Error::Networkd(
+            source::networkd::Error::Receive(_) | source::networkd::Error::ConnectionClosed,
+        )) => Err(Error::BusLost),
+        other => other,
+    };
+    if matches!(outcome, Err(Error::BusLost)) {
+        error!(
+            "lost the connection to the system bus (dbus-daemon stopped or restarted): \
+             stopping with a failure status so that the service manager starts the daemon \
+             again on the new bus"
+        );
+    }
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     cancel.cancel();
     drop(events);

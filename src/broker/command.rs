@@ -5,7 +5,7 @@
 use tokio::sync::{mpsc, oneshot};
 
 use crate::hooks::{BatchResult, DryRun, Request};
-use crate::model::IfIndex;
+use crate::model::{Address, IfIndex};
 
 /// What the bus can ask of the broker.
 #[derive(Debug)]
@@ -189,9 +189,21 @@ impl CommandSender {
 }
 
 /// Happenings the broker decides on that the bus announces as signals (past tense, no reply).
+///
+/// They are the broker's change stream: one notice per change, in the order the broker applied
+/// them, sent before the snapshot that contains them is published. Snapshots may coalesce (a
+/// reader only needs the latest state); these may not, because a subscriber counts them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     /// A link's routes changed and have been quiet since: once per settled burst, at the
     /// moment `routes-modified.d` would run (whether or not the link is selected for hooks).
     RoutesModified(IfIndex),
+    /// A link appeared, with the name it had then.
+    LinkAdded(IfIndex, String),
+    /// A link disappeared, with its last name.
+    LinkRemoved(IfIndex, String),
+    /// An address appeared on a link.
+    AddressAdded(IfIndex, Address),
+    /// An address disappeared from a link.
+    AddressRemoved(IfIndex, Address),
 }

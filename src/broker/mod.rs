@@ -451,6 +451,7 @@ impl Broker {
     /// every report the startup triggers need is in, they run instead.
     fn act(&mut self, changes: &[Change], initial: bool) -> bool {
         log_changes(&self.state, changes);
+        self.announce(changes);
         if initial {
             self.startup_triggers_when_ready();
             // Leases are not startup triggers: a lease is acted on when it changes or when
@@ -673,6 +674,34 @@ impl Broker {
             vars,
             lease: None,
         });
+    }
+
+    /// Hands the discrete changes to the bus, one notice each and in order, before the
+    /// snapshot holding them is published (see [`command::Notice`]).
+    fn announce(&self, changes: &[Change]) {
+        let Some(notices) = &self.notices else { return };
+        for change in changes {
+            let notice = match change {
+                Change::LinkAdded(index) => {
+                    let Some(view) = self.state.link(*index) else {
+                        continue;
+                    };
+                    command::Notice::LinkAdded(*index, view.attrs.name.clone())
+                }
+                Change::LinkRemoved(view) => {
+                    command::Notice::LinkRemoved(view.attrs.index, view.attrs.name.clone())
+                }
+                Change::AddressAdded(index, address) => {
+                    command::Notice::AddressAdded(*index, address.clone())
+                }
+                Change::AddressRemoved(index, address) => {
+                    command::Notice::AddressRemoved(*index, address.clone())
+                }
+                _ => continue,
+            };
+            // The publisher gone means the daemon is stopping.
+            let _ = notices.send(notice);
+        }
     }
 
     fn fire_due(&mut self, now: Instant) {

@@ -742,8 +742,12 @@ impl Subject {
         }
         self.broker.save_dispatched();
         let mut announced = Vec::new();
-        while let Ok(command::Notice::RoutesModified(index)) = self.notices.try_recv() {
-            announced.push(index);
+        // The stream also carries the link and address notices (the bus's discrete
+        // signals); this model checks only the settled route bursts.
+        while let Ok(notice) = self.notices.try_recv() {
+            if let command::Notice::RoutesModified(index) = notice {
+                announced.push(index);
+            }
         }
         announced.sort_unstable();
         (runs, announced)

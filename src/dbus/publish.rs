@@ -1,187 +1,147 @@
-//! Keeps the bus in step with the broker: compares each new snapshot with the last one it
-//! published and turns the difference into link objects, `LinkAdded`/`LinkRemoved` signals and
-//! `PropertiesChanged`. Only this task adds or removes objects.
+//! Keeps the bus in step with the broker. Discrete signals (`LinkAdded`/`LinkRemoved`,
+//! `AddressAdded`/`AddressRemoved`, `RoutesModified`) come from the broker's change stream
+//! ([`Notice`]), one per change and in order, together with the link objects they announce;
+//! property state (`PropertiesChanged`) comes from comparing each new snapshot with the last
+//! one published, so a burst may coalesce into its final state. Only this task adds or
+//! removes objects.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 use zbus::object_server::SignalEmitter;
 use zbus::Connection;
 
-use crate::model::{Address, IfIndex, LinkView, Snapshot, StateProperty, States};
+use crate::broker::command::Notice;
+use crate::model::{IfIndex, LinkView, Snapshot, StateProperty, States};
 
 use super::link::{lease_of, Link};
 use super::manager::{wire_index, Manager};
 use super::names::MANAGER_PATH;
 use super::path::link_path;
 
-/// Publishes every snapshot until `cancel` fires or the broker goes away.
+/// Publishes every notice and snapshot until `cancel` fires or the broker goes away.
 pub async fn run(
     conn: Connection,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    mut notices: mpsc::UnboundedReceiver<Notice>,
     cancel: CancellationToken,
 ) {
+    let manager = match SignalEmitter::new(&conn, MANAGER_PATH) {
+        Ok(emitter) => emitter,
+        Err(err) => {
+            warn!(error = %err, "bus: cannot address the manager object, nothing published: {err}");
+            return;
+        }
+    };
     let mut published = Arc::new(Snapshot::default());
+    // The links whose objects exist: property changes are only news for those.
+    let mut objects = HashSet::new();
     loop {
         let current = snapshots.borrow_and_update().clone();
+        // The broker queues the notices of a batch before it publishes the batch's snapshot,
+        // so everything `current` holds has been announced once these are out. Only what is
+        // queued now: a long burst must not starve the property updates.
+        for _ in 0..notices.len() {
+            match notices.try_recv() {
+                Ok(notice) => {
+                    announce(&conn, &manager, &snapshots, &mut objects, notice).await;
+                }
+                Err(_) => break,
+            }
+        }
         if !Arc::ptr_eq(&current, &published) {
-            sync(&conn, &snapshots, &published, &current).await;
+            sync(&conn, &objects, &published, &current).await;
             published = current;
         }
         tokio::select! {
             () = cancel.cancelled() => break,
             changed = snapshots.changed() => if changed.is_err() { break },
+            notice = notices.recv() => match notice {
+                Some(notice) => announce(&conn, &manager, &snapshots, &mut objects, notice).await,
+                None => break,
+            },
         }
     }
     debug!("publisher stopped");
 }
 
-async fn sync(
+/// One change of the broker's stream on the bus: the object first, so that a subscriber
+/// reacting to `LinkAdded` finds it (unless the link is already gone again).
+async fn announce(
     conn: &Connection,
+    manager: &SignalEmitter<'_>,
     snapshots: &watch::Receiver<Arc<Snapshot>>,
-    old: &Snapshot,
-    new: &Snapshot,
+    objects: &mut HashSet<IfIndex>,
+    notice: Notice,
 ) {
     let server = conn.object_server();
-    let manager = match SignalEmitter::new(conn, MANAGER_PATH) {
-        Ok(emitter) => emitter,
-        Err(err) => {
-            warn!(error = %err, "bus: cannot address the manager object: {err}");
-            return;
+    match notice {
+        Notice::LinkAdded(index, name) => {
+            let path = link_path(index);
+            if let Err(err) = server.at(&path, Link::new(index, snapshots.clone())).await {
+                warn!(ifindex = index, error = %err, "bus: failed to add the object of link {index}: {err}");
+            } else {
+                objects.insert(index);
+            }
+            let sent = Manager::link_added(manager, wire_index(index), &name, path.as_ref()).await;
+            log_failed_signal(sent, "LinkAdded");
         }
-    };
+        Notice::LinkRemoved(index, name) => {
+            let path = link_path(index);
+            if objects.remove(&index) {
+                if let Err(err) = server.remove::<Link, _>(&path).await {
+                    warn!(ifindex = index, error = %err, "bus: failed to remove the object of link {index}: {err}");
+                }
+            }
+            let sent =
+                Manager::link_removed(manager, wire_index(index), &name, path.as_ref()).await;
+            log_failed_signal(sent, "LinkRemoved");
+        }
+        Notice::AddressAdded(index, address) => {
+            let sent = Manager::address_added(
+                manager,
+                wire_index(index),
+                &address.ip.to_string(),
+                address.prefix_len,
+            )
+            .await;
+            log_failed_signal(sent, "AddressAdded");
+        }
+        Notice::AddressRemoved(index, address) => {
+            let sent = Manager::address_removed(
+                manager,
+                wire_index(index),
+                &address.ip.to_string(),
+                address.prefix_len,
+            )
+            .await;
+            log_failed_signal(sent, "AddressRemoved");
+        }
+        Notice::RoutesModified(index) => {
+            let sent = Manager::routes_modified(manager, wire_index(index)).await;
+            log_failed_signal(sent, "RoutesModified");
+        }
+    }
+}
 
+/// `PropertiesChanged` for what differs between two snapshots, on the objects that exist.
+async fn sync(conn: &Connection, objects: &HashSet<IfIndex>, old: &Snapshot, new: &Snapshot) {
     if old.manager != new.manager {
         emit_manager_changes(conn, &old.manager, &new.manager).await;
     }
-
-    for (index, view) in &old.links {
-        if new.links.contains_key(index) {
-            continue;
-        }
-        let path = link_path(*index);
-        if let Err(err) = server.remove::<Link, _>(&path).await {
-            warn!(ifindex = index, error = %err, "bus: failed to remove the object of link {index}: {err}");
-        }
-        let sent = Manager::link_removed(
-            &manager,
-            wire_index(*index),
-            &view.attrs.name,
-            path.as_ref(),
-        )
-        .await;
-        log_failed_signal(sent, "LinkRemoved");
-    }
-
     for (index, view) in &new.links {
         // Most links are unchanged (shared with the previous snapshot): skip them before
         // doing any work, since a burst publishes many snapshots of many links.
-        let before = old.links.get(index);
-        if before.is_some_and(|before| Arc::ptr_eq(before, view)) {
+        let Some(before) = old.links.get(index) else {
+            continue;
+        };
+        if Arc::ptr_eq(before, view) || !objects.contains(index) {
             continue;
         }
-        let path = link_path(*index);
-        match before {
-            None => {
-                match server.at(&path, Link::new(*index, snapshots.clone())).await {
-                    Ok(_) => {}
-                    Err(err) => {
-                        warn!(ifindex = index, error = %err, "bus: failed to add the object of link {index}: {err}");
-                        continue;
-                    }
-                }
-                let sent = Manager::link_added(
-                    &manager,
-                    wire_index(*index),
-                    &view.attrs.name,
-                    path.as_ref(),
-                )
-                .await;
-                log_failed_signal(sent, "LinkAdded");
-                emit_address_changes(&manager, *index, &[], &view.addresses).await;
-            }
-            Some(before) => {
-                emit_property_changes(conn, &path, before, view).await;
-                if before.addresses != view.addresses {
-                    emit_address_changes(&manager, *index, &before.addresses, &view.addresses)
-                        .await;
-                }
-            }
-        }
-    }
-}
-
-/// The addresses in `after` that `before` does not have, and the other way round (an address
-/// is the same address when its IP and prefix length are; a change of lifetimes or flags is not
-/// news).
-pub fn address_diff<'a>(
-    before: &'a [Address],
-    after: &'a [Address],
-) -> (Vec<&'a Address>, Vec<&'a Address>) {
-    let same = |a: &Address, b: &Address| a.ip == b.ip && a.prefix_len == b.prefix_len;
-    let added = after
-        .iter()
-        .filter(|a| !before.iter().any(|b| same(a, b)))
-        .collect();
-    let removed = before
-        .iter()
-        .filter(|b| !after.iter().any(|a| same(a, b)))
-        .collect();
-    (added, removed)
-}
-
-/// `AddressRemoved` for every address gone, then `AddressAdded` for every new one.
-async fn emit_address_changes(
-    manager: &SignalEmitter<'_>,
-    index: IfIndex,
-    before: &[Address],
-    after: &[Address],
-) {
-    let (added, removed) = address_diff(before, after);
-    for address in removed {
-        let sent = Manager::address_removed(
-            manager,
-            wire_index(index),
-            &address.ip.to_string(),
-            address.prefix_len,
-        )
-        .await;
-        log_failed_signal(sent, "AddressRemoved");
-    }
-    for address in added {
-        let sent = Manager::address_added(
-            manager,
-            wire_index(index),
-            &address.ip.to_string(),
-            address.prefix_len,
-        )
-        .await;
-        log_failed_signal(sent, "AddressAdded");
-    }
-}
-
-/// Publishes the broker's notices (`RoutesModified`) until the broker stops.
-pub async fn notices(
-    conn: Connection,
-    mut notices: tokio::sync::mpsc::UnboundedReceiver<crate::broker::command::Notice>,
-) {
-    let emitter = match SignalEmitter::new(&conn, MANAGER_PATH) {
-        Ok(emitter) => emitter,
-        Err(err) => {
-            warn!(error = %err, "bus: cannot address the manager object; notices not published: {err}");
-            while notices.recv().await.is_some() {}
-            return;
-        }
-    };
-    while let Some(notice) = notices.recv().await {
-        match notice {
-            crate::broker::command::Notice::RoutesModified(index) => {
-                let sent = Manager::routes_modified(&emitter, wire_index(index)).await;
-                log_failed_signal(sent, "RoutesModified");
-            }
-        }
+        emit_property_changes(conn, &link_path(*index), before, view).await;
     }
 }
 
@@ -194,7 +154,7 @@ async fn emit_property_changes(
     let iface = match conn.object_server().interface::<_, Link>(path).await {
         Ok(iface) => iface,
         Err(err) => {
-            warn!(path = %path.as_str(), error = %err, "bus: link object {} missing: {err}", path.as_str());
+            warn!(path = %path.as_str(), error = %err, "bus: the object {} is missing: {err}", path.as_str());
             return;
         }
     };
@@ -275,7 +235,7 @@ async fn emit_manager_changes(conn: &Connection, before: &States, after: &States
     {
         Ok(iface) => iface,
         Err(err) => {
-            warn!(error = %err, "bus: manager object missing: {err}");
+            warn!(error = %err, "bus: the manager object is missing: {err}");
             return;
         }
     };
@@ -306,7 +266,7 @@ pub async fn hook_results(
     let emitter = match SignalEmitter::new(&conn, MANAGER_PATH) {
         Ok(emitter) => emitter,
         Err(err) => {
-            warn!(error = %err, "bus: cannot address the manager object; hook results not published: {err}");
+            warn!(error = %err, "bus: cannot address the manager object, hook results not published: {err}");
             while results.recv().await.is_some() {}
             return;
         }
@@ -327,23 +287,6 @@ pub async fn hook_results(
 
 fn log_failed_signal(result: zbus::Result<()>, what: &str) {
     if let Err(err) = result {
-        warn!(signal = what, error = %err, "bus: failed to emit signal {what}: {err}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::fixtures::address;
-
-    #[test]
-    fn address_diff_by_ip_and_prefix() {
-        let before = [address("10.0.0.1", 24), address("fe80::1", 64)];
-        let after = [address("10.0.0.1", 24), address("10.0.0.2", 24)];
-        let (added, removed) = address_diff(&before, &after);
-        assert_eq!(added, vec![&after[1]]);
-        assert_eq!(removed, vec![&before[1]]);
-        let (added, removed) = address_diff(&before, &before);
-        assert!(added.is_empty() && removed.is_empty());
+        warn!(signal = what, error = %err, "bus: failed to emit {what}: {err}");
     }
 }

@@ -49,7 +49,7 @@
 //! complete picture and exits, so that systemd restarts it.
 
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{Future, StreamExt as _};
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
@@ -266,6 +266,9 @@ struct Source {
     /// Interrupted dumps in a row.
     interruptions: u32,
     stats: Stats,
+    /// Since when the broker's picture has been out of date, and why: the resync that ends
+    /// it is logged with how long it took.
+    stale: Option<(Instant, &'static str)>,
 }
 
 impl Source {
@@ -279,6 +282,7 @@ impl Source {
             failures: 0,
             interruptions: 0,
             stats: Stats::default(),
+            stale: None,
         }
     }
 
@@ -296,7 +300,10 @@ impl Source {
             },
             NetlinkPayload::Overrun(_) => {
                 self.stats.overruns += 1;
-                self.lost("the kernel reported a netlink overrun (ENOBUFS)");
+                self.lost(
+                    "the kernel reported a netlink overrun (ENOBUFS)",
+                    "netlink overrun",
+                );
             }
             other => trace!(?other, "rtnl: ignoring netlink control message"),
         }
@@ -310,7 +317,7 @@ impl Source {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
                     self.stats.dropped += 1;
-                    self.lost("the broker's queue is full");
+                    self.lost("the broker's queue is full", "a full event queue");
                 }
                 Err(TrySendError::Closed(_)) => return Flow::BrokerGone,
             },
@@ -333,8 +340,9 @@ impl Source {
         Flow::Continue
     }
 
-    /// Notifications were lost: make sure a dump starts after this point.
-    fn lost(&mut self, why: &str) {
+    /// Notifications were lost (`why`, in short `cause`): make sure a dump starts after this
+    /// point.
+    fn lost(&mut self, why: &str, cause: &'static str) {
         match &mut self.phase {
             Phase::Live => {
                 warn!(
@@ -343,6 +351,7 @@ impl Source {
                     "{}",
                     crate::messages::kernel_resync(why)
                 );
+                self.stale.get_or_insert((Instant::now(), cause));
                 self.wait_for_room();
             }
             Phase::Dumping { lost, .. } => {
@@ -516,7 +525,19 @@ impl Source {
         }
         if lost {
             warn!("rtnl: kernel notifications were lost during the resync, resyncing again");
+            self.stale
+                .get_or_insert((Instant::now(), "notifications lost during a resync"));
             self.wait_for_room();
+        } else if let Some((since, cause)) = self.stale.take() {
+            // From the loss to the moment the broker has the whole picture queued, across
+            // every attempt it took.
+            let ms = since.elapsed().as_millis();
+            info!(
+                links,
+                addresses,
+                duration_ms = ms,
+                "kernel resync after {cause}: {links} links, {addresses} addresses in {ms} ms"
+            );
         }
         Ok(Flow::Continue)
     }

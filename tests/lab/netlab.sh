@@ -36,6 +36,12 @@
 #                       its bus name is free; start it again exactly as `up` does (same command,
 #                       log appended, pid file rewritten) and wait until that PID owns
 #                       org.freedesktop.network1. For tests of what happens while networkd is away.
+#   netlab.sh bus stop|start|restart
+#                       stop: SIGKILL to the lab's dbus-daemon (only the PID in $RUN/pids/dbus.pid,
+#                       after checking it is this lab's), as a crash would, and wait until it is
+#                       gone; start: as `up` does (log appended), then networkd, resolved and
+#                       polkitd are each given 2 s to be back on the new bus and are restarted
+#                       (by PID) if not. For tests of what bus clients do when the bus goes away.
 #   netlab.sh dhclient release|stop|start|restart
 #                       release: `dhclient -r` inside the lab (the lab's dhclient is told to go, a
 #                       DHCPRELEASE is sent, dhclient-script removes the address, and dhclient
@@ -837,6 +843,86 @@ cmd_networkd() {
 }
 
 # ------------------------------------------------------------------------------------------
+# bus stop|start|restart (tests of what happens when the system bus goes away and comes back)
+
+# the PID of this lab's dbus-daemon, from its pid file, checked like networkd_pid
+bus_pid() {
+    local pid exe ino
+    pid=$(cat "$RUN/pids/dbus.pid" 2>/dev/null) || return 1
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+    [ "${exe##*/}" = dbus-daemon ] || return 1
+    ino=$(lab_mntns_inode)
+    [ -n "$ino" ] && [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "mnt:[$ino]" ] || return 1
+    echo "$pid"
+}
+
+bus_stop() {
+    local pid
+    pid=$(bus_pid) || die "the lab's dbus-daemon is not running (PID file $RUN/pids/dbus.pid)"
+    log "stopping the lab's dbus-daemon (PID $pid)"
+    # SIGKILL, as a crash would: nothing is said to the clients but the closed socket
+    kill -KILL "$pid"
+    wait_for "dbus-daemon (PID $pid) to be gone" 10 pid_gone "$pid"
+    rm -f "$RUN/pids/dbus.pid" "$SOCK"
+}
+
+# a bus client of the lab (networkd, resolved, polkitd) whose process is alive and not on the
+# bus a few seconds after the bus came back is stopped (by its PID) and started as `up` does
+bus_client_back() {   # bus_client_back NAME BUS_NAME COMMAND...
+    local name=$1 busname=$2 pid i; shift 2
+    pid=$(cat "$RUN/pids/$name.pid" 2>/dev/null || true)
+    for i in $(seq 20); do
+        if [ -n "$pid" ] && owned_by "$busname" "$pid"; then log "$name (PID $pid) is back on the bus"; return 0; fi
+        # polkitd is activatable: the new bus may have started one already
+        if on_bus "$busname"; then log "$busname is owned by PID $(bus_owner_pid "$busname") (activated)"; return 0; fi
+        if [ -z "$pid" ] || pid_gone "$pid"; then break; fi
+        sleep 0.1
+    done
+    if [ -n "$pid" ] && ! pid_gone "$pid" && [ -d "/proc/$pid/ns" ] \
+        && [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "mnt:[$(lab_mntns_inode)]" ]; then
+        log "$name (PID $pid) did not come back to the bus: stopping it"
+        kill -TERM "$pid" 2>/dev/null || true
+        for i in $(seq 50); do pid_gone "$pid" && break; sleep 0.1; done
+        pid_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    echo "=== netlab: $name started again after a bus restart at $(date '+%F %T.%N')" >>"$RUN/log/$name.log"
+    daemon_append "$name" "$@"
+    wait_for "$busname on the new bus" 10 on_bus "$busname"
+}
+
+bus_start() {
+    local pid
+    if pid=$(bus_pid); then die "the lab's dbus-daemon is already running (PID $pid)"; fi
+    echo "=== netlab: dbus-daemon started again at $(date '+%F %T.%N')" >>"$RUN/log/dbus.log"
+    daemon_append dbus "${LABCMD[@]}" dbus-daemon --config-file="$RUN/etc/bus.conf" --nofork --nopidfile
+    wait_for "dbus socket" 5 test -S "$SOCK"
+    wait_for "dbus answering" 5 busctl --system list
+    # the lab's services lost their connection with the old bus: each either reconnects by
+    # itself or is started again, so the lab is whole when this returns
+    bus_client_back networkd org.freedesktop.network1 "${NETWORKD_CMD[@]}"
+    bus_client_back resolved org.freedesktop.resolve1 "${LABCMD[@]}" env SYSTEMD_LOG_LEVEL="$LOG_LEVEL" "$RESOLVED_BIN"
+    bus_client_back polkitd org.freedesktop.PolicyKit1 "${LABCMD[@]}" /usr/lib/polkit-1/polkitd
+}
+
+cmd_bus() {
+    [ "$(id -u)" = 0 ] || die "must run as root"
+    [ -e "$RUN/lab.env" ] || die "lab is down (LAB_DIR=$LAB_DIR)"
+    local level
+    level=$(sed -n 's/^LAB_LOG_LEVEL=//p' "$RUN/lab.env")
+    if [ -n "$level" ] && [ "$level" != "$LOG_LEVEL" ]; then
+        LOG_LEVEL=$level
+        NETWORKD_CMD=("${LABCMD[@]}" env SYSTEMD_LOG_LEVEL="$LOG_LEVEL" /lib/systemd/systemd-networkd)
+    fi
+    case "${1:-}" in
+        stop)    bus_stop ;;
+        start)   bus_start ;;
+        restart) bus_stop; bus_start ;;
+        *) echo "usage: $0 bus {stop|start|restart}" >&2; exit 2 ;;
+    esac
+}
+
+# ------------------------------------------------------------------------------------------
 # dhclient release|stop|start|restart (tests of what the broker does when a lease goes away)
 
 # the PID in $RUN/pids/dhclient.pid, if that process is alive, is dhclient and lives in this
@@ -1063,5 +1149,6 @@ case "${1:-}" in
     install-project) cmd_install_project ;;
     networkd) shift; cmd_networkd "$@" ;;
     dhclient) shift; cmd_dhclient "$@" ;;
-    *) echo "usage: $0 {up|down|status|selftest|env|install-project|networkd stop|start|restart|dhclient release|stop|start|restart|exec CMD...|peer CMD...}" >&2; exit 2 ;;
+    bus)      shift; cmd_bus "$@" ;;
+    *) echo "usage: $0 {up|down|status|selftest|env|install-project|networkd stop|start|restart|bus stop|start|restart|dhclient release|stop|start|restart|exec CMD...|peer CMD...}" >&2; exit 2 ;;
 esac
