@@ -129,7 +129,7 @@ fn cycles(lab: &Lab, alive: Duration) {
     let appeared: BTreeSet<String> = broker
         .log()
         .lines()
-        .filter(|l| l.contains("link appeared"))
+        .filter(|l| l.contains(" appeared (index "))
         .filter_map(|l| l.split_once(" ifname=").map(|(_, n)| n.trim().to_string()))
         .filter(|n| n.starts_with(&prefix))
         .collect();
