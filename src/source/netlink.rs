@@ -38,6 +38,14 @@
 //!   applying it again changes nothing; an add for something already removed is followed by
 //!   its removal, a removal of something absent is a no-op.
 //!
+//! That holds for every notification read after the dump started *unless the kernel dropped
+//! some*: on `ENOBUFS` it reports the overrun before the notifications still queued in the
+//! socket, and what it dropped came after those, so a queued "address added" may have lost
+//! its "address removed"; read during or after the dump, it would undo the snapshot. So an
+//! overrun also replaces the monitor socket: a new one is subscribed (and the old one, with
+//! whatever it still holds, closed) before the resync's dump, exactly as at start, and every
+//! notification read from then on was sent after the subscription.
+//!
 //! The reverse order would be wrong: a notification sent *before* the snapshot would be
 //! overwritten by a dump that may have read the object before the change. That is why
 //! notifications are buffered, not forwarded, while a dump runs.
@@ -106,10 +114,7 @@ const INTERRUPTED_BACKOFF_MAX: Duration = Duration::from_secs(1);
 pub async fn run(events: EventSender, cancel: CancellationToken) -> Result<(), Error> {
     // Subscribe first, then dump: a change made between the two is then both in the dump and
     // notified, never in neither.
-    let (mut monitor, _, mut notifications) =
-        rtnetlink::new_multicast_connection(GROUPS).map_err(Error::Subscribe)?;
-    raise_receive_buffer(monitor.socket_mut().socket_mut());
-    let _monitor = AbortOnDrop(tokio::spawn(monitor));
+    let (mut _monitor, mut notifications) = subscribe()?;
 
     // A separate request socket, so dump replies never compete with notifications for one
     // receive buffer. It forwards the end-of-dump marker, which tells a complete dump from one
@@ -130,9 +135,17 @@ pub async fn run(events: EventSender, cancel: CancellationToken) -> Result<(), E
                 let Some((msg, _)) = next else {
                     return Err(Error::StreamEnded);
                 };
-                if source.on_message(msg) == Flow::BrokerGone {
-                    info!("rtnl: broker queue closed, netlink source stopping");
-                    return Ok(());
+                match source.on_message(msg) {
+                    Flow::Continue => {}
+                    Flow::BrokerGone => {
+                        info!("rtnl: broker queue closed, netlink source stopping");
+                        return Ok(());
+                    }
+                    Flow::Resubscribe => {
+                        // The old socket's queue goes with it (see the module documentation).
+                        (_monitor, notifications) = subscribe()?;
+                        debug!("rtnl: subscribed again on a new socket after the overrun");
+                    }
                 }
             }
             progress = source.phase.progress() => {
@@ -143,6 +156,23 @@ pub async fn run(events: EventSender, cancel: CancellationToken) -> Result<(), E
             }
         }
     }
+}
+
+/// Opens a monitor socket subscribed to [`GROUPS`] with a raised receive buffer: its
+/// connection task and its notifications.
+fn subscribe() -> Result<
+    (
+        AbortOnDrop,
+        impl futures_util::Stream<
+                Item = (NetlinkMessage<RouteNetlinkMessage>, netlink_sys::SocketAddr),
+            > + Unpin,
+    ),
+    Error,
+> {
+    let (mut monitor, _, notifications) =
+        rtnetlink::new_multicast_connection(GROUPS).map_err(Error::Subscribe)?;
+    raise_receive_buffer(monitor.socket_mut().socket_mut());
+    Ok((AbortOnDrop(tokio::spawn(monitor)), notifications))
 }
 
 /// Asks for [`RECEIVE_BUFFER_BYTES`]. `SO_RCVBUFFORCE` (needs `CAP_NET_ADMIN`, which the
@@ -188,6 +218,9 @@ enum Flow {
     Continue,
     /// The broker's queue is closed.
     BrokerGone,
+    /// The kernel dropped notifications: the monitor socket must be replaced before the
+    /// resync's dump.
+    Resubscribe,
 }
 
 type ReserveFuture =
@@ -304,6 +337,7 @@ impl Source {
                     "the kernel reported a netlink overrun (ENOBUFS)",
                     "netlink overrun",
                 );
+                return Flow::Resubscribe;
             }
             other => trace!(?other, "rtnl: ignoring netlink control message"),
         }
@@ -721,7 +755,7 @@ mod tests {
         let (_conn, handle, _) = rtnetlink::new_connection().expect("netlink socket");
         let mut source = Source::new(tx, handle);
         source.phase = Phase::Live;
-        assert_eq!(source.on_message(overrun()), Flow::Continue);
+        assert_eq!(source.on_message(overrun()), Flow::Resubscribe);
         assert!(matches!(source.phase, Phase::WaitingForRoom(_)));
         assert_eq!(source.stats.overruns, 1);
     }
