@@ -108,6 +108,12 @@ pub const RESERVED_ROUTE_PROTOCOLS: &[(u8, &str)] = &[
 /// mistaken symlink to a device or a huge file must not stall or bloat a root daemon.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
+/// Deepest nesting of lists and mappings a configuration may have. The deepest legitimate
+/// one is 3 (the document, a section, a list of names); anything deeper is refused with its
+/// position before the recursive deserialisation can use up the stack of the thread it runs
+/// on (a reload runs on a blocking-pool thread, with a smaller stack than `main`'s).
+pub const MAX_NESTING_DEPTH: usize = 8;
+
 /// Log verbosity (`System.LogLevel`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogLevel {

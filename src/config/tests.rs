@@ -577,6 +577,63 @@ fn syntax_errors_name_file_and_position() {
     assert!(!shown.contains(" at line "), "{shown}");
 }
 
+/// The campaign's two nesting bombs: a 270-byte flow mapping of depth 50 and a 148-byte
+/// sequence of depth 64 (serde-saphyr's own default limit), both of which overflowed the
+/// reload thread's stack.
+fn nesting_bombs() -> [String; 2] {
+    [
+        format!(
+            "Network:\n  Links: {}1{}\n",
+            "{a: ".repeat(50),
+            "}".repeat(50)
+        ),
+        format!("Network:\n  Links:  {}{}\n", "[".repeat(64), "]".repeat(64)),
+    ]
+}
+
+#[test]
+fn deep_nesting_is_refused_by_position_and_limit() {
+    let [mapping, sequence] = nesting_bombs();
+    assert_eq!((mapping.len(), sequence.len()), (270, 148));
+    for text in nesting_bombs() {
+        let shown = err(&text);
+        assert!(
+            shown.starts_with(&format!("{FILE}:2:")),
+            "{shown} should point at line 2"
+        );
+        assert!(
+            shown.contains(&format!("nested deeper than {MAX_NESTING_DEPTH}")),
+            "{shown}"
+        );
+    }
+    // The deepest legitimate configuration (a list inside a section) is far below it.
+    ok("Network:\n  Links: [eth0, eth1]\n");
+}
+
+/// Reload parses on a blocking-pool thread (2 MiB of stack), `--check-config` on the main
+/// thread (8 MiB): the bombs overflowed the first and not the second. The limit must hold
+/// whatever the stack, so this loads them on a thread with a quarter of the pool's stack
+/// (before the limit, a debug build aborted here; with it, it needs well under that).
+#[test]
+fn deep_nesting_is_refused_on_a_small_stack() {
+    for text in nesting_bombs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE_NAME), &text).unwrap();
+        let path = dir.path().to_path_buf();
+        let loaded = std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(move || Config::load_with_env(&path, no_env).map_err(|e| e.to_string()))
+            .unwrap()
+            .join()
+            .unwrap();
+        let shown = loaded.unwrap_err();
+        assert!(
+            shown.contains(&format!("nested deeper than {MAX_NESTING_DEPTH}")),
+            "{shown}"
+        );
+    }
+}
+
 #[test]
 fn unsupported_tags_are_rejected() {
     let shown = err("Network:\n  Links: !include links.yaml\n");
