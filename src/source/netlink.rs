@@ -63,6 +63,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, trace, warn};
 
 use crate::event::{Event, EventSender, KernelEvent};
+use crate::netlink::names::NameSafeSocket;
 use crate::netlink::{self, Error};
 
 /// The notifications the monitor socket subscribes to: links, addresses, routes and routing
@@ -106,15 +107,19 @@ const INTERRUPTED_BACKOFF_MAX: Duration = Duration::from_secs(1);
 pub async fn run(events: EventSender, cancel: CancellationToken) -> Result<(), Error> {
     // Subscribe first, then dump: a change made between the two is then both in the dump and
     // notified, never in neither.
+    // Both sockets escape names that are not text before decoding: a link called
+    // `$'\xff\xfeA'` would otherwise be dropped by the decoder, with its addresses.
     let (mut monitor, _, mut notifications) =
-        rtnetlink::new_multicast_connection(GROUPS).map_err(Error::Subscribe)?;
+        rtnetlink::new_multicast_connection_with_socket::<NameSafeSocket>(GROUPS)
+            .map_err(Error::Subscribe)?;
     raise_receive_buffer(monitor.socket_mut().socket_mut());
     let _monitor = AbortOnDrop(tokio::spawn(monitor));
 
     // A separate request socket, so dump replies never compete with notifications for one
     // receive buffer. It forwards the end-of-dump marker, which tells a complete dump from one
     // cut short by a broken connection.
-    let (mut requests, handle, _) = rtnetlink::new_connection().map_err(Error::Socket)?;
+    let (mut requests, handle, _) =
+        rtnetlink::new_connection_with_socket::<NameSafeSocket>().map_err(Error::Socket)?;
     requests.set_forward_done(true);
     let _requests = AbortOnDrop(tokio::spawn(requests));
 
