@@ -33,9 +33,7 @@ fn check(text: &str) {
             assert!(config.network.networkd_state_dir.is_absolute());
             assert!(config.network.lease_files.iter().all(|p| p.is_absolute()));
         }
-        Err(ConfigError::Invalid {
-            path, position, ..
-        }) => {
+        Err(ConfigError::Invalid { path, position, .. }) => {
             assert_eq!(path, Path::new(FILE));
             if let Some(p) = position {
                 // YAML breaks lines at `\n`, `\r\n` and a lone `\r` (found by this target:
