@@ -185,11 +185,18 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
             _ = interrupt.recv() => { info!("SIGINT received: network-broker stopping"); break Ok(()) }
             _ = hangup.recv() => {
                 info!("SIGHUP received: reloading the configuration");
-                let _ = reload(&config.dir, &events, &log).await;
+                let reloading = reload(&config.dir, &events, &log);
+                if let Stop::Requested = unless_stopped(reloading, &mut terminate, &mut interrupt).await {
+                    break Ok(());
+                }
             }
             Some(reply) = reload_rx.recv() => {
                 info!("reload requested on the bus (Reload()): reloading the configuration");
-                let _ = reply.send(reload(&config.dir, &events, &log).await);
+                let reloading = reload(&config.dir, &events, &log);
+                match unless_stopped(reloading, &mut terminate, &mut interrupt).await {
+                    Stop::Done(result) => { let _ = reply.send(result); }
+                    Stop::Requested => break Ok(()),
+                }
             }
             () = conn.closed() => break Err(Error::BusLost),
             ended = &mut netlink_task => break Err(match ended {
@@ -256,6 +263,35 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
         );
     }
     outcome
+}
+
+/// How a step of the main loop that may take a while ended.
+enum Stop<T> {
+    /// It completed.
+    Done(T),
+    /// SIGTERM or SIGINT came first: the step was abandoned and the daemon stops.
+    Requested,
+}
+
+/// Runs `step` unless a stop signal arrives first. A reload reads a file on a blocking
+/// thread, which a slow or hostile file system can hold up; SIGTERM must still be honoured
+/// at once, so the main loop never waits on such a step alone.
+async fn unless_stopped<T>(
+    step: impl std::future::Future<Output = T>,
+    terminate: &mut tokio::signal::unix::Signal,
+    interrupt: &mut tokio::signal::unix::Signal,
+) -> Stop<T> {
+    tokio::select! {
+        value = step => Stop::Done(value),
+        _ = terminate.recv() => {
+            warn!("SIGTERM received during a configuration reload, abandoning it and stopping");
+            Stop::Requested
+        }
+        _ = interrupt.recv() => {
+            warn!("SIGINT received during a configuration reload, abandoning it and stopping");
+            Stop::Requested
+        }
+    }
 }
 
 /// Waits for an optional task; never completes when there is none.

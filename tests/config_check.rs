@@ -82,3 +82,22 @@ fn check_config_rejects_malformed_yaml_naming_file_and_line() {
         describe(&out)
     );
 }
+
+#[test]
+fn check_config_rejects_deep_nesting_naming_file_and_line() {
+    // A flow mapping of depth 50 on line 2: refused with its position, not by the size of
+    // the main thread's stack.
+    let d = dir_with(&format!(
+        "Network:\n  Links: {}1{}\n",
+        "{a: ".repeat(50),
+        "}".repeat(50)
+    ));
+    let out = check_config(d.path());
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("network-broker.yaml:2:") && stderr.contains("nested deeper than"),
+        "stderr must name the file, the line and the limit\n{}",
+        describe(&out)
+    );
+}

@@ -3,12 +3,17 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
 use network_broker::config::{Config, CONFIG_FILE_NAME, DEFAULT_CONFIG_DIR};
 use network_broker::daemon::{self, ErrorChain};
 use network_broker::logging;
+
+/// How long, once the daemon has stopped, blocking work still running (a file read) may
+/// delay the exit.
+const BLOCKING_SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Network event broker: runs hooks on link events, keeps per-link policy routing and
 /// publishes link state as org.freedesktop.NetworkBroker1 on the system bus.
@@ -60,7 +65,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(daemon::run(config, log)) {
+    let outcome = runtime.block_on(daemon::run(config, log));
+    // A reload abandoned at SIGTERM may still sit in a blocking read; dropping the runtime
+    // would wait for it without end.
+    runtime.shutdown_timeout(BLOCKING_SHUTDOWN_TIMEOUT);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // The daemon already logged the error; stderr also gets it for people running it

@@ -114,6 +114,12 @@ pub const RESERVED_ROUTE_PROTOCOLS: &[(u8, &str)] = &[
 /// mistaken symlink to a device or a huge file must not stall or bloat a root daemon.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
+/// Deepest nesting of lists and mappings a configuration may have. The deepest legitimate
+/// one is 3 (the document, a section, a list of names); anything deeper is refused with its
+/// position before the recursive deserialisation can use up the stack of the thread it runs
+/// on (a reload runs on a blocking-pool thread, with a smaller stack than `main`'s).
+pub const MAX_NESTING_DEPTH: usize = 8;
+
 /// Log verbosity (`System.LogLevel`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogLevel {
@@ -502,9 +508,37 @@ fn env_value<T: Keyword>(
     }
 }
 
-/// Reads at most [`MAX_FILE_BYTES`] (+1, to tell "too big" apart).
+/// Reads at most [`MAX_FILE_BYTES`] (+1, to tell "too big" apart) from a regular file.
+///
+/// The file is opened with `O_NONBLOCK` and checked with `fstat` before anything is read:
+/// a FIFO in its place would otherwise block the open (and the reload, and the SIGTERM
+/// behind it) until someone writes to it, and a device could be read forever. The open
+/// descriptor is what is checked and read, so the file cannot be swapped in between.
 fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32)
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else {
+            "not a file"
+        };
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("not a regular file ({what})"),
+        ));
+    }
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {

@@ -325,6 +325,24 @@ fn bad_interface_names_are_rejected_with_their_position() {
     );
 }
 
+/// A `Links` list of 40,000 names parses (it took 11.7 s, with quadratic duplicate checks
+/// and column arithmetic), as a space-separated string and as a flow list, and the names
+/// keep their order.
+#[test]
+fn forty_thousand_names_parse() {
+    let names: Vec<String> = (0..40_000).map(|i| format!("n{i}")).collect();
+    let config = ok(&format!("Network:\n  Links: {}\n", names.join(" ")));
+    assert_eq!(config.network.links.as_ref(), Some(&names));
+    let config = ok(&format!("Network:\n  Links: [{}]\n", names.join(", ")));
+    assert_eq!(config.network.links.as_ref(), Some(&names));
+    // A repeat at the very end is still found, with both positions.
+    let shown = err(&format!("Network:\n  Links: {} n7\n", names.join(" ")));
+    assert!(
+        shown.contains("\"n7\" is listed twice (first at column 31)"),
+        "{shown}"
+    );
+}
+
 #[test]
 fn repeated_names_are_rejected() {
     assert_eq!(
@@ -589,6 +607,63 @@ fn syntax_errors_name_file_and_position() {
     assert!(!shown.contains(" at line "), "{shown}");
 }
 
+/// The campaign's two nesting bombs: a 270-byte flow mapping of depth 50 and a 148-byte
+/// sequence of depth 64 (serde-saphyr's own default limit), both of which overflowed the
+/// reload thread's stack.
+fn nesting_bombs() -> [String; 2] {
+    [
+        format!(
+            "Network:\n  Links: {}1{}\n",
+            "{a: ".repeat(50),
+            "}".repeat(50)
+        ),
+        format!("Network:\n  Links:  {}{}\n", "[".repeat(64), "]".repeat(64)),
+    ]
+}
+
+#[test]
+fn deep_nesting_is_refused_by_position_and_limit() {
+    let [mapping, sequence] = nesting_bombs();
+    assert_eq!((mapping.len(), sequence.len()), (270, 148));
+    for text in nesting_bombs() {
+        let shown = err(&text);
+        assert!(
+            shown.starts_with(&format!("{FILE}:2:")),
+            "{shown} should point at line 2"
+        );
+        assert!(
+            shown.contains(&format!("nested deeper than {MAX_NESTING_DEPTH}")),
+            "{shown}"
+        );
+    }
+    // The deepest legitimate configuration (a list inside a section) is far below it.
+    ok("Network:\n  Links: [eth0, eth1]\n");
+}
+
+/// Reload parses on a blocking-pool thread (2 MiB of stack), `--check-config` on the main
+/// thread (8 MiB): the bombs overflowed the first and not the second. The limit must hold
+/// whatever the stack, so this loads them on a thread with a quarter of the pool's stack
+/// (before the limit, a debug build aborted here; with it, it needs well under that).
+#[test]
+fn deep_nesting_is_refused_on_a_small_stack() {
+    for text in nesting_bombs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE_NAME), &text).unwrap();
+        let path = dir.path().to_path_buf();
+        let loaded = std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(move || Config::load_with_env(&path, no_env).map_err(|e| e.to_string()))
+            .unwrap()
+            .join()
+            .unwrap();
+        let shown = loaded.unwrap_err();
+        assert!(
+            shown.contains(&format!("nested deeper than {MAX_NESTING_DEPTH}")),
+            "{shown}"
+        );
+    }
+}
+
 #[test]
 fn unsupported_tags_are_rejected() {
     let shown = err("Network:\n  Links: !include links.yaml\n");
@@ -743,6 +818,53 @@ fn unreadable_file_is_an_error() {
     assert!(
         shown.starts_with(&format!("{}: cannot read: ", file.display())),
         "{shown}"
+    );
+}
+
+/// A FIFO in place of the file is refused at once (it used to block the open, and with it
+/// the reload and the SIGTERM behind it, until a writer came); so is a device. Both name
+/// what they are.
+#[test]
+fn non_regular_files_are_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(CONFIG_FILE_NAME);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &file,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let (done, loaded) = std::sync::mpsc::channel();
+    let path = dir.path().to_path_buf();
+    std::thread::spawn(move || {
+        let _ = done.send(Config::load_with_env(&path, no_env).map_err(|e| e.to_string()));
+    });
+    // Not a performance bound: a blocked open never returns, a refusal returns at once.
+    let shown = match loaded.recv_timeout(Duration::from_secs(30)) {
+        Ok(result) => result.unwrap_err(),
+        Err(_) => panic!("loading a FIFO as the configuration blocked"),
+    };
+    assert_eq!(
+        shown,
+        format!(
+            "{}: cannot read: not a regular file (a FIFO)",
+            file.display()
+        )
+    );
+
+    std::fs::remove_file(&file).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &file).unwrap();
+    let shown = Config::load_with_env(dir.path(), no_env)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        shown,
+        format!(
+            "{}: cannot read: not a regular file (a device)",
+            file.display()
+        )
     );
 }
 

@@ -11,13 +11,14 @@ use std::fmt;
 use std::path::Path;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::budget::BudgetBreach;
 use serde_saphyr::localizer::Localizer;
 use serde_saphyr::{
     DuplicateKeyPolicy, Location, MessageFormatter, NonFiniteFloatPolicy, Spanned,
     UserMessageFormatter,
 };
 
-use super::{ConfigError, Position};
+use super::{ConfigError, Position, MAX_NESTING_DEPTH};
 
 /// One YAML node with where it was used (`referenced`) and, for aliases, where it was
 /// defined (`defined`).
@@ -156,6 +157,12 @@ pub(super) fn parse_document(text: &str) -> Result<Option<Located>, serde_saphyr
         // Our messages are single lines (`path:line:col: message`), as logs and
         // `--check-config` want; no multi-line source snippets.
         with_snippet: false,
+        // The recursion below (our visitor, serde-saphyr's deserialiser) costs stack per
+        // level; bounding the depth, rather than trusting the thread's stack, is what makes a
+        // hostile file an error on any thread (see `MAX_NESTING_DEPTH`).
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_NESTING_DEPTH,
+        },
     };
     serde_saphyr::from_str_with_options::<Option<Located>>(text, options)
 }
@@ -163,11 +170,22 @@ pub(super) fn parse_document(text: &str) -> Result<Option<Located>, serde_saphyr
 /// Converts a serde-saphyr error (syntax, budget, multiple documents, ...) into
 /// `path:line:column: message`.
 pub(super) fn syntax_error(err: &serde_saphyr::Error, path: &Path) -> ConfigError {
+    let message = match err.without_snippet() {
+        // Worded by us: serde-saphyr's text names its budget, not what to change in the file.
+        serde_saphyr::Error::Budget {
+            breach: BudgetBreach::Depth { .. },
+            ..
+        } => format!(
+            "lists and mappings are nested deeper than {MAX_NESTING_DEPTH} levels (a \
+             configuration needs 3)"
+        ),
+        _ => err.render_with_formatter(&PlainFormatter),
+    };
     ConfigError::Invalid {
         path: path.to_path_buf(),
         position: err.location().and_then(position),
         key: None,
-        message: err.render_with_formatter(&PlainFormatter),
+        message,
     }
 }
 

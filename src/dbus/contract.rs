@@ -231,3 +231,87 @@ async fn bad_arguments_get_named_errors() -> zbus::Result<()> {
     }
     Ok(())
 }
+
+/// The text of the error a call ends with.
+async fn error_text<B>(conn: &Connection, method: &str, body: &B) -> String
+where
+    B: serde::Serialize + zbus::DynamicType,
+{
+    match conn
+        .call_method(
+            None::<&str>,
+            MANAGER_PATH,
+            Some(MANAGER_INTERFACE),
+            method,
+            body,
+        )
+        .await
+    {
+        Ok(_) => panic!("{method} succeeded"),
+        Err(zbus::Error::MethodError(_, text, _)) => text.unwrap_or_default(),
+        Err(zbus::Error::FDO(err)) => zbus::DBusError::description(&*err)
+            .unwrap_or_default()
+            .to_owned(),
+        Err(other) => panic!("{method}: unexpected {other}"),
+    }
+}
+
+/// A 1 MB argument is not sent back in the error reply: what is quoted of an argument is a
+/// short prefix, and a reply's text has a fixed bound.
+#[tokio::test]
+async fn error_replies_quote_only_a_prefix_of_an_argument() -> zbus::Result<()> {
+    let served = serve(Snapshot::default()).await?;
+    let c = &served.client;
+    let huge = "x".repeat(1 << 20);
+    for (method, text) in [
+        (
+            "GetLinkByName",
+            error_text(c, "GetLinkByName", &(&huge,)).await,
+        ),
+        ("RunHooks", error_text(c, "RunHooks", &(&huge, 1i32)).await),
+        (
+            "DryRunHooks",
+            error_text(c, "DryRunHooks", &(&huge, 1i32)).await,
+        ),
+    ] {
+        assert!(
+            text.len() <= super::error::MAX_MESSAGE_BYTES,
+            "{method}: a reply of {} bytes",
+            text.len()
+        );
+        assert!(
+            text.contains("xxxx"),
+            "{method}: the prefix is still quoted: {text}"
+        );
+        assert!(
+            text.contains("1048576 bytes"),
+            "{method}: says how long: {text}"
+        );
+    }
+    Ok(())
+}
+
+/// Methods without arguments refuse a call that brings some, as `Reload` always did.
+#[tokio::test]
+async fn methods_without_arguments_refuse_extra_ones() -> zbus::Result<()> {
+    let served = serve(Snapshot::default()).await?;
+    let c = &served.client;
+    const INVALID_ARGS: &str = "org.freedesktop.DBus.Error.InvalidArgs";
+    for method in [
+        "ListLinks",
+        "Describe",
+        "ListHooks",
+        "Reload",
+        "ReconcileRouting",
+        "DescribeRouting",
+    ] {
+        assert_eq!(
+            error_of(c, MANAGER_PATH, MANAGER_INTERFACE, method, &("extra",))
+                .await
+                .as_deref(),
+            Some(INVALID_ARGS),
+            "{method}(\"extra\")"
+        );
+    }
+    Ok(())
+}

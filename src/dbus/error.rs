@@ -12,6 +12,33 @@ use zbus::names::ErrorName;
 
 use crate::broker::command::CommandError;
 
+/// The longest text an error reply carries, in bytes: a reply never echoes a caller's
+/// megabyte back (see [`quoted`] for how arguments are quoted).
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// How many characters of an argument a message quotes.
+const QUOTED_CHARS: usize = 64;
+
+/// An argument for an error message: Debug-quoted, at most [`QUOTED_CHARS`] characters of
+/// it, and its length in bytes when it was cut.
+pub fn quoted(arg: &str) -> String {
+    if arg.chars().count() <= QUOTED_CHARS {
+        format!("{arg:?}")
+    } else {
+        let head: String = arg.chars().take(QUOTED_CHARS).collect();
+        format!("{head:?}… ({} bytes)", arg.len())
+    }
+}
+
+/// `text` cut to [`MAX_MESSAGE_BYTES`] at a character boundary.
+fn capped(text: &str) -> &str {
+    let mut end = text.len().min(MAX_MESSAGE_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// An error reply of the NetworkBroker1 API. Each variant carries the human-readable text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
@@ -34,6 +61,9 @@ pub enum ApiError {
     /// polkit would ask for authentication but the caller did not allow interaction:
     /// `org.freedesktop.DBus.Error.InteractiveAuthorizationRequired`.
     InteractiveAuthorizationRequired(String),
+    /// A method that takes no arguments was called with some:
+    /// `org.freedesktop.DBus.Error.InvalidArgs`, as zbus answers a wrong signature.
+    InvalidArgs(String),
     /// Anything else (polkit unreachable, an internal failure):
     /// `org.freedesktop.DBus.Error.Failed`.
     Failed(String),
@@ -52,13 +82,14 @@ impl ApiError {
             ApiError::InteractiveAuthorizationRequired(_) => {
                 "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
             }
+            ApiError::InvalidArgs(_) => "org.freedesktop.DBus.Error.InvalidArgs",
             ApiError::Failed(_) => "org.freedesktop.DBus.Error.Failed",
         }
     }
 
-    /// The human-readable text.
+    /// The human-readable text, at most [`MAX_MESSAGE_BYTES`].
     pub fn message(&self) -> &str {
-        match self {
+        capped(match self {
             ApiError::NoSuchLink(m)
             | ApiError::InvalidArgument(m)
             | ApiError::InvalidConfig(m)
@@ -66,8 +97,9 @@ impl ApiError {
             | ApiError::ShuttingDown(m)
             | ApiError::AccessDenied(m)
             | ApiError::InteractiveAuthorizationRequired(m)
+            | ApiError::InvalidArgs(m)
             | ApiError::Failed(m) => m,
-        }
+        })
     }
 }
 
@@ -143,6 +175,10 @@ mod tests {
                 ApiError::InteractiveAuthorizationRequired(s()),
                 "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
             ),
+            (
+                ApiError::InvalidArgs(s()),
+                "org.freedesktop.DBus.Error.InvalidArgs",
+            ),
             (ApiError::Failed(s()), "org.freedesktop.DBus.Error.Failed"),
         ];
         for (error, name) in &table {
@@ -150,7 +186,7 @@ mod tests {
             assert_eq!(zbus::DBusError::name(error).as_str(), *name);
         }
         // Every variant is in the table (a new variant must be added here).
-        assert_eq!(table.len(), 8);
+        assert_eq!(table.len(), 9);
     }
 
     #[test]

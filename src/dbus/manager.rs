@@ -14,7 +14,7 @@ use crate::hooks;
 use crate::model::{IfIndex, Snapshot, StateProperty};
 
 use super::authz::Authorizer;
-use super::error::ApiError;
+use super::error::{quoted, ApiError};
 use super::names::{ACTION_RECONCILE_ROUTING, ACTION_RELOAD, ACTION_RUN_HOOKS};
 use super::path::link_path;
 
@@ -81,13 +81,28 @@ pub(crate) fn index_arg(index: i32) -> Result<IfIndex, ApiError> {
     }
 }
 
+/// For the methods that take no arguments: zbus reads the (empty) argument list from any body,
+/// so a call with arguments would be served as if it had none; it is refused instead.
+fn no_arguments(header: &Header<'_>) -> Result<(), ApiError> {
+    let signature = header.signature().to_string();
+    if signature.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidArgs(format!(
+            "this method takes no arguments, got {}",
+            quoted(&signature)
+        )))
+    }
+}
+
 /// An event name from the wire: `[a-z0-9-]+`, or `InvalidArgument`.
 fn event_arg(event: &str) -> Result<(), ApiError> {
     if hooks::discover::is_valid_event_name(event) {
         Ok(())
     } else {
         Err(ApiError::InvalidArgument(format!(
-            "invalid event name {event:?}: expected [a-z0-9-]+"
+            "invalid event name {}: expected [a-z0-9-]+",
+            quoted(event)
         )))
     }
 }
@@ -171,8 +186,13 @@ impl Manager {
     }
 
     /// Every link the daemon knows: interface index, name and object path.
-    fn list_links(&self) -> Vec<(i32, String, OwnedObjectPath)> {
-        self.snapshot
+    fn list_links(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+    ) -> Result<Vec<(i32, String, OwnedObjectPath)>, ApiError> {
+        no_arguments(&header)?;
+        Ok(self
+            .snapshot
             .borrow()
             .links
             .values()
@@ -183,7 +203,7 @@ impl Manager {
                     link_path(view.attrs.index),
                 )
             })
-            .collect()
+            .collect())
     }
 
     /// The object path of the link with this name.
@@ -194,7 +214,7 @@ impl Manager {
             .borrow()
             .link_by_name(name)
             .map(|view| link_path(view.attrs.index))
-            .ok_or_else(|| ApiError::NoSuchLink(format!("no link named {name:?}")))
+            .ok_or_else(|| ApiError::NoSuchLink(format!("no link named {}", quoted(name))))
     }
 
     /// The object path of the link with this interface index.
@@ -212,14 +232,19 @@ impl Manager {
 
     /// Everything the daemon knows as one JSON document: version, generator, manager states,
     /// every link (attributes, addresses, routes, states, lease) and the policy-routing tables.
-    fn describe(&self) -> Result<String, ApiError> {
+    fn describe(&self, #[zbus(header)] header: Header<'_>) -> Result<String, ApiError> {
+        no_arguments(&header)?;
         describe(&self.snapshot.borrow(), &self.generator)
     }
 
     /// Every hook that would run, per event directory in run order: (event, script path).
     ///
     /// Errors: `org.freedesktop.DBus.Error.Failed` (a hook directory cannot be read).
-    async fn list_hooks(&self) -> Result<Vec<(String, String)>, ApiError> {
+    async fn list_hooks(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+    ) -> Result<Vec<(String, String)>, ApiError> {
+        no_arguments(&header)?;
         let dirs = self.services.hook_dirs.clone();
         tokio::task::spawn_blocking(move || list_hooks(&dirs))
             .await
@@ -240,6 +265,7 @@ impl Manager {
         #[zbus(connection)] conn: &Connection,
         #[zbus(header)] header: Header<'_>,
     ) -> Result<(), ApiError> {
+        no_arguments(&header)?;
         if !super::authz::caller_is_root_or_self(conn, &header).await {
             self.services
                 .authorizer
@@ -319,6 +345,7 @@ impl Manager {
         #[zbus(connection)] conn: &Connection,
         #[zbus(header)] header: Header<'_>,
     ) -> Result<(), ApiError> {
+        no_arguments(&header)?;
         self.services
             .authorizer
             .check(conn, &header, ACTION_RECONCILE_ROUTING)
@@ -332,7 +359,11 @@ impl Manager {
     /// has (`actual`), with what a reconcile would change (`pending`).
     ///
     /// Errors: `org.freedesktop.NetworkBroker1.Error.RoutingFailed`.
-    async fn describe_routing(&self) -> Result<String, ApiError> {
+    async fn describe_routing(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+    ) -> Result<String, ApiError> {
+        no_arguments(&header)?;
         let status = self.services.commands.routing_status().await?;
         serde_json::to_string(&status)
             .map_err(|err| ApiError::Failed(format!("cannot encode the routing status: {err}")))

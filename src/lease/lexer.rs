@@ -16,11 +16,12 @@ pub(super) enum LexError {
     Invalid(ParseError),
 }
 
-/// One token and the 1-based line it starts on.
+/// One token and the 1-based line and column (in bytes) it starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Token<'a> {
     pub kind: Kind<'a>,
     pub line: usize,
+    pub column: usize,
     /// Byte offsets of the token in the text, to quote option values as written.
     pub start: usize,
     pub end: usize,
@@ -42,27 +43,18 @@ pub(super) enum Kind<'a> {
 }
 
 impl Kind<'_> {
-    /// How the token reads in a message.
-    pub fn describe(&self) -> String {
+    /// How the token reads in a message: what it is, never what it says. The file may not be
+    /// a lease file at all (a link to a secret, `/proc/self/environ`), and messages go to the
+    /// log; the position says where to look.
+    pub fn describe(&self) -> &'static str {
         match self {
-            Kind::Word(w) => format!("`{}`", shorten(w)),
-            Kind::Str(s) => format!("string {:?}", shorten(s)),
-            Kind::LBrace => "`{`".to_owned(),
-            Kind::RBrace => "`}`".to_owned(),
-            Kind::Semi => "`;`".to_owned(),
-            Kind::Comma => "`,`".to_owned(),
+            Kind::Word(_) => "a word",
+            Kind::Str(_) => "a string",
+            Kind::LBrace => "`{`",
+            Kind::RBrace => "`}`",
+            Kind::Semi => "`;`",
+            Kind::Comma => "`,`",
         }
-    }
-}
-
-/// At most 40 characters of `s` for messages: a garbage file must not produce a huge log line.
-fn shorten(s: &str) -> String {
-    const MAX: usize = 40;
-    if s.chars().count() <= MAX {
-        s.escape_debug().to_string()
-    } else {
-        let head: String = s.chars().take(MAX).collect();
-        format!("{}…", head.escape_debug())
     }
 }
 
@@ -71,6 +63,8 @@ pub(super) struct Lexer<'a> {
     text: &'a str,
     pos: usize,
     line: usize,
+    /// Byte offset where `line` starts, for columns.
+    line_start: usize,
 }
 
 impl<'a> Lexer<'a> {
@@ -79,12 +73,24 @@ impl<'a> Lexer<'a> {
             text,
             pos: 0,
             line: 1,
+            line_start: 0,
         }
     }
 
     /// The text between two byte offsets that came from tokens (always char boundaries).
     pub fn slice(&self, start: usize, end: usize) -> &'a str {
         self.text.get(start..end).unwrap_or("")
+    }
+
+    /// `pos` has just passed a newline.
+    fn new_line(&mut self) {
+        self.line += 1;
+        self.line_start = self.pos;
+    }
+
+    /// The 1-based column of `pos`, in bytes.
+    fn column(&self) -> usize {
+        self.pos.saturating_sub(self.line_start) + 1
     }
 
     fn peek_byte(&self) -> Option<u8> {
@@ -100,6 +106,7 @@ impl<'a> Lexer<'a> {
         };
         let start = self.pos;
         let line = self.line;
+        let column = self.column();
         let kind = match byte {
             b'{' => {
                 self.pos += 1;
@@ -132,6 +139,7 @@ impl<'a> Lexer<'a> {
         Ok(Some(Token {
             kind,
             line,
+            column,
             start,
             end: self.pos,
         }))
@@ -141,8 +149,8 @@ impl<'a> Lexer<'a> {
         while let Some(b) = self.peek_byte() {
             match b {
                 b'\n' => {
-                    self.line += 1;
                     self.pos += 1;
+                    self.new_line();
                 }
                 b'#' => {
                     while let Some(c) = self.peek_byte() {
@@ -187,9 +195,10 @@ impl<'a> Lexer<'a> {
                                 }
                             }
                             let byte = u8::try_from(value).map_err(|_| {
-                                LexError::Invalid(ParseError::new(
+                                LexError::Invalid(ParseError::at(
                                     self.line,
-                                    format!("octal escape \\{value:o} is larger than a byte"),
+                                    self.column(),
+                                    "an octal escape is larger than a byte",
                                 ))
                             })?;
                             bytes.push(byte);
@@ -206,8 +215,9 @@ impl<'a> Lexer<'a> {
                                 digits += 1;
                             }
                             if digits == 0 {
-                                return Err(LexError::Invalid(ParseError::new(
+                                return Err(LexError::Invalid(ParseError::at(
                                     self.line,
+                                    self.column(),
                                     "`\\x` escape without hex digits",
                                 )));
                             }
@@ -218,14 +228,14 @@ impl<'a> Lexer<'a> {
                         b'n' => bytes.push(b'\n'),
                         b'b' => bytes.push(0x08),
                         b'\n' => {
-                            self.line += 1;
+                            self.new_line();
                             bytes.push(b'\n');
                         }
                         other => bytes.push(other),
                     }
                 }
                 b'\n' => {
-                    self.line += 1;
+                    self.new_line();
                     bytes.push(b'\n');
                 }
                 other => bytes.push(other),

@@ -133,8 +133,9 @@ impl<'a> Parser<'a> {
                 }
                 Kind::Word("default-duid") => self.default_duid(token.line)?,
                 other => {
-                    return Err(ParseError::new(
+                    return Err(ParseError::at(
                         token.line,
+                        token.column,
                         format!(
                             "expected `lease`, `lease6` or `default-duid`, found {}",
                             other.describe()
@@ -199,8 +200,9 @@ impl<'a> Parser<'a> {
         let token = self.token(block)?;
         match token.kind {
             Kind::LBrace => Ok(block),
-            other => Err(ParseError::new(
+            other => Err(ParseError::at(
                 token.line,
+                token.column,
                 format!("expected `{{` after `{what}`, found {}", other.describe()),
             )),
         }
@@ -217,8 +219,9 @@ impl<'a> Parser<'a> {
         };
         let value = self.token(statement)?;
         if !matches!(value.kind, Kind::Str(_) | Kind::Word(_)) {
-            return Err(ParseError::new(
+            return Err(ParseError::at(
                 value.line,
+                value.column,
                 format!(
                     "expected the DUID after `default-duid`, found {}",
                     value.kind.describe()
@@ -233,8 +236,9 @@ impl<'a> Parser<'a> {
         let token = self.token(block)?;
         match token.kind {
             Kind::Semi => Ok(()),
-            other => Err(ParseError::new(
+            other => Err(ParseError::at(
                 token.line,
+                token.column,
                 format!("expected `;` after `{what}`, found {}", other.describe()),
             )),
         }
@@ -266,8 +270,9 @@ impl<'a> Parser<'a> {
                 Kind::Semi => continue,
                 Kind::Word(word) => word,
                 other => {
-                    return Err(ParseError::new(
+                    return Err(ParseError::at(
                         token.line,
+                        token.column,
                         format!("expected a statement, found {}", other.describe()),
                     ))
                 }
@@ -294,7 +299,7 @@ impl<'a> Parser<'a> {
                         _ => lease.expire = at,
                     }
                 }
-                _ => self.skip_statement(block, token.line, keyword)?,
+                _ => self.skip_statement(block, &token)?,
             }
         }
         Ok((!lease.interface.is_empty()).then_some(lease))
@@ -306,8 +311,9 @@ impl<'a> Parser<'a> {
         match token.kind {
             Kind::Str(s) => Ok(s),
             Kind::Word(w) => Ok(w.to_owned()),
-            other => Err(ParseError::new(
+            other => Err(ParseError::at(
                 token.line,
+                token.column,
                 format!(
                     "expected a value after `{what}`, found {}",
                     other.describe()
@@ -323,8 +329,9 @@ impl<'a> Parser<'a> {
         let name = match name_token.kind {
             Kind::Word(name) => name,
             other => {
-                return Err(ParseError::new(
+                return Err(ParseError::at(
                     name_token.line,
+                    name_token.column,
                     format!("expected an option name, found {}", other.describe()),
                 ))
             }
@@ -343,10 +350,11 @@ impl<'a> Parser<'a> {
                     }
                 }
                 other => {
-                    return Err(ParseError::new(
+                    return Err(ParseError::at(
                         token.line,
+                        token.column,
                         format!(
-                            "expected `;` after `option {name}`, found {}",
+                            "expected `;` after the option's value, found {}",
                             other.describe()
                         ),
                     ))
@@ -411,14 +419,16 @@ impl<'a> Parser<'a> {
                 let seconds = self.token(block)?;
                 match seconds.kind {
                     Kind::Word(w) => Time::At(w.parse::<i64>().map_err(|_| {
-                        ParseError::new(
+                        ParseError::at(
                             seconds.line,
-                            format!("{what}: `epoch` needs a number of seconds, found `{w}`"),
+                            seconds.column,
+                            format!("{what}: `epoch` needs a number of seconds"),
                         )
                     })?),
                     other => {
-                        return Err(ParseError::new(
+                        return Err(ParseError::at(
                             seconds.line,
+                            seconds.column,
                             format!(
                                 "{what}: `epoch` needs a number of seconds, found {}",
                                 other.describe()
@@ -433,23 +443,26 @@ impl<'a> Parser<'a> {
                 match (&date.kind, &clock.kind) {
                     (Kind::Word(d), Kind::Word(c)) => {
                         Time::At(utc_seconds(d, c).ok_or_else(|| {
-                            ParseError::new(
+                            ParseError::at(
                                 date.line,
-                                format!("{what}: invalid date `{d} {c}`: expected {expected}"),
+                                date.column,
+                                format!("{what}: invalid date: expected {expected}"),
                             )
                         })?)
                     }
                     _ => {
-                        return Err(ParseError::new(
+                        return Err(ParseError::at(
                             date.line,
+                            date.column,
                             format!("{what}: expected {expected}"),
                         ))
                     }
                 }
             }
             other => {
-                return Err(ParseError::new(
+                return Err(ParseError::at(
                     first.line,
+                    first.column,
                     format!("{what}: expected {expected}, found {}", other.describe()),
                 ))
             }
@@ -461,12 +474,7 @@ impl<'a> Parser<'a> {
     /// Reads a statement the broker does not use, starting after its keyword, through its
     /// `;` or the block that ends it. Nested braces are counted, not recursed into, so no
     /// input can exhaust the stack.
-    fn skip_statement(
-        &mut self,
-        block: Block,
-        line: usize,
-        keyword: &str,
-    ) -> Result<(), ParseError> {
+    fn skip_statement(&mut self, block: Block, keyword: &Token<'a>) -> Result<(), ParseError> {
         let mut depth = 0usize;
         loop {
             let token = self.token(block)?;
@@ -474,9 +482,10 @@ impl<'a> Parser<'a> {
                 Kind::Semi if depth == 0 => return Ok(()),
                 Kind::LBrace => depth += 1,
                 Kind::RBrace if depth == 0 => {
-                    return Err(ParseError::new(
-                        line,
-                        format!("statement `{keyword}` is not ended by `;`"),
+                    return Err(ParseError::at(
+                        keyword.line,
+                        keyword.column,
+                        "a statement is not ended by `;`",
                     ))
                 }
                 Kind::RBrace => {
@@ -532,13 +541,15 @@ fn text(token: &Token<'_>) -> String {
 fn ipv4(token: &Token<'_>, what: &str) -> Result<Ipv4Addr, ParseError> {
     match &token.kind {
         Kind::Word(w) => w.parse().map_err(|_| {
-            ParseError::new(
+            ParseError::at(
                 token.line,
-                format!("{what}: `{}` is not an IPv4 address", w.escape_debug()),
+                token.column,
+                format!("{what}: not an IPv4 address"),
             )
         }),
-        other => Err(ParseError::new(
+        other => Err(ParseError::at(
             token.line,
+            token.column,
             format!(
                 "{what}: expected an IPv4 address, found {}",
                 other.describe()
@@ -549,14 +560,12 @@ fn ipv4(token: &Token<'_>, what: &str) -> Result<Ipv4Addr, ParseError> {
 
 fn number(token: &Token<'_>, what: &str) -> Result<u32, ParseError> {
     match &token.kind {
-        Kind::Word(w) => w.parse().map_err(|_| {
-            ParseError::new(
-                token.line,
-                format!("{what}: `{}` is not a number", w.escape_debug()),
-            )
-        }),
-        other => Err(ParseError::new(
+        Kind::Word(w) => w
+            .parse()
+            .map_err(|_| ParseError::at(token.line, token.column, format!("{what}: not a number"))),
+        other => Err(ParseError::at(
             token.line,
+            token.column,
             format!("{what}: expected a number, found {}", other.describe()),
         )),
     }

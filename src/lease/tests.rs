@@ -549,3 +549,59 @@ fn random_and_mutated_input_never_panics() {
         "{parsed} parsed, {failed} failed"
     );
 }
+
+/// Errors point at the position and never quote the file: a lease "file" can be a link to
+/// a root-only one, and whatever the parser quoted ended up in the log (a password hash,
+/// `/proc/self/environ`).
+#[test]
+fn errors_never_quote_the_file() {
+    const SECRET: &str = "S3cr3tHash";
+    let cases = [
+        // /etc/shadow and /proc/self/environ as the daemon would have read them.
+        (format!("root:$6${SECRET}$xyz:19000:0:99999:7:::\n"), 1, 1),
+        (format!("PATH=/usr/bin\0HOME=/root\0TOKEN={SECRET}\0"), 1, 1),
+        (
+            format!("lease {{\n  interface \"eth0\";\n  {SECRET} }}\n"),
+            3,
+            3,
+        ),
+        (format!("lease {{\n  option {SECRET} {{ }};\n}}\n"), 2, 21),
+        (
+            block("eth0", &format!("  option interface-mtu {SECRET};\n")),
+            3,
+            24,
+        ),
+        (
+            block("eth0", &format!("  fixed-address {SECRET};\n")),
+            3,
+            17,
+        ),
+        (block("eth0", &format!("  renew epoch {SECRET};\n")), 3, 15),
+        (
+            block("eth0", &format!("  renew 6 {SECRET} 01:54:56;\n")),
+            3,
+            11,
+        ),
+        (block("eth0", &format!("  renew {SECRET};\n")), 3, 9),
+        (
+            block("eth0", &format!("  fixed-address \"{SECRET}\";\n")),
+            3,
+            17,
+        ),
+        (format!("default-duid {{ {SECRET}\n"), 1, 14),
+    ];
+    for (text, line, column) in cases {
+        let e = err(&text);
+        let shown = e.to_string();
+        assert!(!shown.contains(SECRET), "{text:?} quoted: {shown}");
+        assert_eq!(
+            (e.line, e.column),
+            (line, Some(column)),
+            "{text:?}: {shown}"
+        );
+        assert!(
+            shown.starts_with(&format!("line {line}, column {column}: ")),
+            "{shown}"
+        );
+    }
+}

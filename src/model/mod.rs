@@ -5,6 +5,7 @@
 pub mod address;
 pub mod lease;
 pub mod link;
+pub mod link_name;
 pub mod networkd;
 pub mod route;
 pub mod rule;

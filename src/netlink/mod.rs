@@ -9,6 +9,7 @@
 
 pub mod address;
 pub mod link;
+pub mod names;
 pub mod route;
 pub mod rule;
 

@@ -46,9 +46,8 @@
 //! leases without any file event.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::OpenOptions;
 use std::io::{ErrorKind, Read as _};
-use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -451,16 +450,23 @@ fn read_files(
 /// The text and modification time of one file; `None` if it does not exist or is not a
 /// regular file (a directory that happens to match the glob).
 fn read_file(path: &Path) -> Result<Option<(SystemTime, String)>, String> {
-    // Non-blocking, so that a FIFO matching a glob cannot hang the read forever (a regular
-    // file ignores the flag); it is then refused as not a regular file.
-    let nonblock = i32::try_from(rustix::fs::OFlags::NONBLOCK.bits()).unwrap_or(0);
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(nonblock)
-        .open(path)
-    {
+    let file = match open_beneath(path) {
         Ok(file) => file,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
+            return Err(
+                "not read: a symbolic link out of its directory (lease files are read only \
+                 inside the directory they are configured in)"
+                    .to_owned(),
+            )
+        }
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return Err(
+                "not read: a symbolic link, and this kernel cannot tell where it \
+                 points safely (no openat2)"
+                    .to_owned(),
+            )
+        }
         Err(e) => return Err(format!("cannot open: {e}")),
     };
     let meta = file.metadata().map_err(|e| format!("cannot stat: {e}"))?;
@@ -481,6 +487,43 @@ fn read_file(path: &Path) -> Result<Option<(SystemTime, String)>, String> {
         modified,
         String::from_utf8_lossy(&bytes).into_owned(),
     )))
+}
+
+/// Opens `path` for reading without following a link out of its directory: the daemon reads
+/// lease files as root, and a link in a lease directory to `/etc/shadow` or
+/// `/proc/self/environ` must not make it read (and log) that file. `openat2` with
+/// `RESOLVE_BENEATH` resolves the name inside the directory only (a link to a file beside
+/// it is followed; `..`, absolute targets and `/proc` magic links fail with `EXDEV`). On a
+/// kernel without `openat2` (before 5.6), no link is followed at all (`O_NOFOLLOW`: `ELOOP`).
+///
+/// Non-blocking, so that a FIFO matching a glob cannot hang the read forever (a regular file
+/// ignores the flag); the caller then refuses it as not a regular file.
+fn open_beneath(path: &Path) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(ErrorKind::NotFound.into());
+    };
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let dir = rustix::fs::open(
+        dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let opened = rustix::fs::openat2(
+        &dir,
+        name,
+        flags,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    );
+    let fd = match opened {
+        Err(rustix::io::Errno::NOSYS) => {
+            rustix::fs::openat(&dir, name, flags | OFlags::NOFOLLOW, Mode::empty())?
+        }
+        other => other?,
+    };
+    Ok(std::fs::File::from(fd))
 }
 
 /// The inotify watcher and the state of each directory.

@@ -71,6 +71,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, trace, warn};
 
 use crate::event::{Event, EventSender, KernelEvent};
+use crate::netlink::names::NameSafeSocket;
 use crate::netlink::{self, Error};
 
 /// The notifications the monitor socket subscribes to: links, addresses, routes and routing
@@ -119,7 +120,8 @@ pub async fn run(events: EventSender, cancel: CancellationToken) -> Result<(), E
     // A separate request socket, so dump replies never compete with notifications for one
     // receive buffer. It forwards the end-of-dump marker, which tells a complete dump from one
     // cut short by a broken connection.
-    let (mut requests, handle, _) = rtnetlink::new_connection().map_err(Error::Socket)?;
+    let (mut requests, handle, _) =
+        rtnetlink::new_connection_with_socket::<NameSafeSocket>().map_err(Error::Socket)?;
     requests.set_forward_done(true);
     let _requests = AbortOnDrop(tokio::spawn(requests));
 
@@ -169,8 +171,11 @@ fn subscribe() -> Result<
     ),
     Error,
 > {
+    // The socket escapes names that are not text before decoding: a link called
+    // `$'\xff\xfeA'` would otherwise be dropped by the decoder, with its addresses.
     let (mut monitor, _, notifications) =
-        rtnetlink::new_multicast_connection(GROUPS).map_err(Error::Subscribe)?;
+        rtnetlink::new_multicast_connection_with_socket::<NameSafeSocket>(GROUPS)
+            .map_err(Error::Subscribe)?;
     raise_receive_buffer(monitor.socket_mut().socket_mut());
     Ok((AbortOnDrop(tokio::spawn(monitor)), notifications))
 }

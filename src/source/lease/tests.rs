@@ -559,3 +559,48 @@ fn only_writes_to_matching_names_are_relevant() {
         notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan)
     )));
 }
+
+/// A lease file that is a symbolic link out of its directory is not read: it could point at
+/// a root-only file (`/etc/shadow`) or `/proc/self/environ`, and the parse error used to log
+/// its first 40 characters. A link to a file in the same directory is followed as before.
+#[test]
+fn a_symlink_out_of_the_lease_directory_is_not_read() {
+    const SECRET: &str = "S3cr3tHash";
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("dhcp");
+    fs::create_dir(&dir).unwrap();
+    let secret = root.path().join("shadow");
+    fs::write(
+        &secret,
+        format!("root:$6${SECRET}$xyz:19000:0:99999:7:::\n"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&secret, dir.join("dhclient.eth0.leases")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/environ", dir.join("dhclient.eth1.leases")).unwrap();
+    std::os::unix::fs::symlink("../shadow", dir.join("dhclient.eth2.leases")).unwrap();
+    fs::write(dir.join("real.leases"), block("eth3", "10.0.3.2")).unwrap();
+    std::os::unix::fs::symlink("real.leases", dir.join("dhclient.eth3.leases")).unwrap();
+
+    let pattern = FilePattern::new(&dir.join("dhclient.*.leases")).unwrap();
+    let present = [dir.clone()].into_iter().collect();
+    let outcomes = read_files(&[pattern], &present, &BTreeSet::new());
+    for name in [
+        "dhclient.eth0.leases",
+        "dhclient.eth1.leases",
+        "dhclient.eth2.leases",
+    ] {
+        match outcomes.get(&dir.join(name)) {
+            Some(Outcome::Failed(message)) => {
+                assert!(!message.contains(SECRET), "{name}: {message}");
+                assert!(!message.contains("PATH="), "{name}: {message}");
+                assert!(message.contains("symbolic link"), "{name}: {message}");
+            }
+            Some(Outcome::Parsed(parsed)) => panic!("{name} was read: {:?}", parsed.leases),
+            None => panic!("{name}: no outcome"),
+        }
+    }
+    match outcomes.get(&dir.join("dhclient.eth3.leases")) {
+        Some(Outcome::Parsed(parsed)) => assert_eq!(parsed.leases[0].interface, "eth3"),
+        _ => panic!("a link inside the directory must be followed"),
+    }
+}
