@@ -70,7 +70,7 @@ unit-test:
 lab-test:
 	$(CARGO) test --no-run $(LAB_TEST_ARGS)
 	@trap '$(LAB) down' EXIT; \
-	$(LAB) up && $(CARGO) test $(LAB_TEST_ARGS) -- --test-threads=1
+	$(LAB) up && $(CARGO) test --no-fail-fast $(LAB_TEST_ARGS) -- --test-threads=1
 
 # The system tier (docs/testing.md): the package, built once, installed in machines that boot
 # systemd as PID 1 (tests/system/ct.sh), one test at a time (each boots its own machine).
