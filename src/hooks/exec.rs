@@ -8,8 +8,10 @@
 //! [`OUTPUT_DRAIN`] after the hook exited (a background process may keep the pipes open); then
 //! the pipes are closed. No descriptor of a run outlives it.
 
+use std::ffi::OsString;
 use std::future::Future;
 use std::io;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -26,6 +28,7 @@ use super::discover::Script;
 use super::env::HookEnv;
 use super::ScriptResult;
 use crate::messages::{self, HookEnd, HookSubject};
+use crate::model::link_name;
 
 /// Time between `SIGTERM` and `SIGKILL` to the process group of a hook that timed out.
 pub const KILL_GRACE: Duration = Duration::from_secs(2);
@@ -43,6 +46,17 @@ pub const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
 const MAX_LINE: usize = 4096;
 /// How often to look whether a terminated process group is gone during the grace period.
 const GROUP_POLL: Duration = Duration::from_millis(50);
+
+/// What the hook receives for `name`: the text, except `LINK`, which carries the kernel's
+/// bytes of the name (a name that is not text is escaped everywhere else, and the escaping is
+/// reversible), so `ip link show dev "$LINK"` finds the link.
+fn exec_value(name: &str, value: &str) -> OsString {
+    if name == "LINK" {
+        OsString::from_vec(link_name::kernel_bytes(value))
+    } else {
+        OsString::from(value)
+    }
+}
 
 /// Run `script` with `env`, killing its process group after `timeout` or when `stop` resolves
 /// (daemon shutdown), and return its outcome. Never fails: every failure is a [`ScriptResult`].
@@ -76,7 +90,11 @@ pub async fn run(
     let spawned = admitted.spawn(|command| {
         command
             .env_clear()
-            .envs(env.vars.iter().map(|(name, value)| (name, value)))
+            .envs(
+                env.vars
+                    .iter()
+                    .map(|(name, value)| (name, exec_value(name, value))),
+            )
             .current_dir("/")
             .stdin(if env.stdin.is_some() {
                 Stdio::piped()
@@ -461,6 +479,34 @@ mod tests {
         fs::write(&bad_interpreter.path, "#!/nonexistent/interpreter\n").unwrap();
         let r = run_plain(&bad_interpreter, &env(&[], None), Duration::from_secs(5)).await;
         assert_eq!(r.status, STATUS_NOT_STARTED);
+    }
+
+    #[tokio::test]
+    async fn link_carries_the_kernels_bytes_of_a_name_that_is_not_text() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let s = script(
+            tmp.path(),
+            "link",
+            "printf '%s|%s' \"$LINK\" \"$OTHER\" > \"$OUT\"",
+        );
+        let out_str = out.to_string_lossy().into_owned();
+        let r = run_plain(
+            &s,
+            &env(
+                &[
+                    ("OUT", &out_str),
+                    ("LINK", "\\xff\\xfeA"),
+                    ("OTHER", "\\xff"),
+                ],
+                None,
+            ),
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(r.status, 0, "{}", r.error);
+        // LINK is decoded to the kernel's bytes; any other variable stays as written.
+        assert_eq!(fs::read(&out).unwrap(), b"\xff\xfeA|\\xff");
     }
 
     #[tokio::test]
