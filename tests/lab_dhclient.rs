@@ -922,7 +922,7 @@ fn half_written_or_garbage_lease_file_keeps_the_old_lease_and_the_daemon_running
         &broker,
         log_mark,
         "a warning about the garbage",
-        &["WARN", &path, "line 2:"],
+        &["WARN", &path, "line 2, column"],
     );
     assert!(
         warning.contains("keeping its 2 earlier lease(s)"),

@@ -39,7 +39,7 @@ fn a_fifo_as_configuration_is_refused_and_sigterm_still_stops_the_daemon() {
     signal(&broker, rustix::process::Signal::HUP);
     let rejected = wait_until("the daemon to refuse the FIFO", EVENT_TIMEOUT, || {
         let log = broker.log();
-        match log.lines().find(|l| l.contains("configuration rejected")) {
+        match log.lines().find(|l| l.contains("; keeping the old one")) {
             Some(line) => Ok(line.to_owned()),
             None => Err(log),
         }
