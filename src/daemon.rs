@@ -86,6 +86,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     };
     let (mut broker, snapshots) =
         Broker::new(config.clone(), hooks.clone(), enforce_ownership, dispatched);
+    hooks.follow(snapshots.clone());
     let dispatched_updates = broker.dispatched_updates();
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE_CAPACITY);
 

@@ -23,6 +23,7 @@
 //! runs at the next event.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -33,7 +34,7 @@ use tracing::{debug, error, info, info_span, warn, Instrument};
 use super::discover::{self, Script};
 use super::{env, exec, networkd, BatchResult, Request, ScriptResult, Settings};
 use crate::messages;
-use crate::model::IfIndex;
+use crate::model::{IfIndex, LinkView, Snapshot};
 
 /// Most requests (of different links) running at the same time. A bound on processes started
 /// by one burst of events (a switch restart flapping 200 VLANs), not a bound on queued work.
@@ -95,6 +96,7 @@ enum Command {
     // Boxed: keeps the command small next to `Settings`.
     Submit(Box<Request>, Reply),
     Settings(Settings),
+    Follow(watch::Receiver<Arc<Snapshot>>),
     Idle(oneshot::Sender<()>),
     Stats(oneshot::Sender<Stats>),
     Shutdown {
@@ -164,6 +166,14 @@ impl Handle {
             .is_err()
         {
             warn!(%event, "hook runner has stopped: not running the {event} hooks");
+        }
+    }
+
+    /// Take hooks' addresses from the broker's published picture from now on (see
+    /// [`current_addresses`]).
+    pub fn follow(&self, snapshots: watch::Receiver<Arc<Snapshot>>) {
+        if self.tx.send(Command::Follow(snapshots)).is_err() {
+            debug!("hook runner has stopped, not following the broker's picture");
         }
     }
 
@@ -243,7 +253,7 @@ impl Recorder {
                 Command::Idle(done) => drop(done.send(())),
                 Command::Stats(reply) => drop(reply.send(Stats::default())),
                 Command::Shutdown { done, .. } => drop(done.send(())),
-                Command::Settings(_) => {}
+                Command::Settings(_) | Command::Follow(_) => {}
             }
         }
         taken
@@ -253,6 +263,9 @@ impl Recorder {
 /// The actor's state: per-key queues and the running batches.
 struct Runner {
     settings: Settings,
+    /// The broker's published picture, once [`Handle::follow`] gave it: a hook's addresses are
+    /// the link's when the hook starts (see [`current_addresses`]).
+    snapshots: Option<watch::Receiver<Arc<Snapshot>>>,
     results: mpsc::UnboundedSender<BatchResult>,
     max_parallel: usize,
     /// Requests waiting, per key; only non-empty queues are kept.
@@ -284,6 +297,7 @@ impl Runner {
         max_parallel: usize,
     ) -> Self {
         Runner {
+            snapshots: None,
             settings,
             results,
             max_parallel: max_parallel.max(1),
@@ -355,6 +369,7 @@ impl Runner {
             }
             Command::Submit(request, reply) => self.enqueue(*request, reply),
             Command::Settings(settings) => self.settings = settings,
+            Command::Follow(snapshots) => self.snapshots = Some(snapshots),
             Command::Idle(done) => self.idle_waiters.push(done),
             Command::Stats(reply) => {
                 let _ = reply.send(Stats {
@@ -457,6 +472,7 @@ impl Runner {
             self.coalescing.remove(&key);
             let batch = run_batch(
                 queued,
+                self.snapshots.clone(),
                 self.settings.clone(),
                 self.results.clone(),
                 self.phase.subscribe(),
@@ -522,15 +538,19 @@ async fn sleep_until_opt(at: Option<Instant>) {
 /// Run the hooks of one request and send its result (when any hook ran).
 async fn run_batch(
     queued: Queued,
+    snapshots: Option<watch::Receiver<Arc<Snapshot>>>,
     settings: Settings,
     results: mpsc::UnboundedSender<BatchResult>,
     phase: watch::Receiver<Phase>,
 ) {
     let Queued {
-        request,
+        mut request,
         reply,
         coalesced,
     } = queued;
+    if let (Some(snapshots), Some(link)) = (&snapshots, &request.link) {
+        request.link = Some(current_addresses(link, &snapshots.borrow()));
+    }
     let ifindex = request.link.as_ref().map(|link| link.attrs.index);
     let ifname = request.link.as_ref().map(|link| link.attrs.name.clone());
     let span = info_span!("hooks.batch", event = %request.event, ifindex, ifname);
@@ -651,6 +671,27 @@ async fn run_batch(
     .await;
 }
 
+/// `link` as the request captured it, with the addresses the broker shows for it now.
+///
+/// systemd-networkd adds an address and then announces the state it gives (`routable`); its
+/// bus signal can reach the broker a moment before the kernel's message about that address
+/// does, so the view captured at the transition may lack the address that caused it
+/// (`tests/lab_networkd.rs` saw `IP_ADDRS` empty for `routable`). The hook starts after both
+/// have arrived, so it takes the addresses from the current picture; the states stay those
+/// of the transition. A link gone or renamed since keeps the captured view.
+fn current_addresses(link: &Arc<LinkView>, now: &Snapshot) -> Arc<LinkView> {
+    match now.links.get(&link.attrs.index) {
+        Some(current)
+            if current.attrs.name == link.attrs.name && current.addresses != link.addresses =>
+        {
+            let mut view = LinkView::clone(link);
+            view.addresses = current.addresses.clone();
+            Arc::new(view)
+        }
+        _ => Arc::clone(link),
+    }
+}
+
 /// Why a request has no list of scripts.
 enum Unlisted {
     /// The event name is not a plain name (a caller's bug; logged).
@@ -725,6 +766,38 @@ mod tests {
     use crate::model::LinkView;
 
     const WAIT: Duration = Duration::from_secs(20);
+
+    #[test]
+    fn a_hook_takes_the_addresses_of_the_current_picture_and_the_states_of_its_transition() {
+        use crate::model::fixtures::{address, link};
+        let mut captured = LinkView::new(link(3, "eth1"));
+        captured
+            .states
+            .insert(crate::model::StateProperty::Operational, "routable");
+        let captured = Arc::new(captured);
+        let mut now = LinkView::clone(&captured);
+        now.addresses = vec![address("192.168.78.2", 24)];
+        let mut picture = Snapshot::default();
+        picture.links.insert(3, Arc::new(now));
+
+        let view = current_addresses(&captured, &picture);
+        assert_eq!(view.addresses, vec![address("192.168.78.2", 24)]);
+        assert_eq!(view.states, captured.states);
+
+        // Renamed (or gone) since: the captured view stands.
+        let mut renamed = LinkView::clone(&picture.links[&3]);
+        renamed.attrs.name = "wan0".into();
+        picture.links.insert(3, Arc::new(renamed));
+        assert!(Arc::ptr_eq(
+            &current_addresses(&captured, &picture),
+            &captured
+        ));
+        picture.links.clear();
+        assert!(Arc::ptr_eq(
+            &current_addresses(&captured, &picture),
+            &captured
+        ));
+    }
 
     fn hook(dir: &Path, event: &str, name: &str, body: &str) {
         let event_dir = dir.join(format!("{event}.d"));
