@@ -1,0 +1,284 @@
+//! Unit tests of `crate::hooks::discover`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::{symlink, PermissionsExt};
+
+use super::*;
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A temporary configuration directory with an empty `routable.d`.
+fn setup() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let event_dir = tmp.path().join("routable.d");
+    fs::create_dir(&event_dir).unwrap();
+    fs::set_permissions(&event_dir, fs::Permissions::from_mode(0o755)).unwrap();
+    (tmp, event_dir)
+}
+
+fn write(dir: &Path, name: &str, mode: u32) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+fn names(scripts: &[Script]) -> Vec<&str> {
+    scripts.iter().map(|s| s.name.as_str()).collect()
+}
+
+fn verdict_of(candidates: &[Candidate], name: &str) -> Verdict {
+    candidates
+        .iter()
+        .find(|c| c.script.name == name)
+        .unwrap_or_else(|| panic!("{name} not listed"))
+        .verdict
+        .clone()
+}
+
+#[test]
+fn discover_sorts_by_byte_order() {
+    let (tmp, dir) = setup();
+    for name in ["b", "a", "B", "10-x", "2-y", "a_b", "a-b"] {
+        write(&dir, name, 0o755);
+    }
+    let scripts = discover(tmp.path(), "routable", true).unwrap();
+    // Byte order: digits < uppercase < lowercase; '-' (0x2d) < '_' (0x5f); no numeric sort.
+    assert_eq!(
+        names(&scripts),
+        ["10-x", "2-y", "B", "a", "a-b", "a_b", "b"]
+    );
+    assert_eq!(scripts[0].path, dir.join("10-x"));
+}
+
+#[test]
+fn discover_skips_dotfiles_and_backups() {
+    let (tmp, dir) = setup();
+    write(&dir, "run", 0o755);
+    let skipped = [
+        ".hidden",
+        "x~",
+        "x.dpkg-old",
+        "x.dpkg-new",
+        "x.dpkg-dist",
+        "x.dpkg-tmp",
+        "x.rpmnew",
+        "x.rpmsave",
+        "x.rpmorig",
+        "x.swp",
+    ];
+    for name in skipped {
+        write(&dir, name, 0o755);
+    }
+    let scripts = discover(tmp.path(), "routable", true).unwrap();
+    assert_eq!(names(&scripts), ["run"]);
+
+    let candidates = scan(tmp.path(), "routable", true).unwrap();
+    assert_eq!(
+        verdict_of(&candidates, ".hidden"),
+        Verdict::Skip(Skip::Dotfile)
+    );
+    for name in &skipped[1..] {
+        assert_eq!(verdict_of(&candidates, name), Verdict::Skip(Skip::Backup));
+    }
+}
+
+#[test]
+fn discover_skips_non_executables_directories_and_specials() {
+    let (tmp, dir) = setup();
+    write(&dir, "exec", 0o755);
+    write(&dir, "plain", 0o644);
+    fs::create_dir(dir.join("subdir")).unwrap();
+    fs::write(dir.join("empty"), "").unwrap();
+    fs::set_permissions(dir.join("empty"), fs::Permissions::from_mode(0o755)).unwrap();
+    symlink(dir.join("missing"), dir.join("dangling")).unwrap();
+    symlink(dir.join("exec"), dir.join("link-to-exec")).unwrap();
+
+    let scripts = discover(tmp.path(), "routable", false).unwrap();
+    assert_eq!(names(&scripts), ["exec", "link-to-exec"]);
+
+    let candidates = scan(tmp.path(), "routable", false).unwrap();
+    assert_eq!(
+        verdict_of(&candidates, "plain"),
+        Verdict::Skip(Skip::NotExecutable)
+    );
+    assert_eq!(
+        verdict_of(&candidates, "subdir"),
+        Verdict::Skip(Skip::Directory)
+    );
+    assert_eq!(verdict_of(&candidates, "empty"), Verdict::Skip(Skip::Empty));
+    assert_eq!(
+        verdict_of(&candidates, "dangling"),
+        Verdict::Skip(Skip::Dangling)
+    );
+}
+
+#[test]
+fn discover_treats_symlink_to_dev_null_as_mask() {
+    let (tmp, dir) = setup();
+    write(&dir, "a", 0o755);
+    symlink("/dev/null", dir.join("b")).unwrap();
+    let candidates = scan(tmp.path(), "routable", true).unwrap();
+    assert_eq!(verdict_of(&candidates, "b"), Verdict::Skip(Skip::Masked));
+    assert!(!Skip::Masked.is_refusal());
+    assert_eq!(
+        names(&discover(tmp.path(), "routable", true).unwrap()),
+        ["a"]
+    );
+}
+
+#[test]
+fn discover_refuses_group_or_world_writable_only_when_enforcing() {
+    let (tmp, dir) = setup();
+    write(&dir, "ok", 0o755);
+    write(&dir, "group-w", 0o775);
+    write(&dir, "world-w", 0o757);
+    write(&dir, "setuid", 0o4755);
+    write(&dir, "setgid", 0o2755);
+
+    let candidates = scan(tmp.path(), "routable", true).unwrap();
+    assert_eq!(verdict_of(&candidates, "ok"), Verdict::Run);
+    assert_eq!(
+        verdict_of(&candidates, "group-w"),
+        Verdict::Skip(Skip::Writable)
+    );
+    assert_eq!(
+        verdict_of(&candidates, "world-w"),
+        Verdict::Skip(Skip::Writable)
+    );
+    assert_eq!(
+        verdict_of(&candidates, "setuid"),
+        Verdict::Skip(Skip::SetId)
+    );
+    assert_eq!(
+        verdict_of(&candidates, "setgid"),
+        Verdict::Skip(Skip::SetId)
+    );
+
+    let relaxed = discover(tmp.path(), "routable", false).unwrap();
+    assert_eq!(
+        names(&relaxed),
+        ["group-w", "ok", "setgid", "setuid", "world-w"]
+    );
+}
+
+#[test]
+fn discover_checks_the_symlink_target_when_enforcing() {
+    let (tmp, dir) = setup();
+    let outside = tmp.path().join("outside");
+    write(tmp.path(), "outside", 0o777);
+    symlink(&outside, dir.join("link")).unwrap();
+    let candidates = scan(tmp.path(), "routable", true).unwrap();
+    assert_eq!(
+        verdict_of(&candidates, "link"),
+        Verdict::Skip(Skip::Writable)
+    );
+}
+
+#[test]
+fn discover_refuses_files_not_owned_by_root_when_enforcing() {
+    if !is_root() {
+        eprintln!("skipping ownership assertion: not running as root");
+        return;
+    }
+    let (tmp, dir) = setup();
+    let path = write(&dir, "nobody", 0o755);
+    std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+    let candidates = scan(tmp.path(), "routable", true).unwrap();
+    assert_eq!(
+        verdict_of(&candidates, "nobody"),
+        Verdict::Skip(Skip::NotOwnedByRoot { uid: 65534 })
+    );
+    assert_eq!(
+        names(&discover(tmp.path(), "routable", false).unwrap()),
+        ["nobody"]
+    );
+}
+
+#[test]
+fn discover_refuses_everything_in_an_unsafe_directory_when_enforcing() {
+    let (tmp, dir) = setup();
+    write(&dir, "a", 0o755);
+    symlink("/dev/null", dir.join("masked")).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let candidates = scan(tmp.path(), "routable", true).unwrap();
+    assert_eq!(
+        verdict_of(&candidates, "a"),
+        Verdict::Skip(Skip::UnsafeDirectory)
+    );
+    assert_eq!(
+        verdict_of(&candidates, "masked"),
+        Verdict::Skip(Skip::Masked)
+    );
+    assert_eq!(
+        names(&discover(tmp.path(), "routable", false).unwrap()),
+        ["a"]
+    );
+}
+
+#[test]
+fn discover_returns_nothing_for_a_missing_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(discover(tmp.path(), "routable", true).unwrap().is_empty());
+    assert!(discover(&tmp.path().join("nope"), "manager", true)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn discover_rejects_event_names_that_are_not_plain() {
+    let (tmp, _dir) = setup();
+    for bad in [
+        "",
+        "../routable",
+        "routable/..",
+        "a/b",
+        "Routable",
+        "rout able",
+        ".",
+        "x.d",
+        "é",
+        &"a".repeat(65),
+    ] {
+        assert!(
+            matches!(
+                discover(tmp.path(), bad, true),
+                Err(Error::InvalidEvent { .. })
+            ),
+            "{bad:?} accepted"
+        );
+    }
+    for good in ["routable", "no-carrier", "routes-modified", "x1"] {
+        assert!(is_valid_event_name(good), "{good} rejected");
+    }
+}
+
+#[test]
+fn warn_once_remembers_each_path_and_reason_until_admitted() {
+    let memory = WarnOnce::default();
+    let path = Path::new("/etc/network-broker/routable.d/x");
+    assert!(memory.first(path, Skip::Writable));
+    assert!(!memory.first(path, Skip::Writable));
+    assert!(memory.first(path, Skip::SetId));
+    assert!(memory.first(Path::new("/other"), Skip::Writable));
+    memory.forget(path);
+    assert!(memory.first(path, Skip::Writable));
+    assert!(!memory.first(Path::new("/other"), Skip::Writable));
+}
+
+#[test]
+fn create_event_dirs_creates_the_standard_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("etc");
+    create_event_dirs(&dir).unwrap();
+    create_event_dirs(&dir).unwrap();
+    for name in EVENT_DIRS {
+        let meta = fs::metadata(dir.join(name)).unwrap();
+        assert!(meta.is_dir());
+        // 0755 minus the umask: never writable by group or others.
+        assert_eq!(meta.mode() & 0o022, 0);
+    }
+}
