@@ -1,0 +1,360 @@
+//! The text views for people of `status`, `links` and `link NAME`, rendered from the
+//! client's JSON (src/bin/network-brokerctl/json.rs) so that both say the same.
+
+use serde_json::Value;
+
+use crate::clock;
+use crate::page::Page;
+use crate::style::Style;
+use crate::table::{self, Cell};
+
+/// `status`: the system as `networkctl status` shows it.
+pub fn status(v: &Value, style: Style) -> String {
+    let state = text(&v["OperationalState"]);
+    let mut page = Page::default();
+    let from = if v["OperationalStateFrom"] == "links" {
+        " (from the links; networkd not seen)"
+    } else {
+        ""
+    };
+    page.row("State", format!("{}{from}", style.state(&state)));
+    page.row("Online state", style.state(&text(&v["OnlineState"])));
+    page.row("Carrier state", style.state(&text(&v["CarrierState"])));
+    page.row("Address state", style.state(&text(&v["AddressState"])));
+    page.row("Generator", text(&v["Generator"]));
+    page.row("Version", text(&v["Version"]));
+    let by_state: Vec<String> = v["Links"]["ByOperationalState"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(state, n)| format!("{n} {}", style.state(state)))
+        .collect();
+    let total = v["Links"]["Total"].as_u64().unwrap_or_default();
+    page.row("Links", format!("{total} ({})", by_state.join(", ")));
+    let on = |what: &str, key: &str, value: &dyn Fn(&Value) -> String| -> Vec<String> {
+        v[what]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| format!("{} on {}", value(&e[key]), text(&e["Link"])))
+            .collect()
+    };
+    page.rows(
+        "Address",
+        v["Addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                format!(
+                    "{}/{} on {}",
+                    text(&a["IP"]),
+                    a["PrefixLength"],
+                    text(&a["Link"])
+                )
+            })
+            .collect(),
+    );
+    page.rows("Gateway", on("Gateways", "Gateway", &text));
+    page.rows("DNS", on("DNS", "Server", &text));
+    page.rows("Search Domains", on("Domains", "Domain", &text));
+    page.render(&format!(
+        "{} {}",
+        style.dot(&state),
+        style.bold("network-broker")
+    ))
+}
+
+/// `links`: one row per link, as `networkctl list`.
+pub fn links(links: &[Value], legend: bool, style: Style) -> String {
+    let rows: Vec<Vec<Cell>> = links
+        .iter()
+        .map(|l| {
+            let setup = match text(&l["AdministrativeState"]).as_str() {
+                "" => "n/a".to_string(),
+                s => s.to_string(),
+            };
+            let addresses: Vec<String> = l["Addresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| format!("{}/{}", text(&a["IP"]), a["PrefixLength"]))
+                .collect();
+            vec![
+                Cell::plain(l["Index"].to_string()),
+                Cell::plain(text(&l["Name"])),
+                Cell::plain(kind(l)),
+                Cell::state(text(&l["OperationalState"])),
+                Cell::state(setup),
+                Cell::plain(addresses.join(" ")),
+            ]
+        })
+        .collect();
+    let footer = format!(
+        "{} link{} listed.",
+        links.len(),
+        if links.len() == 1 { "" } else { "s" }
+    );
+    table::render(
+        &["IDX", "LINK", "TYPE", "OPERATIONAL", "SETUP", "ADDRESSES"],
+        &rows,
+        legend.then_some(footer.as_str()),
+        style,
+    )
+}
+
+/// `link NAME`: one link as `networkctl status NAME` shows it. `now` is in Unix seconds, for
+/// the lease's relative times.
+pub fn link(l: &Value, now: i64, style: Style) -> String {
+    let state = text(&l["OperationalState"]);
+    let mut page = Page::default();
+    page.row("Type", kind(l));
+    let admin = text(&l["AdministrativeState"]);
+    let admin = if admin.is_empty() {
+        " (not managed by networkd)".to_string()
+    } else {
+        format!(" ({})", style.state(&admin))
+    };
+    page.row("State", format!("{}{admin}", style.state(&state)));
+    page.row("Online state", style.state(&text(&l["OnlineState"])));
+    page.row("Carrier state", style.state(&text(&l["CarrierState"])));
+    page.row("Address state", style.state(&text(&l["AddressState"])));
+    page.row(
+        "Kernel state",
+        style.state(&text(&l["KernelOperationalState"])),
+    );
+    page.row("Hardware Address", text(&l["HardwareAddress"]));
+    if l["MTU"].is_u64() {
+        page.row("MTU", l["MTU"].to_string());
+    }
+    page.rows(
+        "Address",
+        l["Addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                let mut notes = Vec::new();
+                if let Some(scope) = a["Scope"].as_str() {
+                    notes.push(scope.to_string());
+                }
+                match a["Permanent"].as_bool() {
+                    Some(true) => notes.push("permanent".into()),
+                    Some(false) => notes.push("dynamic".into()),
+                    None => {}
+                }
+                let notes = if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", notes.join(", "))
+                };
+                format!("{}/{}{notes}", text(&a["IP"]), a["PrefixLength"])
+            })
+            .collect(),
+    );
+    page.rows("Gateway", list(&l["Gateways"]));
+    page.rows("DNS", list(&l["DNS"]));
+    page.rows("Search Domains", list(&l["Domains"]));
+    lease(&mut page, &l["Lease"], now);
+    page.row("Routing table", routing_table(l, style));
+    page.rows(
+        "Routes",
+        l["Routes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(route)
+            .collect(),
+    );
+    page.render(&format!(
+        "{} {}: {}",
+        style.dot(&state),
+        l["Index"],
+        style.bold(&text(&l["Name"]))
+    ))
+}
+
+/// The lease's address and times (`RENEW`, `REBIND`, `EXPIRE` are Unix seconds).
+fn lease(page: &mut Page, lease: &Value, now: i64) {
+    let key = |k: &str| lease[k].as_str().unwrap_or_default().to_string();
+    if lease.as_object().is_none_or(|m| m.is_empty()) {
+        return;
+    }
+    let mut head = key("ADDRESS");
+    if !key("NETMASK").is_empty() {
+        head += &format!(" netmask {}", key("NETMASK"));
+    }
+    if !key("ROUTER").is_empty() {
+        head += &format!(" router {}", key("ROUTER"));
+    }
+    if !key("HOSTNAME").is_empty() {
+        head += &format!(", host name {}", key("HOSTNAME"));
+    }
+    page.row("DHCP lease", head);
+    for (label, k) in [
+        ("Renew", "RENEW"),
+        ("Rebind", "REBIND"),
+        ("Expire", "EXPIRE"),
+    ] {
+        if let Ok(at) = key(k).parse::<i64>() {
+            page.row(
+                label,
+                format!("{} ({})", clock::date_time(at), clock::relative(at, now)),
+            );
+        }
+    }
+}
+
+/// `main`, or the link's table with whether its rules and routes are in place.
+fn routing_table(l: &Value, style: Style) -> String {
+    let table = l["RoutingTable"].as_u64().unwrap_or_default();
+    if table == 0 {
+        return "main (no policy routing for this link)".into();
+    }
+    let r = &l["Routing"];
+    let n = |k: &str| r[k].as_u64().unwrap_or_default();
+    if r.is_null() {
+        return table.to_string();
+    }
+    let summary = if r["InPlace"] == true {
+        format!("{}, {} entries", style.state("ok"), n("Ok"))
+    } else {
+        let mut parts = vec![format!("{} ok", n("Ok"))];
+        if n("Missing") > 0 {
+            parts.push(format!("{} {}", n("Missing"), style.state("missing")));
+        }
+        if n("Stale") > 0 {
+            parts.push(format!("{} {}", n("Stale"), style.state("stale")));
+        }
+        format!("not in place: {}", parts.join(", "))
+    };
+    format!("{table} ({summary})")
+}
+
+/// A route in ip-route(8)'s words.
+fn route(r: &Value) -> String {
+    let mut line = String::new();
+    if let Some(kind) = r["Type"].as_str().filter(|k| *k != "unicast") {
+        line += &format!("{kind} ");
+    }
+    line += &text(&r["Destination"]);
+    if let Some(gw) = r["Gateway"].as_str() {
+        line += &format!(" via {gw}");
+    }
+    if let Some(table) = r["Table"].as_str().filter(|t| *t != "main") {
+        line += &format!(" table {table}");
+    }
+    for (word, key) in [("proto", "Protocol"), ("scope", "Scope"), ("src", "Source")] {
+        if let Some(value) = r[key]
+            .as_str()
+            .filter(|v| !(key == "Scope" && *v == "global"))
+        {
+            line += &format!(" {word} {value}");
+        }
+    }
+    if r["Metric"].is_u64() {
+        line += &format!(" metric {}", r["Metric"]);
+    }
+    line
+}
+
+/// The link's type: its kind (`veth`, `bridge`, …), else `loopback` or `ether`.
+fn kind(l: &Value) -> String {
+    match l["Kind"].as_str() {
+        Some(kind) => kind.to_string(),
+        None if l["Name"] == "lo" || l["HardwareAddress"] == "00:00:00:00:00:00" => {
+            "loopback".into()
+        }
+        None if l["HardwareAddress"].is_string() => "ether".into(),
+        None => "n/a".into(),
+    }
+}
+
+fn list(v: &Value) -> Vec<String> {
+    v.as_array().into_iter().flatten().map(text).collect()
+}
+
+/// A JSON string as it is, anything else in its JSON text; `null` and `""` as empty.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn link_json() -> Value {
+        json!({
+            "Index": 4, "Name": "labdh0", "Kind": "veth", "HardwareAddress": "02:00:00:00:79:02", "MTU": 1500,
+            "OperationalState": "routable", "CarrierState": "carrier", "AddressState": "routable",
+            "AdministrativeState": "", "OnlineState": "", "KernelOperationalState": "up",
+            "Addresses": [{"IP": "192.168.79.10", "PrefixLength": 24, "Scope": "global", "Permanent": false, "Label": "labdh0"}],
+            "Gateways": ["192.168.79.1"], "DNS": ["192.168.79.1", "192.168.79.53"], "Domains": ["dh0.lab.test"],
+            "Lease": {"ADDRESS": "192.168.79.10", "NETMASK": "255.255.255.0", "EXPIRE": "3600"},
+            "RoutingTable": 100, "Routing": {"InPlace": false, "Ok": 1, "Missing": 1, "Stale": 0},
+            "Routes": [{"Destination": "default", "Gateway": "192.168.79.1", "Source": null, "Table": "main", "Protocol": "dhcp", "Scope": "global", "Type": "unicast", "Metric": 2048}],
+        })
+    }
+
+    #[test]
+    fn the_link_page_reads_like_networkctl_status() {
+        let page = link(&link_json(), 0, Style::plain());
+        let expect = [
+            "● 4: labdh0\n",
+            "            Type: veth\n",
+            "           State: routable (not managed by networkd)\n",
+            "         Address: 192.168.79.10/24 (global, dynamic)\n",
+            "             DNS: 192.168.79.1\n                  192.168.79.53\n",
+            "      DHCP lease: 192.168.79.10 netmask 255.255.255.0\n",
+            "          Expire: 1970-01-01 01:00:00 UTC (in 1h)\n",
+            "   Routing table: 100 (not in place: 1 ok, 1 missing)\n",
+            "          Routes: default via 192.168.79.1 proto dhcp metric 2048\n",
+        ];
+        for line in expect {
+            assert!(page.contains(line), "{line:?} not in\n{page}");
+        }
+        assert!(!page.contains('\x1b'));
+    }
+
+    #[test]
+    fn the_links_table_has_a_legend_unless_asked_not_to() {
+        let links_json = vec![link_json()];
+        let text = links(&links_json, true, Style::plain());
+        assert!(text.starts_with("IDX LINK   TYPE OPERATIONAL SETUP ADDRESSES\n4   labdh0 veth routable    n/a   192.168.79.10/24\n"), "{text}");
+        assert!(text.ends_with("\n1 link listed.\n"), "{text}");
+        let bare = links(&links_json, false, Style::plain());
+        assert_eq!(bare, "4 labdh0 veth routable n/a 192.168.79.10/24\n");
+    }
+
+    #[test]
+    fn status_lists_links_by_state_and_dns_by_link() {
+        let v = json!({
+            "Version": "0.1.0", "Generator": "netlink", "OperationalState": "routable",
+            "OperationalStateFrom": "links", "CarrierState": "", "AddressState": "", "OnlineState": "",
+            "Links": {"Total": 2, "ByOperationalState": {"carrier": 1, "routable": 1}},
+            "Addresses": [{"Link": "eth0", "IP": "192.0.2.10", "PrefixLength": 24}],
+            "Gateways": [], "DNS": [{"Link": "eth0", "Server": "192.0.2.1"}], "Domains": [],
+        });
+        let page = status(&v, Style::plain());
+        assert!(page.starts_with("● network-broker\n"), "{page}");
+        assert!(
+            page.contains("  State: routable (from the links; networkd not seen)\n"),
+            "{page}"
+        );
+        assert!(
+            page.contains("  Links: 2 (1 carrier, 1 routable)\n"),
+            "{page}"
+        );
+        assert!(page.contains("    DNS: 192.0.2.1 on eth0\n"), "{page}");
+        assert!(page.contains("Address: 192.0.2.10/24 on eth0\n"), "{page}");
+        assert!(
+            !page.contains("Online state"),
+            "empty rows are left out: {page}"
+        );
+    }
+}
