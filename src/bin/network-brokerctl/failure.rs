@@ -105,8 +105,7 @@ mod tests {
         let Ok(name) = name else {
             panic!("bad error name in the test");
         };
-        let msg = zbus::Message::method_call("/", "Ping").and_then(|b| b.build(&()));
-        let Ok(msg) = msg else {
+        let Ok(msg) = zbus::Message::method_call("/", "Ping").build(&()) else {
             panic!("cannot build a message in the test");
         };
         zbus::Error::MethodError(name, Some(text.to_string()), msg)

@@ -48,12 +48,12 @@ fn key_text(key: &Variant<'_>) -> String {
 mod tests {
     use super::*;
     use std::collections::HashMap;
-    use zbus::{Array, Structure};
+    use zbus::Array;
 
     #[test]
     fn strings_stay_strings_and_structures_become_arrays() {
         assert_eq!(to_json(&Variant::from("down")), Value::from("down"));
-        let addresses = Array::from(vec![Structure::from(("192.168.78.2", 24u8))]);
+        let addresses = Array::from(vec![("192.168.78.2", 24u8)]);
         assert_eq!(
             to_json(&Variant::from(addresses)),
             serde_json::json!([["192.168.78.2", 24]])
