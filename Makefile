@@ -97,8 +97,9 @@ check:
 deps:
 	tests/lab/deps.sh
 
+# The demo runs the debug build it finds under $CARGO_TARGET_DIR (or target/).
 demo: deps build-debug
-	tests/lab/demo.sh
+	CARGO_TARGET_DIR=$(TARGET_DIR) tests/lab/demo.sh
 
 # The benchmark runs the release build it finds under $CARGO_TARGET_DIR (or target/).
 bench: deps build
