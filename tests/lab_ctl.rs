@@ -462,7 +462,7 @@ fn the_dry_run_environment_round_trips_through_sh() {
 }
 
 #[test]
-fn colour_only_on_a_terminal_and_never_with_no_color() {
+fn colour_and_pager_only_on_a_terminal_and_never_colour_with_no_color() {
     let Some(lab) = Lab::require() else { return };
     let (_broker, _runtime) = start(&lab);
     for args in [&["status"][..], &["links"], &["link", "labdh0"]] {
@@ -494,6 +494,23 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
         "NO_COLOR: {:?}",
         plain.stdout
     );
+
+    // The pager: for `links` on a terminal (as networkctl), never for `hooks`, nor with
+    // --no-pager.
+    let paged = |args: &str| {
+        let cmd = format!("env NO_COLOR=1 PAGER='sed s/^/paged:/' {BROKERCTL_BIN} {args}");
+        lab.output(&["script", "-qec", &cmd, "/dev/null"])
+    };
+    let out = paged("links");
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("paged:IDX")),
+        "{}",
+        out.describe()
+    );
+    let out = paged("links --no-pager");
+    assert!(!out.stdout.contains("paged:"), "{}", out.describe());
+    let out = paged("hooks");
+    assert!(!out.stdout.contains("paged:"), "{}", out.describe());
 
     let bare = lab.run(&ctl(&["links", "--no-legend"]));
     assert!(!bare.contains("IDX") && !bare.contains("listed."), "{bare}");

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use zbus::{Connection, OwnedObjectPath, OwnedVariant};
 
@@ -16,6 +17,8 @@ use crate::value::to_json;
 const MANAGER_PATH: &str = "/org/freedesktop/NetworkBroker1";
 const MANAGER_IFACE: &str = "org.freedesktop.NetworkBroker1.Manager";
 const LINK_IFACE: &str = "org.freedesktop.NetworkBroker1.Link";
+/// How many `GetAll` calls `links` keeps in flight.
+const PARALLEL_CALLS: usize = 32;
 
 /// One object's properties, as JSON values by property name.
 #[derive(Debug, Clone, Default)]
@@ -60,9 +63,19 @@ pub async fn links(
         .await
         .map_err(|e| Failure::bus("ListLinks", e))?;
     let described = described_links(manager).await?;
-    let mut links = Vec::with_capacity(list.len());
-    for (index, name, path) in list {
-        let props = match get_all(conn, path.as_str(), LINK_IFACE).await {
+    // Several GetAll calls in flight at once: one round trip after another is slow with
+    // thousands of links; the order of the list is kept.
+    let replies: Vec<_> = futures_util::stream::iter(list)
+        .map(|(index, name, path)| async move {
+            let props = get_all(conn, path.as_str(), LINK_IFACE).await;
+            (index, name, props)
+        })
+        .buffered(PARALLEL_CALLS)
+        .collect()
+        .await;
+    let mut links = Vec::with_capacity(replies.len());
+    for (index, name, props) in replies {
+        let props = match props {
             Ok(props) => props,
             Err(err) if gone(&err) => continue,
             Err(err) => return Err(Failure::bus("GetAll(Link)", err)),
