@@ -33,6 +33,9 @@ pub fn protocol(protocol: u64) -> String {
         17 => "mrouted",
         18 => "keepalived",
         42 => "babel",
+        // The daemon's own rules and routes with the default `RoutingPolicyProtocol`, named as
+        // iproute2/rt_protos.d/network-broker.conf names it for ip(8).
+        78 => "network-broker",
         99 => "openr",
         186 => "bgp",
         187 => "isis",
@@ -86,6 +89,7 @@ mod tests {
         assert_eq!(scope(7), "7");
         assert_eq!(protocol(16), "dhcp");
         assert_eq!(protocol(250), "250");
+        assert_eq!(protocol(78), "network-broker");
         assert_eq!(route_type(5), "multicast");
         assert_eq!(table(254), "main");
         assert_eq!(table(100), "100");

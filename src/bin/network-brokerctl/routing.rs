@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use crate::names;
 use crate::style::Style;
 use crate::table::{self, Cell};
 
@@ -99,6 +100,14 @@ pub fn text(status: &Value, legend: bool, style: Style) -> String {
     )
 }
 
+/// A protocol number by its name (src/bin/network-brokerctl/names.rs).
+fn protocol(value: &Value) -> String {
+    value
+        .as_u64()
+        .map(names::protocol)
+        .unwrap_or_else(|| value.to_string())
+}
+
 fn prefix(value: &Value) -> Option<String> {
     Some(format!("{}/{}", value.get(0)?.as_str()?, value.get(1)?))
 }
@@ -113,7 +122,9 @@ fn rule_line(rule: &Value) -> String {
     }
     line + &format!(
         " lookup {} pref {} proto {}",
-        rule["table"], rule["priority"], rule["protocol"]
+        rule["table"],
+        rule["priority"],
+        protocol(&rule["protocol"])
     )
 }
 
@@ -130,7 +141,7 @@ fn route_line(route: &Value) -> String {
     if let Some(src) = route["src"].as_str() {
         line += &format!(" src {src}");
     }
-    line + &format!(" proto {}", route["protocol"])
+    line + &format!(" proto {}", protocol(&route["protocol"]))
 }
 
 #[cfg(test)]
@@ -151,20 +162,23 @@ mod tests {
         let entries = entries(&status);
         let states: Vec<_> = entries.iter().map(|e| (e.state, e.line.as_str())).collect();
         assert!(
-            states.contains(&("ok", "rule from 192.0.2.10/32 lookup 100 pref 1000 proto 4")),
+            states.contains(&(
+                "ok",
+                "rule from 192.0.2.10/32 lookup 100 pref 1000 proto static"
+            )),
             "{states:?}"
         );
         assert!(
             states.contains(&(
                 "missing",
-                "route default via 192.0.2.1 dev-index 3 table 100 proto 4"
+                "route default via 192.0.2.1 dev-index 3 table 100 proto static"
             )),
             "{states:?}"
         );
         assert!(
             states.contains(&(
                 "stale",
-                "route 198.51.100.0/24 dev-index 3 table 100 proto 4"
+                "route 198.51.100.0/24 dev-index 3 table 100 proto static"
             )),
             "{states:?}"
         );
