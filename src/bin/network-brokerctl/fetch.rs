@@ -97,15 +97,10 @@ pub async fn link(
     manager: &ManagerProxy<'_>,
     link: &str,
 ) -> Result<LinkData, Failure> {
-    let path = link_path(manager, link).await?;
-    let props = get_all(conn, path.as_str(), LINK_IFACE)
+    let proxy = link_proxy(conn, manager, link).await?;
+    let props = get_all(conn, proxy.inner().path().as_str(), LINK_IFACE)
         .await
         .map_err(|e| Failure::bus("GetAll(Link)", e))?;
-    let proxy = LinkProxy::builder(conn)
-        .path(path)
-        .build()
-        .await
-        .map_err(|e| Failure::bus("Link", e))?;
     let text = proxy
         .describe()
         .await
@@ -128,8 +123,22 @@ pub async fn link(
     })
 }
 
+/// The proxy of a link given by name or index.
+pub async fn link_proxy<'c>(
+    conn: &'c Connection,
+    manager: &ManagerProxy<'_>,
+    link: &str,
+) -> Result<LinkProxy<'c>, Failure> {
+    let path = link_path(manager, link).await?;
+    LinkProxy::builder(conn)
+        .path(path)
+        .build()
+        .await
+        .map_err(|e| Failure::bus("Link", e))
+}
+
 /// The path of a link given by name or index.
-pub async fn link_path(manager: &ManagerProxy<'_>, link: &str) -> Result<OwnedObjectPath, Failure> {
+async fn link_path(manager: &ManagerProxy<'_>, link: &str) -> Result<OwnedObjectPath, Failure> {
     match link.parse::<i32>() {
         Ok(index) => manager
             .get_link_by_index(index)

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
+use network_broker::model::networkd::OPERATIONAL_STATES;
+
 use crate::fetch::{LinkData, Props};
 use crate::names;
 use crate::routing;
@@ -153,19 +155,6 @@ fn strings(p: &Props, key: &str) -> Value {
     }
 }
 
-/// The operational states in networkd's order, worst first: the overall state is the best
-/// of the links' (loopback excluded), as networkd computes its own.
-const OPERATIONAL_ORDER: &[&str] = &[
-    "off",
-    "no-carrier",
-    "dormant",
-    "degraded-carrier",
-    "carrier",
-    "degraded",
-    "enslaved",
-    "routable",
-];
-
 /// `status`: the Manager's properties, and what the links add up to.
 pub fn status(manager: &Props, links: &[Value]) -> Value {
     let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
@@ -184,16 +173,18 @@ pub fn status(manager: &Props, links: &[Value]) -> Value {
             .iter()
             .filter(|l| l["Kind"].as_str() != Some("loopback") && l["Name"] != "lo")
     };
+    // Without networkd the overall state is the best of the links' (loopback excluded), as
+    // networkd computes its own; OPERATIONAL_STATES is in networkd's order, worst first.
     let (state, source) = match manager.text("OperationalState") {
         "" => {
             let best = not_loopback()
                 .filter_map(|l| {
-                    OPERATIONAL_ORDER
+                    OPERATIONAL_STATES
                         .iter()
                         .position(|s| l["OperationalState"] == *s)
                 })
                 .max()
-                .and_then(|i| OPERATIONAL_ORDER.get(i))
+                .and_then(|i| OPERATIONAL_STATES.get(i))
                 .copied()
                 .unwrap_or("off");
             (best.to_string(), "links")

@@ -30,7 +30,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use zbus::Connection;
 
-use network_broker::dbus::client::{LinkProxy, ManagerProxy};
+use network_broker::dbus::client::ManagerProxy;
 
 use args::{Args, Command};
 use failure::{Failure, INVALID_CONFIG};
@@ -180,13 +180,8 @@ async fn run_hooks(
     event: &str,
     dry_run: bool,
 ) -> Result<u8, Failure> {
-    let path = fetch::link_path(manager, link).await?;
-    let proxy = LinkProxy::builder(conn)
-        .path(path)
-        .build()
-        .await
-        .map_err(|e| Failure::bus("Link", e))?;
-    let index = proxy
+    let index = fetch::link_proxy(conn, manager, link)
+        .await?
         .index()
         .await
         .map_err(|e| Failure::bus("Link.Index", e))?;

@@ -1,5 +1,8 @@
 //! Names for the numbers rtnetlink uses in `Describe()` (address and route scopes, route
 //! protocols, types and tables), spelled as ip-route(8) and networkctl print them.
+//!
+//! The hooks' JSON names the same numbers (src/hooks/env.rs, private there); the two tables
+//! stay apart only until the client's JSON and the hooks' share one serializer (docs/json.md).
 
 /// An address or route scope (`RT_SCOPE_*`).
 pub fn scope(scope: u64) -> String {
