@@ -520,3 +520,45 @@ fn colour_and_pager_only_on_a_terminal_and_never_colour_with_no_color() {
         "{bare}"
     );
 }
+
+#[test]
+fn the_pages_show_states_addresses_lease_routes_and_dns() {
+    let Some(lab) = Lab::require() else { return };
+    let (_broker, _runtime) = start(&lab);
+    let lease = json_of(&lab, &["link", "labdh0"])["Lease"].clone();
+    let address = lease["ADDRESS"].as_str().unwrap().to_string();
+    let router = lease["ROUTER"].as_str().unwrap().to_string();
+
+    let page = lab.run(&ctl(&["link", "labdh0"]));
+    let index = lab.ifindex("labdh0");
+    assert!(page.starts_with(&format!("● {index}: labdh0\n")), "{page}");
+    for want in [
+        "State: routable".to_string(),
+        "Kernel state: up".to_string(),
+        format!("Address: {address}/24 (global, dynamic)"),
+        format!("Gateway: {router}"),
+        format!("DHCP lease: {address}"),
+        format!("Routes: default via {router}"),
+    ] {
+        assert!(page.contains(&want), "{want:?} not on the page:\n{page}");
+    }
+    for time in ["Renew:", "Rebind:", "Expire:"] {
+        let line = page
+            .lines()
+            .find(|l| l.trim_start().starts_with(time))
+            .unwrap_or_else(|| panic!("no {time} line:\n{page}"));
+        assert!(line.contains(" UTC (in "), "{line}");
+    }
+
+    let status = lab.run(&ctl(&["status"]));
+    for want in [
+        "Generator: dhclient".to_string(),
+        format!("{address}/24 on labdh0"),
+        format!(
+            "DNS: {} on labdh0",
+            lease["DNS"].as_str().unwrap().split(' ').next().unwrap()
+        ),
+    ] {
+        assert!(status.contains(&want), "{want:?} not in status:\n{status}");
+    }
+}
