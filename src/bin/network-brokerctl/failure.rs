@@ -41,10 +41,22 @@ impl Failure {
             (None, _) => text,
         };
         if code == 6 {
-            return Failure::new(
-                6,
-                format!("network-broker is not running ({BUS_NAME} cannot be reached: {detail})"),
+            // No owner and nothing to activate: not running. A timeout or a broken connection
+            // says only that it could not be reached.
+            let absent = matches!(
+                name.as_deref(),
+                Some(
+                    "org.freedesktop.DBus.Error.ServiceUnknown"
+                        | "org.freedesktop.DBus.Error.NameHasNoOwner"
+                        | "org.freedesktop.DBus.Error.Spawn.ChildExited"
+                )
             );
+            let what = if absent {
+                "network-broker is not running"
+            } else {
+                "network-broker cannot be reached"
+            };
+            return Failure::new(6, format!("{what} ({BUS_NAME}: {detail})"));
         }
         Failure::new(code, format!("{what}: {detail}"))
     }
@@ -146,6 +158,18 @@ mod tests {
         let line = failure.line.unwrap_or_default();
         assert!(line.starts_with("network-broker is not running"), "{line}");
         assert!(line.contains("ServiceUnknown"), "{line}");
+    }
+
+    #[test]
+    fn a_daemon_that_does_not_answer_is_exit_6_and_said_so() {
+        let err = method_error("org.freedesktop.DBus.Error.NoReply", "no reply");
+        let failure = Failure::bus("ListLinks", err);
+        assert_eq!(failure.code, 6);
+        let line = failure.line.unwrap_or_default();
+        assert!(
+            line.starts_with("network-broker cannot be reached ("),
+            "{line}"
+        );
     }
 
     #[test]
