@@ -44,8 +44,7 @@ pub struct LinkData {
     pub describe: Value,
 }
 
-/// The Manager's properties. This is the first call of most verbs: a daemon that is not
-/// running fails here, with exit 6.
+/// The Manager's properties.
 pub async fn manager_props(conn: &Connection) -> Result<Props, Failure> {
     get_all(conn, MANAGER_PATH, MANAGER_IFACE)
         .await

@@ -124,7 +124,6 @@ async fn run(args: Args) -> Result<u8, Failure> {
             out.show(&value, true, || views::status(&value, out.style))?;
         }
         Command::Links => {
-            fetch::manager_props(&conn).await?;
             let links: Vec<_> = fetch::links(&conn, &manager)
                 .await?
                 .iter()
@@ -141,10 +140,7 @@ async fn run(args: Args) -> Result<u8, Failure> {
             let now = i64::try_from(clock::now_us() / 1_000_000).unwrap_or_default();
             out.show(&value, true, || views::link(&value, now, out.style))?;
         }
-        Command::Monitor => {
-            fetch::manager_props(&conn).await?;
-            monitor::run(&conn, &manager, out.json).await?;
-        }
+        Command::Monitor => monitor::run(&conn, &manager, out.json).await?,
         Command::Reload => return reload(&manager).await,
         Command::Hooks => {
             let list = manager
