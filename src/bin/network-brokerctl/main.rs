@@ -56,7 +56,9 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("network-brokerctl: failed to start the async runtime: {err}");
+            output::error_line(&format!(
+                "network-brokerctl: failed to start the async runtime: {err}"
+            ));
             return ExitCode::FAILURE;
         }
     };
@@ -69,7 +71,7 @@ fn finish(result: Result<u8, Failure>) -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             if let Some(line) = failure.line {
-                eprintln!("network-brokerctl: {line}");
+                output::error_line(&format!("network-brokerctl: {line}"));
             }
             ExitCode::from(failure.code)
         }
@@ -210,7 +212,7 @@ async fn reload(manager: &ManagerProxy<'_>) -> Result<u8, Failure> {
     match manager.reload().await {
         Ok(()) => Ok(0),
         Err(zbus::Error::MethodError(name, text, _)) if name.as_str() == INVALID_CONFIG => {
-            eprintln!("{}", text.unwrap_or_default());
+            output::error_line(&text.unwrap_or_default());
             Ok(1)
         }
         Err(err) => Err(Failure::bus("Reload", err)),

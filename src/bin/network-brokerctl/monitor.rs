@@ -50,7 +50,7 @@ pub async fn run(conn: &Connection, manager: &ManagerProxy<'_>, mode: Mode) -> R
         .map(|(index, name, _)| (index, name))
         .collect();
     if mode == Mode::Off && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        eprintln!("monitoring {BUS_NAME}; ^C to stop");
+        crate::output::error_line(&format!("monitoring {BUS_NAME}; ^C to stop"));
     }
     while let Some(message) = stream.next().await {
         let Ok(message) = message else { continue };

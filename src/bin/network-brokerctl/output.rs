@@ -21,6 +21,13 @@ pub fn emit(text: &str, pager: bool) -> Result<(), Failure> {
     write_stdout(text)
 }
 
+/// One line to standard error. A closed standard error is ignored: there is nowhere left to
+/// say anything (eprintln! would panic).
+pub fn error_line(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
+
 /// Writes to standard output now (monitor lines); a closed pipe is [`Failure::closed`].
 pub fn write_stdout(text: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
