@@ -83,18 +83,4 @@ pub fn table(table: u64) -> String {
 pub const ADDRESS_PERMANENT: u64 = 0x80;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn known_numbers_get_names_and_unknown_ones_stay_numbers() {
-        assert_eq!(scope(253), "link");
-        assert_eq!(scope(7), "7");
-        assert_eq!(protocol(16), "dhcp");
-        assert_eq!(protocol(250), "250");
-        assert_eq!(protocol(78), "network-broker");
-        assert_eq!(route_type(5), "multicast");
-        assert_eq!(table(254), "main");
-        assert_eq!(table(100), "100");
-    }
-}
+mod tests;
