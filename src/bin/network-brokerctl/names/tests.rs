@@ -6,6 +6,7 @@ use super::*;
 fn known_numbers_get_names_and_unknown_ones_stay_numbers() {
     assert_eq!(scope(253), "link");
     assert_eq!(scope(7), "7");
+    assert_eq!(scope(300), "300");
     assert_eq!(protocol(16), "dhcp");
     assert_eq!(protocol(250), "250");
     assert_eq!(protocol(78), "network-broker");
