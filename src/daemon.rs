@@ -225,8 +225,32 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
         }
     };
 
-    // Whichever part noticed first (networkd's source watches the same connection), a closed
-    // bus is one failure with one message, whatever the generator.
+    let outcome = one_bus_failure(outcome, &conn);
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    cancel.cancel();
+    drop(events);
+    // Running hooks get a moment to finish; then their process groups are stopped so none
+    // outlives the daemon.
+    hooks.shutdown(HOOK_SHUTDOWN_GRACE).await;
+    // Rules and routes stay by default so traffic keeps flowing across a restart. As the
+    // configuration in force says, not the one the daemon started with.
+    let on_stop = in_force.settings().routing.on_stop();
+    stop_routing(&routing, on_stop).await;
+    tasks.wait().await;
+    drop(conn);
+    if let Err(err) = &outcome {
+        error!(
+            error = %ErrorChain(err),
+            "network-broker stopping on error: {}",
+            ErrorChain(err)
+        );
+    }
+    outcome
+}
+
+/// Whichever part noticed first (networkd's source watches the same connection), a closed
+/// bus is one failure with one message, whatever the generator.
+fn one_bus_failure(outcome: Result<(), Error>, conn: &zbus::Connection) -> Result<(), Error> {
     let outcome = match outcome {
         Err(_) if conn.is_closed() => Err(Error::BusLost),
         Err(Error::Networkd(
@@ -241,15 +265,11 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
              again on the new bus"
         );
     }
-    notify_systemd(&[sd_notify::NotifyState::Stopping]);
-    cancel.cancel();
-    drop(events);
-    // Running hooks get a moment to finish; then their process groups are stopped so none
-    // outlives the daemon.
-    hooks.shutdown(HOOK_SHUTDOWN_GRACE).await;
-    // Rules and routes stay by default so traffic keeps flowing across a restart. As the
-    // configuration in force says, not the one the daemon started with.
-    let on_stop = in_force.settings().routing.on_stop();
+    outcome
+}
+
+/// Stops policy routing, removing our rules and routes when `on_stop` says so.
+async fn stop_routing(routing: &routing::Handle, on_stop: routing::OnStop) {
     match routing.shutdown(on_stop).await {
         Ok(report) if report.summary().rules_removed + report.summary().routes_removed > 0 => {
             info!(
@@ -265,16 +285,6 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
             ErrorChain(&err)
         ),
     }
-    tasks.wait().await;
-    drop(conn);
-    if let Err(err) = &outcome {
-        error!(
-            error = %ErrorChain(err),
-            "network-broker stopping on error: {}",
-            ErrorChain(err)
-        );
-    }
-    outcome
 }
 
 /// How a step of the main loop that may take a while ended.
