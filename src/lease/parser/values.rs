@@ -17,7 +17,7 @@ pub(super) fn read_option(
 ) -> Result<(), ParseError> {
     match name {
         "subnet-mask" => {
-            let mask = ipv4(single(&values, name, line)?, name)?;
+            let mask = ipv4(single(values, name, line)?, name)?;
             lease.prefix_len = prefix_len(mask);
         }
         "routers" => {
@@ -32,8 +32,8 @@ pub(super) fn read_option(
                 .map(|v| ipv4(v, name).map(IpAddr::V4))
                 .collect::<Result<_, _>>()?;
         }
-        "domain-name" => lease.domain_name = Some(text(single(&values, name, line)?)),
-        "host-name" => lease.host_name = Some(text(single(&values, name, line)?)),
+        "domain-name" => lease.domain_name = Some(text(single(values, name, line)?)),
+        "host-name" => lease.host_name = Some(text(single(values, name, line)?)),
         "domain-search" => {
             lease.domain_search = values
                 .iter()
@@ -47,7 +47,7 @@ pub(super) fn read_option(
                 .collect();
         }
         "interface-mtu" => {
-            let value = single(&values, name, line)?;
+            let value = single(values, name, line)?;
             lease.mtu = Some(number(value, name)?);
         }
         _ => {}
