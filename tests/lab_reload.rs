@@ -267,7 +267,8 @@ fn routing_keys_apply_on_reload_and_at_stop() {
     );
 }
 
-/// A lease block for `link`, expiring in an hour, with `dns` and search domain `domain`.
+/// A lease block for `link`, expiring in an hour, with `dns`, search domain `domain` and the
+/// host name [`LEASE_HOST`].
 fn lease_block(link: &str, address: &str, dns: &str, domain: &str) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -276,17 +277,24 @@ fn lease_block(link: &str, address: &str, dns: &str, domain: &str) -> String {
     format!(
         "lease {{\n  interface \"{link}\";\n  fixed-address {address};\n  \
          option subnet-mask 255.255.255.0;\n  option domain-name-servers {dns};\n  \
-         option domain-name \"{domain}\";\n  renew epoch {}; # local time\n  \
+         option domain-name \"{domain}\";\n  option host-name \"{LEASE_HOST}\";\n  \
+         renew epoch {}; # local time\n  \
          expire epoch {}; # local time\n}}\n",
         now + 1_800,
         now + 3_600
     )
 }
 
-/// `UseDNS`/`UseDomain` and `LeaseFiles`, changed by reloads: a lease read while pushes were
-/// off is pushed once they are on and it changes; a new `LeaseFiles` follows the new file at
-/// once (its lease pushed), and a list without it forgets it (the push reverted, as for a
-/// lost lease).
+/// The host name in the tests' leases. The lab keeps its static host name (`labhost`), so
+/// hostnamed accepts the transient one without using it.
+const LEASE_HOST: &str = "nbreload-host";
+/// What the daemon logs when it pushed a transient host name.
+const HOST_PUSHED: &str = "transient host name set to";
+
+/// `UseDNS`/`UseDomain`/`UseHostname` and `LeaseFiles`, changed by reloads: a lease read while
+/// pushes were off is pushed once they are on and it changes; a new `LeaseFiles` follows the
+/// new file at once (its lease pushed), and a list without it forgets it (the push reverted,
+/// as for a lost lease).
 #[test]
 fn lease_files_and_pushes_apply_on_reload() {
     let Some(lab) = Lab::require() else { return };
@@ -312,7 +320,8 @@ fn lease_files_and_pushes_apply_on_reload() {
     let yaml = |push: bool, files: &str| {
         format!(
             "System:\n  Generator: dhclient\n  RuntimeDirectory: {}\n\
-             Network:\n  UseDNS: {push}\n  UseDomain: {push}\n  LeaseFiles: {files}\n",
+             Network:\n  UseDNS: {push}\n  UseDomain: {push}\n  UseHostname: {push}\n  \
+             LeaseFiles: {files}\n",
             dir.path().join("runtime").display()
         )
     };
@@ -327,6 +336,7 @@ fn lease_files_and_pushes_apply_on_reload() {
     });
     std::thread::sleep(QUIET);
     wait_resolved(&info, link.ifindex, "nothing pushed yet", &[], &[]);
+    assert!(!broker.log().contains(HOST_PUSHED), "{}", broker.log());
 
     // UseDNS/UseDomain on: the next change of the lease is pushed.
     reload(
@@ -348,6 +358,14 @@ fn lease_files_and_pushes_apply_on_reload() {
         &dns,
         &["first.lab.test"],
     );
+    wait_until("UseHostname set by the reload", TIMEOUT, || {
+        let log = broker.log();
+        if log.contains(&format!("{HOST_PUSHED} {LEASE_HOST}")) {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    });
 
     // LeaseFiles: the second file instead of the first.
     reload(
