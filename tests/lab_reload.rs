@@ -15,7 +15,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::fs;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -292,9 +291,9 @@ const LEASE_HOST: &str = "nbreload-host";
 const HOST_PUSHED: &str = "transient host name set to";
 
 /// `UseDNS`/`UseDomain`/`UseHostname` and `LeaseFiles`, changed by reloads: a lease read while
-/// pushes were off is pushed once they are on and it changes; a new `LeaseFiles` follows the
-/// new file at once (its lease pushed), and a list without it forgets it (the push reverted,
-/// as for a lost lease).
+/// pushes were off is pushed once they are on, what is turned off is reverted (and stays off
+/// for later leases); a new `LeaseFiles` follows the new file at once (its lease pushed), and
+/// a list without it forgets it (the push reverted, as for a lost lease).
 #[test]
 fn lease_files_and_pushes_apply_on_reload() {
     let Some(lab) = Lab::require() else { return };
@@ -317,15 +316,16 @@ fn lease_files_and_pushes_apply_on_reload() {
         lease_block(&link.name, "10.215.0.2", "10.215.0.54", "second.lab.test"),
     )
     .unwrap();
-    let yaml = |push: bool, files: &str| {
+    let first_file = first.display().to_string();
+    let yaml = |dns: bool, push: bool, files: &str| {
         format!(
             "System:\n  Generator: dhclient\n  RuntimeDirectory: {}\n\
-             Network:\n  UseDNS: {push}\n  UseDomain: {push}\n  UseHostname: {push}\n  \
+             Network:\n  UseDNS: {dns}\n  UseDomain: {push}\n  UseHostname: {push}\n  \
              LeaseFiles: {files}\n",
             dir.path().join("runtime").display()
         )
     };
-    let mut broker = Broker::start(&info, &yaml(false, &first.display().to_string()), &[]);
+    let mut broker = Broker::start(&info, &yaml(false, false, &first_file), &[]);
     wait_until("the daemon to read the first lease", TIMEOUT, || {
         let log = broker.log();
         if log.contains("leases: following") {
@@ -338,24 +338,13 @@ fn lease_files_and_pushes_apply_on_reload() {
     wait_resolved(&info, link.ifindex, "nothing pushed yet", &[], &[]);
     assert!(!broker.log().contains(HOST_PUSHED), "{}", broker.log());
 
-    // UseDNS/UseDomain on: the next change of the lease is pushed.
-    reload(
-        &info,
-        &broker,
-        &yaml(true, &first.display().to_string()),
-        Via::Sighup,
-    );
-    fs::write(
-        &first,
-        lease_block(&link.name, "10.215.0.2", "10.215.0.55", "first.lab.test"),
-    )
-    .unwrap();
-    let dns: Vec<IpAddr> = ips(&["10.215.0.55"]);
+    // UseDNS/UseDomain/UseHostname on: the lease held is pushed, without waiting for a change.
+    reload(&info, &broker, &yaml(true, true, &first_file), Via::Sighup);
     wait_resolved(
         &info,
         link.ifindex,
         "UseDNS/UseDomain set by the reload",
-        &dns,
+        &ips(&["10.215.0.53"]),
         &["first.lab.test"],
     );
     wait_until("UseHostname set by the reload", TIMEOUT, || {
@@ -366,12 +355,34 @@ fn lease_files_and_pushes_apply_on_reload() {
             Err(log)
         }
     });
+    // UseDNS off: the servers go, the search domain stays.
+    reload(&info, &broker, &yaml(false, true, &first_file), Via::Bus);
+    wait_resolved(
+        &info,
+        link.ifindex,
+        "UseDNS turned off by the reload",
+        &[],
+        &["first.lab.test"],
+    );
+    // ... and every later lease follows the new settings.
+    fs::write(
+        &first,
+        lease_block(&link.name, "10.215.0.2", "10.215.0.55", "later.lab.test"),
+    )
+    .unwrap();
+    wait_resolved(
+        &info,
+        link.ifindex,
+        "a changed lease with UseDNS off",
+        &[],
+        &["later.lab.test"],
+    );
 
     // LeaseFiles: the second file instead of the first.
     reload(
         &info,
         &broker,
-        &yaml(true, &second.display().to_string()),
+        &yaml(true, true, &second.display().to_string()),
         Via::Bus,
     );
     wait_resolved(
@@ -382,7 +393,7 @@ fn lease_files_and_pushes_apply_on_reload() {
         &["second.lab.test"],
     );
     // LeaseFiles: no file; the lease is gone and its push reverted.
-    reload(&info, &broker, &yaml(true, "\"\""), Via::Bus);
+    reload(&info, &broker, &yaml(true, true, "\"\""), Via::Bus);
     wait_resolved(
         &info,
         link.ifindex,

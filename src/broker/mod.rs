@@ -411,7 +411,7 @@ impl Broker {
                     "configuration reloaded from {}",
                     file.display()
                 );
-                self.config = *config;
+                let old = std::mem::replace(&mut self.config, *config);
                 let settings = Settings::derive(&self.config, self.enforce_hook_ownership);
                 let lease_routers = std::mem::take(&mut self.routing_settings.lease_routers);
                 self.routing_settings = settings.routing;
@@ -420,6 +420,40 @@ impl Broker {
                     routing.update_settings(self.routing_settings.clone());
                 }
                 self.hooks.update_settings(settings.hooks);
+                // UseDNS, UseDomain, UseHostname and Links apply to the leases held now, not
+                // only to the next one: what a link no longer pushes is reverted, what it
+                // pushes now is sent (again: the push actor coalesces, resolved ignores a
+                // repeat).
+                let Some(push) = self.push.clone() else {
+                    return false;
+                };
+                let held: Vec<(IfIndex, String, Lease)> = self
+                    .state
+                    .links()
+                    .filter_map(|v| {
+                        let lease = v.lease.as_deref()?.clone();
+                        Some((v.attrs.index, v.attrs.name.clone(), lease))
+                    })
+                    .collect();
+                let pushes = |config: &Config, name: &str| {
+                    let (on, n) = (config.link_selected(name), &config.network);
+                    (on && n.use_dns, on && n.use_domain, on && n.use_hostname)
+                };
+                for (index, name, lease) in held {
+                    let (before, after) = (pushes(&old, &name), pushes(&self.config, &name));
+                    if before == after {
+                        continue;
+                    }
+                    if (before.0 && !after.0) || (before.1 && !after.1) {
+                        push.revert_link(index);
+                    }
+                    if before.2 && !after.2 {
+                        push.set_hostname(None);
+                    }
+                    if self.config.link_selected(&name) {
+                        self.push_lease(index, &name, Some(Box::new(lease)));
+                    }
+                }
                 false
             }
         }
