@@ -2,20 +2,22 @@
 //! until a signal or a lost subsystem ends the process, and reports the reason. Policy lives
 //! in the broker; this file only connects the pieces and owns the process lifecycle.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::broker::{command, hook_settings, memory, Broker};
+use crate::broker::{command, memory, Broker};
+use crate::config::reload::RestartNeeded;
 use crate::config::{Config, Generator};
 use crate::event::{Event, EventSender, EVENT_QUEUE_CAPACITY};
 use crate::hooks;
 use crate::logging::LogHandle;
+use crate::settings::Settings;
 use crate::{dbus, messages, push, routing, source};
 
 /// How long the bus name waits for the kernel's first dump.
@@ -76,7 +78,8 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     let tasks = TaskTracker::new();
 
     let (results_tx, results_rx) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(hook_settings(&config, enforce_ownership), results_tx);
+    let settings = Settings::derive(&config, enforce_ownership);
+    let hooks = hooks::spawn(settings.hooks.clone(), results_tx);
     let runtime_dir = config.system.runtime_dir.clone();
     let dispatched = {
         let dir = runtime_dir.clone();
@@ -114,8 +117,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     }
     // Always running, even with no link listed: its first pass sweeps rules and routes of ours
     // that a previous configuration left behind.
-    let routing_settings = routing::Settings::from_config(&config);
-    let routing = routing::spawn(routing_settings.clone()).map_err(Error::Routing)?;
+    let routing = routing::spawn(settings.routing.clone()).map_err(Error::Routing)?;
     broker.attach_routing(routing.clone());
 
     let mut broker_task = tasks.spawn(broker.run(events_rx, commands_rx, cancel.clone()));
@@ -129,9 +131,10 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
             cancel.clone(),
         ))
     });
+    let (lease_files, lease_files_rx) = watch::channel(settings.lease_files.clone());
     let mut lease_task = leases.then(|| {
         tasks.spawn(source::lease::run(
-            config.network.lease_files.clone(),
+            lease_files_rx,
             events.clone(),
             cancel.clone(),
         ))
@@ -180,20 +183,26 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
         messages::started(env!("CARGO_PKG_VERSION"), &generator, links)
     );
 
+    let mut in_force = InForce {
+        config: config.clone(),
+        enforce_hook_ownership: enforce_ownership,
+        lease_files,
+        log,
+    };
     let outcome = loop {
         tokio::select! {
             _ = terminate.recv() => { info!("SIGTERM received: network-broker stopping"); break Ok(()) }
             _ = interrupt.recv() => { info!("SIGINT received: network-broker stopping"); break Ok(()) }
             _ = hangup.recv() => {
                 info!("SIGHUP received: reloading the configuration");
-                let reloading = reload(&config.dir, &events, &log);
+                let reloading = in_force.reload(&events);
                 if let Stop::Requested = unless_stopped(reloading, &mut terminate, &mut interrupt).await {
                     break Ok(());
                 }
             }
             Some(reply) = reload_rx.recv() => {
                 info!("reload requested on the bus (Reload()): reloading the configuration");
-                let reloading = reload(&config.dir, &events, &log);
+                let reloading = in_force.reload(&events);
                 match unless_stopped(reloading, &mut terminate, &mut interrupt).await {
                     Stop::Done(result) => { let _ = reply.send(result); }
                     Stop::Requested => break Ok(()),
@@ -216,8 +225,32 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
         }
     };
 
-    // Whichever part noticed first (networkd's source watches the same connection), a closed
-    // bus is one failure with one message, whatever the generator.
+    let outcome = one_bus_failure(outcome, &conn);
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    cancel.cancel();
+    drop(events);
+    // Running hooks get a moment to finish; then their process groups are stopped so none
+    // outlives the daemon.
+    hooks.shutdown(HOOK_SHUTDOWN_GRACE).await;
+    // Rules and routes stay by default so traffic keeps flowing across a restart. As the
+    // configuration in force says, not the one the daemon started with.
+    let on_stop = in_force.settings().routing.on_stop();
+    stop_routing(&routing, on_stop).await;
+    tasks.wait().await;
+    drop(conn);
+    if let Err(err) = &outcome {
+        error!(
+            error = %ErrorChain(err),
+            "network-broker stopping on error: {}",
+            ErrorChain(err)
+        );
+    }
+    outcome
+}
+
+/// Whichever part noticed first (networkd's source watches the same connection), a closed
+/// bus is one failure with one message, whatever the generator.
+fn one_bus_failure(outcome: Result<(), Error>, conn: &zbus::Connection) -> Result<(), Error> {
     let outcome = match outcome {
         Err(_) if conn.is_closed() => Err(Error::BusLost),
         Err(Error::Networkd(
@@ -232,14 +265,12 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
              again on the new bus"
         );
     }
-    notify_systemd(&[sd_notify::NotifyState::Stopping]);
-    cancel.cancel();
-    drop(events);
-    // Running hooks get a moment to finish; then their process groups are stopped so none
-    // outlives the daemon.
-    hooks.shutdown(HOOK_SHUTDOWN_GRACE).await;
-    // Rules and routes stay by default so traffic keeps flowing across a restart.
-    match routing.shutdown(routing_settings.on_stop()).await {
+    outcome
+}
+
+/// Stops policy routing, removing our rules and routes when `on_stop` says so.
+async fn stop_routing(routing: &routing::Handle, on_stop: routing::OnStop) {
+    match routing.shutdown(on_stop).await {
         Ok(report) if report.summary().rules_removed + report.summary().routes_removed > 0 => {
             info!(
                 summary = ?report.summary(),
@@ -254,16 +285,6 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
             ErrorChain(&err)
         ),
     }
-    tasks.wait().await;
-    drop(conn);
-    if let Err(err) = &outcome {
-        error!(
-            error = %ErrorChain(err),
-            "network-broker stopping on error: {}",
-            ErrorChain(err)
-        );
-    }
-    outcome
 }
 
 /// How a step of the main loop that may take a while ended.
@@ -305,54 +326,104 @@ async fn join_opt<T>(
     }
 }
 
-/// Re-reads the configuration (SIGHUP or `Reload()`). An invalid file is rejected with its
-/// error, which is also the reply to a bus caller, and the running configuration stays in force.
-/// Either way systemd's status line (`STATUS=`, shown by `systemctl status`) says which holds.
-async fn reload(
-    dir: &Path,
-    events: &EventSender,
-    log: &LogHandle,
-) -> Result<(), command::ReloadError> {
-    let file = dir.join(crate::config::CONFIG_FILE_NAME);
-    info!(
-        config_file = %file.display(),
-        "reloading the configuration from {}",
-        file.display()
-    );
-    let dir = dir.to_path_buf();
-    let loaded = tokio::task::spawn_blocking(move || Config::load(&dir)).await;
-    match loaded {
-        Ok(Ok(config)) => {
-            log.set_level(config.system.log_level);
-            if events
-                .send(Event::ConfigReloaded(Box::new(config)))
-                .await
-                .is_err()
-            {
-                warn!("the broker is gone: reload of {} dropped", file.display());
-                return Err(command::ReloadError::Failed(
-                    "the daemon is stopping".to_string(),
-                ));
+/// The configuration in force and the parts a reload re-targets besides the broker: the
+/// daemon is its one owner. It loads each new file, decides what takes effect
+/// ([`crate::config::reload::accept`]), hands that to the broker, the lease source and the log
+/// filter, and stops with it.
+struct InForce {
+    config: Config,
+    enforce_hook_ownership: bool,
+    /// `LeaseFiles`, followed by the lease source (when the generator is dhclient).
+    lease_files: watch::Sender<Vec<PathBuf>>,
+    log: LogHandle,
+}
+
+impl InForce {
+    /// Every part's settings from the configuration in force.
+    fn settings(&self) -> Settings {
+        Settings::derive(&self.config, self.enforce_hook_ownership)
+    }
+
+    /// Re-reads the configuration (SIGHUP or `Reload()`) and answers with the restart-only
+    /// keys the file changed, which keep their running values. An invalid file is rejected
+    /// with its error, which is also the reply to a bus caller, and the running configuration
+    /// stays in force. Either way systemd's status line (`STATUS=`, shown by `systemctl
+    /// status`) says which holds.
+    async fn reload(
+        &mut self,
+        events: &EventSender,
+    ) -> Result<Vec<RestartNeeded>, command::ReloadError> {
+        let file = self.config.dir.join(crate::config::CONFIG_FILE_NAME);
+        info!(
+            config_file = %file.display(),
+            "reloading the configuration from {}",
+            file.display()
+        );
+        let dir = self.config.dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || Config::load(&dir)).await;
+        match loaded {
+            Ok(Ok(loaded)) => {
+                let (config, kept) = crate::config::reload::accept(&self.config, loaded);
+                for key in &kept {
+                    warn!(
+                        config_key = key.key,
+                        running = %key.running,
+                        configured = %key.configured,
+                        "{}",
+                        messages::restart_needed(key)
+                    );
+                }
+                self.apply(config, events).await?;
+                // The broker logs "configuration reloaded" when it has applied it.
+                notify_systemd(&[sd_notify::NotifyState::Status(messages::STATUS_RUNNING)]);
+                Ok(kept)
             }
-            // The broker logs "configuration reloaded" when it has applied it.
-            notify_systemd(&[sd_notify::NotifyState::Status(messages::STATUS_RUNNING)]);
-            Ok(())
+            Ok(Err(err)) => {
+                let rejection = messages::config_rejected(&err);
+                log_rejection(&err, &rejection);
+                Err(command::ReloadError::InvalidConfig(rejection))
+            }
+            Err(err) => {
+                error!(
+                    error = %err,
+                    "reloading {} failed, keeping the old configuration: {err}",
+                    file.display()
+                );
+                Err(command::ReloadError::Failed(format!(
+                    "configuration reload failed: {err}"
+                )))
+            }
         }
-        Ok(Err(err)) => {
-            let rejection = messages::config_rejected(&err);
-            log_rejection(&err, &rejection);
-            Err(command::ReloadError::InvalidConfig(rejection))
+    }
+
+    /// Puts `config` in force: the log level and the lease files here, the rest (hooks,
+    /// routing, link selection, lease pushes) in the broker.
+    async fn apply(
+        &mut self,
+        config: Config,
+        events: &EventSender,
+    ) -> Result<(), command::ReloadError> {
+        let settings = Settings::derive(&config, self.enforce_hook_ownership);
+        self.log.set_level(settings.log_level);
+        self.lease_files.send_if_modified(|files| {
+            let changed = *files != settings.lease_files;
+            if changed {
+                files.clone_from(&settings.lease_files);
+            }
+            changed
+        });
+        if events
+            .send(Event::ConfigReloaded(Box::new(config.clone())))
+            .await
+            .is_err()
+        {
+            warn!("the broker is gone: reload of the configuration dropped");
+            return Err(command::ReloadError::Failed(
+                "the daemon is stopping".to_string(),
+            ));
         }
-        Err(err) => {
-            error!(
-                error = %err,
-                "reloading {} failed, keeping the old configuration: {err}",
-                file.display()
-            );
-            Err(command::ReloadError::Failed(format!(
-                "configuration reload failed: {err}"
-            )))
-        }
+        self.config = config;
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::config::reload::RestartNeeded;
 use crate::config::ConfigError;
 
 /// The journal `MESSAGE_ID` of each main event (128-bit, hex, no dashes). Never change one:
@@ -80,6 +81,12 @@ pub fn config_rejected(err: &ConfigError) -> String {
 /// The journal line (and `STATUS=`) for a rejected reload: the rejection and its consequence.
 pub fn config_rejected_kept(rejection: &str) -> String {
     format!("{rejection}; keeping the old one")
+}
+
+/// The journal line for a restart-only key a reload found changed (the reply to `Reload()`
+/// carries the key's own text, without the consequence).
+pub fn restart_needed(key: &RestartNeeded) -> String {
+    format!("{key}; keeping {} until then", key.running)
 }
 
 /// A duration as people read it in a log: `12 ms` below a second, `1.5 s` or `60 s` above.

@@ -4,6 +4,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::config::reload::RestartNeeded;
 use crate::hooks::{BatchResult, DryRun, Request};
 use crate::model::{Address, IfIndex};
 
@@ -85,8 +86,9 @@ pub enum ReloadError {
     Failed(String),
 }
 
-/// A reload request: the daemon re-reads its configuration (as on SIGHUP) and answers.
-pub type ReloadReply = oneshot::Sender<Result<(), ReloadError>>;
+/// A reload request: the daemon re-reads its configuration (as on SIGHUP) and answers with
+/// the restart-only keys the file changed (none when every change took effect).
+pub type ReloadReply = oneshot::Sender<Result<Vec<RestartNeeded>, ReloadError>>;
 
 /// The bus adapter's end of reload requests; the daemon's main loop holds the other end.
 #[derive(Debug, Clone)]
@@ -103,7 +105,7 @@ pub fn reload_channel() -> (ReloadSender, ReloadReceiver) {
 
 impl ReloadSender {
     /// Asks the daemon to reload and waits for the outcome.
-    pub async fn reload(&self) -> Result<(), ReloadError> {
+    pub async fn reload(&self) -> Result<Vec<RestartNeeded>, ReloadError> {
         let (reply, answer) = oneshot::channel();
         let stopping = || ReloadError::Failed("the daemon is stopping".to_string());
         self.0.send(reply).await.map_err(|_| stopping())?;

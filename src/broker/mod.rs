@@ -6,7 +6,6 @@
 //! It imports no zbus, rtnetlink or notify types.
 
 pub mod command;
-pub mod debounce;
 pub mod decide;
 pub mod derive;
 pub mod memory;
@@ -21,17 +20,19 @@ use futures_util::future::{BoxFuture, FutureExt as _};
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::config::{Config, Generator};
+use crate::debounce::Debouncer;
 use crate::event::{Event, EventReceiver, KernelEvent, NetworkdEvent};
 use crate::hooks;
 use crate::model::{IfIndex, Lease, Snapshot, StateProperty};
 use crate::push;
 use crate::routing;
+use crate::settings::hook_settings;
+use crate::settings::Settings;
 
 use command::{Command, CommandError, CommandReceiver, RoutingCommand};
-use debounce::Debouncer;
 use decide::Effect;
 use memory::Dispatched;
 use state::{Change, Origin, State};
@@ -86,18 +87,6 @@ pub struct Broker {
 /// A state whose hooks ran: link, property, value, and [`Broker::forgets`] when requested.
 type Dispatch = (IfIndex, StateProperty, &'static str, u64);
 
-/// What the hook runner needs from a configuration.
-pub fn hook_settings(config: &Config, enforce_ownership: bool) -> hooks::Settings {
-    hooks::Settings {
-        dir: config.dir.clone(),
-        timeout: config.system.hook_timeout,
-        emit_json: config.network.emit_json,
-        enforce_ownership,
-        networkd_state_dir: config.network.networkd_state_dir.clone(),
-        backlog: config.system.hook_backlog,
-    }
-}
-
 impl Broker {
     /// A broker with an empty link table; the first kernel snapshot fills it.
     ///
@@ -111,7 +100,7 @@ impl Broker {
     ) -> (Self, watch::Receiver<Arc<Snapshot>>) {
         let (snapshots, reader) = watch::channel(Arc::new(Snapshot::default()));
         let (dispatched_tx, _) = watch::channel(dispatched.clone());
-        let routing_settings = routing::Settings::from_config(&config);
+        let routing_settings = Settings::derive(&config, enforce_hook_ownership).routing;
         let broker = Broker {
             config,
             state: State::default(),
@@ -413,34 +402,58 @@ impl Broker {
                 self.refresh_lease_routers();
                 self.act(&changes, false) | views_changed
             }
-            Event::ConfigReloaded(mut config) => {
+            Event::ConfigReloaded(config) => {
+                // The daemon already kept the restart-only keys at their running values
+                // (`config::reload::accept`) and said so; everything else applies now.
                 let file = config.dir.join(crate::config::CONFIG_FILE_NAME);
                 info!(
                     dir = %config.dir.display(),
                     "configuration reloaded from {}",
                     file.display()
                 );
-                if config.system.generator != self.config.system.generator {
-                    // Sources are chosen at start-up; switching them live would lose the
-                    // state the old one built up.
-                    warn!(
-                        running = self.config.system.generator.as_str(),
-                        configured = config.system.generator.as_str(),
-                        "Generator changes from {} to {} take effect after a restart",
-                        self.config.system.generator.as_str(),
-                        config.system.generator.as_str()
-                    );
-                    config.system.generator = self.config.system.generator;
-                }
-                self.config = *config;
+                let old = std::mem::replace(&mut self.config, *config);
+                let settings = Settings::derive(&self.config, self.enforce_hook_ownership);
                 let lease_routers = std::mem::take(&mut self.routing_settings.lease_routers);
-                self.routing_settings = routing::Settings::from_config(&self.config);
+                self.routing_settings = settings.routing;
                 self.routing_settings.lease_routers = lease_routers;
                 if let Some(routing) = &self.routing {
                     routing.update_settings(self.routing_settings.clone());
                 }
-                self.hooks
-                    .update_settings(hook_settings(&self.config, self.enforce_hook_ownership));
+                self.hooks.update_settings(settings.hooks);
+                // UseDNS, UseDomain, UseHostname and Links apply to the leases held now, not
+                // only to the next one: what a link no longer pushes is reverted, what it
+                // pushes now is sent (again: the push actor coalesces, resolved ignores a
+                // repeat).
+                let Some(push) = self.push.clone() else {
+                    return false;
+                };
+                let held: Vec<(IfIndex, String, Lease)> = self
+                    .state
+                    .links()
+                    .filter_map(|v| {
+                        let lease = v.lease.as_deref()?.clone();
+                        Some((v.attrs.index, v.attrs.name.clone(), lease))
+                    })
+                    .collect();
+                let pushes = |config: &Config, name: &str| {
+                    let (on, n) = (config.link_selected(name), &config.network);
+                    (on && n.use_dns, on && n.use_domain, on && n.use_hostname)
+                };
+                for (index, name, lease) in held {
+                    let (before, after) = (pushes(&old, &name), pushes(&self.config, &name));
+                    if before == after {
+                        continue;
+                    }
+                    if (before.0 && !after.0) || (before.1 && !after.1) {
+                        push.revert_link(index);
+                    }
+                    if before.2 && !after.2 {
+                        push.set_hostname(None);
+                    }
+                    if self.config.link_selected(&name) {
+                        self.push_lease(index, &name, Some(Box::new(lease)));
+                    }
+                }
                 false
             }
         }

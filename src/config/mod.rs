@@ -15,6 +15,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 mod names;
+pub mod reload;
 mod schema;
 mod yaml;
 

@@ -39,9 +39,9 @@ pub trait Manager {
     /// `ListHooks() → a(ss)`.
     fn list_hooks(&self) -> zbus::Result<Vec<(String, String)>>;
 
-    /// `Reload()`.
+    /// `Reload() → as`: the changed keys that need a restart.
     #[zbus(allow_interactive_auth)]
-    fn reload(&self) -> zbus::Result<()>;
+    fn reload(&self) -> zbus::Result<Vec<String>>;
 
     /// `RunHooks(s, i) → a(sus)`.
     #[zbus(allow_interactive_auth)]

@@ -251,11 +251,13 @@ impl Manager {
             .map_err(|err| ApiError::Failed(format!("cannot list the hooks: {err}")))?
     }
 
-    /// Re-reads the configuration, as SIGHUP does, and answers when it is in force. An invalid
-    /// configuration is rejected with its error (`configuration FILE:LINE:COLUMN rejected: KEY:
-    /// ERROR`) and the running one stays in force. Root and the daemon's own user may always
-    /// call it (the unit's `ExecReload=` runs as that user); anyone else needs polkit action
-    /// `org.freedesktop.NetworkBroker1.reload`.
+    /// Re-reads the configuration, as SIGHUP does, and answers when it is in force, with one
+    /// line per key the file changed that takes effect only after a restart (`System.Generator
+    /// changed from A to B: takes effect after a restart`; none when every change applies). An
+    /// invalid configuration is rejected with its error (`configuration FILE:LINE:COLUMN
+    /// rejected: KEY: ERROR`) and the running one stays in force. Root and the daemon's own
+    /// user may always call it (the unit's `ExecReload=` runs as that user); anyone else needs
+    /// polkit action `org.freedesktop.NetworkBroker1.reload`.
     ///
     /// Errors: `org.freedesktop.DBus.Error.AccessDenied`,
     /// `org.freedesktop.DBus.Error.InteractiveAuthorizationRequired`,
@@ -264,7 +266,7 @@ impl Manager {
         &self,
         #[zbus(connection)] conn: &Connection,
         #[zbus(header)] header: Header<'_>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Vec<String>, ApiError> {
         no_arguments(&header)?;
         if !super::authz::caller_is_root_or_self(conn, &header).await {
             self.services
@@ -272,14 +274,16 @@ impl Manager {
                 .check(conn, &header, ACTION_RELOAD)
                 .await?;
         }
-        self.services
+        let kept = self
+            .services
             .reload
             .reload()
             .await
             .map_err(|err| match err {
                 ReloadError::InvalidConfig(text) => ApiError::InvalidConfig(text),
                 ReloadError::Failed(text) => ApiError::Failed(text),
-            })
+            })?;
+        Ok(kept.iter().map(ToString::to_string).collect())
     }
 
     /// Runs the hooks of `event` (a directory stem such as `routable`) for the link with this

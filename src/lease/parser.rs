@@ -30,11 +30,14 @@
 //! (half-written by dhclient), of the block's first line.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
 
 use super::lexer::{Kind, LexError, Lexer, Token};
 use super::ParseError;
 use crate::model::Lease;
+use calendar::utc_seconds;
+#[cfg(test)]
+use values::prefix_len;
+use values::{ipv4, read_option};
 
 /// Parses the whole text of a lease file into its `lease { }` blocks, in file order.
 ///
@@ -367,44 +370,7 @@ impl<'a> Parser<'a> {
             }] => s.clone(),
             _ => span.map_or("", |(s, e)| self.lexer.slice(s, e)).to_owned(),
         };
-        let line = name_token.line;
-        match name {
-            "subnet-mask" => {
-                let mask = ipv4(single(&values, name, line)?, name)?;
-                lease.prefix_len = prefix_len(mask);
-            }
-            "routers" => {
-                lease.routers = values
-                    .iter()
-                    .map(|v| ipv4(v, name))
-                    .collect::<Result<_, _>>()?;
-            }
-            "domain-name-servers" => {
-                lease.dns = values
-                    .iter()
-                    .map(|v| ipv4(v, name).map(IpAddr::V4))
-                    .collect::<Result<_, _>>()?;
-            }
-            "domain-name" => lease.domain_name = Some(text(single(&values, name, line)?)),
-            "host-name" => lease.host_name = Some(text(single(&values, name, line)?)),
-            "domain-search" => {
-                lease.domain_search = values
-                    .iter()
-                    .map(|v| {
-                        let domain = text(v);
-                        // dhclient writes RFC 1035 names fully qualified ("example.com.");
-                        // resolved and hooks want them without the root dot.
-                        domain.strip_suffix('.').unwrap_or(&domain).to_owned()
-                    })
-                    .filter(|d| !d.is_empty())
-                    .collect();
-            }
-            "interface-mtu" => {
-                let value = single(&values, name, line)?;
-                lease.mtu = Some(number(value, name)?);
-            }
-            _ => {}
-        }
+        read_option(lease, name, &values, name_token.line)?;
         lease.options.insert(name.to_owned(), verbatim);
         Ok(())
     }
@@ -514,138 +480,7 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// The one value of an option that takes one.
-fn single<'t, 'a>(
-    values: &'t [Token<'a>],
-    name: &str,
-    line: usize,
-) -> Result<&'t Token<'a>, ParseError> {
-    match values {
-        [value] => Ok(value),
-        _ => Err(ParseError::new(
-            line,
-            format!("option {name}: expected one value, found {}", values.len()),
-        )),
-    }
-}
-
-/// A string value, quoted or bare.
-fn text(token: &Token<'_>) -> String {
-    match &token.kind {
-        Kind::Str(s) => s.clone(),
-        Kind::Word(w) => (*w).to_owned(),
-        _ => String::new(),
-    }
-}
-
-fn ipv4(token: &Token<'_>, what: &str) -> Result<Ipv4Addr, ParseError> {
-    match &token.kind {
-        Kind::Word(w) => w.parse().map_err(|_| {
-            ParseError::at(
-                token.line,
-                token.column,
-                format!("{what}: not an IPv4 address"),
-            )
-        }),
-        other => Err(ParseError::at(
-            token.line,
-            token.column,
-            format!(
-                "{what}: expected an IPv4 address, found {}",
-                other.describe()
-            ),
-        )),
-    }
-}
-
-fn number(token: &Token<'_>, what: &str) -> Result<u32, ParseError> {
-    match &token.kind {
-        Kind::Word(w) => w
-            .parse()
-            .map_err(|_| ParseError::at(token.line, token.column, format!("{what}: not a number"))),
-        other => Err(ParseError::at(
-            token.line,
-            token.column,
-            format!("{what}: expected a number, found {}", other.describe()),
-        )),
-    }
-}
-
-/// The prefix length of a contiguous netmask; `None` for a mask such as `255.0.255.0`,
-/// which no prefix length expresses (the option is still in `options`).
-fn prefix_len(mask: Ipv4Addr) -> Option<u8> {
-    let bits = u32::from(mask);
-    let ones = bits.leading_ones();
-    let contiguous = u32::MAX.checked_shl(32 - ones).unwrap_or(0);
-    if bits == contiguous {
-        u8::try_from(ones).ok()
-    } else {
-        None
-    }
-}
-
-/// `YYYY/MM/DD` and `HH:MM:SS` (UTC, as dhclient's default `db-time-format` writes them) to
-/// seconds since the Unix epoch. `None` if either is malformed or out of range.
-///
-/// Computed here (Howard Hinnant's days-from-civil) rather than with a date crate: it is ten
-/// lines, and the daemon needs nothing else from a calendar library.
-fn utc_seconds(date: &str, clock: &str) -> Option<i64> {
-    let mut d = date.split('/');
-    let (year, month, day) = (d.next()?, d.next()?, d.next()?);
-    let mut c = clock.split(':');
-    let (hour, minute, second) = (c.next()?, c.next()?, c.next()?);
-    if d.next().is_some() || c.next().is_some() {
-        return None;
-    }
-    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if ![year, month, day, hour, minute, second]
-        .iter()
-        .all(|s| all_digits(s))
-    {
-        return None;
-    }
-    let year: i64 = year.parse().ok()?;
-    let month: u32 = month.parse().ok()?;
-    let day: u32 = day.parse().ok()?;
-    let hour: i64 = hour.parse().ok()?;
-    let minute: i64 = minute.parse().ok()?;
-    let second: i64 = second.parse().ok()?;
-    // dhclient never writes a time before the epoch (it writes nothing for a negative time);
-    // the upper bound keeps the arithmetic far from overflow.
-    if !(1970..=9999).contains(&year)
-        || !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || !(0..=23).contains(&hour)
-        || !(0..=59).contains(&minute)
-        // 60: a leap second, which strftime can print.
-        || !(0..=60).contains(&second)
-    {
-        return None;
-    }
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant, "chrono-Compatible Low-Level
-/// Date Algorithms"). Callers pass `month` in 1..=12 and `year` >= 1970.
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year.rem_euclid(400);
-    let month_from_march = i64::from((month + 9) % 12);
-    let day_of_year = (153 * month_from_march + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
+mod calendar;
 #[cfg(test)]
 mod tests;
+mod values;

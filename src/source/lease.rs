@@ -45,22 +45,27 @@
 //! leases (and at every [`POLL_INTERVAL`], which also covers wall-clock jumps) to drop expired
 //! leases without any file event.
 
+mod read;
+mod watcher;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{ErrorKind, Read as _};
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::debounce::Debouncer;
 use crate::event::{Event, EventSender};
-use crate::lease::{current, next_expiry, parse, FilePattern, PatternError};
+use crate::lease::{current, next_expiry, FilePattern, PatternError};
 use crate::model::Lease;
+use read::{read_files, Outcome, Parsed};
+#[cfg(test)]
+use watcher::Relevance;
+use watcher::Watch;
 
 /// Quiet time after the last file event before the files are read.
 pub const DEBOUNCE_QUIET: Duration = Duration::from_millis(250);
@@ -108,16 +113,19 @@ impl Default for Timing {
     }
 }
 
-/// Follows the lease files `files` and reports on `events` until `cancel` fires.
+/// Follows the lease files listed in `files` and reports on `events` until `cancel` fires.
 ///
 /// Each path is absolute and its file name may hold one `*` (`/var/lib/dhcp/dhclient.*.leases`;
 /// see [`FilePattern`]). Sends [`Event::Leases`] once at start and then on every change of the
-/// set of current leases (see the module documentation). Returns `Ok(())` on cancellation or
-/// when the broker's queue is closed, and an error only for a path that is not valid, before
-/// anything else: missing files and directories, unreadable or broken files, and a missing
-/// inotify are all handled without stopping.
+/// set of current leases (see the module documentation). A new list in `files` (a reload that
+/// changed `LeaseFiles`) re-targets the source: new files are watched and read, the files no
+/// longer listed are forgotten and their leases leave the set, as if the files were deleted.
+/// Returns `Ok(())` on cancellation or when the broker's queue is closed, and an error only
+/// for a path of the first list that is not valid, before anything else: missing files and
+/// directories, unreadable or broken files, and a missing inotify are all handled without
+/// stopping.
 pub async fn run(
-    files: Vec<PathBuf>,
+    files: watch::Receiver<Vec<PathBuf>>,
     events: EventSender,
     cancel: CancellationToken,
 ) -> Result<(), Error> {
@@ -125,29 +133,19 @@ pub async fn run(
 }
 
 async fn run_with(
-    files: Vec<PathBuf>,
+    mut files: watch::Receiver<Vec<PathBuf>>,
     events: EventSender,
     cancel: CancellationToken,
     timing: Timing,
 ) -> Result<(), Error> {
-    let patterns = files
-        .iter()
-        .map(|path| {
-            FilePattern::new(path).map_err(|reason| Error::Path {
-                path: path.clone(),
-                reason,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let patterns: Arc<[FilePattern]> = patterns.into();
-    let listed: Vec<String> = patterns.iter().map(ToString::to_string).collect();
-    info!("leases: following {}", listed.join(" "));
+    let patterns = patterns(&files.borrow_and_update())?;
+    log_following("following", &patterns);
 
     // The watcher's callback runs on notify's thread. One pending notice is all the loop
     // needs: every read happens after the notice was taken, so it sees every change that
     // caused a notice still queued or dropped for being redundant.
     let (notify_tx, mut notices) = mpsc::channel::<()>(1);
-    let mut watch = Watch::new(&patterns, notify_tx);
+    let mut watch = Watch::new(&patterns, notify_tx.clone());
     let mut source = Source::new(patterns, timing);
 
     // Sent even if empty: the broker learns that the source runs and what holds now.
@@ -162,12 +160,17 @@ async fn run_with(
                 debug!("leases: cancelled, lease source stopping");
                 return Ok(());
             }
+            Ok(()) = files.changed() => {
+                let listed = files.borrow_and_update().clone();
+                source.retarget(&listed, &mut watch, &notify_tx);
+                source.read(&mut watch, false, &events, &cancel).await
+            }
             Some(()) = notices.recv() => {
-                source.debounce.poke(Instant::now(), timing);
+                source.debounce.touch((), Instant::now());
                 true
             }
-            () = wait(source.debounce.deadline) => {
-                source.debounce = Debounce::default();
+            () = wait(source.debounce.next_deadline()) => {
+                source.debounce.forget(());
                 source.read(&mut watch, false, &events, &cancel).await
             }
             () = wait(source.retry_at) => {
@@ -189,6 +192,25 @@ async fn run_with(
     }
 }
 
+/// The patterns of a list of paths, or the first path that is not valid.
+fn patterns(files: &[PathBuf]) -> Result<Arc<[FilePattern]>, Error> {
+    let patterns = files
+        .iter()
+        .map(|path| {
+            FilePattern::new(path).map_err(|reason| Error::Path {
+                path: path.clone(),
+                reason,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(patterns.into())
+}
+
+fn log_following(what: &str, patterns: &[FilePattern]) {
+    let listed: Vec<String> = patterns.iter().map(ToString::to_string).collect();
+    info!("leases: {what} {}", listed.join(" "));
+}
+
 /// Sleeps until `deadline`, or forever when there is none.
 async fn wait(deadline: Option<Instant>) {
     match deadline {
@@ -204,22 +226,6 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// The debounce window: `deadline` is when to read, if anything happened.
-#[derive(Debug, Default, Clone, Copy)]
-struct Debounce {
-    first: Option<Instant>,
-    deadline: Option<Instant>,
-}
-
-impl Debounce {
-    /// Another event at `now`: read after `quiet` without events, but no later than `max`
-    /// after the first one.
-    fn poke(&mut self, now: Instant, timing: Timing) {
-        let first = *self.first.get_or_insert(now);
-        self.deadline = Some((now + timing.quiet).min(first + timing.max));
-    }
-}
-
 /// What the source knows between reads.
 struct Source {
     patterns: Arc<[FilePattern]>,
@@ -230,28 +236,17 @@ struct Source {
     failures: BTreeMap<PathBuf, Failure>,
     /// The last set sent; `None` before the first.
     sent: Option<BTreeMap<String, Lease>>,
-    debounce: Debounce,
+    /// File events: read after `quiet` without events, but no later than `max` after the
+    /// first one.
+    debounce: Debouncer<(), Instant>,
     retry_at: Option<Instant>,
     expiry_at: Option<Instant>,
-}
-
-/// One file, parsed.
-#[derive(Debug, Clone)]
-struct Parsed {
-    modified: SystemTime,
-    leases: Vec<Lease>,
 }
 
 #[derive(Debug)]
 struct Failure {
     message: String,
     warned: bool,
-}
-
-/// What one read found for one file.
-enum Outcome {
-    Parsed(Parsed),
-    Failed(String),
 }
 
 impl Source {
@@ -262,7 +257,7 @@ impl Source {
             files: BTreeMap::new(),
             failures: BTreeMap::new(),
             sent: None,
-            debounce: Debounce::default(),
+            debounce: Debouncer::new(timing.quiet, timing.max),
             retry_at: None,
             expiry_at: None,
         }
@@ -315,6 +310,28 @@ impl Source {
             self.retry_at = Some(Instant::now() + self.timing.retry);
         }
         self.reevaluate(events, cancel).await
+    }
+
+    /// Follows `listed` from now on instead of the old list (a reload changed `LeaseFiles`):
+    /// watches the new directories and forgets the files no pattern matches any more, so the
+    /// next read sends the set without their leases. An invalid list (the configuration
+    /// rejects one, so only a bug brings it here) keeps the old one.
+    fn retarget(&mut self, listed: &[PathBuf], watch: &mut Watch, notices: &mpsc::Sender<()>) {
+        let patterns = match patterns(listed) {
+            Ok(patterns) => patterns,
+            Err(err) => {
+                warn!("leases: {err}; following the old list");
+                return;
+            }
+        };
+        log_following("now following", &patterns);
+        let listed = |path: &PathBuf| patterns.iter().any(|p| p.matches_path(path));
+        self.files.retain(|path, _| listed(path));
+        self.failures.retain(|path, _| listed(path));
+        // A new watcher: the old one's watches are dropped with it, and its filter knew only
+        // the old names.
+        *watch = Watch::new(&patterns, notices.clone());
+        self.patterns = patterns;
     }
 
     /// Records that `path` failed; warns when it also failed at the previous read (once per
@@ -392,314 +409,6 @@ impl Source {
                 sent.is_ok()
             }
         }
-    }
-}
-
-/// Reads and parses every file matching `patterns` in the directories of `present`.
-/// Blocking; runs on tokio's blocking pool. Files that vanish while being read are simply
-/// absent from the result. `known` are the files of the last read: if a directory cannot be
-/// listed, they are tried one by one, so that their failure keeps their leases rather than
-/// their absence dropping them.
-fn read_files(
-    patterns: &[FilePattern],
-    present: &BTreeSet<PathBuf>,
-    known: &BTreeSet<PathBuf>,
-) -> BTreeMap<PathBuf, Outcome> {
-    let mut paths = BTreeSet::new();
-    for pattern in patterns {
-        if !present.contains(pattern.dir()) {
-            continue;
-        }
-        if let Some(path) = pattern.exact() {
-            paths.insert(path);
-            continue;
-        }
-        match std::fs::read_dir(pattern.dir()) {
-            Ok(entries) => {
-                for entry in entries.flatten() {
-                    if pattern.matches(&entry.file_name()) {
-                        paths.insert(entry.path());
-                    }
-                }
-            }
-            Err(e) => {
-                debug!("leases: cannot list {}: {e}", pattern.dir().display());
-                paths.extend(known.iter().filter(|p| pattern.matches_path(p)).cloned());
-            }
-        }
-    }
-    let mut outcomes = BTreeMap::new();
-    for path in paths {
-        match read_file(&path) {
-            Ok(Some((modified, text))) => {
-                let outcome = match parse(&text) {
-                    Ok(leases) => Outcome::Parsed(Parsed { modified, leases }),
-                    Err(e) => Outcome::Failed(e.to_string()),
-                };
-                outcomes.insert(path, outcome);
-            }
-            Ok(None) => {}
-            Err(message) => {
-                outcomes.insert(path, Outcome::Failed(message));
-            }
-        }
-    }
-    outcomes
-}
-
-/// The text and modification time of one file; `None` if it does not exist or is not a
-/// regular file (a directory that happens to match the glob).
-fn read_file(path: &Path) -> Result<Option<(SystemTime, String)>, String> {
-    let file = match open_beneath(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
-            return Err(
-                "not read: a symbolic link out of its directory (lease files are read only \
-                 inside the directory they are configured in)"
-                    .to_owned(),
-            )
-        }
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
-            return Err(
-                "not read: a symbolic link, and this kernel cannot tell where it \
-                 points safely (no openat2)"
-                    .to_owned(),
-            )
-        }
-        Err(e) => return Err(format!("cannot open: {e}")),
-    };
-    let meta = file.metadata().map_err(|e| format!("cannot stat: {e}"))?;
-    if !meta.is_file() {
-        return Ok(None);
-    }
-    let modified = meta.modified().unwrap_or(UNIX_EPOCH);
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!("larger than {MAX_FILE_BYTES} bytes, not read"));
-    }
-    // dhclient escapes every non-printable byte, so a real file is ASCII; anything else is
-    // read lossily and left to the parser to judge.
-    Ok(Some((
-        modified,
-        String::from_utf8_lossy(&bytes).into_owned(),
-    )))
-}
-
-/// Opens `path` for reading without following a link out of its directory: the daemon reads
-/// lease files as root, and a link in a lease directory to `/etc/shadow` or
-/// `/proc/self/environ` must not make it read (and log) that file. `openat2` with
-/// `RESOLVE_BENEATH` resolves the name inside the directory only (a link to a file beside
-/// it is followed; `..`, absolute targets and `/proc` magic links fail with `EXDEV`). On a
-/// kernel without `openat2` (before 5.6), no link is followed at all (`O_NOFOLLOW`: `ELOOP`).
-///
-/// Non-blocking, so that a FIFO matching a glob cannot hang the read forever (a regular file
-/// ignores the flag); the caller then refuses it as not a regular file.
-fn open_beneath(path: &Path) -> std::io::Result<std::fs::File> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
-
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(ErrorKind::NotFound.into());
-    };
-    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-    let dir = rustix::fs::open(
-        dir,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let opened = rustix::fs::openat2(
-        &dir,
-        name,
-        flags,
-        Mode::empty(),
-        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-    );
-    let fd = match opened {
-        Err(rustix::io::Errno::NOSYS) => {
-            rustix::fs::openat(&dir, name, flags | OFlags::NOFOLLOW, Mode::empty())?
-        }
-        other => other?,
-    };
-    Ok(std::fs::File::from(fd))
-}
-
-/// The inotify watcher and the state of each directory.
-struct Watch {
-    /// `None` if no watcher could be created: every directory is polled.
-    watcher: Option<RecommendedWatcher>,
-    dirs: Vec<Dir>,
-}
-
-/// One watched (or to-be-watched) directory.
-struct Dir {
-    path: PathBuf,
-    state: DirState,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DirState {
-    /// Does not exist (or is not a directory).
-    Missing,
-    /// Watched; `(device, inode)` of the directory the watch is on, to notice a replacement.
-    Watched(u64, u64),
-    /// Exists but cannot be watched: re-read at every poll. `(device, inode)` as above.
-    Polled(u64, u64),
-}
-
-impl Watch {
-    fn new(patterns: &Arc<[FilePattern]>, notices: mpsc::Sender<()>) -> Self {
-        let mut dirs: Vec<Dir> = Vec::new();
-        for pattern in patterns.iter() {
-            if !dirs.iter().any(|d| d.path == pattern.dir()) {
-                dirs.push(Dir {
-                    path: pattern.dir().to_path_buf(),
-                    state: DirState::Missing,
-                });
-            }
-        }
-        let filter = Relevance {
-            patterns: Arc::clone(patterns),
-            dirs: dirs.iter().map(|d| d.path.clone()).collect(),
-        };
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if filter.is_relevant(&event) {
-                // Full means a notice is already pending, which covers this one.
-                let _ = notices.try_send(());
-            }
-        });
-        let watcher = match watcher {
-            Ok(watcher) => Some(watcher),
-            Err(e) => {
-                warn!(
-                    "leases: cannot create an inotify watcher ({e}); checking the lease files \
-                     every {} s instead",
-                    POLL_INTERVAL.as_secs()
-                );
-                None
-            }
-        };
-        let mut watch = Watch { watcher, dirs };
-        watch.supervise();
-        watch
-    }
-
-    /// Watches directories that appeared or were replaced, forgets those that are gone.
-    /// Returns whether any directory changed state (its files must then be read again).
-    fn supervise(&mut self) -> bool {
-        let mut changed = false;
-        for dir in &mut self.dirs {
-            let found = std::fs::metadata(&dir.path)
-                .ok()
-                .filter(std::fs::Metadata::is_dir)
-                .map(|m| (m.dev(), m.ino()));
-            let next = match (dir.state, found) {
-                (DirState::Missing, None) => continue,
-                (DirState::Watched(d, i) | DirState::Polled(d, i), Some(id)) if (d, i) == id => {
-                    if matches!(dir.state, DirState::Watched(..)) || self.watcher.is_none() {
-                        continue;
-                    }
-                    // Polled: try to watch it again (a watch may have been freed).
-                    Some(id)
-                }
-                (_, found) => found,
-            };
-            if let (Some(watcher), DirState::Watched(..)) = (self.watcher.as_mut(), dir.state) {
-                // Already gone if the directory was deleted; nothing to do about an error.
-                let _ = watcher.unwatch(&dir.path);
-            }
-            let old = dir.state;
-            dir.state = match next {
-                None => {
-                    debug!(
-                        "leases: {} does not exist; checking again",
-                        dir.path.display()
-                    );
-                    DirState::Missing
-                }
-                Some((dev, ino)) => match self.watcher.as_mut() {
-                    None => DirState::Polled(dev, ino),
-                    Some(watcher) => match watcher.watch(&dir.path, RecursiveMode::NonRecursive) {
-                        Ok(()) => {
-                            debug!("leases: watching {}", dir.path.display());
-                            DirState::Watched(dev, ino)
-                        }
-                        Err(e) => {
-                            if !matches!(old, DirState::Polled(..)) {
-                                warn!(
-                                    "leases: cannot watch {} ({e}); reading its lease files \
-                                     every {} s instead",
-                                    dir.path.display(),
-                                    POLL_INTERVAL.as_secs()
-                                );
-                            }
-                            DirState::Polled(dev, ino)
-                        }
-                    },
-                },
-            };
-            changed |= dir.state != old;
-        }
-        changed
-    }
-
-    /// Whether some existing directory is polled rather than watched.
-    fn polling(&self) -> bool {
-        self.dirs
-            .iter()
-            .any(|d| matches!(d.state, DirState::Polled(..)))
-    }
-
-    /// The directories that exist.
-    fn present(&self) -> BTreeSet<PathBuf> {
-        self.dirs
-            .iter()
-            .filter(|d| d.state != DirState::Missing)
-            .map(|d| d.path.clone())
-            .collect()
-    }
-}
-
-/// Decides, on notify's thread, whether an event may concern the lease files.
-struct Relevance {
-    patterns: Arc<[FilePattern]>,
-    dirs: Vec<PathBuf>,
-}
-
-impl Relevance {
-    fn is_relevant(&self, event: &notify::Result<notify::Event>) -> bool {
-        let event = match event {
-            Ok(event) => event,
-            // A failing watcher may have missed something: read everything again.
-            Err(_) => return true,
-        };
-        if event.need_rescan() || event.paths.is_empty() {
-            return true;
-        }
-        let kind_matters = match event.kind {
-            // Opens and reads change nothing (and the source's own reads cause them); a close
-            // after writing ends a rewrite.
-            EventKind::Access(notify::event::AccessKind::Close(
-                notify::event::AccessMode::Write,
-            )) => true,
-            EventKind::Access(_) => false,
-            EventKind::Any
-            | EventKind::Create(_)
-            | EventKind::Modify(_)
-            | EventKind::Remove(_)
-            | EventKind::Other => true,
-        };
-        // By file name, whatever directory notify names: a directory watched under two
-        // names (a symlink) is reported under one of them only.
-        kind_matters
-            && event.paths.iter().any(|path| {
-                self.dirs.iter().any(|d| d == path)
-                    || path
-                        .file_name()
-                        .is_some_and(|name| self.patterns.iter().any(|p| p.matches(name)))
-            })
     }
 }
 

@@ -206,11 +206,17 @@ async fn run_hooks(
 }
 
 /// `reload`: waits for the daemon's answer, so that `systemctl reload` (the unit's
-/// `ExecReload=`) fails when the file is rejected. Success prints nothing; a rejection prints
+/// `ExecReload=`) fails when the file is rejected. Success prints one line per changed key
+/// that needs a restart (nothing when every change applied) and exits 0; a rejection prints
 /// the daemon's one line (`configuration FILE:LINE:COLUMN rejected: KEY: ERROR`) and exits 1.
 async fn reload(manager: &ManagerProxy<'_>) -> Result<u8, Failure> {
     match manager.reload().await {
-        Ok(()) => Ok(0),
+        Ok(kept) => {
+            for line in kept {
+                println!("{line}");
+            }
+            Ok(0)
+        }
         Err(zbus::Error::MethodError(name, text, _)) if name.as_str() == INVALID_CONFIG => {
             output::error_line(&text.unwrap_or_default());
             Ok(1)

@@ -7,10 +7,12 @@
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use notify::EventKind;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
@@ -35,18 +37,27 @@ struct Running {
     events: mpsc::Receiver<Event>,
     cancel: CancellationToken,
     task: JoinHandle<Result<(), Error>>,
+    /// `LeaseFiles` as a reload changes it.
+    files: watch::Sender<Vec<PathBuf>>,
 }
 
 impl Running {
     fn start(files: Vec<PathBuf>) -> Self {
         let (tx, events) = mpsc::channel(16);
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(run_with(files, tx, cancel.clone(), FAST));
+        let (files, listed) = watch::channel(files);
+        let task = tokio::spawn(run_with(listed, tx, cancel.clone(), FAST));
         Running {
             events,
             cancel,
             task,
+            files,
         }
+    }
+
+    /// Re-targets the source, as a reload that changed `LeaseFiles` does.
+    fn follow(&self, files: Vec<PathBuf>) {
+        self.files.send_replace(files);
     }
 
     /// The next set sent, failing after [`PATIENCE`].
@@ -369,6 +380,43 @@ async fn deleting_a_file_removes_its_interfaces() {
 }
 
 #[tokio::test]
+async fn a_new_list_follows_new_files_and_forgets_dropped_ones() {
+    let old_dir = tempfile::tempdir().unwrap();
+    let new_dir = tempfile::tempdir().unwrap();
+    let old = old_dir.path().join("dhclient.leases");
+    let new = new_dir.path().join("dhclient.eth1.leases");
+    fs::write(&old, block("eth0", "10.0.0.2")).unwrap();
+    fs::write(&new, block("eth1", "10.1.0.2")).unwrap();
+    let mut source = Running::start(vec![old.clone()]);
+    assert_eq!(
+        addresses(&source.next().await),
+        pairs(&[("eth0", "10.0.0.2")])
+    );
+
+    // Both: the new file's lease joins, the old one's stays.
+    source.follow(vec![old.clone(), new_dir.path().join("dhclient.*.leases")]);
+    assert_eq!(
+        addresses(&source.next().await),
+        pairs(&[("eth0", "10.0.0.2"), ("eth1", "10.1.0.2")])
+    );
+    // Only the new one: the dropped file's lease leaves the set, as if it were deleted ...
+    source.follow(vec![new_dir.path().join("dhclient.*.leases")]);
+    assert_eq!(
+        addresses(&source.next().await),
+        pairs(&[("eth1", "10.1.0.2")])
+    );
+    // ... and its directory is no longer watched, while the new one is.
+    append(&old, &block("eth2", "10.2.0.2"));
+    source.nothing().await;
+    append(&new, &block("eth1", "10.1.0.3"));
+    assert_eq!(
+        addresses(&source.next().await),
+        pairs(&[("eth1", "10.1.0.3")])
+    );
+    source.stop().await;
+}
+
+#[tokio::test]
 async fn deleting_the_directory_and_recreating_it() {
     let dir = tempfile::tempdir().unwrap();
     let sub = dir.path().join("dhcp");
@@ -470,7 +518,7 @@ async fn a_fifo_matching_the_glob_does_not_hang_the_source() {
 async fn invalid_paths_are_refused_at_start() {
     let (tx, _rx) = mpsc::channel(1);
     let result = run(
-        vec![PathBuf::from("relative.leases")],
+        watch::channel(vec![PathBuf::from("relative.leases")]).1,
         tx,
         CancellationToken::new(),
     )
@@ -492,7 +540,7 @@ async fn a_closed_queue_stops_the_source() {
     let result = timeout(
         PATIENCE,
         run_with(
-            vec![dir.path().join("x.leases")],
+            watch::channel(vec![dir.path().join("x.leases")]).1,
             tx,
             CancellationToken::new(),
             FAST,
@@ -506,16 +554,16 @@ async fn a_closed_queue_stops_the_source() {
 #[test]
 fn debounce_waits_for_quiet_but_not_forever() {
     let start = Instant::now();
-    let mut debounce = Debounce::default();
-    debounce.poke(start, FAST);
-    assert_eq!(debounce.deadline, Some(start + FAST.quiet));
-    debounce.poke(start + Duration::from_millis(40), FAST);
+    let mut debounce = Source::new(Arc::from(Vec::new()), FAST).debounce;
+    debounce.touch((), start);
+    assert_eq!(debounce.next_deadline(), Some(start + FAST.quiet));
+    debounce.touch((), start + Duration::from_millis(40));
     assert_eq!(
-        debounce.deadline,
+        debounce.next_deadline(),
         Some(start + Duration::from_millis(40) + FAST.quiet)
     );
-    debounce.poke(start + Duration::from_millis(290), FAST);
-    assert_eq!(debounce.deadline, Some(start + FAST.max));
+    debounce.touch((), start + Duration::from_millis(290));
+    assert_eq!(debounce.next_deadline(), Some(start + FAST.max));
 }
 
 #[test]

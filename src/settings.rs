@@ -1,0 +1,48 @@
+//! The one place a [`Config`] becomes the settings of each part that runs: the hook runner,
+//! policy routing, the lease source and the log filter. The daemon derives them at start and
+//! at every reload, the broker when it applies a reload; all from the configuration in force
+//! (what [`crate::config::reload::accept`] let through), so no part keeps a copy of an older
+//! one.
+
+use std::path::PathBuf;
+
+use crate::config::{Config, LogLevel};
+use crate::{hooks, routing};
+
+/// Every part's settings from one configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The hook runner's.
+    pub hooks: hooks::Settings,
+    /// Policy routing's, with no lease routers yet (the broker adds those it learned).
+    pub routing: routing::Settings,
+    /// `LeaseFiles`, for the lease source.
+    pub lease_files: Vec<PathBuf>,
+    /// `LogLevel` (with its environment override).
+    pub log_level: LogLevel,
+}
+
+impl Settings {
+    /// The settings `config` gives. `enforce_hook_ownership`: whether hooks must be root's and
+    /// writable by nobody else (always in the daemon; tests run hooks they own).
+    pub fn derive(config: &Config, enforce_hook_ownership: bool) -> Self {
+        Settings {
+            hooks: hook_settings(config, enforce_hook_ownership),
+            routing: routing::Settings::from_config(config),
+            lease_files: config.network.lease_files.clone(),
+            log_level: config.system.log_level,
+        }
+    }
+}
+
+/// What the hook runner needs from a configuration.
+pub fn hook_settings(config: &Config, enforce_ownership: bool) -> hooks::Settings {
+    hooks::Settings {
+        dir: config.dir.clone(),
+        timeout: config.system.hook_timeout,
+        emit_json: config.network.emit_json,
+        enforce_ownership,
+        networkd_state_dir: config.network.networkd_state_dir.clone(),
+        backlog: config.system.hook_backlog,
+    }
+}
