@@ -5,8 +5,6 @@
 //! (`busctl` prints only the message).  Without the lab they SKIP, under `CI=true` they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use common::*;
 use serde_json::Value;
 use std::fs;
@@ -493,9 +491,9 @@ fn brokerctl_monitor_shows_a_link_added_going_down_and_up() {
     let Some(lab) = Lab::require() else { return };
     let _broker = Broker::start(&lab, YAML, &[]);
     let dir = ScratchDir::new("nb-monitor-");
-    let text = lab.spawn_logged(&[BROKERCTL_BIN, "monitor"], &dir.path().join("text.log"));
+    let text = lab.spawn_logged(&[brokerctl_bin(), "monitor"], &dir.path().join("text.log"));
     let json = lab.spawn_logged(
-        &[BROKERCTL_BIN, "monitor", "--json"],
+        &[brokerctl_bin(), "monitor", "--json"],
         &dir.path().join("json.log"),
     );
     // Ready when both have shown a probe link: the ctl prints nothing before its match rule is
@@ -616,7 +614,7 @@ struct Activation {
 
 impl Activation {
     fn install(lab: &LabInfo) -> Activation {
-        install_project(lab, Some(BROKER_BIN));
+        install_project(lab, Some(broker_bin()));
         Activation {
             lab: lab.clone(),
             pid: None,
@@ -689,7 +687,10 @@ fn a_call_activates_the_daemon_as_the_declared_user() {
     let mut act = Activation::install(&lab);
     let file = fs::read_to_string(act.file()).unwrap();
     assert!(file.contains("\nUser=network-broker\n"), "{file}");
-    assert!(file.contains(&format!("\nExec={BROKER_BIN}\n")), "{file}");
+    assert!(
+        file.contains(&format!("\nExec={}\n", broker_bin())),
+        "{file}"
+    );
     let passwd = lab.run(&["getent", "passwd", "network-broker"]);
     let uid: u32 = passwd.split(':').nth(2).unwrap().parse().unwrap();
 
@@ -702,7 +703,7 @@ fn a_call_activates_the_daemon_as_the_declared_user() {
     act.pid = Some(pid);
     assert_eq!(
         fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
-        std::path::Path::new(BROKER_BIN),
+        std::path::Path::new(broker_bin()),
         "the owner is the binary under test"
     );
     assert_eq!(uids(pid), vec![uid; 4], "runs as network-broker ({uid})");

@@ -25,8 +25,6 @@
 //! settings for the link reverted, the static host name `labhost` set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;

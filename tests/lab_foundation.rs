@@ -5,8 +5,6 @@
 //! `make test` (the lab is brought up and down around them).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use common::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -93,7 +91,7 @@ fn daemon_owns_its_name_and_a_second_instance_refuses() {
     let other = ConfigDir::new(YAML, &[]);
     let second = output_within(
         lab.cmd(&[
-            std::ffi::OsStr::new(BROKER_BIN),
+            std::ffi::OsStr::new(broker_bin()),
             std::ffi::OsStr::new("--config-dir"),
             other.path().as_os_str(),
         ]),

@@ -14,8 +14,6 @@
 //! own properties (`busctl` as root).  Without the lab the test SKIPs, under `CI=true` it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use common::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -169,7 +167,7 @@ fn unprivileged_daemon_with_only_cap_net_admin_routes_pushes_dns_sets_hostname_c
     let pid = broker.pid;
     assert_eq!(
         fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
-        std::path::Path::new(BROKER_BIN)
+        std::path::Path::new(broker_bin())
     );
     assert_eq!(status_field(pid, "Uid"), "989\t989\t989\t989");
     assert_eq!(status_field(pid, "Gid"), "989\t989\t989\t989");

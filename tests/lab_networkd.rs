@@ -21,8 +21,6 @@
 //! `AddressState=off`, its second signal) before bringing the peer up.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use common::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};

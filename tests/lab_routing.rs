@@ -42,8 +42,6 @@
 //! table's routes with the address) and deletes our rule.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use common::*;
 use serde_json::Value;
 use std::cell::RefCell;
@@ -674,7 +672,7 @@ fn routing_table_property(lab: &LabInfo, idx: u32, want: u32) {
 /// `network-brokerctl routing` inside the lab: every line `ok`, `ok_lines` of them, none
 /// `missing` or `stale`, and the link's table line when `link` is given.
 fn assert_brokerctl_routing(lab: &LabInfo, link: Option<(&str, u32, u32)>, ok_lines: usize) {
-    let text = lab.run(&[BROKERCTL_BIN, "routing"]);
+    let text = lab.run(&[brokerctl_bin(), "routing"]);
     let states: Vec<&str> = text
         .lines()
         .filter_map(|l| l.split_whitespace().next())
