@@ -1,4 +1,4 @@
-//! Lab integration tests of issue #6 (item 8): the bus API against the real bus daemon, the
+//! Lab integration tests of the bus API against the real bus daemon, the
 //! real polkitd and bus activation, with the project's own `dbus/` and `polkit/` files
 //! installed into the lab (`netlab.sh install-project`).  Callers run inside the lab as root or
 //! as uid 65534 (`setpriv`); error names are read with `dbus-send`, which prints them

@@ -1,4 +1,4 @@
-//! Lab integration tests of issue #2's foundation: the daemon on its bus name, its two
+//! Lab integration tests of the foundation: the daemon on its bus name, its two
 //! interfaces, links and addresses as signals and properties, the routes-modified hook and the
 //! 10,000-change burst.  They drive the real daemon inside the lab (`tests/lab/netlab.sh up`);
 //! without the lab they SKIP, and under `CI=true` they fail instead.  Run them with

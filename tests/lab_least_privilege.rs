@@ -1,4 +1,4 @@
-//! Lab integration test of issue #6 (item 7), least privilege proven: the daemon started as
+//! Lab integration test of least privilege, proven: the daemon started as
 //! its own user `network-broker` (uid 989 in the lab: `netlab.sh` adds it to the lab's
 //! /etc/passwd overlay, as packaging's sysusers.d does) with `CAP_NET_ADMIN` and nothing else
 //! (`setpriv`: bounding, inheritable and ambient set reduced to it, no supplementary groups),

@@ -9,7 +9,7 @@ use std::process::Command;
 
 impl LabInfo {
     /// Feeds `batch` (lines of `ip` commands) to one `ip -batch -` inside the lab machine:
-    /// thousands of changes in one process, as NOTES.md recommends.
+    /// thousands of changes in one process, where one `ip` per change would take minutes.
     pub fn ip_batch(&self, batch: &str) {
         let out = output_with_input(self.cmd(&["ip", "-batch", "-"]), batch);
         if !out.success() {

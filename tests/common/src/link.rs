@@ -9,7 +9,7 @@ static LINK_SEQ: AtomicU32 = AtomicU32::new(0);
 /// A veth pair made for one test, deleted on drop.  Names are `nbt<pid%1000>x<n>` and
 /// `...p` for the peer end (at most 11 characters; the kernel allows 15).
 ///
-/// Pitfall (NOTES.md): when the two ends of a veth sit in different namespaces and happen to
+/// Pitfall: when the two ends of a veth sit in different namespaces and happen to
 /// have the same ifindex, the kernel's linkwatch delays carrier-*down* by up to ~1 s and
 /// coalesces faster flaps.  [`TestLink::veth`] keeps both ends in labhost (distinct ifindexes),
 /// which is what address and route tests want; tests of carrier flaps with the peer end in
