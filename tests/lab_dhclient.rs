@@ -514,16 +514,7 @@ fn lease_is_pushed_to_resolved_and_hostnamed() {
     }
 
     // without it: a fresh daemon's push is the host name
-    lab.run(&[
-        "busctl",
-        "call",
-        RESOLVE1,
-        "/org/freedesktop/resolve1",
-        "org.freedesktop.resolve1.Manager",
-        "RevertLink",
-        "i",
-        &idx.to_string(),
-    ]);
+    revert_resolved_link(&lab, idx).ok();
     wait_resolved(&lab, idx, "resolved to forget labdh0's settings", &[], &[]);
     set_static_hostname(&lab, "");
     let _broker = Broker::start(&lab, &config, &rec.hooks(&["routable"]));

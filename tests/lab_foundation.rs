@@ -372,16 +372,7 @@ fn hook_runs(out: &Path) -> (Vec<HookRun>, usize) {
         if !d.join("done").exists() {
             continue;
         }
-        let env = fs::read(d.join("env")).unwrap_or_default();
-        let env = env
-            .split(|b| *b == 0)
-            .filter(|kv| !kv.is_empty())
-            .filter_map(|kv| {
-                let kv = String::from_utf8_lossy(kv);
-                kv.split_once('=')
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            })
-            .collect();
+        let env = parse_environ(&fs::read(d.join("env")).unwrap_or_default());
         runs.push(HookRun {
             dir: d.display().to_string(),
             env,

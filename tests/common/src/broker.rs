@@ -1,7 +1,7 @@
 //! The daemon under test, run inside the lab: its configuration directory with hooks
 //! ([`ConfigDir`], [`Hook`]) and the running process ([`Broker`]), stopped by its PID.
 
-use crate::*;
+use crate::{broker_bin, wait_until, LabInfo, BUS_NAME, START_TIMEOUT};
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Write;

@@ -1,7 +1,7 @@
 //! The bus as a client sees it, through `busctl --json=short` inside the lab: the daemon's names
 //! (the contract), its properties and methods, bus-name owners, and the `a(sy)` address lists.
 
-use crate::*;
+use crate::{Introspection, LabInfo};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;

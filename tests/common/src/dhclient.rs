@@ -1,7 +1,7 @@
 //! The lab's dhclient: its lease file, its PID, and releasing or stopping it through
 //! `netlab.sh dhclient release|stop|start` (guard [`DhclientStopped`]).
 
-use crate::*;
+use crate::{DhclientStopped, LabInfo, ServiceStopped};
 use std::ffi::OsStr;
 use std::fs;
 use std::path::PathBuf;

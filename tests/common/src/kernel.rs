@@ -1,7 +1,7 @@
 //! The lab machine's kernel as `ip` shows it (links, operstates, addresses), real traffic
 //! through the lab's links, and a peer link set down for a test ([`PeerLinkDown`]).
 
-use crate::*;
+use crate::{enter_netns, output_of, output_with_input, LabInfo};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};

@@ -2,7 +2,7 @@
 //! commands inside the lab machine and the peer netns, `netlab.sh` for this lab, and background
 //! processes inside it ([`LabChild`]).
 
-use crate::*;
+use crate::{describe_cmd, output_of, CmdOutput};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;

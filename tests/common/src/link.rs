@@ -1,6 +1,6 @@
 //! Test links: veth pairs with unique names inside the lab, deleted on drop ([`TestLink`]).
 
-use crate::*;
+use crate::{link_path, output_of, LabInfo};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -1,7 +1,7 @@
 //! A signal monitor: `busctl --json=short monitor` inside the lab, collecting parsed messages
 //! in the background ([`Monitor`]), and predicates on those messages.
 
-use crate::*;
+use crate::{wait_until, LabInfo, EVENT_TIMEOUT};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};

@@ -1,7 +1,7 @@
 //! systemd-networkd in the lab: its bus names, its link states (the `<state>.d` directories a
 //! link state selects), its properties, and stopping it for a test ([`NetworkdStopped`]).
 
-use crate::*;
+use crate::{LabInfo, NetworkdStopped, ServiceStopped};
 use serde_json::Value;
 use std::fs;
 

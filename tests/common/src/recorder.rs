@@ -1,7 +1,7 @@
 //! Recording hook runs: hook scripts that record every run (environment, stdin, start time)
 //! and the runs read back ([`HookRecorder`], [`RecordedRun`]).
 
-use crate::*;
+use crate::{wait_settled, Hook, ScratchDir};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
@@ -137,16 +137,7 @@ impl HookRecorder {
                 let link = f.next().filter(|l| *l != "-").map(str::to_owned);
                 let event = f.next()?.to_owned();
                 let d = self.path().join("runs").join(&id);
-                let env = fs::read(d.join("env"))
-                    .unwrap_or_default()
-                    .split(|b| *b == 0)
-                    .filter(|kv| !kv.is_empty())
-                    .filter_map(|kv| {
-                        let kv = String::from_utf8_lossy(kv);
-                        kv.split_once('=')
-                            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    })
-                    .collect();
+                let env = parse_environ(&fs::read(d.join("env")).unwrap_or_default());
                 let stdin = fs::read_to_string(d.join("stdin")).unwrap_or_default();
                 Some(RecordedRun {
                     id,
@@ -187,4 +178,18 @@ impl Default for HookRecorder {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// An environment as `/proc/PID/environ` and `env -0` write it (`KEY=VALUE` entries, each
+/// ended by a NUL), as a map; an entry without `=` is left out.
+pub fn parse_environ(bytes: &[u8]) -> BTreeMap<String, String> {
+    bytes
+        .split(|b| *b == 0)
+        .filter(|kv| !kv.is_empty())
+        .filter_map(|kv| {
+            let kv = String::from_utf8_lossy(kv);
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect()
 }

@@ -1,7 +1,7 @@
 //! systemd-resolved and systemd-hostnamed in the lab, read back with busctl (another client
 //! than the one under test), and guards that restore what a test changed.
 
-use crate::*;
+use crate::{wait_until, CmdOutput, LabInfo, EVENT_TIMEOUT};
 use serde_json::Value;
 use std::net::IpAddr;
 
@@ -111,17 +111,23 @@ pub struct ResolvedRevertOnDrop<'a> {
 
 impl Drop for ResolvedRevertOnDrop<'_> {
     fn drop(&mut self) {
-        let _ = self.lab.output(&[
-            "busctl",
-            "call",
-            RESOLVE1,
-            "/org/freedesktop/resolve1",
-            "org.freedesktop.resolve1.Manager",
-            "RevertLink",
-            "i",
-            &self.ifindex.to_string(),
-        ]);
+        let _ = revert_resolved_link(self.lab, self.ifindex);
     }
+}
+
+/// `RevertLink(ifindex)` on the lab's resolved, from busctl: the link's DNS settings go back
+/// to what resolved had before anyone pushed them.
+pub fn revert_resolved_link(lab: &LabInfo, ifindex: u32) -> CmdOutput {
+    lab.output(&[
+        "busctl",
+        "call",
+        RESOLVE1,
+        "/org/freedesktop/resolve1",
+        "org.freedesktop.resolve1.Manager",
+        "RevertLink",
+        "i",
+        &ifindex.to_string(),
+    ])
 }
 
 /// A string property of hostnamed (`Hostname`, `StaticHostname`, `HostnameSource`, ...).
@@ -141,7 +147,11 @@ pub fn hostnamed_property(lab: &LabInfo, prop: &str) -> Result<String, String> {
 
 /// `SetStaticHostname(name, false)` on the lab's hostnamed (`""` removes the static name).
 pub fn set_static_hostname(lab: &LabInfo, name: &str) {
-    lab.run(&[
+    static_hostname_call(lab, name).ok();
+}
+
+fn static_hostname_call(lab: &LabInfo, name: &str) -> CmdOutput {
+    lab.output(&[
         "busctl",
         "call",
         HOSTNAME1,
@@ -151,7 +161,7 @@ pub fn set_static_hostname(lab: &LabInfo, name: &str) {
         "sb",
         name,
         "false",
-    ]);
+    ])
 }
 
 /// Restores the lab's static host name on drop (hostnamed then uses it again).
@@ -164,17 +174,7 @@ pub struct StaticHostnameOnDrop<'a> {
 
 impl Drop for StaticHostnameOnDrop<'_> {
     fn drop(&mut self) {
-        let out = self.lab.output(&[
-            "busctl",
-            "call",
-            HOSTNAME1,
-            "/org/freedesktop/hostname1",
-            HOSTNAME1,
-            "SetStaticHostname",
-            "sb",
-            &self.name,
-            "false",
-        ]);
+        let out = static_hostname_call(self.lab, &self.name);
         if !out.success() {
             eprintln!("cleanup: {}", out.describe());
         }

@@ -1,7 +1,7 @@
 //! A lab service (`networkd`, `dhclient`) stopped through `netlab.sh SERVICE stop|release` for
 //! a test and started again on drop ([`ServiceStopped`]).
 
-use crate::*;
+use crate::{CmdOutput, LabInfo};
 use std::time::{Duration, Instant};
 
 /// A lab service (`networkd`, `dhclient`) stopped through `netlab.sh SERVICE stop|release`;
