@@ -1,7 +1,7 @@
 //! The daemon under test, run inside the lab: its configuration directory with hooks
 //! ([`ConfigDir`], [`Hook`]) and the running process ([`Broker`]), stopped by its PID.
 
-use crate::{broker_bin, wait_until, LabInfo, BUS_NAME, START_TIMEOUT};
+use crate::{broker_bin, wait_until, LabInfo, ScratchDir, BUS_NAME, START_TIMEOUT};
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Write;
@@ -28,8 +28,7 @@ pub struct Hook<'a> {
 /// A configuration directory under /tmp: root-owned (the tests run as root), 0755 dirs,
 /// `network-broker.yaml` and the hooks (0755).  Removed on drop, kept when the test panics.
 pub struct ConfigDir {
-    dir: Option<tempfile::TempDir>,
-    path: PathBuf,
+    dir: ScratchDir,
 }
 
 impl ConfigDir {
@@ -41,12 +40,8 @@ impl ConfigDir {
     /// [`ConfigDir::new`] inside `parent` instead of `/tmp`: for tests that need to know what
     /// is next to the config dir (paths like `DIR/../x.d`).
     pub fn new_in(parent: &Path, yaml: &str, hooks: &[Hook<'_>]) -> ConfigDir {
-        let dir = tempfile::Builder::new()
-            .prefix("nb-lab-")
-            .tempdir_in(parent)
-            .expect("create a config dir");
-        let path = dir.path().to_path_buf();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        let dir = ScratchDir::new_in(parent, "nb-lab-");
+        let path = dir.path();
         if !yaml.is_empty() {
             let f = path.join("network-broker.yaml");
             fs::write(&f, yaml).unwrap();
@@ -60,29 +55,12 @@ impl ConfigDir {
             fs::write(&f, h.script).unwrap();
             fs::set_permissions(&f, fs::Permissions::from_mode(0o755)).unwrap();
         }
-        ConfigDir {
-            dir: Some(dir),
-            path,
-        }
+        ConfigDir { dir }
     }
 
     /// Its path.
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for ConfigDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            if let Some(d) = self.dir.take() {
-                let p = d.keep();
-                eprintln!(
-                    "(test failed: config dir kept for inspection: {})",
-                    p.display()
-                );
-            }
-        }
+        self.dir.path()
     }
 }
 

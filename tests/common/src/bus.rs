@@ -95,34 +95,31 @@ impl LabInfo {
 
     /// The PID of the process owning bus name `name`, or `None` when nobody owns it.
     pub fn name_owner_pid(&self, name: &str) -> Option<u32> {
-        let v = self
-            .try_busctl_json(&[
-                "call",
-                "org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus",
-                "GetConnectionUnixProcessID",
-                "s",
-                name,
-            ])
-            .ok()?;
-        v["data"][0].as_u64().and_then(|p| u32::try_from(p).ok())
+        let v = self.bus_daemon_about(name, "GetConnectionUnixProcessID")?;
+        v.as_u64().and_then(|p| u32::try_from(p).ok())
     }
 
     /// The unique name (`:1.42`) owning bus name `name`, or `None` when nobody owns it.
     pub fn name_owner(&self, name: &str) -> Option<String> {
+        let v = self.bus_daemon_about(name, "GetNameOwner")?;
+        v.as_str().map(str::to_owned)
+    }
+
+    /// The bus daemon's answer to `method(name)` (one out argument), `None` when it fails
+    /// (nobody owns the name).
+    fn bus_daemon_about(&self, name: &str, method: &str) -> Option<Value> {
         let v = self
             .try_busctl_json(&[
                 "call",
                 "org.freedesktop.DBus",
                 "/org/freedesktop/DBus",
                 "org.freedesktop.DBus",
-                "GetNameOwner",
+                method,
                 "s",
                 name,
             ])
             .ok()?;
-        v["data"][0].as_str().map(str::to_owned)
+        Some(v["data"][0].clone())
     }
 
     /// The introspection data of the daemon's object `path`.

@@ -13,10 +13,15 @@ pub struct ScratchDir {
 impl ScratchDir {
     /// A new directory `/tmp/<prefix>XXXXXX`.
     pub fn new(prefix: &str) -> ScratchDir {
+        Self::new_in(Path::new("/tmp"), prefix)
+    }
+
+    /// A new directory `<parent>/<prefix>XXXXXX`.
+    pub fn new_in(parent: &Path, prefix: &str) -> ScratchDir {
         let dir = tempfile::Builder::new()
             .prefix(prefix)
-            .tempdir_in("/tmp")
-            .expect("create a directory under /tmp");
+            .tempdir_in(parent)
+            .unwrap_or_else(|e| panic!("create a directory in {}: {e}", parent.display()));
         let path = dir.path().to_path_buf();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
         ScratchDir {
