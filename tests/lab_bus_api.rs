@@ -1,11 +1,9 @@
-//! Lab integration tests of issue #6 (item 8): the bus API against the real bus daemon, the
+//! Lab integration tests of the bus API against the real bus daemon, the
 //! real polkitd and bus activation, with the project's own `dbus/` and `polkit/` files
 //! installed into the lab (`netlab.sh install-project`).  Callers run inside the lab as root or
 //! as uid 65534 (`setpriv`); error names are read with `dbus-send`, which prints them
 //! (`busctl` prints only the message).  Without the lab they SKIP, under `CI=true` they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use common::*;
 use serde_json::Value;
@@ -492,9 +490,9 @@ fn brokerctl_monitor_shows_a_link_added_going_down_and_up() {
     let Some(lab) = Lab::require() else { return };
     let _broker = Broker::start(&lab, YAML, &[]);
     let dir = ScratchDir::new("nb-monitor-");
-    let text = lab.spawn_logged(&[BROKERCTL_BIN, "monitor"], &dir.path().join("text.log"));
+    let text = lab.spawn_logged(&[brokerctl_bin(), "monitor"], &dir.path().join("text.log"));
     let json = lab.spawn_logged(
-        &[BROKERCTL_BIN, "monitor", "--json"],
+        &[brokerctl_bin(), "monitor", "--json"],
         &dir.path().join("json.log"),
     );
     // Ready when both have shown a probe link: the ctl prints nothing before its match rule is
@@ -613,7 +611,7 @@ struct Activation {
 
 impl Activation {
     fn install(lab: &LabInfo) -> Activation {
-        install_project(lab, Some(BROKER_BIN));
+        install_project(lab, Some(broker_bin()));
         Activation {
             lab: lab.clone(),
             pid: None,
@@ -686,7 +684,10 @@ fn a_call_activates_the_daemon_as_the_declared_user() {
     let mut act = Activation::install(&lab);
     let file = fs::read_to_string(act.file()).unwrap();
     assert!(file.contains("\nUser=network-broker\n"), "{file}");
-    assert!(file.contains(&format!("\nExec={BROKER_BIN}\n")), "{file}");
+    assert!(
+        file.contains(&format!("\nExec={}\n", broker_bin())),
+        "{file}"
+    );
     let passwd = lab.run(&["getent", "passwd", "network-broker"]);
     let uid: u32 = passwd.split(':').nth(2).unwrap().parse().unwrap();
 
@@ -699,7 +700,7 @@ fn a_call_activates_the_daemon_as_the_declared_user() {
     act.pid = Some(pid);
     assert_eq!(
         fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
-        std::path::Path::new(BROKER_BIN),
+        std::path::Path::new(broker_bin()),
         "the owner is the binary under test"
     );
     assert_eq!(uids(pid), vec![uid; 4], "runs as network-broker ({uid})");

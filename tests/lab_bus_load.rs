@@ -3,8 +3,6 @@
 //! deleted in bulk while hooks run). Without the lab they SKIP, under `CI=true` they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -100,6 +98,7 @@ fn cycles(lab: &Lab, alive: Duration) {
             lab.ip_batch(&(add + &del));
         } else {
             lab.ip_batch(&add);
+            // The links' lifetime, the scenario's parameter: not a wait for anything.
             std::thread::sleep(alive);
             lab.ip_batch(&del);
         }
@@ -144,7 +143,7 @@ fn cycles(lab: &Lab, alive: Duration) {
     }
     let expected = appeared.len();
     // The signals already emitted may still be on their way to the monitor.
-    let settled = wait_until_ok(Duration::from_secs(20), || {
+    let settled = poll_until(Duration::from_secs(20), || {
         mon.sync();
         let (_, total) = link_signals(&mon, &prefix);
         (total >= 2 * expected).then_some(())
@@ -179,18 +178,4 @@ fn cycles(lab: &Lab, alive: Duration) {
     );
     drop(mon);
     drop(broker);
-}
-
-/// Polls `f` every 200 ms until it gives `Some`, or `timeout` passes (`None`).
-fn wait_until_ok<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if start.elapsed() >= timeout {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }

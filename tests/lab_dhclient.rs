@@ -1,4 +1,4 @@
-//! Lab integration tests of issue #4 with the real dhclient: the daemon with
+//! Lab integration tests with the real dhclient: the daemon with
 //! `Generator: dhclient` following the lab's lease file, running `routable.d` for a new or
 //! changed lease and pushing its DNS servers, search domains and host name to the lab's real
 //! systemd-resolved and systemd-hostnamed (`tests/lab/netlab.sh up`; without the lab they
@@ -24,8 +24,6 @@
 //! recorder, and leaves the lab as it found it: dhclient running and bound, resolved's
 //! settings for the link reverted, the static host name `labhost` set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use common::*;
 use serde_json::Value;
@@ -343,7 +341,7 @@ const DH0_DOMAINS: [&str; 2] = ["dh0.lab.test", "search.lab.test"];
 // ------------------------------------------------------------------------------------------
 // the tests
 
-/// §6: the lease dnsmasq handed out, already in the file when the daemon starts, runs
+/// The lease dnsmasq handed out, already in the file when the daemon starts, runs
 /// `routable.d` once for labdh0 with the documented variables (hooks.md: `DHCP_LEASE` one
 /// `KEY=VALUE` per line with networkd's key names, `DNS`, `DOMAIN`, `DOMAINSEARCH`, the JSON's
 /// `Lease`), and labdh0's bus object shows `Lease`, `DNS` and `Domains`. Leases are not
@@ -465,7 +463,7 @@ fn lease_in_the_file_at_start_runs_routable_once_with_the_documented_variables()
     );
 }
 
-/// §6: resolved reports the pushed servers and search domains for labdh0 (`GetLink`, the
+/// Resolved reports the pushed servers and search domains for labdh0 (`GetLink`, the
 /// link's `DNS` and `Domains`, every domain a search domain: routing-only `false`), and
 /// hostnamed reports the lease's host name as the transient one, but only while no static
 /// name is set: with the lab's static `labhost` the push succeeds and the host name stays
@@ -516,16 +514,7 @@ fn lease_is_pushed_to_resolved_and_hostnamed() {
     }
 
     // without it: a fresh daemon's push is the host name
-    lab.run(&[
-        "busctl",
-        "call",
-        RESOLVE1,
-        "/org/freedesktop/resolve1",
-        "org.freedesktop.resolve1.Manager",
-        "RevertLink",
-        "i",
-        &idx.to_string(),
-    ]);
+    revert_resolved_link(&lab, idx).ok();
     wait_resolved(&lab, idx, "resolved to forget labdh0's settings", &[], &[]);
     set_static_hostname(&lab, "");
     let _broker = Broker::start(&lab, &config, &rec.hooks(&["routable"]));
@@ -570,7 +559,7 @@ fn lease_is_pushed_to_resolved_and_hostnamed() {
     );
 }
 
-/// §6: `dhclient -r` releases labdh0's lease. dhclient 4.4.3 keeps the block in its file but
+/// `dhclient -r` releases labdh0's lease. dhclient 4.4.3 keeps the block in its file but
 /// writes it with `expire` at the moment of the release, so the lease is gone: the daemon
 /// reverts resolved (`RevertLink`), drops the transient host name it set, empties the bus
 /// `Lease`, signals `LeaseChanged` with an empty lease, and runs no hook. Starting dhclient
@@ -714,7 +703,7 @@ fn released_lease_reverts_resolved_and_hostnamed() {
     assert_eq!(changed[1]["ADDRESS"], "192.168.79.10", "{changed:?}");
 }
 
-/// §6: a renewal with identical content runs nothing. Appended as dhclient appends it (the
+/// A renewal with identical content runs nothing. Appended as dhclient appends it (the
 /// current block with only `renew`, `rebind` and `expire` moved; dhclient is stopped meanwhile
 /// so that its own renewals cannot interfere): the daemon takes the new expiry (bus `Lease`),
 /// signals no `LeaseChanged` and runs no hook. A block with another router and DNS server
@@ -815,7 +804,7 @@ fn renewal_with_identical_content_runs_nothing_but_a_changed_lease_runs_once() {
     drop(broker);
 }
 
-/// §6: a half-written or garbage lease file keeps the old lease and the daemon running. On a
+/// A half-written or garbage lease file keeps the old lease and the daemon running. On a
 /// lease file of the test's own (`dhclient.<link>.leases`) for a veth of its own: a complete
 /// lease runs `routable.d` and is pushed; half a block appended runs nothing, keeps the bus
 /// `Lease` and resolved's settings, and is warned about with the file and the line once the
@@ -969,7 +958,7 @@ fn half_written_or_garbage_lease_file_keeps_the_old_lease_and_the_daemon_running
     assert_alive(&lab, &mut broker);
 }
 
-/// §6: `Links` selects the links a lease acts on, and deleting a link takes its settings out
+/// `Links` selects the links a lease acts on, and deleting a link takes its settings out
 /// of resolved. Two veths of the test's own with a lease each in one file, only the first
 /// selected: it runs `routable.d` and gets its servers in resolved; the other gets neither.
 /// Deleting the first link leaves resolved with nothing for it, drops its bus object, logs no

@@ -5,11 +5,11 @@
 //! with no hook run lost or doubled. Without the lab they SKIP, under `CI=true` they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use common::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a daemon may take to notice that the bus is gone (a liveness bound, not a
@@ -43,7 +43,7 @@ fn bus_loss_ends_the_daemon(generator: &str) {
     {
         let _back = BusBack(&lab);
         lab.netlab(&["bus", "stop"]).ok();
-        let status = wait_until_some(BUS_LOSS_NOTICED, || broker.try_wait());
+        let status = poll_until(BUS_LOSS_NOTICED, || broker.try_wait());
         let log = broker.log();
         let Some(status) = status else {
             panic!(
@@ -200,8 +200,10 @@ impl HookLog {
 /// Load while a fault happens: rounds of 20 veth pairs (both ends in the lab machine) made,
 /// brought up, half of them set down, and the previous round's deleted. The last round's
 /// links stay, so their final states can be compared.
-fn churn(lab: LabInfo, prefix: String, rounds: usize) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
+fn churn(lab: LabInfo, prefix: String, rounds: usize) -> Churn {
+    let done = Arc::new(AtomicUsize::new(0));
+    let counter = done.clone();
+    let thread = std::thread::spawn(move || {
         let name = |r: usize, i: usize| format!("{prefix}r{r}n{i}");
         for r in 0..rounds {
             let mut batch = String::new();
@@ -212,6 +214,8 @@ fn churn(lab: LabInfo, prefix: String, rounds: usize) -> std::thread::JoinHandle
                 writeln!(batch, "link set {n}p up").unwrap();
             }
             lab.ip_batch(&batch);
+            // Pacing, not waiting for anything: each half of a round reaches the daemon as a
+            // burst of its own, with links that live for a while in between.
             std::thread::sleep(Duration::from_millis(300));
             let mut batch = String::new();
             for i in (0..20).step_by(2) {
@@ -224,8 +228,37 @@ fn churn(lab: LabInfo, prefix: String, rounds: usize) -> std::thread::JoinHandle
             }
             lab.ip_batch(&batch);
             std::thread::sleep(Duration::from_millis(300));
+            counter.fetch_add(1, Ordering::Relaxed);
         }
-    })
+    });
+    Churn { thread, done }
+}
+
+/// The thread of [`churn`] and the rounds it has finished.
+struct Churn {
+    thread: std::thread::JoinHandle<()>,
+    done: Arc<AtomicUsize>,
+}
+
+impl Churn {
+    /// Waits until `rounds` rounds are finished, so that a fault hits the daemon amid the load
+    /// (links made, set down and deleted before it, more of them after it).
+    fn wait_rounds(&self, rounds: usize) {
+        wait_until("the load to be under way", Duration::from_secs(60), || {
+            let done = self.done.load(Ordering::Relaxed);
+            if done >= rounds {
+                Ok(())
+            } else if self.thread.is_finished() {
+                panic!("the load thread ended after {done} rounds");
+            } else {
+                Err(format!("{done} of {rounds} rounds done"))
+            }
+        });
+    }
+
+    fn join(self) -> std::thread::Result<()> {
+        self.thread.join()
+    }
 }
 
 /// The test links of `prefix` the lab machine has now: name → ifindex.
@@ -349,7 +382,7 @@ fn networkd_restarted_under_load() {
     let p = prefix("n");
     let _cleanup = Cleanup(&lab, p.clone());
     let load = churn(lab.info(), p.clone(), ROUNDS);
-    std::thread::sleep(Duration::from_millis(1500));
+    load.wait_rounds(2);
     lab.netlab(&["networkd", "restart"]).ok();
     load.join().unwrap();
     assert_consistent(&lab, &hooks, &p, true);
@@ -368,7 +401,7 @@ fn resolved_restarted_under_load() {
     let p = prefix("r");
     let _cleanup = Cleanup(&lab, p.clone());
     let load = churn(lab.info(), p.clone(), ROUNDS);
-    std::thread::sleep(Duration::from_millis(1500));
+    load.wait_rounds(2);
     lab.netlab(&["restart-resolved"]).ok();
     load.join().unwrap();
     assert_consistent(&lab, &hooks, &p, false);
@@ -389,11 +422,11 @@ fn bus_restarted_under_load() {
     let p = prefix("b");
     let _cleanup = Cleanup(&lab, p.clone());
     let load = churn(lab.info(), p.clone(), ROUNDS);
-    std::thread::sleep(Duration::from_millis(1500));
+    load.wait_rounds(2);
     {
         let _back = BusBack(&lab);
         lab.netlab(&["bus", "stop"]).ok();
-        let status = wait_until_some(BUS_LOSS_NOTICED, || broker.try_wait());
+        let status = poll_until(BUS_LOSS_NOTICED, || broker.try_wait());
         assert_eq!(status.and_then(|s| s.code()), Some(1), "{}", broker.log());
     }
     load.join().unwrap();
@@ -441,7 +474,7 @@ fn invalid_reload_under_load() {
     let p = prefix("i");
     let _cleanup = Cleanup(&lab, p.clone());
     let load = churn(lab.info(), p.clone(), ROUNDS);
-    std::thread::sleep(Duration::from_millis(1000));
+    load.wait_rounds(1);
     let yaml = broker.config.path().join("network-broker.yaml");
     std::fs::write(&yaml, "System:\n  Generator: [netlink\n").unwrap();
     lab.run(&["kill", "-HUP", &broker.pid.to_string()]);
@@ -515,18 +548,4 @@ fn unprivileged_flood_under_load() {
         "uid 65534 ran hooks: {:?}",
         hooks.runs().get("lo")
     );
-}
-
-/// Polls `f` every 100 ms until it gives `Some`, or `timeout` passes (`None`).
-fn wait_until_some<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if start.elapsed() >= timeout {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

@@ -1,11 +1,9 @@
-//! Lab integration tests of issue #2's foundation: the daemon on its bus name, its two
+//! Lab integration tests of the foundation: the daemon on its bus name, its two
 //! interfaces, links and addresses as signals and properties, the routes-modified hook and the
 //! 10,000-change burst.  They drive the real daemon inside the lab (`tests/lab/netlab.sh up`);
 //! without the lab they SKIP, and under `CI=true` they fail instead.  Run them with
 //! `make test` (the lab is brought up and down around them).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use common::*;
 use serde_json::Value;
@@ -93,7 +91,7 @@ fn daemon_owns_its_name_and_a_second_instance_refuses() {
     let other = ConfigDir::new(YAML, &[]);
     let second = output_within(
         lab.cmd(&[
-            std::ffi::OsStr::new(BROKER_BIN),
+            std::ffi::OsStr::new(broker_bin()),
             std::ffi::OsStr::new("--config-dir"),
             other.path().as_os_str(),
         ]),
@@ -374,16 +372,7 @@ fn hook_runs(out: &Path) -> (Vec<HookRun>, usize) {
         if !d.join("done").exists() {
             continue;
         }
-        let env = fs::read(d.join("env")).unwrap_or_default();
-        let env = env
-            .split(|b| *b == 0)
-            .filter(|kv| !kv.is_empty())
-            .filter_map(|kv| {
-                let kv = String::from_utf8_lossy(kv);
-                kv.split_once('=')
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            })
-            .collect();
+        let env = parse_environ(&fs::read(d.join("env")).unwrap_or_default());
         runs.push(HookRun {
             dir: d.display().to_string(),
             env,

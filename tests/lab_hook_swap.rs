@@ -6,8 +6,6 @@
 //! (docs/hooks.md, "Which files run"). Without the lab it SKIPs, under `CI=true` it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use common::*;
 use serde_json::Value;
 use std::fs;

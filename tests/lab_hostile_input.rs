@@ -4,8 +4,6 @@
 //! lab they SKIP, and under `CI=true` they fail instead.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use common::*;
 use std::fs;
 use std::time::{Duration, Instant};

@@ -16,8 +16,6 @@
 //! and fields as the journal. Without the lab the tests SKIP, under `CI=true` they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use common::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -57,7 +55,7 @@ fn brokerctl_reload(lab: &LabInfo, uid: u32) -> CmdOutput {
         &format!("--reuid={uid}"),
         &format!("--regid={uid}"),
         "--clear-groups",
-        BROKERCTL_BIN,
+        brokerctl_bin(),
         "reload",
     ])
 }
@@ -294,7 +292,7 @@ fn journal_entries_carry_message_id_and_the_fields_under_their_own_names() {
          mkdir -p /run/systemd/journal\n\
          python3 {listener} {dump} & listener=$!\n\
          while [ ! -S /run/systemd/journal/socket ]; do sleep 0.05; done\n\
-         JOURNAL_STREAM=1:1 DBUS_SYSTEM_BUS_ADDRESS=unix:path={bus} {BROKER_BIN} \
+         JOURNAL_STREAM=1:1 DBUS_SYSTEM_BUS_ADDRESS=unix:path={bus} {broker} \
            --config-dir {config} 2>{stderr} & daemon=$!\n\
          for i in $(seq 200); do grep -q cdc3a9acb8fd4e739446a2f9dd166cef {dump} 2>/dev/null && break; sleep 0.1; done\n\
          ip route add 198.18.204.0/24 dev {name}\n\
@@ -302,6 +300,7 @@ fn journal_entries_carry_message_id_and_the_fields_under_their_own_names() {
          kill -TERM $daemon; wait $daemon || true\n\
          kill $listener\n",
         listener = listener.display(),
+        broker = broker_bin(),
         dump = dump.display(),
         bus = bus.display(),
         config = config.path().display(),

@@ -1,4 +1,4 @@
-//! Lab integration test of issue #6 (item 7), least privilege proven: the daemon started as
+//! Lab integration test of least privilege, proven: the daemon started as
 //! its own user `network-broker` (uid 989 in the lab: `netlab.sh` adds it to the lab's
 //! /etc/passwd overlay, as packaging's sysusers.d does) with `CAP_NET_ADMIN` and nothing else
 //! (`setpriv`: bounding, inheritable and ambient set reduced to it, no supplementary groups),
@@ -13,8 +13,6 @@
 //! Ground truth is read independently of the daemon: `ip -j rule`, resolved's and hostnamed's
 //! own properties (`busctl` as root).  Without the lab the test SKIPs, under `CI=true` it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use common::*;
 use std::fs;
@@ -169,7 +167,7 @@ fn unprivileged_daemon_with_only_cap_net_admin_routes_pushes_dns_sets_hostname_c
     let pid = broker.pid;
     assert_eq!(
         fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
-        std::path::Path::new(BROKER_BIN)
+        std::path::Path::new(broker_bin())
     );
     assert_eq!(status_field(pid, "Uid"), "989\t989\t989\t989");
     assert_eq!(status_field(pid, "Gid"), "989\t989\t989\t989");

@@ -1,4 +1,4 @@
-//! Lab integration tests of issue #3: the daemon following the real systemd-networkd in the lab
+//! Lab integration tests of the daemon following the real systemd-networkd in the lab
 //! (`tests/lab/netlab.sh up`; without the lab they SKIP, under `CI=true` they fail).
 //!
 //! The lab's networkd manages `labnd0` (DHCP client of dnsmasq in labpeer: 192.168.77.10,
@@ -20,8 +20,6 @@
 //! networkd has finished with the carrier loss (`OperationalState=no-carrier` *and*
 //! `AddressState=off`, its second signal) before bringing the peer up.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use common::*;
 use serde_json::Value;
@@ -553,7 +551,7 @@ fn assert_alive(lab: &LabInfo, broker: &mut Broker) {
 // ------------------------------------------------------------------------------------------
 // the tests
 
-/// §8: toggling the peer end of a veth runs `no-carrier.d`, then the directories of the
+/// Toggling the peer end of a veth runs `no-carrier.d`, then the directories of the
 /// states networkd goes through, each real transition exactly once, in networkd's order, with
 /// the documented environment, and a `HooksCompleted` per run.
 #[test]
@@ -592,7 +590,7 @@ fn carrier_toggle_runs_each_networkd_transition_once_in_order_with_the_documente
     );
     assert_runs_follow_networkd(&runs, &groups, &signals);
 
-    // The issue's shape: no-carrier first, routable and configured exactly once afterwards,
+    // The expected shape: no-carrier first, routable and configured exactly once afterwards,
     // no directory twice in a row.
     let events: Vec<&str> = runs.iter().map(|r| r.event.as_str()).collect();
     assert_eq!(events.first(), Some(&"no-carrier"), "{events:?}");
@@ -662,7 +660,7 @@ fn carrier_toggle_runs_each_networkd_transition_once_in_order_with_the_documente
     drop(broker);
 }
 
-/// §8: `DHCP_LEASE` holds the lease dnsmasq handed out to labnd0, one `KEY=VALUE` per line,
+/// `DHCP_LEASE` holds the lease dnsmasq handed out to labnd0, one `KEY=VALUE` per line,
 /// and the JSON's `Networkd` part has it key by key with networkd's DNS servers. labnd0 is
 /// routable before the daemon starts, so the runs come from the startup triggers.
 #[test]
@@ -752,7 +750,7 @@ fn dhcp_lease_is_the_one_dnsmasq_handed_out() {
     );
 }
 
-/// §8: restarting networkd mid-test loses nothing. While networkd is away labnd1 loses
+/// Restarting networkd mid-test loses nothing. While networkd is away labnd1 loses
 /// carrier; networkd's fresh report after its restart runs `no-carrier.d`, the daemon's
 /// properties follow networkd again, and the way back runs `routable.d` and `configured.d`
 /// exactly once.
@@ -913,7 +911,7 @@ fn restarting_networkd_mid_test_loses_no_transition() {
     assert_alive(&lab, &mut broker);
 }
 
-/// §8: a signal forged by another bus connection runs nothing. Forged `PropertiesChanged`
+/// A signal forged by another bus connection runs nothing. Forged `PropertiesChanged`
 /// (broadcast and sent straight to the daemon, with `busctl emit` and from a python client that
 /// also forges a `NameOwnerChanged` naming itself networkd's owner) about labnd0, labnd1 and
 /// the manager, with values networkd is not about to report; then a genuine carrier toggle of
@@ -942,7 +940,7 @@ fn forged_networkd_signals_run_nothing() {
     let mark = mon.mark();
     let since_forge = now_ns();
 
-    // the issue's example, broadcast and unicast to the daemon
+    // the forged signal, broadcast and unicast to the daemon
     let nd0_path = networkd_link_path(idx0);
     for dest in [None, Some(format!("--destination={BUS_NAME}"))] {
         let mut args = vec!["busctl".to_owned(), "emit".to_owned()];
@@ -1156,7 +1154,7 @@ fn tree(dir: &Path, skip: &[&Path]) -> BTreeSet<PathBuf> {
     out
 }
 
-/// §8: a state value like `../x` runs nothing. With the real networkd stopped, a stand-in owns
+/// A state value like `../x` runs nothing. With the real networkd stopped, a stand-in owns
 /// its name (so its signals pass the sender check) and reports `../x` and
 /// `routable/../../tmp`, in its `GetAll` answer and in signals. Canary hooks wait where those
 /// values would lead (`DIR/../x.d`, `DIR/routable/../../tmp.d`). Then a valid value from the
@@ -1336,7 +1334,7 @@ fn state_values_off_networkds_lists_run_nothing_and_touch_nothing() {
     wait_networkd_steady(&lab);
 }
 
-/// §8: the startup triggers run once, and not again after a daemon restart. The first daemon
+/// The startup triggers run once, and not again after a daemon restart. The first daemon
 /// (a fresh `RuntimeDirectory`) runs `routable.d` and `configured.d` once for labnd0 and
 /// labnd1; a second one with the same `RuntimeDirectory` runs nothing for the unchanged
 /// states, while a genuine transition still runs.
@@ -1440,7 +1438,7 @@ fn startup_triggers_run_once_and_not_again_after_a_daemon_restart() {
     assert_alive(&lab, &mut second);
 }
 
-/// §8: `Generator: netlink` gives the same transitions on a link networkd does not manage,
+/// `Generator: netlink` gives the same transitions on a link networkd does not manage,
 /// computed from the kernel: carrier (and degraded, once the kernel's IPv6 link-local address
 /// is ready, if that comes first), routable with an address, no-carrier when the peer goes;
 /// the same environment, without networkd's `AdministrativeState`.

@@ -10,10 +10,7 @@
 //! test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::io::Write;
-use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use common::*;
@@ -146,16 +143,7 @@ fn strings(list: &[&str]) -> Vec<String> {
 
 /// `tests/lab/netlab.sh ARGS` for the lab under test (same LAB_DIR and namespace prefix).
 fn netlab(lab: &Lab, args: &[&str]) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/netlab.sh");
-    let prefix = lab
-        .netns_host
-        .strip_suffix("host")
-        .unwrap_or_else(|| panic!("lab netns {} does not end in 'host'", lab.netns_host));
-    let mut cmd = Command::new(script);
-    cmd.args(args)
-        .env("LAB_DIR", &lab.dir)
-        .env("LAB_NS_PREFIX", prefix);
-    output_of(cmd).ok();
+    lab.netlab(args).ok();
 }
 
 /// The PID of the process owning `name` on the lab bus.

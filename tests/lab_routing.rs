@@ -1,4 +1,4 @@
-//! Lab integration tests of issue #5 (policy routing): the whole daemon, started inside the
+//! Lab integration tests of policy routing: the whole daemon, started inside the
 //! lab (`tests/lab/netlab.sh up`; without the lab they SKIP, under `CI=true` they fail),
 //! against the lab's real kernel and, in one test, the lab's real systemd-networkd.
 //!
@@ -35,14 +35,12 @@
 //! runs before it has read any route or rule. It does take labnd0's DHCP address away when it
 //! stops (and gets a new lease when it starts), and the kernel flushes every IPv4 route
 //! through a link that loses its last IPv4 address, in every table, ours included, without
-//! announcing it: that is the route `NOTES.md` saw vanish on a restart. What `docs/routing.md`
+//! announcing it: that is the route seen to vanish on a networkd restart. What `docs/routing.md`
 //! describes (`ManageForeignRoutes=`, `ManageForeignRoutingPolicyRules=`) happens on a
 //! reconfiguration of the link (`networkctl reconfigure`, or a reload after its `.network`
 //! changed): networkd removes and re-adds the link's address and routes (the kernel flushes our
 //! table's routes with the address) and deletes our rule.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use common::*;
 use serde_json::Value;
@@ -674,7 +672,7 @@ fn routing_table_property(lab: &LabInfo, idx: u32, want: u32) {
 /// `network-brokerctl routing` inside the lab: every line `ok`, `ok_lines` of them, none
 /// `missing` or `stale`, and the link's table line when `link` is given.
 fn assert_brokerctl_routing(lab: &LabInfo, link: Option<(&str, u32, u32)>, ok_lines: usize) {
-    let text = lab.run(&[BROKERCTL_BIN, "routing"]);
+    let text = lab.run(&[brokerctl_bin(), "routing"]);
     let states: Vec<&str> = text
         .lines()
         .filter_map(|l| l.split_whitespace().next())

@@ -17,12 +17,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::IpAddr;
-use std::os::fd::AsFd as _;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{in_netns, privileged, run_ok, Netns};
 use network_broker::event::{Event, KernelEvent};
 use network_broker::source;
 use tokio_util::sync::CancellationToken;
@@ -96,47 +95,10 @@ impl Table {
     }
 }
 
-/// Deletes the namespace when the test ends, however it ends.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn create(name: String) -> Netns {
-        run("ip", &["netns", "add", &name]);
-        Netns { name }
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        // Deleting the namespace also destroys the veth pair inside it.
-        let status = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-        if !matches!(status, Ok(s) if s.success()) {
-            eprintln!("warning: could not delete netns {}: {status:?}", self.name);
-        }
-    }
-}
-
-fn run(program: &str, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 /// The kernel's links and addresses in the namespace, as `ip -j addr show` reports them.
 fn kernel_table(ns: &str) -> Table {
-    let json = run("ip", &["-n", ns, "-j", "addr", "show"]);
-    let links: Vec<serde_json::Value> = serde_json::from_slice(&json).expect("ip -j output");
+    let json = run_ok("ip", &["-n", ns, "-j", "addr", "show"]);
+    let links: Vec<serde_json::Value> = serde_json::from_str(&json).expect("ip -j output");
     let mut table = Table::default();
     for link in links {
         let index = link["ifindex"].as_u64().expect("ifindex") as u32;
@@ -201,17 +163,9 @@ fn burst_script() -> (tempfile::NamedTempFile, usize) {
     (file, ops)
 }
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
 #[test]
 fn kernel_state_survives_a_burst_into_a_small_queue() {
-    if !is_root() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("netlink source test needs root (CAP_NET_ADMIN to create a netns), and CI=true");
-        }
-        eprintln!("SKIPPED: netlink source test needs root to create a network namespace");
+    if !privileged("the netlink source test") {
         return;
     }
     let _ = tracing_subscriber::fmt()
@@ -220,39 +174,15 @@ fn kernel_state_survives_a_burst_into_a_small_queue() {
         .try_init();
 
     let ns = Netns::create(format!("nbtest-{}", std::process::id()));
-    let name = ns.name.clone();
-    run(
-        "ip",
-        &[
-            "-n", &name, "link", "add", "nbv0", "type", "veth", "peer", "name", "nbv1",
-        ],
-    );
-    run("ip", &["-n", &name, "link", "set", "nbv0", "up"]);
-    run("ip", &["-n", &name, "link", "set", "nbv1", "up"]);
-
-    // A dedicated thread, so that no other test's thread ever lives in the namespace.
-    let worker = std::thread::Builder::new()
-        .name(format!("in-{}", ns.name))
-        .spawn(move || {
-            let file = std::fs::File::open(format!("/run/netns/{name}")).expect("netns file");
-            rustix::thread::move_into_link_name_space(
-                file.as_fd(),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )
-            .expect("setns into the test namespace");
-            // Threads started from here on (the runtime's) inherit the namespace.
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
-            runtime.block_on(scenario(&name));
-        })
-        .expect("spawn the namespace thread");
-    if let Err(panic) = worker.join() {
-        // Re-raise the panic here; the unwinding drops `ns`, so the namespace goes either way.
-        std::panic::resume_unwind(panic);
-    }
+    ns.ip(&[
+        "link", "add", "nbv0", "type", "veth", "peer", "name", "nbv1",
+    ]);
+    ns.ip(&["link", "set", "nbv0", "up"]);
+    ns.ip(&["link", "set", "nbv1", "up"]);
+    let name = ns.name().to_owned();
+    // A panic in the scenario is raised again here; the unwinding drops `ns`, so the
+    // namespace goes either way.
+    in_netns(ns.name(), move || async move { scenario(&name).await });
     drop(ns);
 }
 
@@ -319,7 +249,7 @@ async fn scenario(ns: &str) {
     let script_path = script.path().to_str().expect("utf-8 temp path").to_owned();
     let burst_start = Instant::now();
     let ns_owned = ns.to_owned();
-    tokio::task::spawn_blocking(move || run("ip", &["-n", &ns_owned, "-batch", &script_path]))
+    tokio::task::spawn_blocking(move || run_ok("ip", &["-n", &ns_owned, "-batch", &script_path]))
         .await
         .expect("ip -batch task");
     let burst = burst_start.elapsed();

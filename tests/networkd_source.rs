@@ -717,14 +717,19 @@ async fn follows_the_owner_of_the_name_and_nobody_else() {
         .expect("the late source stops without error");
 
     // 10. A dead bus connection is an error (the daemon exits and is restarted).
+    //     The bus dies once the source is running, seen by its snapshot of a networkd that
+    //     is there again, so what ends it is the dead connection, not a failed start.
     let doomed = bus.connect().await;
-    let (doomed_tx, _doomed_rx) = mpsc::channel(64);
+    let (doomed_tx, mut doomed_rx) = mpsc::channel(64);
     let doomed_source = tokio::spawn(networkd::run(
         doomed.clone(),
         doomed_tx,
         CancellationToken::new(),
     ));
-    tokio::time::sleep(QUIET).await;
+    let _networkd_c = fake_networkd(&bus, 3).await;
+    let NetworkdEvent::Snapshot { .. } = next(&mut doomed_rx).await else {
+        panic!("a running source reports networkd with a snapshot");
+    };
     drop(bus);
     let ended = tokio::time::timeout(EVENT_TIMEOUT, doomed_source)
         .await

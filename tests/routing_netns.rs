@@ -27,13 +27,11 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::fd::AsFd as _;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{in_netns, privileged, run_ok, Netns};
 use network_broker::broker::state::State;
 use network_broker::event::KernelEvent;
 use network_broker::model::Snapshot;
@@ -46,35 +44,6 @@ const PACKETS: u64 = 30;
 const NOISE: u64 = 5;
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-/// `true` when the test may run; prints why not otherwise (and panics under CI).
-fn privileged(what: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{what} needs root (CAP_NET_ADMIN to create network namespaces), and CI=true");
-    }
-    eprintln!("SKIPPED: {what} needs root to create network namespaces");
-    false
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("bad JSON from ip ({e}): {text}"))
 }
@@ -82,30 +51,17 @@ fn json(text: &str) -> serde_json::Value {
 /// The two namespaces; deleted when the test ends, however it ends (deleting a namespace
 /// destroys the veths in it).
 struct Lab {
-    h: String,
-    p: String,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for ns in [&self.h, &self.p] {
-            let status = Command::new("ip").args(["netns", "del", ns]).status();
-            if !matches!(status, Ok(s) if s.success()) {
-                eprintln!("warning: could not delete netns {ns}: {status:?}");
-            }
-        }
-    }
+    host: Netns,
+    peer: Netns,
 }
 
 impl Lab {
     fn new(tag: &str) -> Lab {
         let pid = std::process::id();
         let lab = Lab {
-            h: format!("nbrt{pid}{tag}h"),
-            p: format!("nbrt{pid}{tag}p"),
+            host: Netns::create(format!("nbrt{pid}{tag}h")),
+            peer: Netns::create(format!("nbrt{pid}{tag}p")),
         };
-        run("ip", &["netns", "add", &lab.h]);
-        run("ip", &["netns", "add", &lab.p]);
         // Quiet IPv6 (no DAD, no router solicitations) so the packet counters only count
         // what the test sends, and the addresses are usable at once; ARP answered only on
         // the link that has the address, the usual advice for two links in one subnet.
@@ -118,12 +74,12 @@ impl Lab {
             ("net.ipv4.conf.all.arp_announce", "2"),
             ("net.ipv4.conf.all.rp_filter", "2"),
         ] {
-            run(
+            run_ok(
                 "ip",
                 &[
                     "netns",
                     "exec",
-                    &lab.h,
+                    lab.host.name(),
                     "sysctl",
                     "-q",
                     "-w",
@@ -135,12 +91,12 @@ impl Lab {
             ("net.ipv6.conf.default.accept_dad", "0"),
             ("net.ipv6.conf.all.accept_dad", "0"),
         ] {
-            run(
+            run_ok(
                 "ip",
                 &[
                     "netns",
                     "exec",
-                    &lab.p,
+                    lab.peer.name(),
                     "sysctl",
                     "-q",
                     "-w",
@@ -164,26 +120,32 @@ impl Lab {
 
     /// `ip -n H ARGS`.
     fn h(&self, args: &[&str]) -> String {
-        let mut all = vec!["-n", self.h.as_str()];
-        all.extend_from_slice(args);
-        run("ip", &all)
+        self.host.ip(args)
     }
 
     /// `ip -n P ARGS`.
     fn p(&self, args: &[&str]) -> String {
-        let mut all = vec!["-n", self.p.as_str()];
-        all.extend_from_slice(args);
-        run("ip", &all)
+        self.peer.ip(args)
     }
 
     /// Creates `hN <-> pN`, bridges `pN`, gives `hN` its addresses and its default routes.
     fn add_link(&self, n: u8) {
         let (h, p) = (format!("h{n}"), format!("p{n}"));
-        run(
+        run_ok(
             "ip",
             &[
-                "link", "add", &h, "netns", &self.h, "type", "veth", "peer", "name", &p, "netns",
-                &self.p,
+                "link",
+                "add",
+                &h,
+                "netns",
+                self.host.name(),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &p,
+                "netns",
+                self.peer.name(),
             ],
         );
         self.p(&["link", "set", &p, "master", "br0", "up"]);
@@ -272,7 +234,7 @@ impl Lab {
     }
 
     /// Sends [`PACKETS`] UDP datagrams from `src` to `dst` and returns how many more packets
-    /// p0 and p1 received meanwhile.
+    /// p0 and p1 received meanwhile, once one of them has received them all.
     async fn traffic(&self, src: &str, dst: &str) -> (u64, u64) {
         let (p0, p1) = (self.rx("p0"), self.rx("p1"));
         let src: IpAddr = src.parse().unwrap();
@@ -281,8 +243,16 @@ impl Lab {
         for _ in 0..PACKETS {
             socket.send_to(b"network-broker", dst).expect("send");
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        (self.rx("p0") - p0, self.rx("p1") - p1)
+        // Until one link has counted them all (or the timeout: then the caller's assertion
+        // says where they went).
+        let start = Instant::now();
+        loop {
+            let counted = (self.rx("p0") - p0, self.rx("p1") - p1);
+            if counted.0.max(counted.1) >= PACKETS || start.elapsed() >= TIMEOUT {
+                return counted;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -298,37 +268,6 @@ fn rule_text(r: &serde_json::Value) -> String {
     }
     text.push_str(&format!(" table {}", r["table"].as_str().unwrap_or("?")));
     text
-}
-
-/// Runs `scenario` on a runtime whose threads all live in namespace `ns`.
-fn in_netns<F, Fut>(ns: &str, scenario: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    let ns = ns.to_owned();
-    // A dedicated thread, so that no other test's thread ever lives in the namespace.
-    let worker = std::thread::Builder::new()
-        .name(format!("in-{ns}"))
-        .spawn(move || {
-            let file = std::fs::File::open(format!("/run/netns/{ns}")).expect("netns file");
-            rustix::thread::move_into_link_name_space(
-                file.as_fd(),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )
-            .expect("setns into the test namespace");
-            // Threads started from here on (the runtime's) inherit the namespace.
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
-            runtime.block_on(scenario());
-        })
-        .expect("spawn the namespace thread");
-    if let Err(panic) = worker.join() {
-        std::panic::resume_unwind(panic);
-    }
 }
 
 /// The broker's picture of the namespace, built as the daemon builds it: a real dump folded
@@ -372,7 +311,7 @@ fn ipv4_policy_routing_in_a_real_kernel() {
     }
     init_logging();
     let lab = Arc::new(Lab::new("a"));
-    let ns = lab.h.clone();
+    let ns = lab.host.name().to_owned();
     let l = lab.clone();
     in_netns(&ns, move || ipv4_scenario(l));
     drop(lab);
@@ -555,7 +494,7 @@ fn ipv6_policy_routing_in_a_real_kernel() {
     }
     init_logging();
     let lab = Arc::new(Lab::new("b"));
-    let ns = lab.h.clone();
+    let ns = lab.host.name().to_owned();
     let l = lab.clone();
     in_netns(&ns, move || ipv6_scenario(l));
     drop(lab);

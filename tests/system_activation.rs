@@ -3,9 +3,7 @@
 //! the caller gets an error at once (docs/packaging.md, "Activation"). Needs root; see
 //! docs/testing.md (system tier).
 
-mod system;
-
-use system::{Machine, UNIT};
+use common::system::{Machine, UNIT};
 
 const CALL: &str = "busctl get-property org.freedesktop.NetworkBroker1 \
     /org/freedesktop/NetworkBroker1 org.freedesktop.NetworkBroker1.Manager Version";

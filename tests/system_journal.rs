@@ -4,9 +4,7 @@
 //! `journalctl -x` explains the messages from the installed catalog; a failing hook's journal
 //! line names the hook, the link, the state and the status. Needs root; docs/testing.md.
 
-mod system;
-
-use system::{Machine, CONFIG, UNIT};
+use common::system::{Machine, CONFIG, UNIT};
 
 const STARTED_ID: &str = "cdc3a9acb8fd4e739446a2f9dd166cef";
 const REJECTED_ID: &str = "0829df34f1f74ef1831c1339e2ff3079";

@@ -4,9 +4,7 @@
 //! `systemd-analyze verify` is clean and `systemd-analyze security` is scored.
 //! Needs root and `tests/system/ct.sh`; see docs/testing.md (system tier).
 
-mod system;
-
-use system::{Machine, CONFIG, DEB_IN_CT, UNIT};
+use common::system::{Machine, CONFIG, DEB_IN_CT, UNIT};
 
 /// Active, never restarted (a first start that failed and was hidden by `Restart=` would show
 /// here), running as its own user.

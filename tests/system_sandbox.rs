@@ -3,9 +3,7 @@
 //! kernel, a `routes-modified.d` hook runs (and may write to /run/network-broker), the bus API
 //! answers and `network-brokerctl status` works. Needs root; docs/testing.md (system tier).
 
-mod system;
-
-use system::{Machine, CONFIG, UNIT};
+use common::system::{Machine, CONFIG, UNIT};
 
 #[test]
 fn routes_hooks_and_bus_work_under_the_sandbox() {

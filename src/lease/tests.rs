@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use super::*;
 use crate::model::Lease;
 
-/// The lease dhclient wrote in the lab (`lab/NOTES.md` §1b), byte for byte.
+/// The lease the lab's dhclient (4.4.3, from dnsmasq in labpeer) wrote, byte for byte.
 pub(crate) const LAB_LEASE: &str = r#"lease {
   interface "labdh0";
   fixed-address 192.168.79.10;

@@ -1,4 +1,4 @@
-//! Policy routing (issue #5): every link named in `RoutingPolicyRules` gets a routing table of
+//! Policy routing: every link named in `RoutingPolicyRules` gets a routing table of
 //! its own (`RouteTableBase + ifindex`) holding its subnet routes and a default route through
 //! its own gateway, and rules that send traffic from (and to) each of its addresses through
 //! that table. The user-facing description is `docs/routing.md`.

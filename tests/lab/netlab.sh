@@ -1,13 +1,12 @@
 #!/bin/bash
 # netlab.sh - the network-broker project's own "network lab" for its integration tests.
 #
-# Adapted from the team's recipe (shared/lab/netlab.sh + NOTES.md, verified on Debian 12 without
-# systemd as PID 1).  Every pitfall noted there is kept here as a comment next to its fix; read
-# NOTES.md before changing anything below.  Differences from the recipe:
+# Verified on Debian 12 without systemd as PID 1.  Every pitfall it works around is a comment next
+# to its fix: read them before changing anything below.  What to know first:
 #   * LAB_DIR defaults to /tmp/network-broker-lab, namespace names can be prefixed (LAB_NS_PREFIX),
-#     so this lab can coexist with the recipe's /tmp/netlab on a shared machine;
-#   * `up` writes $RUN/lab.env (paths + namespace names) for tests/common/mod.rs; it exists only
-#     while the lab is up;
+#     so this lab can coexist with other labs (other LAB_DIRs) on a shared machine;
+#   * `up` writes $RUN/lab.env (paths + namespace names) for the test harness
+#     (tests/common/src/lab.rs); it exists only while the lab is up;
 #   * `down` only removes namespaces that this LAB_DIR created (never someone else's lab);
 #   * preflight names the Debian packages to install (see .ci/run); systemd-resolved is fetched
 #     with `apt-get download` and a clear error if the package lists are missing;
@@ -505,7 +504,7 @@ EOF
 }
 
 # ---- the project's own files in the lab (dbus policy, activation files, polkit actions)
-# Used by later issues' tests (bus policy, activation, polkit-authorised methods).  Safe to run
+# Used by the tests of the bus policy, activation and polkit-authorised methods.  Safe to run
 # while the lab is up: dbus-daemon watches its servicedir and is told to reload its config;
 # polkitd watches its actions dir.
 install_project_files() {
@@ -582,8 +581,8 @@ cmd_restart_resolved() {
     wait_for "org.freedesktop.resolve1" 10 on_bus org.freedesktop.resolve1
 }
 
-# $RUN/lab.env: what tests/common/mod.rs needs to reach the lab.  Written last by `up`, removed
-# first by `down`: its presence means "the lab under this LAB_DIR is up".
+# $RUN/lab.env: what the test harness (tests/common/src/lab.rs) needs to reach the lab.  Written
+# last by `up`, removed first by `down`: its presence means "the lab under this LAB_DIR is up".
 write_lab_env() {
     cat >"$RUN/lab.env.tmp" <<EOF
 # written by $0 up; removed by down
@@ -714,8 +713,8 @@ cmd_down() {
     [ "$(id -u)" = 0 ] || die "must run as root"
     rm -f "$RUN/lab.env"     # first: from now on tests no longer treat the lab as up
     local pids p i ns owned=()
-    # only namespaces this LAB_DIR created: another lab with the same names (e.g. the team recipe's
-    # /tmp/netlab) must not lose its processes to our down
+    # only namespaces this LAB_DIR created: another lab with the same names (another LAB_DIR)
+    # must not lose its processes to our down
     for ns in $NS_HOST $NS_PEER $NS_SCRATCH; do
         ns_exists "$ns" || continue
         if grep -qx "$ns" <<<"$(owned_netns)" || [ "${LAB_FORCE_DOWN:-0}" = 1 ]; then

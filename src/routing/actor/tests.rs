@@ -48,7 +48,9 @@ fn start(fake: &FakeBackend) -> Handle {
     spawn_with(settings(), fake.clone())
 }
 
-#[tokio::test]
+// Paused time: the sleep below proves that nothing happens during three debounce periods
+// without waiting for them on the real clock.
+#[tokio::test(start_paused = true)]
 async fn nothing_happens_before_the_first_snapshot() {
     let fake = FakeBackend::new();
     fake.kernel().rules.push(Rule {

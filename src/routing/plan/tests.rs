@@ -123,7 +123,7 @@ fn default_via(gw: &str, oif: IfIndex, table: u32) -> Route {
     }
 }
 
-/// The lab: two links in one subnet, each with a default route of its own in
+/// The lab of tests/routing_netns.rs: two links in one subnet, each with a default route of its own in
 /// main (h0's preferred), only h1 covered.
 fn two_links() -> Snapshot {
     snapshot(vec![

@@ -9,8 +9,6 @@
 //!   `target/debian/network-broker_*.deb`.
 //! * Commands inside the machine: [`Machine::sh`] (the output, whatever the status),
 //!   [`Machine::ok`] (stdout, panics with both streams on failure), [`Machine::put`].
-#![allow(dead_code)] // every test binary uses a different part of this module
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,7 +23,7 @@ pub const DEB_IN_CT: &str = "/root/network-broker.deb";
 pub const CONFIG: &str = "/etc/network-broker/network-broker.yaml";
 
 fn ct_sh() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/system/ct.sh")
+    Path::new(crate::PROJECT_DIR).join("tests/system/ct.sh")
 }
 
 fn skip(why: &str) -> Option<Machine> {
@@ -43,7 +41,7 @@ pub fn deb_path() -> Option<PathBuf> {
     }
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+        .unwrap_or_else(|_| Path::new(crate::PROJECT_DIR).join("target"));
     let mut debs: Vec<_> = std::fs::read_dir(target.join("debian"))
         .ok()?
         .filter_map(Result::ok)
