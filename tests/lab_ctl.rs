@@ -5,8 +5,6 @@
 //! under `CI=true` they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use common::*;
 use serde_json::Value;
 use std::fs;
@@ -47,7 +45,7 @@ const VERBS: &[&[&str]] = &[
 ];
 
 fn ctl(args: &[&str]) -> Vec<String> {
-    let mut full = vec![BROKERCTL_BIN.to_string()];
+    let mut full = vec![brokerctl_bin().to_string()];
     full.extend(args.iter().map(|a| a.to_string()));
     full
 }
@@ -104,7 +102,10 @@ fn a_closed_pipe_ends_every_query_quietly() {
     let out = lab.output(&[
         "bash",
         "-c",
-        &format!("set -o pipefail; {BROKERCTL_BIN} links | head -1"),
+        &format!(
+            "set -o pipefail; {ctl} links | head -1",
+            ctl = brokerctl_bin()
+        ),
     ]);
     assert!(out.success(), "{}", out.describe());
     assert_eq!(out.stdout.lines().count(), 1, "{}", out.describe());
@@ -121,7 +122,7 @@ fn errors_are_printed_once_in_one_line_with_their_dbus_name() {
         "--reuid=65534",
         "--regid=65534",
         "--clear-groups",
-        BROKERCTL_BIN,
+        brokerctl_bin(),
     ];
     nobody.push("reload");
     let out = lab.output(&nobody);
@@ -476,7 +477,7 @@ fn colour_and_pager_only_on_a_terminal_and_never_colour_with_no_color() {
     }
     // script(1) gives the client a terminal; --no-pager keeps less out of it.
     let on_tty = |env: &str| {
-        let cmd = format!("{env} {BROKERCTL_BIN} --no-pager links");
+        let cmd = format!("{env} {ctl} --no-pager links", ctl = brokerctl_bin());
         lab.output(&["script", "-qec", &cmd, "/dev/null"])
     };
     let coloured = on_tty("env");
@@ -498,7 +499,10 @@ fn colour_and_pager_only_on_a_terminal_and_never_colour_with_no_color() {
     // The pager: for `links` on a terminal (as networkctl), never for `hooks`, nor with
     // --no-pager.
     let paged = |args: &str| {
-        let cmd = format!("env NO_COLOR=1 PAGER='sed s/^/paged:/' {BROKERCTL_BIN} {args}");
+        let cmd = format!(
+            "env NO_COLOR=1 PAGER='sed s/^/paged:/' {ctl} {args}",
+            ctl = brokerctl_bin()
+        );
         lab.output(&["script", "-qec", &cmd, "/dev/null"])
     };
     let out = paged("links");

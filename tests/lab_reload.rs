@@ -10,8 +10,6 @@
 //! reload lets through) and in `src/source/lease/tests.rs` (the lease source re-targeted).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use common::*;
 use serde_json::Value;
 use std::fs;
@@ -429,7 +427,7 @@ fn a_restart_only_key_changed_by_a_reload_is_reported() {
     );
 
     let before = broker.log().matches(line).count();
-    let out = info.output(&[BROKERCTL_BIN, "reload"]);
+    let out = info.output(&[brokerctl_bin(), "reload"]);
     assert!(out.success(), "{}", out.describe());
     assert_eq!(out.stdout.trim(), line, "network-brokerctl reload's output");
     reload(
