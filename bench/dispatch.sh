@@ -25,11 +25,13 @@
 #      the burst, alone and with the children it waited for (hooks; networkctl for the peer);
 #      its VmRSS once idle after the start and its VmHWM (peak) at the end of the round.
 #   5. once per daemon after the rounds, in a fresh process: CPU ticks while idle (--idle-secs),
-#      --addr-events address add/delete events on one dummy link (VmRSS after the first 10,000
+#      --addr-events address add/delete events on one veth, down (VmRSS after the first 10,000
 #      and after all), and --scale-links veth pairs created in batches of 512 (time until the
 #      daemon is idle again, VmRSS, VmHWM, and for network-broker whether its bus objects equal
 #      `ip -j addr` in the lab).
-#   --perf DIR: `perf record` network-broker in round 1 (toggles, burst, scale phase) into DIR.
+#   0. before the bench links exist: each daemon once, idle, with only the lab's own links (VmRSS).
+#   --perf DIR: `perf record` network-broker in round 1 (toggles, burst) and its scale step into
+#   DIR; bench/perf-top.py prints the top entries.
 #
 # The lab: LAB_DIR (default /tmp/nb-bench) and LAB_NS_PREFIX (default bn).  When that lab is
 # already up it is reused and left up; otherwise the script brings it up and down again.
@@ -125,7 +127,7 @@ POLICY_RC_CREATED=0
 NB_RUNTIME=/run/nb-bench-$$
 GROUP=4242                     # link group used to delete the bench links in one go
 SCALE_GROUP=4243               # the same for the scale links
-ADDR_LINK=bnaddr               # the dummy link of the address events
+ADDR_LINK=bnaddr               # the link of the address events (a veth, down)
 
 cleanup() {
     local rc=$?
@@ -653,7 +655,7 @@ sleep 0.2
 
 log "analysing"
 "$PY" - "$WORK" <<'PY'
-import json, math, statistics, sys
+import datetime, json, math, re, statistics, sys
 
 work = sys.argv[1]
 meta = dict(l.rstrip("\n").split(" ", 1) for l in open(f"{work}/meta"))
@@ -694,6 +696,14 @@ hooks = []  # (start_ns, end_ns, iface, state)
 for l in open(f"{work}/hooks.log"):
     f = l.split()
     hooks.append((int(f[0]), int(f[1]), f[2], f[3]))
+
+# network-broker's log: when the broker took in each routable transition (its log line's time)
+broker_routable = []
+for l in open(f"{work}/nb.log", errors="replace"):
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z\s+INFO (\S+): OperationalState=routable", l)
+    if m:
+        t = datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc)
+        broker_routable.append((m.group(2), int(t.timestamp() * 1e6) * 1000))
 
 res = {"nd": {}, "nb": {}}
 def add(d, key, v):
@@ -776,6 +786,15 @@ for step in (l.split() for l in open(f"{work}/steps")):
             lags = sorted((h[0] - rs[h[2]]) / 1e9 for h in mine if h[2] in rs)
             if lags:
                 add(d, "burst_lag", statistics.median(lags))
+            if d == "nb":
+                # where a link's wait goes: signal -> the broker's log line of the transition,
+                # and that line -> the hook's start
+                seen = {n: t for n, t in broker_routable if t0 <= t <= t1}
+                a = [seen[n] - rs[n] for n in seen if n in rs]
+                b = [h[0] - seen[h[2]] for h in mine if h[2] in seen]
+                if a and b:
+                    add(d, "burst_to_broker", statistics.median(a) / 1e9)
+                    add(d, "burst_broker_to_hook", statistics.median(b) / 1e9)
             if mine:
                 add(d, "burst_last", (max(h[0] for h in mine) - first) / 1e9)
             if routable:
@@ -844,6 +863,8 @@ rows = [
     (f"1 latency, signal -> hook start: p95 (ms)", fmt(p95("nd", "lat"), ".1f"), fmt(p95("nb", "lat"), ".1f"), ratio(p95("nd", "lat"), p95("nb", "lat")), "<= 5"),
     (f"2 burst {nb_} links: first signal -> last hook (s)", fmt(med("nd", "burst_last"), ".2f"), fmt(med("nb", "burst_last"), ".2f"), ratio(med("nd", "burst_last"), med("nb", "burst_last")), ""),
     (f"2 burst: per link, its signal -> its hook, median (s)", fmt(med("nd", "burst_lag"), ".2f"), fmt(med("nb", "burst_lag"), ".2f"), ratio(med("nd", "burst_lag"), med("nb", "burst_lag")), "<= 0.05"),
+    (f"2 burst: per link, its signal -> broker's log line (s)", "-", fmt(med("nb", "burst_to_broker"), ".2f"), "-", ""),
+    (f"2 burst: per link, broker's log line -> its hook (s)", "-", fmt(med("nb", "burst_broker_to_hook"), ".2f"), "-", ""),
     (f"2 burst: networkd's last routable signal (s)", fmt(med("nd", "burst_nd"), ".2f"), fmt(med("nb", "burst_nd"), ".2f"), "-", ""),
     (f"2 burst: last hook after networkd's last routable (s)", fmt(med("nd", "burst_after_nd"), ".2f"), fmt(med("nb", "burst_after_nd"), ".2f"), ratio(med("nd", "burst_after_nd"), med("nb", "burst_after_nd")), "<= 0.3"),
     (f"2 burst: hooks run, per link once (of {nb_})", counts("nd", "burst_count"), counts("nb", "burst_count"), "-", f"{nb_}"),

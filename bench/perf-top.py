@@ -102,7 +102,8 @@ for name, n in selfc.most_common(top):
 # syscall entry) is in nearly every stack and says nothing: left out of the inclusive list.
 plumbing = re.compile(r"^(tokio::runtime::|std::|core::ops::function::|<std::|<core::future::|"
                       r"<tokio_util::task::task_tracker|<tracing::instrument::Instrumented|"
-                      r"clone3 |start_thread |do_syscall_64 |entry_SYSCALL_64)")
+                      r"clone3 |start_thread |do_syscall_64 |entry_SYSCALL_64|"
+                      r"network_broker::main$|main$|__libc_start|_start$|_start |\? \[)")
 print(f"\ninclusive (children), top {top}, without the runtime's and syscalls' plumbing:")
 for name, n in [(k, v) for k, v in children.most_common() if not plumbing.match(k)][:top]:
     print(f"  {100 * n / samples:5.1f}%  {name[:150]}")
