@@ -2,7 +2,8 @@
 # bench/dispatch.sh - network-broker against networkd-dispatcher, in the project's lab.
 #
 #   sudo bench/dispatch.sh [--runs N] [--toggles N] [--links N] [--parallel N]
-#                          [--bin PATH] [--keep-data DIR]
+#                          [--idle-secs N] [--addr-events N] [--scale-links N]
+#                          [--bin PATH] [--keep-data DIR] [--perf DIR]
 #
 # Both daemons run by hand inside the lab (tests/lab/netlab.sh: network namespaces, a private
 # system bus, the real systemd-networkd), one after the other, never at the same time, with the
@@ -21,7 +22,16 @@
 #   3. parallelism: --parallel (20) more such links (bnp0..), whose hook sleeps 0.2 s: time from
 #      the first signal to the end of the last hook, and how many hooks ran at once.
 #   4. the daemon's VmRSS after the burst, and its CPU time (utime+stime, /proc/PID/stat) during
-#      the burst, alone and with the children it waited for (hooks; networkctl for the peer).
+#      the burst, alone and with the children it waited for (hooks; networkctl for the peer);
+#      its VmRSS once idle after the start and its VmHWM (peak) at the end of the round.
+#   5. once per daemon after the rounds, in a fresh process: CPU ticks while idle (--idle-secs),
+#      --addr-events address add/delete events on one veth, down (VmRSS after the first 10,000
+#      and after all), and --scale-links veth pairs created in batches of 512 (time until the
+#      daemon is idle again, VmRSS, VmHWM, and for network-broker whether its bus objects equal
+#      `ip -j addr` in the lab).
+#   0. before the bench links exist: each daemon once, idle, with only the lab's own links (VmRSS).
+#   --perf DIR: `perf record` network-broker in round 1 (toggles, burst) and its scale step into
+#   DIR; bench/perf-top.py prints the top entries.
 #
 # The lab: LAB_DIR (default /tmp/nb-bench) and LAB_NS_PREFIX (default bn).  When that lab is
 # already up it is reused and left up; otherwise the script brings it up and down again.
@@ -45,6 +55,10 @@ RUNS=3
 TOGGLES=20
 NBURST=200
 NPAR=20
+IDLE_SECS=60
+ADDR_EVENTS=100000
+SCALE_LINKS=4096
+PERF_DIR=""
 NB_BIN=${NB_BIN:-${CARGO_TARGET_DIR:-$TOP/target}/release/network-broker}
 KEEP_DATA=""
 
@@ -60,6 +74,10 @@ while [ $# -gt 0 ]; do
         --parallel) NPAR=${2:?}; shift 2 ;;
         --bin) NB_BIN=${2:?}; shift 2 ;;
         --keep-data) KEEP_DATA=${2:?}; shift 2 ;;
+        --idle-secs) IDLE_SECS=${2:?}; shift 2 ;;
+        --addr-events) ADDR_EVENTS=${2:?}; shift 2 ;;
+        --scale-links) SCALE_LINKS=${2:?}; shift 2 ;;
+        --perf) PERF_DIR=${2:?}; shift 2 ;;
         -h|--help) usage ;;
         *) echo "dispatch.sh: unknown argument $1" >&2; usage ;;
     esac
@@ -67,6 +85,12 @@ done
 for n in "$RUNS" "$TOGGLES" "$NBURST" "$NPAR"; do
     [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "dispatch.sh: counts must be positive integers" >&2; exit 2; }
 done
+for n in "$IDLE_SECS" "$ADDR_EVENTS" "$SCALE_LINKS"; do   # 0 leaves the step out
+    [[ $n =~ ^[0-9]+$ ]] || { echo "dispatch.sh: --idle-secs, --addr-events, --scale-links take integers" >&2; exit 2; }
+done
+if [ "$SCALE_LINKS" -gt 8192 ] || [ "$ADDR_EVENTS" -gt 1000000 ]; then
+    echo "dispatch.sh: at most 8192 scale links and 1,000,000 address events" >&2; exit 2
+fi
 if [ "$NBURST" -gt 1000 ] || [ "$NPAR" -gt 200 ]; then
     echo "dispatch.sh: at most 1000 burst links and 200 parallel links" >&2; exit 2
 fi
@@ -80,6 +104,10 @@ now() { date +%s%N; }
 [ -x "$NB_BIN" ] || die "no release build at $NB_BIN: run 'cargo build --release' (or make bench), or pass --bin PATH"
 [ -x "$PY" ] || die "$PY is missing (Debian package python3)"
 command -v stdbuf >/dev/null || die "stdbuf is missing (Debian package coreutils)"
+if [ -n "$PERF_DIR" ]; then
+    command -v perf >/dev/null || die "--perf needs perf (Debian package linux-perf)"
+    mkdir -p "$PERF_DIR"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # cleanup state: everything below is undone by cleanup(), whatever happened
@@ -87,15 +115,25 @@ WORK=""
 LAB_STARTED=0
 DAEMON_PID=""
 MONITOR_PID=""
+PERF_PID=""
 LINKS_CREATED=0
+SCALE_CREATED=0
+ADDR_LINK_CREATED=0
 NETWORK_FILES=()
 POLICY_RC_CREATED=0
+# network-broker's RuntimeDirectory, inside the lab: on its /run, a tmpfs as /run is on a real
+# system (on the disk the work dir is on, each save of the daemon's small state file costs an
+# ext4 rename with writeback: a sixth of the daemon's CPU in a burst)
+NB_RUNTIME=/run/nb-bench-$$
 GROUP=4242                     # link group used to delete the bench links in one go
+SCALE_GROUP=4243               # the same for the scale links
+ADDR_LINK=bnaddr               # the link of the address events (a veth, down)
 
 cleanup() {
     local rc=$?
     set +e
     trap - EXIT INT TERM
+    perf_stop
     stop_daemon
     if [ -n "$MONITOR_PID" ]; then kill -TERM "$MONITOR_PID" 2>/dev/null; wait "$MONITOR_PID" 2>/dev/null; fi
     if [ "$LINKS_CREATED" = 1 ] && [ -e "/run/netns/$NS_HOST" ]; then
@@ -103,6 +141,8 @@ cleanup() {
         bench_links | sed "s/.*/link set & group $GROUP/" | ip -n "$NS_HOST" -force -batch - 2>/dev/null
         ip -n "$NS_HOST" link del group "$GROUP" 2>/dev/null
     fi
+    if [ "$SCALE_CREATED" = 1 ] && [ -e "/run/netns/$NS_HOST" ]; then ip -n "$NS_HOST" link del group "$SCALE_GROUP" 2>/dev/null; fi
+    if [ "$ADDR_LINK_CREATED" = 1 ] && [ -e "/run/netns/$NS_HOST" ]; then ip -n "$NS_HOST" link del "$ADDR_LINK" 2>/dev/null; fi
     if [ ${#NETWORK_FILES[@]} -gt 0 ]; then
         rm -f "${NETWORK_FILES[@]}"
         [ "$LAB_STARTED" = 1 ] || "$LAB" exec networkctl reload 2>/dev/null
@@ -112,6 +152,9 @@ cleanup() {
         mkdir -p "$KEEP_DATA" && cp -a "$WORK/." "$KEEP_DATA/" && log "raw data kept in $KEEP_DATA"
     fi
     if [ -n "$WORK" ]; then rm -rf "$WORK"; fi
+    case "$NB_RUNTIME" in
+        /run/nb-bench-[0-9]*) if [ -n "${NWPID:-}" ] && [ -d "/proc/$NWPID/root$NB_RUNTIME" ]; then rm -rf "/proc/$NWPID/root$NB_RUNTIME"; fi ;;
+    esac
     if [ "$LAB_STARTED" = 1 ]; then "$LAB" down >/dev/null 2>&1 || log "WARNING: netlab.sh down failed"; fi
     exit "$rc"
 }
@@ -185,6 +228,7 @@ lab_up() {
     NWPID=$(cat "$RUN/pids/networkd.pid")
     NETIF=/proc/$NWPID/root/run/systemd/netif/links     # networkd's state files, seen from the host
     [ -d "$NETIF" ] || die "cannot read networkd's state files at $NETIF"
+    LABND1_FILE=$NETIF/$(ifindex labnd1)
     local l
     for l in $(bench_links); do
         if ip -n "$NS_HOST" link show "$l" >/dev/null 2>&1; then die "link $l already exists in $NS_HOST"; fi
@@ -250,7 +294,6 @@ EOF
             bnp*) PAR_FILES+=("$NETIF/$idx"); PAR_PEERS+=("${l}p") ;;
         esac
     done
-    LABND1_FILE=$NETIF/$(ifindex labnd1)
     wait_state no-carrier configuring 60 "${ALL_FILES[@]}"
     # one cycle before any daemon runs: the first carrier of a link goes configuring ->
     # configured, every later one configured -> configuring -> configured; the rounds must all
@@ -308,7 +351,7 @@ EOF
 System:
   Generator: systemd-networkd
   StartupTriggers: false
-  RuntimeDirectory: $WORK/nb-run
+  RuntimeDirectory: $NB_RUNTIME
 EOF
 }
 
@@ -359,21 +402,45 @@ cpu_ticks() {
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$DAEMON_PID/status"; }
 
-# until the daemon has used no CPU (itself or reaped children) for 1 s
+hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$DAEMON_PID/status"; }
+# "anon file": VmRSS split into anonymous memory (heap, stacks) and file-backed pages (the binary)
+rss_split_kb() { awk '/^RssAnon:/ {a = $2} /^RssFile:/ {f = $2} /^RssShmem:/ {f += $2} END {print a + 0, f + 0}' "/proc/$DAEMON_PID/status"; }
+
+# wait_quiet [TIMEOUT_S]: until the daemon has used no CPU (itself or reaped children) for 1 s.
+# QUIET_SINCE is then the time (ns) of the last sample that still saw CPU used.
+QUIET_SINCE=0
 wait_quiet() {
-    local last cur same=0 i
+    local tmo=${1:-60} last cur same=0 i
     last=$(cpu_ticks)
-    for ((i = 0; i < 240; i++)); do
+    QUIET_SINCE=$(now)
+    for ((i = 0; i < tmo * 4; i++)); do
         sleep 0.25
         cur=$(cpu_ticks)
         if [ "$cur" = "$last" ]; then
             same=$((same + 1))
             [ "$same" -ge 4 ] && return 0
         else
-            same=0; last=$cur
+            same=0; last=$cur; QUIET_SINCE=$(now)
         fi
     done
-    log "WARNING: the daemon did not go idle within 60 s"
+    log "WARNING: the daemon did not go idle within $tmo s"
+}
+
+# --perf: sample network-broker with call graphs (DWARF unwinding: a release build has no frame
+# pointers) until perf_stop; perf_start NAME writes $PERF_DIR/NAME.data
+perf_start() {
+    [ -n "$PERF_DIR" ] || return 0
+    perf record -q -F 999 --call-graph dwarf,16384 -p "$DAEMON_PID" -o "$PERF_DIR/$1.data" \
+        >"$PERF_DIR/$1.log" 2>&1 &
+    PERF_PID=$!
+    echo "$DAEMON_PID" >"$PERF_DIR/$1.pid"
+    sleep 0.5                     # perf attaches asynchronously
+}
+perf_stop() {
+    [ -n "$PERF_PID" ] || return 0
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true     # perf ends by the SIGINT: status 130
+    PERF_PID=""
 }
 
 # wait_hooks N0 COUNT PATTERN TIMEOUT_S: until COUNT hook lines after line N0 match PATTERN
@@ -407,25 +474,33 @@ measure() {   # measure ROUND nd|nb
     local r=$1 d=$2 n0 n1 t0 t1 c0 c1 rss i
     log "round $r: $(dname "$d")"
     start_daemon "$d"
+    wait_quiet
+    echo "idle $r $d $(rss_kb) $(rss_split_kb)" >>"$WORK/steps"
+    local prof=0
+    if [ "$r" = 1 ] && [ "$d" = nb ]; then prof=1; fi
 
     # 1. latency
+    if [ "$prof" = 1 ]; then perf_start toggles; fi
     n0=$(hook_lines); t0=$(now)
     for ((i = 0; i < TOGGLES; i++)); do
         toggle labnd1 || log "WARNING: toggle $i: no hook within 20 s"
     done
     n1=$(hook_lines); t1=$(now)
+    perf_stop
     echo "lat $r $d $t0 $t1 $n0 $n1 $TOGGLES" >>"$WORK/steps"
 
     # 2. burst (+ 4. CPU and memory)
     wait_quiet
+    if [ "$prof" = 1 ]; then perf_start burst; fi
     c0=$(cpu_ticks); n0=$(hook_lines); t0=$(now)
     peers_set up "${BURST_PEERS[@]}"
     wait_hooks "$n0" "$NBURST" '^bnb' 300 || true
     wait_state routable configured 120 "${BURST_FILES[@]}"
     wait_quiet
     c1=$(cpu_ticks); rss=$(rss_kb); n1=$(hook_lines); t1=$(now)
+    perf_stop
     read -r s0 k0 <<<"$c0"; read -r s1 k1 <<<"$c1"
-    echo "burst $r $d $t0 $t1 $n0 $n1 $NBURST $((s1 - s0)) $((s1 - s0 + k1 - k0)) $rss" >>"$WORK/steps"
+    echo "burst $r $d $t0 $t1 $n0 $n1 $NBURST $((s1 - s0)) $((s1 - s0 + k1 - k0)) $rss $(rss_split_kb)" >>"$WORK/steps"
 
     # 3. parallelism
     n0=$(hook_lines); t0=$(now)
@@ -436,11 +511,106 @@ measure() {   # measure ROUND nd|nb
     wait_quiet
     n1=$(hook_lines); t1=$(now)
     echo "par $r $d $t0 $t1 $n0 $n1 $NPAR" >>"$WORK/steps"
+    echo "hwm $r $d $(hwm_kb)" >>"$WORK/steps"
 
     stop_daemon
     # back to no carrier for the next phase, with no daemon listening
     peers_set down "${BURST_PEERS[@]}" "${PAR_PEERS[@]}"
     wait_state no-carrier configured 120 "${ALL_FILES[@]}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# 5. once per daemon after the rounds, in a fresh process: idle CPU, address events, many links
+
+# the bus objects of network-broker against the kernel's links and addresses in the lab host:
+# prints "equal (L links, A addresses)" or what differs
+compare_view() {
+    if ! busctl --system --json=short call org.freedesktop.NetworkBroker1 /org/freedesktop/NetworkBroker1 \
+            org.freedesktop.DBus.ObjectManager GetManagedObjects >"$WORK/objects.json" 2>"$WORK/objects.err"; then
+        echo "bus-call-failed"; return 0
+    fi
+    ip -n "$NS_HOST" -j address show >"$WORK/ipaddr.json"
+    "$PY" - "$WORK/objects.json" "$WORK/ipaddr.json" <<'PY'
+import json, sys
+objects = json.load(open(sys.argv[1]))["data"][0]
+bus = {}
+for ifaces in objects.values():
+    link = ifaces.get("org.freedesktop.NetworkBroker1.Link")
+    if link is not None:
+        bus[link["Index"]["data"]] = (link["Name"]["data"], sorted((a[0], a[1]) for a in link["Addresses"]["data"]))
+kernel = {}
+for link in json.load(open(sys.argv[2])):
+    kernel[link["ifindex"]] = (link["ifname"], sorted((a["local"], a["prefixlen"]) for a in link.get("addr_info", [])))
+missing = len(kernel.keys() - bus.keys())
+extra = len(bus.keys() - kernel.keys())
+differ = sum(1 for i in kernel.keys() & bus.keys() if kernel[i] != bus[i])
+if missing or extra or differ:
+    print(f"DIFFERS:{missing}-missing,{extra}-extra,{differ}-differ")
+else:
+    print(f"equal({len(kernel)}-links,{sum(len(v[1]) for v in kernel.values())}-addresses)")
+PY
+}
+
+scale() {   # scale nd|nb
+    local d=$1 c0 c1 r1 i j t0 n half batches view
+    log "scale: $(dname "$d")"
+    start_daemon "$d"
+    wait_quiet
+    if [ "$IDLE_SECS" -gt 0 ]; then
+        log "scale: idle CPU over $IDLE_SECS s"
+        c0=$(cpu_ticks); sleep "$IDLE_SECS"; c1=$(cpu_ticks)
+        read -r s0 k0 <<<"$c0"; read -r s1 k1 <<<"$c1"
+        echo "idlecpu $d $IDLE_SECS $((s1 - s0)) $(rss_kb)" >>"$WORK/steps"
+    fi
+    if [ "$ADDR_EVENTS" -gt 0 ]; then
+        # batches of 10,000 events on one link (down: no routes follow the addresses):
+        # 5,000 addresses added, then the same deleted
+        half=$(( ADDR_EVENTS < 10000 ? ADDR_EVENTS / 2 : 5000 ))
+        [ "$half" -ge 1 ] || half=1
+        batches=$(( (ADDR_EVENTS + 2 * half - 1) / (2 * half) ))
+        if [ "$ADDR_LINK_CREATED" = 0 ]; then
+            # a veth (the lab's kernel may lack the dummy module), left down
+            ip link add "$ADDR_LINK" netns "$NS_HOST" type veth peer name "${ADDR_LINK}p" netns "$NS_PEER"
+            ADDR_LINK_CREATED=1
+        fi
+        : >"$WORK/addr.batch"
+        for ((j = 0; j < half; j++)); do echo "address add 10.150.$((j / 250)).$((j % 250 + 1))/32 dev $ADDR_LINK"; done >>"$WORK/addr.batch"
+        for ((j = 0; j < half; j++)); do echo "address del 10.150.$((j / 250)).$((j % 250 + 1))/32 dev $ADDR_LINK"; done >>"$WORK/addr.batch"
+        log "scale: $((batches * 2 * half)) address events in $batches batches"
+        t0=$(now)
+        for ((i = 1; i <= batches; i++)); do
+            ip -n "$NS_HOST" -batch "$WORK/addr.batch"
+            if [ "$i" = 1 ]; then wait_quiet 120; r1=$(rss_kb); fi
+        done
+        wait_quiet 120
+        echo "addr $d $((2 * half)) $r1 $((batches * 2 * half)) $(rss_kb) $(( (QUIET_SINCE - t0) / 1000000 ))" >>"$WORK/steps"
+    fi
+    if [ "$SCALE_LINKS" -gt 0 ]; then
+        log "scale: $SCALE_LINKS veth pairs in batches of 512"
+        if [ "$d" = nb ]; then perf_start scale; fi
+        SCALE_CREATED=1
+        t0=$(now)
+        for ((i = 0; i < SCALE_LINKS; i += 512)); do
+            n=$(( i + 512 < SCALE_LINKS ? i + 512 : SCALE_LINKS ))
+            for ((j = i; j < n; j++)); do
+                echo "link add bns$j netns $NS_HOST group $SCALE_GROUP type veth peer name bns${j}p netns $NS_PEER"
+            done | ip -batch -
+            for ((j = i; j < n; j++)); do
+                echo "address add 10.$((100 + j / 250)).$((j % 250)).1/32 dev bns$j"
+            done | ip -n "$NS_HOST" -batch -
+        done
+        wait_quiet 600
+        local absorb=$(( (QUIET_SINCE - t0) / 1000000 )) rss hwm
+        rss=$(rss_kb); hwm=$(hwm_kb)
+        perf_stop
+        if [ "$d" = nb ]; then view=$(compare_view); else view=-; fi
+        log "scale: deleting the $SCALE_LINKS pairs"
+        ip -n "$NS_HOST" link del group "$SCALE_GROUP"
+        SCALE_CREATED=0
+        wait_quiet 600
+        echo "links $d $SCALE_LINKS $absorb $rss $hwm $view $(rss_kb)" >>"$WORK/steps"
+    fi
+    stop_daemon
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -452,6 +622,13 @@ HOOKLOG=$WORK/hooks.log
 lab_up
 write_hooks
 start_monitor
+for d in nd nb; do   # 0. idle with the lab's own links only, before the bench links exist
+    log "idle, lab links only: $(dname "$d")"
+    start_daemon "$d"
+    wait_quiet
+    echo "idle0 $d $(rss_kb) $(rss_split_kb) $(ip -n "$NS_HOST" -o link show | wc -l)" >>"$WORK/steps"
+    stop_daemon
+done
 create_links
 {
     echo "date $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -462,19 +639,23 @@ create_links
     echo "dispatcher $(dpkg-query -W -f='${Version}' networkd-dispatcher)"
     echo "broker $("$NB_BIN" --version)"
     echo "clk_tck $(getconf CLK_TCK)"
-    echo "config runs=$RUNS toggles=$TOGGLES links=$NBURST parallel=$NPAR"
+    echo "config runs=$RUNS toggles=$TOGGLES links=$NBURST parallel=$NPAR idle-secs=$IDLE_SECS addr-events=$ADDR_EVENTS scale-links=$SCALE_LINKS"
 } >"$WORK/meta"
 
 for ((r = 1; r <= RUNS; r++)); do
     if [ $((r % 2)) = 1 ]; then order="nd nb"; else order="nb nd"; fi
     for d in $order; do measure "$r" "$d"; done
 done
+if [ "$IDLE_SECS" -gt 0 ] || [ "$ADDR_EVENTS" -gt 0 ] || [ "$SCALE_LINKS" -gt 0 ]; then
+    for d in nd nb; do scale "$d"; done
+fi
 echo "load_end $(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/meta"
+echo "duration $(( ($(now) - T_START) / 1000000000 )) s in all" >>"$WORK/meta"
 sleep 0.2
 
 log "analysing"
 "$PY" - "$WORK" <<'PY'
-import json, math, statistics, sys
+import datetime, json, math, re, statistics, sys
 
 work = sys.argv[1]
 meta = dict(l.rstrip("\n").split(" ", 1) for l in open(f"{work}/meta"))
@@ -516,12 +697,51 @@ for l in open(f"{work}/hooks.log"):
     f = l.split()
     hooks.append((int(f[0]), int(f[1]), f[2], f[3]))
 
+# network-broker's log: when the broker took in each routable transition (its log line's time)
+broker_routable = []
+for l in open(f"{work}/nb.log", errors="replace"):
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z\s+INFO (\S+): OperationalState=routable", l)
+    if m:
+        t = datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc)
+        broker_routable.append((m.group(2), int(t.timestamp() * 1e6) * 1000))
+
 res = {"nd": {}, "nb": {}}
 def add(d, key, v):
     res[d].setdefault(key, []).append(v)
 warnings = []
 
+scale = {"nd": {}, "nb": {}}
 for step in (l.split() for l in open(f"{work}/steps")):
+    if step[0] == "idle":                  # idle ROUND D RSS_KB ANON_KB FILE_KB
+        add(step[2], "idle_rss", int(step[3]) / 1024)
+        add(step[2], "idle_anon", int(step[4]) / 1024)
+        add(step[2], "idle_file", int(step[5]) / 1024)
+        continue
+    if step[0] == "idle0":                 # idle0 D RSS_KB ANON_KB FILE_KB LINKS
+        scale[step[1]]["idle0"] = int(step[2]) / 1024
+        scale[step[1]]["idle0_split"] = f"{int(step[3]) / 1024:.1f} / {int(step[4]) / 1024:.1f}"
+        scale[step[1]]["idle0_links"] = int(step[5])
+        continue
+    if step[0] == "hwm":                   # hwm ROUND D HWM_KB
+        add(step[2], "hwm", int(step[3]) / 1024)
+        continue
+    if step[0] == "idlecpu":               # idlecpu D SECONDS TICKS RSS_KB
+        scale[step[1]]["idle_secs"] = int(step[2])
+        scale[step[1]]["idle_ticks"] = int(step[3])
+        continue
+    if step[0] == "addr":                  # addr D N1 RSS1_KB N RSS_KB ABSORB_MS
+        d = step[1]
+        scale[d]["addr_n1"], scale[d]["addr_rss1"] = int(step[2]), int(step[3]) / 1024
+        scale[d]["addr_n"], scale[d]["addr_rss"] = int(step[4]), int(step[5]) / 1024
+        scale[d]["addr_growth"] = 100 * (int(step[5]) - int(step[3])) / int(step[3])
+        continue
+    if step[0] == "links":                 # links D N ABSORB_MS RSS_KB HWM_KB VIEW RSS_AFTER_KB
+        d = step[1]
+        scale[d]["links_n"], scale[d]["links_absorb"] = int(step[2]), int(step[3]) / 1000
+        scale[d]["links_rss"], scale[d]["links_hwm"] = int(step[4]) / 1024, int(step[5]) / 1024
+        scale[d]["links_view"] = step[6].replace("-", " ")
+        scale[d]["links_rss_after"] = int(step[7]) / 1024
+        continue
     kind, r, d = step[0], step[1], step[2]
     t0, t1, n0, n1, want = map(int, step[3:8])
     lines = hooks[n0:n1]
@@ -566,14 +786,27 @@ for step in (l.split() for l in open(f"{work}/steps")):
             lags = sorted((h[0] - rs[h[2]]) / 1e9 for h in mine if h[2] in rs)
             if lags:
                 add(d, "burst_lag", statistics.median(lags))
+            if d == "nb":
+                # where a link's wait goes: signal -> the broker's log line of the transition,
+                # and that line -> the hook's start
+                seen = {n: t for n, t in broker_routable if t0 <= t <= t1}
+                a = [seen[n] - rs[n] for n in seen if n in rs]
+                b = [h[0] - seen[h[2]] for h in mine if h[2] in seen]
+                if a and b:
+                    add(d, "burst_to_broker", statistics.median(a) / 1e9)
+                    add(d, "burst_broker_to_hook", statistics.median(b) / 1e9)
             if mine:
                 add(d, "burst_last", (max(h[0] for h in mine) - first) / 1e9)
             if routable:
                 add(d, "burst_nd", (max(routable) - first) / 1e9)
+            if mine and routable:
+                add(d, "burst_after_nd", (max(h[0] for h in mine) - max(routable)) / 1e9)
             tck = int(meta["clk_tck"])
             add(d, "cpu_self", int(step[8]) / tck)
             add(d, "cpu_all", int(step[9]) / tck)
             add(d, "rss", int(step[10]) / 1024)
+            add(d, "rss_anon", int(step[11]) / 1024)
+            add(d, "rss_file", int(step[12]) / 1024)
         else:
             if mine:
                 add(d, "par_total", (max(h[1] for h in mine) - first) / 1e9)
@@ -613,26 +846,59 @@ def counts(d, k):
 runs = meta["config"]
 nb_, np_ = meta["config"].split()[2].split("=")[1], meta["config"].split()[3].split("=")[1]
 tick = 1 / int(meta["clk_tck"])
+def sc(d, k, spec):
+    v = scale[d].get(k)
+    return "n/a" if v is None else (v if isinstance(v, str) else format(v, spec))
+def mx(d, k):
+    v = res[d].get(k)
+    return max(v) if v else None
+na = scale["nb"].get("addr_n1", 10000)
+nl = scale["nb"].get("links_n", 0)
 rows = [
-    (f"1 latency, signal -> hook start: median (ms)", fmt(med("nd", "lat"), ".1f"), fmt(med("nb", "lat"), ".1f"), ratio(med("nd", "lat"), med("nb", "lat"))),
-    (f"1 latency, signal -> hook start: p95 (ms)", fmt(p95("nd", "lat"), ".1f"), fmt(p95("nb", "lat"), ".1f"), ratio(p95("nd", "lat"), p95("nb", "lat"))),
-    (f"2 burst {nb_} links: first signal -> last hook (s)", fmt(med("nd", "burst_last"), ".2f"), fmt(med("nb", "burst_last"), ".2f"), ratio(med("nd", "burst_last"), med("nb", "burst_last"))),
-    (f"2 burst: per link, its signal -> its hook, median (s)", fmt(med("nd", "burst_lag"), ".2f"), fmt(med("nb", "burst_lag"), ".2f"), ratio(med("nd", "burst_lag"), med("nb", "burst_lag"))),
-    (f"2 burst: networkd's last routable signal (s)", fmt(med("nd", "burst_nd"), ".2f"), fmt(med("nb", "burst_nd"), ".2f"), "-"),
-    (f"2 burst: hooks run, per link once (of {nb_})", counts("nd", "burst_count"), counts("nb", "burst_count"), "-"),
-    (f"3 parallel {np_} x sleep 0.2: until all done (s)", fmt(med("nd", "par_total"), ".2f"), fmt(med("nb", "par_total"), ".2f"), ratio(med("nd", "par_total"), med("nb", "par_total"))),
-    (f"3 parallel: networkd's last routable signal (s)", fmt(med("nd", "par_nd"), ".2f"), fmt(med("nb", "par_nd"), ".2f"), "-"),
-    (f"3 parallel: most hooks running at once", fmt(med("nd", "par_conc"), ".0f"), fmt(med("nb", "par_conc"), ".0f"), "-"),
-    (f"4 RSS after the burst (MiB)", fmt(med("nd", "rss"), ".1f"), fmt(med("nb", "rss"), ".1f"), ratio(med("nd", "rss"), med("nb", "rss"))),
-    (f"4 CPU in the burst, daemon (s)", fmt(med("nd", "cpu_self"), ".2f"), fmt(med("nb", "cpu_self"), ".2f"), ratio(med("nd", "cpu_self"), med("nb", "cpu_self"), tick)),
-    (f"4 CPU in the burst, + children (s)", fmt(med("nd", "cpu_all"), ".2f"), fmt(med("nb", "cpu_all"), ".2f"), ratio(med("nd", "cpu_all"), med("nb", "cpu_all"), tick)),
+    (f"0 idle RSS, {scale['nb'].get('idle0_links', '?')} links (the lab's own) (MiB)", sc("nd", "idle0", ".1f"), sc("nb", "idle0", ".1f"), ratio(scale["nd"].get("idle0"), scale["nb"].get("idle0")), "<= 5"),
+    (f"0 idle RSS, lab's links: anonymous / file-backed (MiB)", sc("nd", "idle0_split", ""), sc("nb", "idle0_split", ""), "-", ""),
+    (f"0 idle RSS at a round's start, {nb_}+{np_}+lab links (MiB)", fmt(med("nd", "idle_rss"), ".1f"), fmt(med("nb", "idle_rss"), ".1f"), ratio(med("nd", "idle_rss"), med("nb", "idle_rss")), ""),
+    (f"0 idle RSS at a round's start: anon / file (MiB)", f'{fmt(med("nd", "idle_anon"), ".1f")} / {fmt(med("nd", "idle_file"), ".1f")}', f'{fmt(med("nb", "idle_anon"), ".1f")} / {fmt(med("nb", "idle_file"), ".1f")}', "-", ""),
+    (f"1 latency, signal -> hook start: median (ms)", fmt(med("nd", "lat"), ".1f"), fmt(med("nb", "lat"), ".1f"), ratio(med("nd", "lat"), med("nb", "lat")), "<= 2"),
+    (f"1 latency, signal -> hook start: p95 (ms)", fmt(p95("nd", "lat"), ".1f"), fmt(p95("nb", "lat"), ".1f"), ratio(p95("nd", "lat"), p95("nb", "lat")), "<= 5"),
+    (f"2 burst {nb_} links: first signal -> last hook (s)", fmt(med("nd", "burst_last"), ".2f"), fmt(med("nb", "burst_last"), ".2f"), ratio(med("nd", "burst_last"), med("nb", "burst_last")), ""),
+    (f"2 burst: per link, its signal -> its hook, median (s)", fmt(med("nd", "burst_lag"), ".2f"), fmt(med("nb", "burst_lag"), ".2f"), ratio(med("nd", "burst_lag"), med("nb", "burst_lag")), "<= 0.05"),
+    (f"2 burst: per link, its signal -> broker's log line (s)", "-", fmt(med("nb", "burst_to_broker"), ".2f"), "-", ""),
+    (f"2 burst: per link, broker's log line -> its hook (s)", "-", fmt(med("nb", "burst_broker_to_hook"), ".2f"), "-", ""),
+    (f"2 burst: networkd's last routable signal (s)", fmt(med("nd", "burst_nd"), ".2f"), fmt(med("nb", "burst_nd"), ".2f"), "-", ""),
+    (f"2 burst: last hook after networkd's last routable (s)", fmt(med("nd", "burst_after_nd"), ".2f"), fmt(med("nb", "burst_after_nd"), ".2f"), ratio(med("nd", "burst_after_nd"), med("nb", "burst_after_nd")), "<= 0.3"),
+    (f"2 burst: hooks run, per link once (of {nb_})", counts("nd", "burst_count"), counts("nb", "burst_count"), "-", f"{nb_}"),
+    (f"3 parallel {np_} x sleep 0.2: until all done (s)", fmt(med("nd", "par_total"), ".2f"), fmt(med("nb", "par_total"), ".2f"), ratio(med("nd", "par_total"), med("nb", "par_total")), ""),
+    (f"3 parallel: networkd's last routable signal (s)", fmt(med("nd", "par_nd"), ".2f"), fmt(med("nb", "par_nd"), ".2f"), "-", ""),
+    (f"3 parallel: most hooks running at once", fmt(med("nd", "par_conc"), ".0f"), fmt(med("nb", "par_conc"), ".0f"), "-", ""),
+    (f"4 RSS after the burst (MiB)", fmt(med("nd", "rss"), ".1f"), fmt(med("nb", "rss"), ".1f"), ratio(med("nd", "rss"), med("nb", "rss")), ""),
+    (f"4 RSS after the burst: anonymous / file-backed (MiB)", f'{fmt(med("nd", "rss_anon"), ".1f")} / {fmt(med("nd", "rss_file"), ".1f")}', f'{fmt(med("nb", "rss_anon"), ".1f")} / {fmt(med("nb", "rss_file"), ".1f")}', "-", ""),
+    (f"4 peak RSS, VmHWM at the end of a round, max (MiB)", fmt(mx("nd", "hwm"), ".1f"), fmt(mx("nb", "hwm"), ".1f"), ratio(mx("nd", "hwm"), mx("nb", "hwm")), "<= 8"),
+    (f"4 CPU in the burst, daemon (s)", fmt(med("nd", "cpu_self"), ".2f"), fmt(med("nb", "cpu_self"), ".2f"), ratio(med("nd", "cpu_self"), med("nb", "cpu_self"), tick), ">= 2.0x"),
+    (f"4 CPU in the burst, + children (s)", fmt(med("nd", "cpu_all"), ".2f"), fmt(med("nb", "cpu_all"), ".2f"), ratio(med("nd", "cpu_all"), med("nb", "cpu_all"), tick), ""),
 ]
-hdr = ("", "networkd-dispatcher", "network-broker", "peer/ours")
-w = [max(len(r[i]) for r in rows + [hdr]) for i in range(4)]
-line = lambda r: f"| {r[0]:<{w[0]}} | {r[1]:>{w[1]}} | {r[2]:>{w[2]}} | {r[3]:>{w[3]}} |"
+if "idle_ticks" in scale["nb"]:
+    rows.append((f"5 idle CPU over {scale['nb']['idle_secs']} s (ticks)", sc("nd", "idle_ticks", "d"), sc("nb", "idle_ticks", "d"), "-", "0"))
+if "addr_n" in scale["nb"]:
+    rows += [
+        (f"5 addresses: RSS after {na:,} events (MiB)", sc("nd", "addr_rss1", ".2f"), sc("nb", "addr_rss1", ".2f"), "-", ""),
+        (f"5 addresses: RSS after {scale['nb']['addr_n']:,} events (MiB)", sc("nd", "addr_rss", ".2f"), sc("nb", "addr_rss", ".2f"), "-", ""),
+        (f"5 addresses: growth from {na:,} to {scale['nb']['addr_n']:,} (%)", sc("nd", "addr_growth", "+.1f"), sc("nb", "addr_growth", "+.1f"), "-", "<= 5"),
+    ]
+if nl:
+    rows += [
+        (f"5 {nl} links: creation until the daemon is idle (s)", sc("nd", "links_absorb", ".1f"), sc("nb", "links_absorb", ".1f"), ratio(scale["nd"].get("links_absorb"), scale["nb"].get("links_absorb")), ""),
+        (f"5 {nl} links: RSS (MiB)", sc("nd", "links_rss", ".1f"), sc("nb", "links_rss", ".1f"), ratio(scale["nd"].get("links_rss"), scale["nb"].get("links_rss")), "<= 16"),
+        (f"5 {nl} links: VmHWM of the scale phase (MiB)", sc("nd", "links_hwm", ".1f"), sc("nb", "links_hwm", ".1f"), "-", ""),
+        (f"5 {nl} links: RSS once they are deleted (MiB)", sc("nd", "links_rss_after", ".1f"), sc("nb", "links_rss_after", ".1f"), "-", ""),
+        (f"5 {nl} links: bus objects = ip -j address", "-", sc("nb", "links_view", ""), "-", "equal"),
+    ]
+hdr = ("", "networkd-dispatcher", "network-broker", "peer/ours", "goal")
+w = [max(len(r[i]) for r in rows + [hdr]) for i in range(5)]
+line = lambda r: f"| {r[0]:<{w[0]}} | {r[1]:>{w[1]}} | {r[2]:>{w[2]}} | {r[3]:>{w[3]}} | {r[4]:>{w[4]}} |"
 print(f"network-broker vs networkd-dispatcher {meta['dispatcher']}, {meta['date']}, {meta['cpus']} CPUs, "
       f"kernel {meta['kernel']}, systemd-networkd {meta['networkd']}")
-print(f"{meta['config']}; load average at start {meta['load']}, at end {meta['load_end']}")
+print(f"{meta['config']}; load average at start {meta['load']}, at end {meta['load_end']}; {meta.get('duration', '?')}")
 print(f"medians over the rounds; latency over all {len(res['nd'].get('lat', []))} / {len(res['nb'].get('lat', []))} toggles")
 print()
 print(line(hdr))
@@ -643,7 +909,8 @@ print()
 print("per round (peer / ours):")
 for k, label, spec in (("burst_last", "burst first signal -> last hook (s)", ".2f"),
                        ("par_total", "parallel until all done (s)", ".2f"),
-                       ("rss", "RSS (MiB)", ".1f"), ("cpu_self", "CPU daemon (s)", ".2f"),
+                       ("rss", "RSS (MiB)", ".1f"), ("idle_rss", "idle RSS (MiB)", ".1f"),
+                       ("hwm", "VmHWM (MiB)", ".1f"), ("cpu_self", "CPU daemon (s)", ".2f"),
                        ("cpu_all", "CPU + children (s)", ".2f")):
     a = " ".join(format(x, spec) for x in res["nd"].get(k, []))
     b = " ".join(format(x, spec) for x in res["nb"].get(k, []))

@@ -4,20 +4,21 @@
 
 use std::io::IsTerminal;
 
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::{Layered, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
+use tracing_subscriber::{reload, Layer, Registry};
 
 use crate::config::{LogFormat, LogLevel};
 
 /// The subscriber the output layer sits on: the registry under the reloadable filter.
-type Filtered = Layered<reload::Layer<EnvFilter, Registry>, Registry>;
+type Filtered = Layered<reload::Layer<Targets, Registry>, Registry>;
 /// The output layer, chosen at start-up.
 type Output = Box<dyn Layer<Filtered> + Send + Sync>;
 
 /// Lets the daemon change the log level after start-up.
 pub struct LogHandle {
-    filter: reload::Handle<EnvFilter, Registry>,
+    filter: reload::Handle<Targets, Registry>,
 }
 
 /// Why logging could not be set up.
@@ -29,25 +30,26 @@ pub enum Error {
 }
 
 /// The filter for a level: our own messages at `level`, other crates' only from `warn` up,
-/// since zbus and netlink are chatty at debug and their noise would drown ours.
-fn filter_for(level: LogLevel) -> EnvFilter {
-    let ours = level_name(level);
-    let directives = match level {
-        LogLevel::Error | LogLevel::Warn => ours.to_string(),
-        LogLevel::Info | LogLevel::Debug | LogLevel::Trace => {
-            format!("warn,network_broker={ours},network_broker_ctl={ours}")
-        }
-    };
-    EnvFilter::new(directives)
+/// since zbus and netlink are chatty at debug and their noise would drown ours. A `Targets`
+/// filter, not an `EnvFilter`: it needs no regex engine in the binary (docs/benchmarks.md).
+fn filter_for(level: LogLevel) -> Targets {
+    let ours = level_filter(level);
+    match level {
+        LogLevel::Error | LogLevel::Warn => Targets::new().with_default(ours),
+        LogLevel::Info | LogLevel::Debug | LogLevel::Trace => Targets::new()
+            .with_default(LevelFilter::WARN)
+            .with_target("network_broker", ours)
+            .with_target("network_broker_ctl", ours),
+    }
 }
 
-fn level_name(level: LogLevel) -> &'static str {
+fn level_filter(level: LogLevel) -> LevelFilter {
     match level {
-        LogLevel::Error => "error",
-        LogLevel::Warn => "warn",
-        LogLevel::Info => "info",
-        LogLevel::Debug => "debug",
-        LogLevel::Trace => "trace",
+        LogLevel::Error => LevelFilter::ERROR,
+        LogLevel::Warn => LevelFilter::WARN,
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Debug => LevelFilter::DEBUG,
+        LogLevel::Trace => LevelFilter::TRACE,
     }
 }
 

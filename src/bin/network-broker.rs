@@ -55,7 +55,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread runs every task: the daemon's work is short steps between syscalls, and
+    // more workers only add wake-ups, futex traffic and a stack each (docs/benchmarks.md).
+    // Blocking work (file reads, hook discovery) still goes to tokio's blocking pool.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -34,7 +34,7 @@ impl Link {
 }
 
 /// One of the link's states, empty when nobody reported it.
-fn state_of(view: &LinkView, property: StateProperty) -> String {
+pub(super) fn state_of(view: &LinkView, property: StateProperty) -> String {
     view.states
         .get(&property)
         .copied()
@@ -50,6 +50,19 @@ pub fn lease_of(view: &LinkView) -> std::collections::HashMap<String, String> {
         .flat_map(|lease| lease.key_values())
         .map(|(k, v)| (k.to_string(), v))
         .collect()
+}
+
+/// The `DNS` property's value: the DNS servers of the link's dhclient lease.
+pub fn dns_of(view: &LinkView) -> Vec<String> {
+    view.lease
+        .iter()
+        .flat_map(|l| l.dns.iter().map(ToString::to_string))
+        .collect()
+}
+
+/// The `Domains` property's value: the lease's domain name, then its search list.
+pub fn domains_of(view: &LinkView) -> Vec<String> {
+    view.lease.iter().flat_map(|l| l.search_domains()).collect()
 }
 
 /// The `Addresses` property's value for a link: (address, prefix length).
@@ -126,24 +139,13 @@ impl Link {
     /// DNS servers from the link's dhclient lease.
     #[zbus(property, name = "DNS")]
     fn dns(&self) -> Vec<String> {
-        self.with_view(
-            |v| {
-                v.lease
-                    .iter()
-                    .flat_map(|l| l.dns.iter().map(ToString::to_string))
-                    .collect()
-            },
-            Vec::new(),
-        )
+        self.with_view(dns_of, Vec::new())
     }
 
     /// Search domains from the link's dhclient lease: the domain name, then the search list.
     #[zbus(property)]
     fn domains(&self) -> Vec<String> {
-        self.with_view(
-            |v| v.lease.iter().flat_map(|l| l.search_domains()).collect(),
-            Vec::new(),
-        )
+        self.with_view(domains_of, Vec::new())
     }
 
     /// The link's policy-routing table (`RouteTableBase + ifindex`), 0 when the link is not in
