@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::broker::{command, hook_settings, memory, Broker};
+use crate::broker::{command, Broker, Effects, Outputs};
 use crate::config::{Config, Generator};
 use crate::event::{Event, EventSender, EVENT_QUEUE_CAPACITY};
 use crate::hooks;
@@ -76,18 +76,37 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     let tasks = TaskTracker::new();
 
     let (results_tx, results_rx) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(hook_settings(&config, enforce_ownership), results_tx);
+    let hooks = hooks::spawn(
+        hooks::Settings::from_config(&config, enforce_ownership),
+        results_tx,
+    );
     let runtime_dir = config.system.runtime_dir.clone();
     let dispatched = {
         let dir = runtime_dir.clone();
-        tokio::task::spawn_blocking(move || memory::load(&dir))
+        tokio::task::spawn_blocking(move || hooks::dispatched_file::load(&dir))
             .await
             .unwrap_or_default()
     };
-    let (mut broker, snapshots) =
-        Broker::new(config.clone(), hooks.clone(), enforce_ownership, dispatched);
+    // Always running, even with no link listed: its first pass sweeps rules and routes of ours
+    // that a previous configuration left behind.
+    let routing_settings = routing::Settings::from_config(&config);
+    let routing = routing::spawn(routing_settings.clone()).map_err(Error::Routing)?;
+    // The push actor needs the bus connection, which exists only once the broker's snapshots
+    // are being served: the broker gets its handle now, the actor its connection then.
+    let leases = config.system.generator == Generator::Dhclient;
+    let (push, push_actor) = match leases.then(push::unstarted) {
+        Some((handle, actor)) => (Some(handle), Some(actor)),
+        None => (None, None),
+    };
+    let effects = Effects {
+        hooks: hooks.clone(),
+        routing: routing.clone(),
+        push,
+    };
+    let (outputs, readers) = Outputs::new(dispatched);
+    let broker = Broker::new(config.clone(), effects, outputs);
+    let snapshots = readers.snapshots;
     hooks.follow(snapshots.clone());
-    let dispatched_updates = broker.dispatched_updates();
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE_CAPACITY);
 
     let mut terminate = signal(SignalKind::terminate()).map_err(Error::Signals)?;
@@ -96,7 +115,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
 
     let (commands, commands_rx) = command::channel();
     let (reloads, mut reload_rx) = command::reload_channel();
-    let notices = broker.notices();
+    let notices = readers.notices;
     let services = dbus::manager::Services {
         commands,
         reload: reloads,
@@ -108,15 +127,9 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     };
     let snapshots_for_claim = snapshots.clone();
     let conn = dbus::serve(snapshots.clone(), config.system.generator, services).await?;
-    let leases = config.system.generator == Generator::Dhclient;
-    if leases {
-        broker.attach_push(push::spawn(conn.clone()));
+    if let Some(actor) = push_actor {
+        actor.start(conn.clone());
     }
-    // Always running, even with no link listed: its first pass sweeps rules and routes of ours
-    // that a previous configuration left behind.
-    let routing_settings = routing::Settings::from_config(&config);
-    let routing = routing::spawn(routing_settings.clone()).map_err(Error::Routing)?;
-    broker.attach_routing(routing.clone());
 
     let mut broker_task = tasks.spawn(broker.run(events_rx, commands_rx, cancel.clone()));
     let mut netlink_task = tasks.spawn(source::netlink::run(events.clone(), cancel.clone()));
@@ -143,7 +156,10 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
         cancel.clone(),
     ));
     tasks.spawn(dbus::publish::hook_results(conn.clone(), results_rx));
-    tasks.spawn(memory::write_task(runtime_dir, dispatched_updates));
+    tasks.spawn(hooks::dispatched_file::write_task(
+        runtime_dir,
+        readers.dispatched,
+    ));
     tasks.close();
 
     // Answer the first caller (possibly the one that activated us) with the links, not an
@@ -330,9 +346,7 @@ async fn reload(
                 .is_err()
             {
                 warn!("the broker is gone: reload of {} dropped", file.display());
-                return Err(command::ReloadError::Failed(
-                    "the daemon is stopping".to_string(),
-                ));
+                return Err(command::ReloadError::Stopping);
             }
             // The broker logs "configuration reloaded" when it has applied it.
             notify_systemd(&[sd_notify::NotifyState::Status(messages::STATUS_RUNNING)]);
@@ -341,7 +355,7 @@ async fn reload(
         Ok(Err(err)) => {
             let rejection = messages::config_rejected(&err);
             log_rejection(&err, &rejection);
-            Err(command::ReloadError::InvalidConfig(rejection))
+            Err(command::ReloadError::InvalidConfig(err))
         }
         Err(err) => {
             error!(
@@ -349,9 +363,7 @@ async fn reload(
                 "reloading {} failed, keeping the old configuration: {err}",
                 file.display()
             );
-            Err(command::ReloadError::Failed(format!(
-                "configuration reload failed: {err}"
-            )))
+            Err(command::ReloadError::Failed(err))
         }
     }
 }

@@ -8,7 +8,9 @@ use tokio::sync::mpsc;
 use super::*;
 use crate::config::Generator;
 use crate::event::KernelSnapshot;
+use crate::hooks::dispatched_file;
 use crate::model::{KernelOperState, LinkAttrs, Route};
+use command::CommandError;
 
 /// An up link.
 fn link(index: IfIndex, name: &str) -> LinkAttrs {
@@ -55,14 +57,26 @@ fn start_with(config: Config, dispatched: Dispatched, hook_dir: &str) -> Started
     std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (results_tx, results) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(hook_settings(&config, false), results_tx);
-    let (broker, _snapshots) = Broker::new(config, hooks, false, dispatched);
-    let memory = broker.dispatched_updates();
+    let hooks = hooks::spawn(hooks::Settings::from_config(&config, false), results_tx);
+    let (broker, readers) = broker(config, hooks, dispatched);
+    let memory = readers.dispatched;
     let (events, events_rx) = mpsc::channel(16);
     let cancel = CancellationToken::new();
     let (commands, commands_rx) = command::channel();
     tokio::spawn(broker.run(events_rx, commands_rx, cancel.clone()));
     (events, results, cancel, memory, commands)
+}
+
+/// A broker over `config` handing its hooks to `hooks`, starting from `dispatched`; no
+/// policy routing (a detached handle) and no pushing.
+fn broker(config: Config, hooks: hooks::Handle, dispatched: Dispatched) -> (Broker, Readers) {
+    let effects = Effects {
+        hooks,
+        routing: routing::detached(),
+        push: None,
+    };
+    let (outputs, readers) = Outputs::new(dispatched);
+    (Broker::new(config, effects, outputs), readers)
 }
 
 fn routable_link_snapshot() -> KernelSnapshot {
@@ -221,12 +235,15 @@ struct Life {
 
 fn live(config: &Config, runtime: &std::path::Path) -> Life {
     let (results_tx, _results) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(hook_settings(config, false), results_tx);
-    let (broker, _snapshots) =
-        Broker::new(config.clone(), hooks.clone(), false, memory::load(runtime));
-    let writer = tokio::spawn(memory::write_task(
+    let hooks = hooks::spawn(hooks::Settings::from_config(config, false), results_tx);
+    let (broker, readers) = broker(
+        config.clone(),
+        hooks.clone(),
+        dispatched_file::load(runtime),
+    );
+    let writer = tokio::spawn(dispatched_file::write_task(
         runtime.to_path_buf(),
-        broker.dispatched_updates(),
+        readers.dispatched,
     ));
     let (events, events_rx) = mpsc::channel(16);
     let cancel = CancellationToken::new();
@@ -290,14 +307,14 @@ async fn startup_hooks_interrupted_by_a_stop_run_again_at_the_next_start() {
     // What a `kill -9` now would leave on disk: the saved memory, whatever the writer
     // had been handed by then (it writes within milliseconds of a change).
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let on_disk = memory::load(&runtime);
+    let on_disk = dispatched_file::load(&runtime);
     assert!(
         !on_disk.contains(3, StateProperty::Operational, "routable"),
         "a running hook is already saved as dispatched: {on_disk:?}"
     );
     first.stop().await;
     assert_eq!(logged(&log), ["routable"]);
-    let saved = memory::load(&runtime);
+    let saved = dispatched_file::load(&runtime);
     assert!(
         !saved.contains(3, StateProperty::Operational, "routable"),
         "an interrupted hook was saved as dispatched: {saved:?}"
@@ -320,7 +337,7 @@ async fn startup_hooks_interrupted_by_a_stop_run_again_at_the_next_start() {
     second.hooks.idle().await;
     second.stop().await;
     assert_eq!(logged(&log), ["routable", "routable", "configured"]);
-    let saved = memory::load(&runtime);
+    let saved = dispatched_file::load(&runtime);
     assert!(saved.contains(3, StateProperty::Operational, "routable"));
     assert!(saved.contains(3, StateProperty::Administrative, "configured"));
 
@@ -350,9 +367,9 @@ async fn a_flood_of_transitions_keeps_the_backlog_bounded_and_runs_the_last_stat
         logging_hook(&config.dir, event, &log, "sleep 0.2");
     }
     let (results_tx, mut results) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(hook_settings(&config, false), results_tx);
-    let (broker, mut snapshots) =
-        Broker::new(config.clone(), hooks.clone(), false, Dispatched::default());
+    let hooks = hooks::spawn(hooks::Settings::from_config(&config, false), results_tx);
+    let (broker, readers) = broker(config.clone(), hooks.clone(), Dispatched::default());
+    let mut snapshots = readers.snapshots;
     let (events, events_rx) = mpsc::channel(16);
     let cancel = CancellationToken::new();
     let (_commands, commands_rx) = command::channel();
@@ -491,8 +508,9 @@ async fn a_renewal_runs_nothing_but_the_published_lease_has_the_new_times() {
     std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (results_tx, mut results) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(hook_settings(&config, false), results_tx);
-    let (broker, mut snapshots) = Broker::new(config, hooks, false, Dispatched::default());
+    let hooks = hooks::spawn(hooks::Settings::from_config(&config, false), results_tx);
+    let (broker, readers) = broker(config, hooks, Dispatched::default());
+    let mut snapshots = readers.snapshots;
     let (events, events_rx) = mpsc::channel(16);
     let cancel = CancellationToken::new();
     let (_commands, commands_rx) = command::channel();

@@ -9,7 +9,7 @@ use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::{interface, Connection, ObjectPath, OwnedObjectPath};
 
-use crate::broker::command::{CommandSender, ReloadError, ReloadSender};
+use crate::broker::command::{CommandSender, ReloadSender};
 use crate::hooks;
 use crate::model::{IfIndex, Snapshot, StateProperty};
 
@@ -272,14 +272,7 @@ impl Manager {
                 .check(conn, &header, ACTION_RELOAD)
                 .await?;
         }
-        self.services
-            .reload
-            .reload()
-            .await
-            .map_err(|err| match err {
-                ReloadError::InvalidConfig(text) => ApiError::InvalidConfig(text),
-                ReloadError::Failed(text) => ApiError::Failed(text),
-            })
+        self.services.reload.reload().await.map_err(ApiError::from)
     }
 
     /// Runs the hooks of `event` (a directory stem such as `routable`) for the link with this

@@ -158,7 +158,7 @@ pub fn build(request: &Request, settings: &Settings, networkd: Option<&NetworkdF
     }
 
     vars.insert("PATH".into(), PATH.into());
-    vars.insert("EVENT".into(), request.event.clone());
+    vars.insert("EVENT".into(), request.event.to_string());
     let mut stdin = None;
     if let Some(link) = &request.link {
         vars.insert("LINK".into(), link.attrs.name.clone());

@@ -32,7 +32,11 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use super::discover::{self, Script};
-use super::{env, exec, networkd, BatchResult, Request, ScriptResult, Settings};
+use super::{
+    env, exec, networkd, BatchResult, DryRun, DryRunError, HookEvent, Request, ScriptResult,
+    Settings,
+};
+use crate::config::Config;
 use crate::messages;
 use crate::model::{IfIndex, LinkView, Snapshot};
 
@@ -96,6 +100,9 @@ enum Command {
     // Boxed: keeps the command small next to `Settings`.
     Submit(Box<Request>, Reply),
     Settings(Settings),
+    /// A reload's settings; whether ownership is enforced stays as it was.
+    Reconfigure(Box<Settings>),
+    DryRun(Box<Request>, oneshot::Sender<Result<DryRun, DryRunError>>),
     Follow(watch::Receiver<Arc<Snapshot>>),
     Idle(oneshot::Sender<()>),
     Stats(oneshot::Sender<Stats>),
@@ -192,6 +199,30 @@ impl Handle {
         }
     }
 
+    /// Takes a reloaded configuration's part of the settings, like [`Handle::update_settings`];
+    /// whether ownership is enforced stays as the runner was started (it follows the daemon's
+    /// privileges, not the file).
+    pub fn reconfigure(&self, config: &Config) {
+        let settings = Settings::from_config(config, false);
+        if self
+            .tx
+            .send(Command::Reconfigure(Box::new(settings)))
+            .is_err()
+        {
+            debug!("hook runner has stopped, ignoring the new configuration");
+        }
+    }
+
+    /// What running `request` would do now, with the settings the runner would run it with
+    /// (see [`DryRun`]); `None` once the runner has stopped.
+    pub async fn dry_run(&self, request: Request) -> Option<Result<DryRun, DryRunError>> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Command::DryRun(Box::new(request), reply))
+            .ok()?;
+        answer.await.ok()
+    }
+
     /// Wait until every request submitted before this call has finished and its result has been
     /// sent. Returns at once when the runner has stopped.
     pub async fn idle(&self) {
@@ -242,7 +273,7 @@ impl Recorder {
             match command {
                 Command::Submit(request, reply) => {
                     reply.send(BatchResult {
-                        event: request.event.clone(),
+                        event: request.event.to_string(),
                         ifindex: request.link.as_ref().map(|link| link.attrs.index),
                         results: Vec::new(),
                         complete: true,
@@ -253,7 +284,8 @@ impl Recorder {
                 Command::Idle(done) => drop(done.send(())),
                 Command::Stats(reply) => drop(reply.send(Stats::default())),
                 Command::Shutdown { done, .. } => drop(done.send(())),
-                Command::Settings(_) | Command::Follow(_) => {}
+                Command::DryRun(_, reply) => drop(reply),
+                Command::Settings(_) | Command::Reconfigure(_) | Command::Follow(_) => {}
             }
         }
         taken
@@ -369,6 +401,18 @@ impl Runner {
             }
             Command::Submit(request, reply) => self.enqueue(*request, reply),
             Command::Settings(settings) => self.settings = settings,
+            Command::Reconfigure(settings) => {
+                self.settings = Settings {
+                    enforce_ownership: self.settings.enforce_ownership,
+                    ..*settings
+                };
+            }
+            Command::DryRun(request, reply) => {
+                let settings = self.settings.clone();
+                tokio::spawn(async move {
+                    let _ = reply.send(super::dry_run(*request, settings).await);
+                });
+            }
             Command::Follow(snapshots) => self.snapshots = Some(snapshots),
             Command::Idle(done) => self.idle_waiters.push(done),
             Command::Stats(reply) => {
@@ -491,7 +535,7 @@ fn coalesce(queue: &mut VecDeque<Queued>, bound: usize) -> usize {
     let before = queue.len();
     // Latest first: keep each event's latest request and every request a caller waits for.
     let mut kept: Vec<Queued> = Vec::with_capacity(queue.len());
-    let mut latest_of: HashMap<String, usize> = HashMap::new();
+    let mut latest_of: HashMap<HookEvent, usize> = HashMap::new();
     for queued in queue.drain(..).rev() {
         let waiting = matches!(queued.reply, Reply::Waiting(_));
         match latest_of.get(&queued.request.event) {
@@ -557,14 +601,14 @@ async fn run_batch(
     async move {
         let nothing_ran = |reply: Reply| {
             reply.send(BatchResult {
-                event: request.event.clone(),
+                event: request.event.to_string(),
                 ifindex,
                 results: Vec::new(),
                 complete: true,
                 coalesced,
             });
         };
-        let scripts = match discover_blocking(&settings, &request.event).await {
+        let scripts = match discover_blocking(&settings, request.event.as_str()).await {
             Ok(scripts) => scripts,
             Err(Unlisted::Invalid) => {
                 nothing_ran(reply);
@@ -574,7 +618,7 @@ async fn run_batch(
                 // Not "no hooks": the caller (RunHooks, HooksCompleted) learns that the hooks
                 // of this event could not even be listed (EMFILE, EACCES, EIO, ...).
                 let batch = BatchResult {
-                    event: request.event.clone(),
+                    event: request.event.to_string(),
                     ifindex,
                     results: vec![ScriptResult {
                         script: dir,
@@ -633,7 +677,7 @@ async fn run_batch(
                 exec::run(
                     script,
                     ifname.as_deref(),
-                    &request.event,
+                    request.event.as_str(),
                     &env,
                     settings.timeout,
                     settings.enforce_ownership,
@@ -649,13 +693,18 @@ async fn run_batch(
             failed,
             coalesced,
             "{}",
-            messages::hooks_completed(ifname.as_deref(), &request.event, outcomes.len(), failed)
+            messages::hooks_completed(
+                ifname.as_deref(),
+                request.event.as_str(),
+                outcomes.len(),
+                failed
+            )
         );
         // Killed or skipped by the shutdown: not run as far as the memory is concerned. (A
         // script that failed or timed out on its own did run.)
         let complete = outcomes.len() == scripts.len() && *phase.borrow() != Phase::Kill;
         let batch = BatchResult {
-            event: request.event.clone(),
+            event: request.event.to_string(),
             ifindex,
             results: outcomes,
             complete,

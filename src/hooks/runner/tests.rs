@@ -102,7 +102,7 @@ fn shape(queue: &VecDeque<Queued>) -> Vec<(String, u32, bool)> {
         .iter()
         .map(|q| {
             let waiting = matches!(q.reply, Reply::Waiting(_));
-            (q.request.event.clone(), q.coalesced, waiting)
+            (q.request.event.to_string(), q.coalesced, waiting)
         })
         .collect()
 }
