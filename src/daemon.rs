@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::broker::{command, Broker, Effects, Outputs};
+use crate::broker::{command, Broker, Effects, Outputs, Readers};
 use crate::config::{Config, Generator};
 use crate::event::{Event, EventSender, EVENT_QUEUE_CAPACITY};
 use crate::hooks;
@@ -75,36 +75,17 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
 
-    let (results_tx, results_rx) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(
-        hooks::Settings::from_config(&config, enforce_ownership),
-        results_tx,
-    );
+    let Wired {
+        broker,
+        hooks,
+        routing,
+        routing_settings,
+        push_actor,
+        readers,
+        results_rx,
+    } = wire_broker(&config, enforce_ownership).await?;
     let runtime_dir = config.system.runtime_dir.clone();
-    let dispatched = {
-        let dir = runtime_dir.clone();
-        tokio::task::spawn_blocking(move || hooks::dispatched_file::load(&dir))
-            .await
-            .unwrap_or_default()
-    };
-    // Always running, even with no link listed: its first pass sweeps rules and routes of ours
-    // that a previous configuration left behind.
-    let routing_settings = routing::Settings::from_config(&config);
-    let routing = routing::spawn(routing_settings.clone()).map_err(Error::Routing)?;
-    // The push actor needs the bus connection, which exists only once the broker's snapshots
-    // are being served: the broker gets its handle now, the actor its connection then.
     let leases = config.system.generator == Generator::Dhclient;
-    let (push, push_actor) = match leases.then(push::unstarted) {
-        Some((handle, actor)) => (Some(handle), Some(actor)),
-        None => (None, None),
-    };
-    let effects = Effects {
-        hooks: hooks.clone(),
-        routing: routing.clone(),
-        push,
-    };
-    let (outputs, readers) = Outputs::new(dispatched);
-    let broker = Broker::new(config.clone(), effects, outputs);
     let snapshots = readers.snapshots;
     hooks.follow(snapshots.clone());
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE_CAPACITY);
@@ -319,6 +300,60 @@ async fn join_opt<T>(
         Some(task) => task.await,
         None => std::future::pending().await,
     }
+}
+
+/// The broker and its effect actors, built and connected; what `run` starts and stops.
+struct Wired {
+    broker: Broker,
+    hooks: hooks::Handle,
+    routing: routing::Handle,
+    /// What policy routing was started with.
+    routing_settings: routing::Settings,
+    /// The push actor, waiting for the bus connection (dhclient mode only).
+    push_actor: Option<push::Unstarted>,
+    readers: Readers,
+    /// The hooks' results, for the bus's `HooksCompleted`.
+    results_rx: mpsc::UnboundedReceiver<hooks::BatchResult>,
+}
+
+/// Starts the effect actors and builds the broker over them, from what earlier runs of the
+/// daemon dispatched during this boot.
+async fn wire_broker(config: &Config, enforce_ownership: bool) -> Result<Wired, Error> {
+    let (results_tx, results_rx) = mpsc::unbounded_channel();
+    let hooks = hooks::spawn(
+        hooks::Settings::from_config(config, enforce_ownership),
+        results_tx,
+    );
+    let dir = config.system.runtime_dir.clone();
+    let dispatched = tokio::task::spawn_blocking(move || hooks::dispatched_file::load(&dir))
+        .await
+        .unwrap_or_default();
+    // Always running, even with no link listed: its first pass sweeps rules and routes of ours
+    // that a previous configuration left behind.
+    let routing_settings = routing::Settings::from_config(config);
+    let routing = routing::spawn(routing_settings.clone()).map_err(Error::Routing)?;
+    // The push actor needs the bus connection, which exists only once the broker's snapshots
+    // are being served: the broker gets its handle now, the actor its connection then.
+    let leases = config.system.generator == Generator::Dhclient;
+    let (push, push_actor) = match leases.then(push::unstarted) {
+        Some((handle, actor)) => (Some(handle), Some(actor)),
+        None => (None, None),
+    };
+    let effects = Effects {
+        hooks: hooks.clone(),
+        routing: routing.clone(),
+        push,
+    };
+    let (outputs, readers) = Outputs::new(dispatched);
+    Ok(Wired {
+        broker: Broker::new(config.clone(), effects, outputs),
+        hooks,
+        routing,
+        routing_settings,
+        push_actor,
+        readers,
+        results_rx,
+    })
 }
 
 /// Re-reads the configuration (SIGHUP or `Reload()`). An invalid file is rejected with its

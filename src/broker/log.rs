@@ -9,35 +9,8 @@ use super::state::{Change, State};
 pub fn changes(state: &State, changes: &[Change]) {
     for change in changes {
         match change {
-            Change::LinkAdded(index) => {
-                if let Some(view) = state.link(*index) {
-                    info!(
-                        ifindex = index,
-                        ifname = %view.attrs.name,
-                        "link {} appeared (index {index})",
-                        view.attrs.name
-                    );
-                }
-            }
-            Change::LinkRemoved(view) => {
-                info!(
-                    ifindex = view.attrs.index,
-                    ifname = %view.attrs.name,
-                    "link {} removed (index {})",
-                    view.attrs.name,
-                    view.attrs.index
-                )
-            }
-            Change::LinkRenamed { index, old } => {
-                if let Some(view) = state.link(*index) {
-                    info!(
-                        ifindex = index,
-                        old = %old,
-                        ifname = %view.attrs.name,
-                        "link {old} renamed to {} (index {index})",
-                        view.attrs.name
-                    );
-                }
+            Change::LinkAdded(_) | Change::LinkRemoved(_) | Change::LinkRenamed { .. } => {
+                link_change(state, change)
             }
             Change::AddressAdded(index, a) => {
                 debug!(
@@ -92,5 +65,42 @@ pub fn changes(state: &State, changes: &[Change]) {
             | Change::RuleAdded(_)
             | Change::RuleRemoved(_) => {}
         }
+    }
+}
+
+/// Logs a link that appeared, went or was renamed.
+fn link_change(state: &State, change: &Change) {
+    match change {
+        Change::LinkAdded(index) => {
+            if let Some(view) = state.link(*index) {
+                info!(
+                    ifindex = index,
+                    ifname = %view.attrs.name,
+                    "link {} appeared (index {index})",
+                    view.attrs.name
+                );
+            }
+        }
+        Change::LinkRemoved(view) => {
+            info!(
+                ifindex = view.attrs.index,
+                ifname = %view.attrs.name,
+                "link {} removed (index {})",
+                view.attrs.name,
+                view.attrs.index
+            )
+        }
+        Change::LinkRenamed { index, old } => {
+            if let Some(view) = state.link(*index) {
+                info!(
+                    ifindex = index,
+                    old = %old,
+                    ifname = %view.attrs.name,
+                    "link {old} renamed to {} (index {index})",
+                    view.attrs.name
+                );
+            }
+        }
+        _ => {}
     }
 }

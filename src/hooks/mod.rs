@@ -5,7 +5,8 @@
 //! - [`admit`]: whether one file may run (the admission checks), and starting exactly that file;
 //! - [`mod@discover`]: which files of `DIR/<event>.d/` run, in which order (admission checks);
 //! - [`mod@event`]: the events hooks run for, and the directory and `STATE` each selects;
-//! - [`mod@env`]: the environment and standard input of a hook (pure);
+//! - [`mod@env`]: the environment and standard input of a hook (pure), with the link's JSON
+//!   document built in `json.rs`;
 //! - [`exec`]: running one hook (clean environment, process group, timeout, output to the log);
 //! - [`runner`]: the actor behind [`Handle`] (per-link queues, cross-link parallelism);
 //! - [`dispatched`]: which state hooks already ran during this boot, and [`dispatched_file`]:
@@ -20,6 +21,7 @@ pub mod dispatched_file;
 pub mod env;
 pub mod event;
 pub mod exec;
+mod json;
 pub mod networkd;
 pub mod runner;
 
