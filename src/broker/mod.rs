@@ -179,7 +179,7 @@ impl Broker {
                     self.hooks_done(done);
                     self.save_dispatched();
                 }
-                () = sleep_until_opt(deadline) => self.fire_due(Instant::now()),
+                () = sleep_until_opt(deadline) => self.fire_due(now()),
             }
         }
         debug!("broker stopped");
@@ -395,7 +395,7 @@ impl Broker {
     }
 
     fn carry_out(&mut self, effects: Vec<Effect>) {
-        let now = Instant::now();
+        let now = now();
         for effect in effects {
             match effect {
                 Effect::RoutesModified(index) => self.routes_modified.touch(index, now),
@@ -543,6 +543,12 @@ fn same_picture(a: &Snapshot, b: &Snapshot) -> bool {
             .iter()
             .zip(&b.links)
             .all(|((i, x), (j, y))| i == j && (Arc::ptr_eq(x, y) || x == y))
+}
+
+/// The broker's clock: tokio's, which is the system's except in tests that pause it (the
+/// debounce then runs on the same clock as the timer that wakes it).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

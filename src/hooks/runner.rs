@@ -42,7 +42,7 @@ use crate::model::{IfIndex, Snapshot};
 use backlog::coalesce;
 use batch::run_batch;
 #[cfg(test)]
-pub(crate) use recorder::Recorder;
+pub(crate) use recorder::{Recorder, Submitted};
 
 /// Most requests (of different links) running at the same time. A bound on processes started
 /// by one burst of events (a switch restart flapping 200 VLANs), not a bound on queued work.
