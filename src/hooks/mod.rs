@@ -68,8 +68,8 @@ pub struct ScriptResult {
 /// The outcome of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchResult {
-    /// Event name.
-    pub event: String,
+    /// The event.
+    pub event: HookEvent,
     /// The link, `None` for manager events.
     pub ifindex: Option<IfIndex>,
     /// One entry per script run, in the order they ran.

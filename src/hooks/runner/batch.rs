@@ -38,7 +38,7 @@ pub(super) async fn run_batch(
         .instrument(span)
         .await;
     let batch = BatchResult {
-        event: request.event.to_string(),
+        event: request.event.clone(),
         ifindex,
         results: outcomes,
         complete,

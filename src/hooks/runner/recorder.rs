@@ -34,7 +34,7 @@ impl Submitted {
     /// end (false: the shutdown skipped or killed one).
     pub(crate) fn finish(self, results: Vec<ScriptResult>, complete: bool) {
         self.reply.send(BatchResult {
-            event: self.request.event.to_string(),
+            event: self.request.event.clone(),
             ifindex: self.request.link.as_ref().map(|link| link.attrs.index),
             results,
             complete,
@@ -68,7 +68,7 @@ impl Recorder {
             match command {
                 Command::Submit(request, reply) => {
                     reply.send(BatchResult {
-                        event: request.event.to_string(),
+                        event: request.event.clone(),
                         ifindex: request.link.as_ref().map(|link| link.attrs.index),
                         results: Vec::new(),
                         complete: true,
