@@ -75,18 +75,12 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
 
-    let Wired {
-        broker,
-        hooks,
-        routing,
-        routing_settings,
-        push_actor,
-        readers,
-        results_rx,
-    } = wire_broker(&config, enforce_ownership).await?;
+    let wired = wire_broker(&config, enforce_ownership).await?;
+    let (hooks, routing) = (wired.hooks, wired.routing);
+    let routing_settings = wired.routing_settings;
     let runtime_dir = config.system.runtime_dir.clone();
     let leases = config.system.generator == Generator::Dhclient;
-    let snapshots = readers.snapshots;
+    let snapshots = wired.readers.snapshots;
     hooks.follow(snapshots.clone());
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE_CAPACITY);
 
@@ -96,7 +90,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
 
     let (commands, commands_rx) = command::channel();
     let (reloads, mut reload_rx) = command::reload_channel();
-    let notices = readers.notices;
+    let notices = wired.readers.notices;
     let services = dbus::manager::Services {
         commands,
         reload: reloads,
@@ -108,11 +102,11 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     };
     let snapshots_for_claim = snapshots.clone();
     let conn = dbus::serve(snapshots.clone(), config.system.generator, services).await?;
-    if let Some(actor) = push_actor {
+    if let Some(actor) = wired.push_actor {
         actor.start(conn.clone());
     }
 
-    let mut broker_task = tasks.spawn(broker.run(events_rx, commands_rx, cancel.clone()));
+    let mut broker_task = tasks.spawn(wired.broker.run(events_rx, commands_rx, cancel.clone()));
     let mut netlink_task = tasks.spawn(source::netlink::run(events.clone(), cancel.clone()));
     // Only the configured generator's source runs: networkd's signals are not even subscribed
     // to when the kernel or leases drive the hooks.
@@ -136,10 +130,10 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
         notices,
         cancel.clone(),
     ));
-    tasks.spawn(dbus::publish::hook_results(conn.clone(), results_rx));
+    tasks.spawn(dbus::publish::hook_results(conn.clone(), wired.results_rx));
     tasks.spawn(hooks::dispatched_file::write_task(
         runtime_dir,
-        readers.dispatched,
+        wired.readers.dispatched,
     ));
     tasks.close();
 

@@ -17,36 +17,26 @@ pub enum Command {
     /// Build the hook request an event of this link would get now, without running it (what
     /// `RunHooks` and `DryRunHooks` start from; tests look at it directly).
     #[cfg(test)]
-    PrepareHooks {
-        /// The event.
-        event: HookEvent,
-        /// The link.
-        index: IfIndex,
-        /// The request, or why there is none.
-        reply: oneshot::Sender<Result<Request, CommandError>>,
-    },
+    PrepareHooks(HookAsk<Request>),
     /// Run the hooks of an event for a link now, as if the event had happened, and answer
-    /// with their outcome.
-    RunHooks {
-        /// The event.
-        event: HookEvent,
-        /// The link.
-        index: IfIndex,
-        /// The outcome once every script ran.
-        reply: oneshot::Sender<Result<BatchResult, CommandError>>,
-    },
+    /// with their outcome once every script ran.
+    RunHooks(HookAsk<BatchResult>),
     /// What `RunHooks` would do now, without running anything: the scripts and the exact
     /// environment and standard input they would get.
-    DryRunHooks {
-        /// The event.
-        event: HookEvent,
-        /// The link.
-        index: IfIndex,
-        /// The scripts, environment and input.
-        reply: oneshot::Sender<Result<DryRun, CommandError>>,
-    },
+    DryRunHooks(HookAsk<DryRun>),
     /// Policy routing.
     Routing(RoutingCommand),
+}
+
+/// A command about the hooks of one event of one link, and where its answer goes.
+#[derive(Debug)]
+pub struct HookAsk<T> {
+    /// The event.
+    pub event: HookEvent,
+    /// The link.
+    pub index: IfIndex,
+    /// The answer, or why there is none.
+    pub reply: oneshot::Sender<Result<T, CommandError>>,
 }
 
 /// Requests for the policy-routing actor, passed through the broker because it owns the
@@ -168,10 +158,12 @@ impl CommandSender {
         index: IfIndex,
     ) -> Result<Request, CommandError> {
         let event = HookEvent::parse(event)?;
-        self.ask(|reply| Command::PrepareHooks {
-            event,
-            index,
-            reply,
+        self.ask(|reply| {
+            Command::PrepareHooks(HookAsk {
+                event,
+                index,
+                reply,
+            })
         })
         .await
     }
@@ -183,10 +175,12 @@ impl CommandSender {
         index: IfIndex,
     ) -> Result<BatchResult, CommandError> {
         let event = HookEvent::parse(event)?;
-        self.ask(|reply| Command::RunHooks {
-            event,
-            index,
-            reply,
+        self.ask(|reply| {
+            Command::RunHooks(HookAsk {
+                event,
+                index,
+                reply,
+            })
         })
         .await
     }
@@ -194,10 +188,12 @@ impl CommandSender {
     /// See [`Command::DryRunHooks`].
     pub async fn dry_run_hooks(&self, event: &str, index: IfIndex) -> Result<DryRun, CommandError> {
         let event = HookEvent::parse(event)?;
-        self.ask(|reply| Command::DryRunHooks {
-            event,
-            index,
-            reply,
+        self.ask(|reply| {
+            Command::DryRunHooks(HookAsk {
+                event,
+                index,
+                reply,
+            })
         })
         .await
     }

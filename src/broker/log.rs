@@ -12,22 +12,16 @@ pub fn changes(state: &State, changes: &[Change]) {
             Change::LinkAdded(_) | Change::LinkRemoved(_) | Change::LinkRenamed { .. } => {
                 link_change(state, change)
             }
-            Change::AddressAdded(index, a) => {
+            Change::AddressAdded(index, a) | Change::AddressRemoved(index, a) => {
+                let (done, to) = match change {
+                    Change::AddressAdded(..) => ("added", "to"),
+                    _ => ("removed", "from"),
+                };
                 debug!(
                     ifindex = index,
                     address = %a.ip,
                     prefix = a.prefix_len,
-                    "address {}/{} added to link {index}",
-                    a.ip,
-                    a.prefix_len
-                )
-            }
-            Change::AddressRemoved(index, a) => {
-                debug!(
-                    ifindex = index,
-                    address = %a.ip,
-                    prefix = a.prefix_len,
-                    "address {}/{} removed from link {index}",
+                    "address {}/{} {done} {to} link {index}",
                     a.ip,
                     a.prefix_len
                 )
