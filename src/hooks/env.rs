@@ -14,7 +14,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::json::json_document;
-pub use super::json::{json_for, json_with};
+// Re-exported where they were: network-brokerctl names kernel numbers with these.
+pub use super::json::{json_for, json_with, protocol_name, route_type_name, scope_name};
 use super::networkd::NetworkdFiles;
 use super::{Request, Settings};
 use crate::model::{Lease, LinkView};

@@ -241,7 +241,7 @@ fn address_flag_names(flags: u32, ipv6: bool) -> Vec<&'static str> {
 }
 
 /// `RT_SCOPE_*` names from iproute2's `rt_scopes`; the number for others.
-fn scope_name(scope: u8) -> Cow<'static, str> {
+pub fn scope_name(scope: u8) -> Cow<'static, str> {
     match scope {
         0 => "global".into(),
         200 => "site".into(),
@@ -253,7 +253,7 @@ fn scope_name(scope: u8) -> Cow<'static, str> {
 }
 
 /// `RTPROT_*` names from iproute2's `rt_protos`; the number for others.
-fn protocol_name(protocol: u8) -> Cow<'static, str> {
+pub fn protocol_name(protocol: u8) -> Cow<'static, str> {
     let name = match protocol {
         0 => "unspec",
         1 => "redirect",
@@ -284,7 +284,7 @@ fn protocol_name(protocol: u8) -> Cow<'static, str> {
 }
 
 /// `RTN_*` names as `ip route` prints them; the number for others.
-fn route_type_name(kind: u8) -> Cow<'static, str> {
+pub fn route_type_name(kind: u8) -> Cow<'static, str> {
     let name = match kind {
         0 => "unspec",
         1 => "unicast",

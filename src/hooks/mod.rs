@@ -6,7 +6,7 @@
 //! - [`mod@discover`]: which files of `DIR/<event>.d/` run, in which order (admission checks);
 //! - [`mod@event`]: the events hooks run for, and the directory and `STATE` each selects;
 //! - [`mod@env`]: the environment and standard input of a hook (pure), with the link's JSON
-//!   document built in `json.rs`;
+//!   document built in [`json`];
 //! - [`exec`]: running one hook (clean environment, process group, timeout, output to the log);
 //! - [`runner`]: the actor behind [`Handle`] (per-link queues, cross-link parallelism);
 //! - [`dispatched`]: which state hooks already ran during this boot, and [`dispatched_file`]:
@@ -21,7 +21,7 @@ pub mod dispatched_file;
 pub mod env;
 pub mod event;
 pub mod exec;
-mod json;
+pub mod json;
 pub mod networkd;
 pub mod runner;
 
