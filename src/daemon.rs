@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::broker::{command, memory, Broker};
+use crate::broker::{command, Broker, Effects, Outputs, Readers};
 use crate::config::reload::RestartNeeded;
 use crate::config::{Config, Generator};
 use crate::event::{Event, EventSender, EVENT_QUEUE_CAPACITY};
@@ -77,20 +77,13 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
 
-    let (results_tx, results_rx) = mpsc::unbounded_channel();
     let settings = Settings::derive(&config, enforce_ownership);
-    let hooks = hooks::spawn(settings.hooks.clone(), results_tx);
+    let wired = wire_broker(&config, &settings).await?;
+    let (hooks, routing) = (wired.hooks, wired.routing);
     let runtime_dir = config.system.runtime_dir.clone();
-    let dispatched = {
-        let dir = runtime_dir.clone();
-        tokio::task::spawn_blocking(move || memory::load(&dir))
-            .await
-            .unwrap_or_default()
-    };
-    let (mut broker, snapshots) =
-        Broker::new(config.clone(), hooks.clone(), enforce_ownership, dispatched);
+    let leases = config.system.generator == Generator::Dhclient;
+    let snapshots = wired.readers.snapshots;
     hooks.follow(snapshots.clone());
-    let dispatched_updates = broker.dispatched_updates();
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE_CAPACITY);
 
     let mut terminate = signal(SignalKind::terminate()).map_err(Error::Signals)?;
@@ -99,7 +92,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
 
     let (commands, commands_rx) = command::channel();
     let (reloads, mut reload_rx) = command::reload_channel();
-    let notices = broker.notices();
+    let notices = wired.readers.notices;
     let services = dbus::manager::Services {
         commands,
         reload: reloads,
@@ -111,16 +104,11 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
     };
     let snapshots_for_claim = snapshots.clone();
     let conn = dbus::serve(snapshots.clone(), config.system.generator, services).await?;
-    let leases = config.system.generator == Generator::Dhclient;
-    if leases {
-        broker.attach_push(push::spawn(conn.clone()));
+    if let Some(actor) = wired.push_actor {
+        actor.start(conn.clone());
     }
-    // Always running, even with no link listed: its first pass sweeps rules and routes of ours
-    // that a previous configuration left behind.
-    let routing = routing::spawn(settings.routing.clone()).map_err(Error::Routing)?;
-    broker.attach_routing(routing.clone());
 
-    let mut broker_task = tasks.spawn(broker.run(events_rx, commands_rx, cancel.clone()));
+    let mut broker_task = tasks.spawn(wired.broker.run(events_rx, commands_rx, cancel.clone()));
     let mut netlink_task = tasks.spawn(source::netlink::run(events.clone(), cancel.clone()));
     // Only the configured generator's source runs: networkd's signals are not even subscribed
     // to when the kernel or leases drive the hooks.
@@ -145,8 +133,11 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
         notices,
         cancel.clone(),
     ));
-    tasks.spawn(dbus::publish::hook_results(conn.clone(), results_rx));
-    tasks.spawn(memory::write_task(runtime_dir, dispatched_updates));
+    tasks.spawn(dbus::publish::hook_results(conn.clone(), wired.results_rx));
+    tasks.spawn(hooks::dispatched_file::write_task(
+        runtime_dir,
+        wired.readers.dispatched,
+    ));
     tasks.close();
 
     // Answer the first caller (possibly the one that activated us) with the links, not an
@@ -326,6 +317,53 @@ async fn join_opt<T>(
     }
 }
 
+/// The broker and its effect actors, built and connected; what `run` starts and stops.
+struct Wired {
+    broker: Broker,
+    hooks: hooks::Handle,
+    routing: routing::Handle,
+    /// The push actor, waiting for the bus connection (dhclient mode only).
+    push_actor: Option<push::Unstarted>,
+    readers: Readers,
+    /// The hooks' results, for the bus's `HooksCompleted`.
+    results_rx: mpsc::UnboundedReceiver<hooks::BatchResult>,
+}
+
+/// Starts the effect actors with `settings` (derived from `config`) and builds the broker over
+/// them, from what earlier runs of the daemon dispatched during this boot.
+async fn wire_broker(config: &Config, settings: &Settings) -> Result<Wired, Error> {
+    let (results_tx, results_rx) = mpsc::unbounded_channel();
+    let hooks = hooks::spawn(settings.hooks.clone(), results_tx);
+    let dir = config.system.runtime_dir.clone();
+    let dispatched = tokio::task::spawn_blocking(move || hooks::dispatched_file::load(&dir))
+        .await
+        .unwrap_or_default();
+    // Always running, even with no link listed: its first pass sweeps rules and routes of ours
+    // that a previous configuration left behind.
+    let routing = routing::spawn(settings.routing.clone()).map_err(Error::Routing)?;
+    // The push actor needs the bus connection, which exists only once the broker's snapshots
+    // are being served: the broker gets its handle now, the actor its connection then.
+    let leases = config.system.generator == Generator::Dhclient;
+    let (push, push_actor) = match leases.then(push::unstarted) {
+        Some((handle, actor)) => (Some(handle), Some(actor)),
+        None => (None, None),
+    };
+    let effects = Effects {
+        hooks: hooks.clone(),
+        routing: routing.clone(),
+        push,
+    };
+    let (outputs, readers) = Outputs::new(dispatched);
+    Ok(Wired {
+        broker: Broker::new(config.clone(), effects, outputs),
+        hooks,
+        routing,
+        push_actor,
+        readers,
+        results_rx,
+    })
+}
+
 /// The configuration in force and the parts a reload re-targets besides the broker: the
 /// daemon is its one owner. It loads each new file, decides what takes effect
 /// ([`crate::config::reload::accept`]), hands that to the broker, the lease source and the log
@@ -381,7 +419,7 @@ impl InForce {
             Ok(Err(err)) => {
                 let rejection = messages::config_rejected(&err);
                 log_rejection(&err, &rejection);
-                Err(command::ReloadError::InvalidConfig(rejection))
+                Err(command::ReloadError::InvalidConfig(err))
             }
             Err(err) => {
                 error!(
@@ -389,9 +427,7 @@ impl InForce {
                     "reloading {} failed, keeping the old configuration: {err}",
                     file.display()
                 );
-                Err(command::ReloadError::Failed(format!(
-                    "configuration reload failed: {err}"
-                )))
+                Err(command::ReloadError::Failed(err))
             }
         }
     }
@@ -418,9 +454,7 @@ impl InForce {
             .is_err()
         {
             warn!("the broker is gone: reload of the configuration dropped");
-            return Err(command::ReloadError::Failed(
-                "the daemon is stopping".to_string(),
-            ));
+            return Err(command::ReloadError::Stopping);
         }
         self.config = config;
         Ok(())

@@ -27,22 +27,15 @@ impl Settings {
     /// writable by nobody else (always in the daemon; tests run hooks they own).
     pub fn derive(config: &Config, enforce_hook_ownership: bool) -> Self {
         Settings {
-            hooks: hook_settings(config, enforce_hook_ownership),
-            routing: routing::Settings::from_config(config),
+            hooks: hooks::Settings::from_config(config, enforce_hook_ownership),
+            routing: routing_settings(config),
             lease_files: config.network.lease_files.clone(),
             log_level: config.system.log_level,
         }
     }
 }
 
-/// What the hook runner needs from a configuration.
-pub fn hook_settings(config: &Config, enforce_ownership: bool) -> hooks::Settings {
-    hooks::Settings {
-        dir: config.dir.clone(),
-        timeout: config.system.hook_timeout,
-        emit_json: config.network.emit_json,
-        enforce_ownership,
-        networkd_state_dir: config.network.networkd_state_dir.clone(),
-        backlog: config.system.hook_backlog,
-    }
+/// Policy routing's settings from `config`, with no lease routers (the broker adds those).
+pub fn routing_settings(config: &Config) -> routing::Settings {
+    routing::Settings::from_config(config)
 }

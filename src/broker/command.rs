@@ -5,44 +5,39 @@
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::reload::RestartNeeded;
-use crate::hooks::{BatchResult, DryRun, Request};
+use crate::config::ConfigError;
+#[cfg(test)]
+use crate::hooks::Request;
+use crate::hooks::{BatchResult, DryRun, DryRunError, HookEvent, InvalidEventName};
 use crate::model::{Address, IfIndex};
+use crate::routing;
 
 /// What the bus can ask of the broker.
 #[derive(Debug)]
 pub enum Command {
-    /// Build the hook request an event of this link would get now, without running it (the
-    /// dry run of `RunHooks`, and the first half of it).
-    PrepareHooks {
-        /// Event name (`routable`, `routes-modified`, …).
-        event: String,
-        /// The link.
-        index: IfIndex,
-        /// The request, or why there is none.
-        reply: oneshot::Sender<Result<Request, CommandError>>,
-    },
+    /// Build the hook request an event of this link would get now, without running it (what
+    /// `RunHooks` and `DryRunHooks` start from; tests look at it directly).
+    #[cfg(test)]
+    PrepareHooks(HookAsk<Request>),
     /// Run the hooks of an event for a link now, as if the event had happened, and answer
-    /// with their outcome.
-    RunHooks {
-        /// Event name.
-        event: String,
-        /// The link.
-        index: IfIndex,
-        /// The outcome once every script ran.
-        reply: oneshot::Sender<Result<BatchResult, CommandError>>,
-    },
+    /// with their outcome once every script ran.
+    RunHooks(HookAsk<BatchResult>),
     /// What `RunHooks` would do now, without running anything: the scripts and the exact
     /// environment and standard input they would get.
-    DryRunHooks {
-        /// Event name.
-        event: String,
-        /// The link.
-        index: IfIndex,
-        /// The scripts, environment and input.
-        reply: oneshot::Sender<Result<DryRun, CommandError>>,
-    },
+    DryRunHooks(HookAsk<DryRun>),
     /// Policy routing.
     Routing(RoutingCommand),
+}
+
+/// A command about the hooks of one event of one link, and where its answer goes.
+#[derive(Debug)]
+pub struct HookAsk<T> {
+    /// The event.
+    pub event: HookEvent,
+    /// The link.
+    pub index: IfIndex,
+    /// The answer, or why there is none.
+    pub reply: oneshot::Sender<Result<T, CommandError>>,
 }
 
 /// Requests for the policy-routing actor, passed through the broker because it owns the
@@ -55,8 +50,9 @@ pub enum RoutingCommand {
     Status(oneshot::Sender<Result<crate::routing::Status, CommandError>>),
 }
 
-/// Why the broker could not do what was asked; the bus adapter maps each to a named error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why the broker could not do what was asked; `crate::dbus::error` maps each to a named
+/// error.
+#[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     /// No link has this index.
     #[error("no link with index {0}")]
@@ -68,22 +64,49 @@ pub enum CommandError {
     #[error("the daemon is stopping")]
     Stopping,
     /// Policy routing failed.
-    #[error("policy routing failed: {0}")]
-    Routing(String),
-    /// The hook directory could not be read.
-    #[error("{0}")]
-    Hooks(String),
+    #[error("policy routing failed")]
+    Routing(#[source] routing::Error),
+    /// The hooks could not be described (their directory could not be read).
+    #[error("cannot describe the hooks")]
+    Hooks(#[source] DryRunError),
+}
+
+/// Errors of the actors compare by what they say (their sources, I/O errors among them, have
+/// no equality); the others by value.
+impl PartialEq for CommandError {
+    fn eq(&self, other: &Self) -> bool {
+        use CommandError::*;
+        match (self, other) {
+            (NoSuchLink(a), NoSuchLink(b)) => a == b,
+            (InvalidEvent(a), InvalidEvent(b)) => a == b,
+            (Stopping, Stopping) => true,
+            (Routing(a), Routing(b)) => a.to_string() == b.to_string(),
+            (Hooks(a), Hooks(b)) => a.to_string() == b.to_string(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for CommandError {}
+
+impl From<InvalidEventName> for CommandError {
+    fn from(InvalidEventName(name): InvalidEventName) -> Self {
+        CommandError::InvalidEvent(name)
+    }
 }
 
 /// Why a reload request (`Reload()`) changed nothing.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
     /// The configuration on disk is invalid; the running one stays in force.
-    #[error("{0}")]
-    InvalidConfig(String),
-    /// The daemon is stopping or the reload could not be carried out.
-    #[error("{0}")]
-    Failed(String),
+    #[error("configuration rejected")]
+    InvalidConfig(#[source] ConfigError),
+    /// The daemon is stopping.
+    #[error("the daemon is stopping")]
+    Stopping,
+    /// Reading the configuration could not be carried out (its task failed).
+    #[error("configuration reload failed")]
+    Failed(#[source] tokio::task::JoinError),
 }
 
 /// A reload request: the daemon re-reads its configuration (as on SIGHUP) and answers with
@@ -107,9 +130,11 @@ impl ReloadSender {
     /// Asks the daemon to reload and waits for the outcome.
     pub async fn reload(&self) -> Result<Vec<RestartNeeded>, ReloadError> {
         let (reply, answer) = oneshot::channel();
-        let stopping = || ReloadError::Failed("the daemon is stopping".to_string());
-        self.0.send(reply).await.map_err(|_| stopping())?;
-        answer.await.map_err(|_| stopping())?
+        self.0
+            .send(reply)
+            .await
+            .map_err(|_| ReloadError::Stopping)?;
+        answer.await.map_err(|_| ReloadError::Stopping)?
     }
 }
 
@@ -128,15 +153,19 @@ pub fn channel() -> (CommandSender, CommandReceiver) {
 
 impl CommandSender {
     /// See [`Command::PrepareHooks`].
+    #[cfg(test)]
     pub async fn prepare_hooks(
         &self,
         event: &str,
         index: IfIndex,
     ) -> Result<Request, CommandError> {
-        self.ask(|reply| Command::PrepareHooks {
-            event: event.to_string(),
-            index,
-            reply,
+        let event = HookEvent::parse(event)?;
+        self.ask(|reply| {
+            Command::PrepareHooks(HookAsk {
+                event,
+                index,
+                reply,
+            })
         })
         .await
     }
@@ -147,20 +176,26 @@ impl CommandSender {
         event: &str,
         index: IfIndex,
     ) -> Result<BatchResult, CommandError> {
-        self.ask(|reply| Command::RunHooks {
-            event: event.to_string(),
-            index,
-            reply,
+        let event = HookEvent::parse(event)?;
+        self.ask(|reply| {
+            Command::RunHooks(HookAsk {
+                event,
+                index,
+                reply,
+            })
         })
         .await
     }
 
     /// See [`Command::DryRunHooks`].
     pub async fn dry_run_hooks(&self, event: &str, index: IfIndex) -> Result<DryRun, CommandError> {
-        self.ask(|reply| Command::DryRunHooks {
-            event: event.to_string(),
-            index,
-            reply,
+        let event = HookEvent::parse(event)?;
+        self.ask(|reply| {
+            Command::DryRunHooks(HookAsk {
+                event,
+                index,
+                reply,
+            })
         })
         .await
     }

@@ -1,40 +1,46 @@
-//! The single owner of the daemon's state. The broker receives [`Event`]s from the sources,
-//! updates its link table ([`state`]), decides what to do ([`decide`]) and hands the work to
-//! the effect actors (the hook runner). Readers (the bus adapter) get immutable snapshots
-//! through a `watch` channel and never wait on the broker.
+//! The single owner of the daemon's state, and the loop around it. The broker receives
+//! [`Event`]s from the sources, updates its link table ([`state`]), has the pure code decide
+//! what to do ([`decide`], [`startup`], [`requests`], [`push_policy`]) and hands the finished
+//! effects to the effect actors ([`Effects`]: hooks, policy routing, resolved/hostnamed).
+//! What it shows goes to its [`Outputs`]: readers (the bus adapter) get immutable snapshots
+//! through a `watch` channel and never wait on the broker; the memory of dispatched states
+//! goes to the task that saves it ([`crate::hooks::dispatched_file`]), so the broker does no
+//! I/O of its own.
 //!
 //! It imports no zbus, rtnetlink or notify types.
 
+mod answer;
 pub mod command;
 pub mod decide;
 pub mod derive;
-pub mod memory;
+mod in_flight;
+mod log;
 #[cfg(test)]
 mod model_tests;
+pub mod push_policy;
+pub mod requests;
+pub mod startup;
 pub mod state;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::future::{BoxFuture, FutureExt as _};
-use futures_util::stream::{FuturesUnordered, StreamExt as _};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use crate::config::{Config, Generator};
-use crate::debounce::Debouncer;
+use crate::config::Config;
 use crate::event::{Event, EventReceiver, KernelEvent, NetworkdEvent};
-use crate::hooks;
+use crate::hooks::{self, Dispatched};
 use crate::model::{IfIndex, Lease, Snapshot, StateProperty};
 use crate::push;
 use crate::routing;
-use crate::settings::hook_settings;
-use crate::settings::Settings;
+use crate::settings;
 
-use command::{Command, CommandError, CommandReceiver, RoutingCommand};
+use crate::debounce::Debouncer;
+use command::{CommandReceiver, Notice};
 use decide::Effect;
-use memory::Dispatched;
+use in_flight::{Dispatch, InFlight};
 use state::{Change, Origin, State};
 
 /// A link's routes must be quiet this long before `routes-modified.d` runs: adding an address
@@ -47,21 +53,64 @@ pub const ROUTES_MAX_DELAY: Duration = Duration::from_secs(2);
 /// latency of the bus view during a long burst.
 const MAX_BATCH: usize = 1024;
 
-/// The broker's inputs and outputs.
+/// The effect actors the broker hands its decisions to.
+pub struct Effects {
+    /// The hook runner.
+    pub hooks: hooks::Handle,
+    /// The policy-routing actor. Always running, even with no link listed: its first pass
+    /// sweeps rules and routes of ours that a previous configuration left behind.
+    pub routing: routing::Handle,
+    /// Pushes lease data to resolved and hostnamed; `None` when no lease source runs.
+    pub push: Option<push::Handle>,
+}
+
+/// Where the broker's results go; [`Outputs::new`] gives the [`Readers`] of each.
+pub struct Outputs {
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    notices: mpsc::UnboundedSender<Notice>,
+    dispatched: watch::Sender<Dispatched>,
+}
+
+/// The other ends of the broker's [`Outputs`].
+pub struct Readers {
+    /// The published picture.
+    pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    /// The bus's discrete signals (see [`Notice`]).
+    pub notices: mpsc::UnboundedReceiver<Notice>,
+    /// Every later version of the memory of dispatched states, for the task that saves it.
+    pub dispatched: watch::Receiver<Dispatched>,
+}
+
+impl Outputs {
+    /// Outputs starting from an empty picture and `dispatched`, what earlier runs of the
+    /// daemon dispatched during this boot ([`hooks::dispatched_file::load`]).
+    pub fn new(dispatched: Dispatched) -> (Self, Readers) {
+        let (snapshots, snapshot_reader) = watch::channel(Arc::new(Snapshot::default()));
+        let (notices, notice_reader) = mpsc::unbounded_channel();
+        let (dispatched, dispatched_reader) = watch::channel(dispatched);
+        let outputs = Outputs {
+            snapshots,
+            notices,
+            dispatched,
+        };
+        let readers = Readers {
+            snapshots: snapshot_reader,
+            notices: notice_reader,
+            dispatched: dispatched_reader,
+        };
+        (outputs, readers)
+    }
+}
+
+/// The broker's state, effects and outputs.
 pub struct Broker {
     config: Config,
     state: State,
-    hooks: hooks::Handle,
-    /// Pushes lease data to resolved and hostnamed; `None` when no lease source runs.
-    push: Option<push::Handle>,
-    /// The policy-routing actor, and what it was last told.
-    routing: Option<routing::Handle>,
+    effects: Effects,
+    /// What policy routing was last told.
     routing_settings: routing::Settings,
-    enforce_hook_ownership: bool,
-    snapshots: watch::Sender<Arc<Snapshot>>,
+    outputs: Outputs,
     routes_modified: Debouncer<IfIndex>,
-    /// Where settled route bursts are announced (the bus's `RoutesModified`), once subscribed.
-    notices: Option<tokio::sync::mpsc::UnboundedSender<command::Notice>>,
     /// Whether the kernel's first dump has arrived. What that dump contains is the state the
     /// daemon starts from, not a change: it runs the startup triggers, not transitions.
     kernel_seen: bool,
@@ -69,82 +118,31 @@ pub struct Broker {
     networkd_seen: bool,
     /// Whether the startup triggers ran.
     startup_done: bool,
-    /// State hooks dispatched during this boot, shared with the task that saves them. A state
-    /// is recorded once its hooks completed, not when they were queued: a daemon stopped (or
-    /// killed) before then runs them again at its next start.
+    /// State hooks dispatched during this boot; its versions go to [`Readers::dispatched`].
     dispatched: Dispatched,
-    dispatched_tx: watch::Sender<Dispatched>,
-    /// The state-hook requests handed to the runner and not finished yet; each resolves to
-    /// the state to record when its batch ran to its end.
-    in_flight: FuturesUnordered<BoxFuture<'static, Option<Dispatch>>>,
-    /// How many links were forgotten so far, and when each in-flight link last was: a request
-    /// made before its link went away must not record its state for a link that came back
-    /// with the same index.
-    forgets: u64,
-    forgotten: std::collections::BTreeMap<IfIndex, u64>,
+    /// The state-hook requests handed to the runner and not finished yet.
+    in_flight: InFlight,
 }
 
-/// A state whose hooks ran: link, property, value, and [`Broker::forgets`] when requested.
-type Dispatch = (IfIndex, StateProperty, &'static str, u64);
-
 impl Broker {
-    /// A broker with an empty link table; the first kernel snapshot fills it.
-    ///
-    /// `dispatched` is what earlier runs of the daemon dispatched during this boot
-    /// ([`memory::load`]); [`Broker::dispatched_updates`] hands out its later versions.
-    pub fn new(
-        config: Config,
-        hooks: hooks::Handle,
-        enforce_hook_ownership: bool,
-        dispatched: Dispatched,
-    ) -> (Self, watch::Receiver<Arc<Snapshot>>) {
-        let (snapshots, reader) = watch::channel(Arc::new(Snapshot::default()));
-        let (dispatched_tx, _) = watch::channel(dispatched.clone());
-        let routing_settings = Settings::derive(&config, enforce_hook_ownership).routing;
-        let broker = Broker {
+    /// A broker with an empty link table; the first kernel snapshot fills it. It starts from
+    /// the memory of dispatched states `outputs` holds.
+    pub fn new(config: Config, effects: Effects, outputs: Outputs) -> Self {
+        let routing_settings = settings::routing_settings(&config);
+        let dispatched = outputs.dispatched.borrow().clone();
+        Broker {
             config,
             state: State::default(),
-            hooks,
-            push: None,
-            routing: None,
+            effects,
             routing_settings,
-            enforce_hook_ownership,
-            snapshots,
+            outputs,
             routes_modified: Debouncer::new(ROUTES_QUIET, ROUTES_MAX_DELAY),
-            notices: None,
             kernel_seen: false,
             networkd_seen: false,
             startup_done: false,
             dispatched,
-            dispatched_tx,
-            in_flight: FuturesUnordered::new(),
-            forgets: 0,
-            forgotten: std::collections::BTreeMap::new(),
-        };
-        (broker, reader)
-    }
-
-    /// Lets the broker keep policy routing in step with the link table.
-    pub fn attach_routing(&mut self, routing: routing::Handle) {
-        self.routing = Some(routing);
-    }
-
-    /// Lets the broker push lease data to resolved and hostnamed (the actor needs the bus
-    /// connection, which exists only after the broker's snapshots are being served).
-    pub fn attach_push(&mut self, push: push::Handle) {
-        self.push = Some(push);
-    }
-
-    /// The broker's [`command::Notice`]s from now on (one subscriber).
-    pub fn notices(&mut self) -> tokio::sync::mpsc::UnboundedReceiver<command::Notice> {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        self.notices = Some(tx);
-        rx
-    }
-
-    /// Every later version of the dispatched-states memory, for the task that saves it.
-    pub fn dispatched_updates(&self) -> watch::Receiver<Dispatched> {
-        self.dispatched_tx.subscribe()
+            in_flight: InFlight::default(),
+        }
     }
 
     /// Runs until `cancel` fires or every event sender is gone. `commands` are the bus's
@@ -175,39 +173,42 @@ impl Broker {
                     self.publish(changed);
                     // The biased select serves events first: during a flood, collect the
                     // completions here too, or the in-flight list would grow with the flood.
-                    while let Some(Some(done)) = self.in_flight.next().now_or_never() {
-                        self.hooks_done(done);
-                    }
-                    self.save_dispatched();
+                    self.collect_finished();
                 }
-                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                done = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     self.hooks_done(done);
                     self.save_dispatched();
                 }
-                () = sleep_until_opt(deadline) => self.fire_due(Instant::now()),
+                () = sleep_until_opt(deadline) => self.fire_due(now()),
             }
         }
         debug!("broker stopped");
     }
 
+    /// Records the state hooks that finished by now and hands the memory on.
+    fn collect_finished(&mut self) {
+        for done in self.in_flight.ready() {
+            self.hooks_done(done);
+        }
+        self.save_dispatched();
+    }
+
     /// Hands the memory of dispatched states to the task that saves it, when it changed.
     fn save_dispatched(&mut self) {
-        if *self.dispatched_tx.borrow() != self.dispatched {
-            self.dispatched_tx.send_replace(self.dispatched.clone());
+        if *self.outputs.dispatched.borrow() != self.dispatched {
+            self.outputs
+                .dispatched
+                .send_replace(self.dispatched.clone());
         }
     }
 
-    /// Records a state whose hooks completed (`None`: interrupted by a stop, or dropped),
-    /// unless its link went away meanwhile (its memory was forgotten with it).
+    /// Records a state whose hooks completed, unless its link went away meanwhile (its
+    /// memory was forgotten with it).
     fn hooks_done(&mut self, done: Option<Dispatch>) {
-        if let Some((index, property, value, asked)) = done {
-            let forgotten_since = self.forgotten.get(&index).is_some_and(|at| *at > asked);
-            if self.state.link(index).is_some() && !forgotten_since {
+        if let Some((index, property, value)) = self.in_flight.settle(done) {
+            if self.state.link(index).is_some() {
                 self.dispatched.record(index, property, value);
             }
-        }
-        if self.in_flight.is_empty() {
-            self.forgotten.clear();
         }
     }
 
@@ -229,15 +230,15 @@ impl Broker {
         // not named, a link added and removed within one batch) publish nothing: readers are
         // woken for changes only. Policy routing still hears of them (rules are not in the
         // snapshot).
-        let differs = !same_picture(&self.snapshots.borrow(), &snapshot);
+        let differs = !same_picture(&self.outputs.snapshots.borrow(), &snapshot);
         if differs {
-            self.snapshots.send_replace(snapshot.clone());
+            self.outputs.snapshots.send_replace(snapshot.clone());
         }
         if !(differs || changed) {
             return;
         }
-        if let (Some(routing), true) = (&self.routing, self.kernel_seen) {
-            routing.reconcile(snapshot);
+        if self.kernel_seen {
+            self.effects.routing.reconcile(snapshot);
         }
     }
 
@@ -255,112 +256,10 @@ impl Broker {
             .collect();
         if routers != self.routing_settings.lease_routers {
             self.routing_settings.lease_routers = routers;
-            if let Some(routing) = &self.routing {
-                routing.update_settings(self.routing_settings.clone());
-            }
+            self.effects
+                .routing
+                .update_settings(self.routing_settings.clone());
         }
-    }
-
-    fn answer(&mut self, command: Command) {
-        match command {
-            Command::Routing(command) => {
-                let Some(routing) = self.routing.clone() else {
-                    let error = CommandError::Routing("policy routing is not running".into());
-                    match command {
-                        RoutingCommand::Reconcile(reply) => drop(reply.send(Err(error))),
-                        RoutingCommand::Status(reply) => drop(reply.send(Err(error))),
-                    }
-                    return;
-                };
-                // The actor answers in its own time; the broker goes on meanwhile.
-                tokio::spawn(async move {
-                    let failed = |err: routing::Error| CommandError::Routing(err.to_string());
-                    match command {
-                        RoutingCommand::Reconcile(reply) => {
-                            let _ = reply.send(routing.reconcile_now().await.map_err(failed));
-                        }
-                        RoutingCommand::Status(reply) => {
-                            let _ = reply.send(routing.status().await.map_err(failed));
-                        }
-                    }
-                });
-            }
-            Command::PrepareHooks {
-                event,
-                index,
-                reply,
-            } => {
-                let _ = reply.send(self.hook_request(&event, index));
-            }
-            Command::DryRunHooks {
-                event,
-                index,
-                reply,
-            } => match self.hook_request(&event, index) {
-                Err(err) => {
-                    let _ = reply.send(Err(err));
-                }
-                Ok(request) => {
-                    let settings = hook_settings(&self.config, self.enforce_hook_ownership);
-                    tokio::spawn(async move {
-                        let result = hooks::dry_run(request, settings)
-                            .await
-                            .map_err(CommandError::Hooks);
-                        let _ = reply.send(result);
-                    });
-                }
-            },
-            Command::RunHooks {
-                event,
-                index,
-                reply,
-            } => match self.hook_request(&event, index) {
-                Err(err) => {
-                    let _ = reply.send(Err(err));
-                }
-                Ok(request) => {
-                    info!(
-                        ifindex = index,
-                        event = %event,
-                        "running the {event} hooks of link {index} on request (RunHooks())"
-                    );
-                    let outcome = self.hooks.run(request);
-                    // The runner answers when the scripts are done; the broker goes on.
-                    tokio::spawn(async move {
-                        let result = outcome.await.map_err(|_| CommandError::Stopping);
-                        let _ = reply.send(result);
-                    });
-                }
-            },
-        }
-    }
-
-    /// The request an event of this link gets now: its current view, states and lease.
-    fn hook_request(&self, event: &str, index: IfIndex) -> Result<hooks::Request, CommandError> {
-        if !hooks::discover::is_valid_event_name(event) {
-            return Err(CommandError::InvalidEvent(event.to_string()));
-        }
-        let view = self
-            .state
-            .link(index)
-            .ok_or(CommandError::NoSuchLink(index))?;
-        let mut vars: Vec<(String, String)> = view
-            .states
-            .iter()
-            .map(|(property, value)| (property.name().to_string(), value.to_string()))
-            .collect();
-        if StateProperty::ALL
-            .iter()
-            .any(|p| p.validate(event).is_some())
-        {
-            vars.push(("STATE".to_string(), event.to_string()));
-        }
-        Ok(hooks::Request {
-            event: event.to_string(),
-            link: Some(Arc::clone(view)),
-            vars,
-            lease: view.lease.as_deref().cloned(),
-        })
     }
 
     /// Applies one event; returns whether the link table changed.
@@ -403,59 +302,43 @@ impl Broker {
                 self.act(&changes, false) | views_changed
             }
             Event::ConfigReloaded(config) => {
-                // The daemon already kept the restart-only keys at their running values
-                // (`config::reload::accept`) and said so; everything else applies now.
-                let file = config.dir.join(crate::config::CONFIG_FILE_NAME);
-                info!(
-                    dir = %config.dir.display(),
-                    "configuration reloaded from {}",
-                    file.display()
-                );
-                let old = std::mem::replace(&mut self.config, *config);
-                let settings = Settings::derive(&self.config, self.enforce_hook_ownership);
-                let lease_routers = std::mem::take(&mut self.routing_settings.lease_routers);
-                self.routing_settings = settings.routing;
-                self.routing_settings.lease_routers = lease_routers;
-                if let Some(routing) = &self.routing {
-                    routing.update_settings(self.routing_settings.clone());
-                }
-                self.hooks.update_settings(settings.hooks);
-                // UseDNS, UseDomain, UseHostname and Links apply to the leases held now, not
-                // only to the next one: what a link no longer pushes is reverted, what it
-                // pushes now is sent (again: the push actor coalesces, resolved ignores a
-                // repeat).
-                let Some(push) = self.push.clone() else {
-                    return false;
-                };
-                let held: Vec<(IfIndex, String, Lease)> = self
-                    .state
-                    .links()
-                    .filter_map(|v| {
-                        let lease = v.lease.as_deref()?.clone();
-                        Some((v.attrs.index, v.attrs.name.clone(), lease))
-                    })
-                    .collect();
-                let pushes = |config: &Config, name: &str| {
-                    let (on, n) = (config.link_selected(name), &config.network);
-                    (on && n.use_dns, on && n.use_domain, on && n.use_hostname)
-                };
-                for (index, name, lease) in held {
-                    let (before, after) = (pushes(&old, &name), pushes(&self.config, &name));
-                    if before == after {
-                        continue;
-                    }
-                    if (before.0 && !after.0) || (before.1 && !after.1) {
-                        push.revert_link(index);
-                    }
-                    if before.2 && !after.2 {
-                        push.set_hostname(None);
-                    }
-                    if self.config.link_selected(&name) {
-                        self.push_lease(index, &name, Some(Box::new(lease)));
-                    }
-                }
+                self.reconfigure(*config);
                 false
             }
+        }
+    }
+
+    /// Takes a reloaded configuration (SIGHUP or `Reload()`) and hands the effect actors
+    /// their part of it.
+    fn reconfigure(&mut self, config: Config) {
+        // The daemon already kept the restart-only keys at their running values
+        // (`config::reload::accept`) and said so; everything else applies now.
+        let file = config.dir.join(crate::config::CONFIG_FILE_NAME);
+        info!(
+            dir = %config.dir.display(),
+            "configuration reloaded from {}",
+            file.display()
+        );
+        let old = std::mem::replace(&mut self.config, config);
+        let lease_routers = std::mem::take(&mut self.routing_settings.lease_routers);
+        self.routing_settings = settings::routing_settings(&self.config);
+        self.routing_settings.lease_routers = lease_routers;
+        self.effects
+            .routing
+            .update_settings(self.routing_settings.clone());
+        self.effects.hooks.reconfigure(&self.config);
+        // UseDNS, UseDomain, UseHostname and Links apply to the leases held now, not only to
+        // the next one.
+        if let Some(push) = &self.effects.push {
+            let held: Vec<(IfIndex, String, Lease)> = self
+                .state
+                .links()
+                .filter_map(|v| {
+                    let lease = v.lease.as_deref()?.clone();
+                    Some((v.attrs.index, v.attrs.name.clone(), lease))
+                })
+                .collect();
+            push_policy::carry_out(push, push_policy::for_reload(&old, &self.config, &held));
         }
     }
 
@@ -463,7 +346,7 @@ impl Broker {
     /// report (`initial`) is where the daemon starts from, not a list of transitions: once
     /// every report the startup triggers need is in, they run instead.
     fn act(&mut self, changes: &[Change], initial: bool) -> bool {
-        log_changes(&self.state, changes);
+        log::changes(&self.state, changes);
         self.announce(changes);
         if initial {
             self.startup_triggers_when_ready();
@@ -484,76 +367,22 @@ impl Broker {
         !changes.is_empty()
     }
 
-    /// Runs the startup triggers once both the kernel's first dump (which names the links)
-    /// and the generator's first report (which gives their states) have arrived, in
-    /// whichever order the sources delivered them.
+    /// Runs the startup triggers once the reports they need are in ([`startup::ready`]).
     fn startup_triggers_when_ready(&mut self) {
-        let origin = match self.config.system.generator {
-            Generator::Netlink => Origin::Kernel,
-            Generator::SystemdNetworkd => Origin::Networkd,
-            Generator::Dhclient => return,
+        let Some(origin) = startup::origin(self.config.system.generator) else {
+            return;
         };
-        let ready = self.kernel_seen && (origin == Origin::Kernel || self.networkd_seen);
-        if ready && !self.startup_done {
+        if startup::ready(origin, self.kernel_seen, self.networkd_seen) && !self.startup_done {
             self.startup_done = true;
             self.startup_triggers(origin);
         }
     }
 
-    fn carry_out(&mut self, effects: Vec<Effect>) {
-        let now = Instant::now();
-        for effect in effects {
-            match effect {
-                Effect::RoutesModified(index) => self.routes_modified.touch(index, now),
-                Effect::Forget(index) => {
-                    self.routes_modified.forget(index);
-                    self.dispatched.forget(index);
-                    if !self.in_flight.is_empty() {
-                        self.forgets += 1;
-                        self.forgotten.insert(index, self.forgets);
-                    }
-                    // resolved drops a removed link's settings itself; the actor only has to
-                    // forget what it would re-apply.
-                    if let Some(push) = &self.push {
-                        push.revert_link(index);
-                    }
-                }
-                Effect::RunStateHooks {
-                    index,
-                    property,
-                    value,
-                } => self.run_state_hooks(index, property, value),
-                Effect::RunManagerHooks(changed) => self.run_manager_hooks(&changed),
-                Effect::RunLeaseHooks { index, lease } => self.run_lease_hooks(index, *lease),
-                Effect::PushLease { index, name, lease } => self.push_lease(index, &name, lease),
-            }
-        }
-    }
-
-    /// networkd-dispatcher's `--run-startup-triggers`: run the hooks of every link's current
-    /// operational and administrative state, except those this boot already dispatched (a
-    /// restarted daemon does not repeat them). With `StartupTriggers: false` the current
-    /// states are only recorded, so later transitions are measured from them.
+    /// networkd-dispatcher's `--run-startup-triggers`: run the hooks of every due state
+    /// ([`startup::due`]). With `StartupTriggers: false` the current states are only recorded,
+    /// so later transitions are measured from them.
     fn startup_triggers(&mut self, origin: Origin) {
-        let mut due = Vec::new();
-        for view in self.state.links() {
-            let index = view.attrs.index;
-            let states = match origin {
-                Origin::Kernel => self.state.derived(index),
-                Origin::Networkd => self.state.networkd(index),
-            };
-            let Some(states) = states else { continue };
-            if !self.config.link_selected(&view.attrs.name) {
-                continue;
-            }
-            for property in [StateProperty::Operational, StateProperty::Administrative] {
-                if let Some(value) = states.get(&property) {
-                    if !self.dispatched.contains(index, property, value) {
-                        due.push((index, property, *value));
-                    }
-                }
-            }
-        }
+        let due = startup::due(&self.config, &self.state, origin, &self.dispatched);
         for (index, property, value) in due {
             if self.config.system.startup_triggers {
                 debug!(
@@ -564,6 +393,40 @@ impl Broker {
                 self.run_state_hooks(index, property, value);
             } else {
                 self.dispatched.record(index, property, value);
+            }
+        }
+    }
+
+    fn carry_out(&mut self, effects: Vec<Effect>) {
+        let now = now();
+        for effect in effects {
+            match effect {
+                Effect::RoutesModified(index) => self.routes_modified.touch(index, now),
+                Effect::Forget(index) => {
+                    self.routes_modified.forget(index);
+                    self.dispatched.forget(index);
+                    self.in_flight.forget(index);
+                    // resolved drops a removed link's settings itself; the actor only has to
+                    // forget what it would re-apply.
+                    if let Some(push) = &self.effects.push {
+                        push.revert_link(index);
+                    }
+                }
+                Effect::RunStateHooks {
+                    index,
+                    property,
+                    value,
+                } => self.run_state_hooks(index, property, value),
+                Effect::RunManagerHooks(changed) => self.run_manager_hooks(&changed),
+                Effect::RunLeaseHooks { index, lease } => self.run_lease_hooks(index, *lease),
+                Effect::PushLease { index, name, lease } => {
+                    if let Some(push) = &self.effects.push {
+                        let network = &self.config.network;
+                        let pushes =
+                            push_policy::for_lease(network, index, &name, lease.as_deref());
+                        push_policy::carry_out(push, pushes);
+                    }
+                }
             }
         }
     }
@@ -586,58 +449,14 @@ impl Broker {
             view.attrs.name,
             property.name()
         );
-        let mut vars = vec![(property.name().to_string(), value.to_string())];
-        for (other, current) in &view.states {
-            if *other != property {
-                vars.push((other.name().to_string(), current.to_string()));
-            }
-        }
-        // networkd-dispatcher's name for the state that chose the directory.
-        vars.push(("STATE".to_string(), value.to_string()));
-        let outcome = self.hooks.track(hooks::Request {
-            event: value.to_string(),
-            link: Some(Arc::clone(view)),
-            vars,
-            lease: None,
-        });
-        // Recorded when the batch ran to its end; a receiver error means the runner dropped
-        // the request (stopping, or coalesced into a later one), which is not a run either.
-        let asked = self.forgets;
-        self.in_flight.push(Box::pin(async move {
-            let batch = outcome.await.ok()?;
-            batch.complete.then_some((index, property, value, asked))
-        }));
+        let request = requests::state_change(view, property, value);
+        // Recorded when the batch ran to its end.
+        let outcome = self.effects.hooks.track(request);
+        self.in_flight.track(index, property, value, outcome);
     }
 
-    /// Pushes a link's lease to resolved (`UseDNS`, `UseDomain`) and hostnamed
-    /// (`UseHostname`), or reverts what was pushed when the lease is gone.
-    fn push_lease(&mut self, index: IfIndex, name: &str, lease: Option<Box<Lease>>) {
-        let Some(push) = &self.push else { return };
-        let network = &self.config.network;
-        match lease {
-            None => {
-                if network.use_dns || network.use_domain {
-                    push.revert_link(index);
-                }
-                if network.use_hostname {
-                    push.set_hostname(None);
-                }
-            }
-            Some(lease) => {
-                let dns = network.use_dns.then(|| lease.dns.clone());
-                let domains = network.use_domain.then(|| lease.search_domains());
-                if dns.is_some() || domains.is_some() {
-                    push.set_link(index, name.to_string(), dns, domains);
-                }
-                if network.use_hostname {
-                    push.set_hostname(lease.host_name.clone());
-                }
-            }
-        }
-    }
-
-    /// `routable.d` for a new or changed dhclient lease (the original's dhclient mode ran only
-    /// this directory; a renewal with the same content never gets here).
+    /// `routable.d` for a new or changed dhclient lease (a renewal with the same content
+    /// never gets here).
     fn run_lease_hooks(&mut self, index: IfIndex, lease: Lease) {
         let Some(view) = self.state.link(index) else {
             return;
@@ -650,18 +469,9 @@ impl Broker {
             view.attrs.name,
             lease.address
         );
-        let vars = view
-            .states
-            .iter()
-            .map(|(property, value)| (property.name().to_string(), value.to_string()))
-            .chain([("STATE".to_string(), "routable".to_string())])
-            .collect();
-        self.hooks.submit(hooks::Request {
-            event: "routable".to_string(),
-            link: Some(Arc::clone(view)),
-            vars,
-            lease: Some(lease),
-        });
+        self.effects
+            .hooks
+            .submit(requests::lease_change(view, lease));
     }
 
     fn run_manager_hooks(&mut self, changed: &[(StateProperty, &'static str)]) {
@@ -674,41 +484,30 @@ impl Broker {
             "manager states changed: {}",
             shown.join(" ")
         );
-        // Every current manager state, the changed ones among them with their new values.
-        let vars = self
-            .state
-            .manager()
-            .iter()
-            .map(|(property, value)| (property.name().to_string(), value.to_string()))
-            .collect();
-        self.hooks.submit(hooks::Request {
-            event: "manager".to_string(),
-            link: None,
-            vars,
-            lease: None,
-        });
+        let request = requests::manager_change(self.state.manager());
+        self.effects.hooks.submit(request);
     }
 
     /// Hands the discrete changes to the bus, one notice each and in order, before the
     /// snapshot holding them is published (see [`command::Notice`]).
     fn announce(&self, changes: &[Change]) {
-        let Some(notices) = &self.notices else { return };
+        let notices = &self.outputs.notices;
         for change in changes {
             let notice = match change {
                 Change::LinkAdded(index) => {
                     let Some(view) = self.state.link(*index) else {
                         continue;
                     };
-                    command::Notice::LinkAdded(*index, view.attrs.name.clone())
+                    Notice::LinkAdded(*index, view.attrs.name.clone())
                 }
                 Change::LinkRemoved(view) => {
-                    command::Notice::LinkRemoved(view.attrs.index, view.attrs.name.clone())
+                    Notice::LinkRemoved(view.attrs.index, view.attrs.name.clone())
                 }
                 Change::AddressAdded(index, address) => {
-                    command::Notice::AddressAdded(*index, address.clone())
+                    Notice::AddressAdded(*index, address.clone())
                 }
                 Change::AddressRemoved(index, address) => {
-                    command::Notice::AddressRemoved(*index, address.clone())
+                    Notice::AddressRemoved(*index, address.clone())
                 }
                 _ => continue,
             };
@@ -723,9 +522,7 @@ impl Broker {
             let Some(view) = self.state.link(index) else {
                 continue;
             };
-            if let Some(notices) = &self.notices {
-                let _ = notices.send(command::Notice::RoutesModified(index));
-            }
+            let _ = self.outputs.notices.send(Notice::RoutesModified(index));
             if !self.config.link_selected(&view.attrs.name) {
                 continue;
             }
@@ -735,13 +532,7 @@ impl Broker {
                 "{}: routes settled",
                 view.attrs.name
             );
-            self.hooks.submit(hooks::Request {
-                event: "routes-modified".to_string(),
-                // Shared with the snapshot: the runner keeps the view of this moment alive.
-                link: Some(Arc::clone(view)),
-                vars: Vec::new(),
-                lease: None,
-            });
+            self.effects.hooks.submit(requests::routes_modified(view));
         }
     }
 }
@@ -757,99 +548,16 @@ fn same_picture(a: &Snapshot, b: &Snapshot) -> bool {
             .all(|((i, x), (j, y))| i == j && (Arc::ptr_eq(x, y) || x == y))
 }
 
+/// The broker's clock: tokio's, which is the system's except in tests that pause it (the
+/// debounce then runs on the same clock as the timer that wakes it).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
         None => std::future::pending().await,
-    }
-}
-
-fn log_changes(state: &State, changes: &[Change]) {
-    for change in changes {
-        match change {
-            Change::LinkAdded(index) => {
-                if let Some(view) = state.link(*index) {
-                    info!(
-                        ifindex = index,
-                        ifname = %view.attrs.name,
-                        "link {} appeared (index {index})",
-                        view.attrs.name
-                    );
-                }
-            }
-            Change::LinkRemoved(view) => {
-                info!(
-                    ifindex = view.attrs.index,
-                    ifname = %view.attrs.name,
-                    "link {} removed (index {})",
-                    view.attrs.name,
-                    view.attrs.index
-                )
-            }
-            Change::LinkRenamed { index, old } => {
-                if let Some(view) = state.link(*index) {
-                    info!(
-                        ifindex = index,
-                        old = %old,
-                        ifname = %view.attrs.name,
-                        "link {old} renamed to {} (index {index})",
-                        view.attrs.name
-                    );
-                }
-            }
-            Change::AddressAdded(index, a) => {
-                debug!(
-                    ifindex = index,
-                    address = %a.ip,
-                    prefix = a.prefix_len,
-                    "address {}/{} added to link {index}",
-                    a.ip,
-                    a.prefix_len
-                )
-            }
-            Change::AddressRemoved(index, a) => {
-                debug!(
-                    ifindex = index,
-                    address = %a.ip,
-                    prefix = a.prefix_len,
-                    "address {}/{} removed from link {index}",
-                    a.ip,
-                    a.prefix_len
-                )
-            }
-            Change::StatesChanged {
-                index,
-                origin,
-                changed,
-            } => {
-                for (property, value) in changed {
-                    debug!(
-                        ifindex = index,
-                        ?origin,
-                        "link {index}: {}={value} ({origin:?})",
-                        property.name()
-                    );
-                }
-            }
-            Change::LeaseChanged {
-                interface, after, ..
-            } => match after {
-                Some(lease) => {
-                    info!(
-                        ifname = %interface,
-                        address = ?lease.address,
-                        "{interface}: lease changed (address {:?})",
-                        lease.address
-                    )
-                }
-                None => info!(ifname = %interface, "{interface}: lease gone"),
-            },
-            Change::LinkChanged(_)
-            | Change::RoutesChanged(_)
-            | Change::ManagerStatesChanged(_)
-            | Change::RuleAdded(_)
-            | Change::RuleRemoved(_) => {}
-        }
     }
 }
 

@@ -26,12 +26,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use futures_util::FutureExt as _;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, RngSeed};
 
 use super::derive::derive;
 use super::*;
+use crate::config::Generator;
 use crate::event::KernelSnapshot;
 use crate::hooks::runner::Recorder;
 use crate::model::link::{IFF_LOWER_UP, IFF_UP};
@@ -710,13 +710,18 @@ fn config_of(case: &Case) -> Config {
 
 fn start(config: &Config, memory: Dispatched) -> Subject {
     let (hooks, recorder) = hooks::Handle::recording();
-    let (mut broker, snapshots) = Broker::new(config.clone(), hooks, false, memory);
-    let notices = broker.notices();
+    let effects = Effects {
+        hooks,
+        routing: routing::detached(),
+        push: None,
+    };
+    let (outputs, readers) = Outputs::new(memory);
+    let broker = Broker::new(config.clone(), effects, outputs);
     Subject {
         broker,
-        snapshots,
+        snapshots: readers.snapshots,
         recorder,
-        notices,
+        notices: readers.notices,
     }
 }
 
@@ -735,12 +740,9 @@ impl Subject {
             .recorder
             .take()
             .into_iter()
-            .map(|r| (r.event, r.link.map(|l| l.attrs.index), r.lease))
+            .map(|r| (r.event.to_string(), r.link.map(|l| l.attrs.index), r.lease))
             .collect();
-        while let Some(Some(done)) = self.broker.in_flight.next().now_or_never() {
-            self.broker.hooks_done(done);
-        }
-        self.broker.save_dispatched();
+        self.broker.collect_finished();
         let mut announced = Vec::new();
         // The stream also carries the link and address notices (the bus's discrete
         // signals); this model checks only the settled route bursts.

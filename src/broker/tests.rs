@@ -1,4 +1,8 @@
-//! Unit tests of `crate::broker`.
+//! Unit tests of `crate::broker`. The broker hands its hooks to a recording handle
+//! ([`Recorder`]: nothing is spawned, each request is answered by the test) and the tests wait
+//! for what the broker publishes instead of sleeping; the debounce of `routes-modified.d` runs
+//! on paused time. Only the flood test runs real scripts: it checks the runner's backlog under
+//! the broker's flood.
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -8,7 +12,14 @@ use tokio::sync::mpsc;
 use super::*;
 use crate::config::Generator;
 use crate::event::KernelSnapshot;
+use crate::hooks::dispatched_file;
+use crate::hooks::runner::{Recorder, Submitted};
+use crate::hooks::{HookEvent, ScriptResult};
 use crate::model::{KernelOperState, LinkAttrs, Route};
+use command::CommandError;
+
+/// How long a test waits for something that must happen; only reached when it does not.
+const WAIT: Duration = Duration::from_secs(10);
 
 /// An up link.
 fn link(index: IfIndex, name: &str) -> LinkAttrs {
@@ -22,47 +33,91 @@ fn route(oif: IfIndex, dst: &str) -> Route {
     crate::model::fixtures::route(oif, dst, 24)
 }
 
-/// Runs a broker with a real hook runner over a scratch configuration directory holding
-/// one `routes-modified.d` script.
-fn start(
-    dir: &std::path::Path,
-) -> (
-    mpsc::Sender<Event>,
-    mpsc::UnboundedReceiver<hooks::BatchResult>,
-    CancellationToken,
-) {
-    let (events, results, cancel, _, _) = start_with(
-        Config::defaults(dir),
-        Dispatched::default(),
-        "routes-modified.d",
-    );
-    (events, results, cancel)
+/// A broker over `config` handing its hooks to `hooks`, starting from `dispatched`; no
+/// policy routing (a detached handle) and no pushing.
+fn broker(config: Config, hooks: hooks::Handle, dispatched: Dispatched) -> (Broker, Readers) {
+    let effects = Effects {
+        hooks,
+        routing: routing::detached(),
+        push: None,
+    };
+    let (outputs, readers) = Outputs::new(dispatched);
+    (Broker::new(config, effects, outputs), readers)
 }
 
-type Started = (
-    mpsc::Sender<Event>,
-    mpsc::UnboundedReceiver<hooks::BatchResult>,
-    CancellationToken,
-    watch::Receiver<Dispatched>,
-    command::CommandSender,
-);
+/// A running broker and what a test drives and watches it with.
+struct Started {
+    events: mpsc::Sender<Event>,
+    hooks: Recorder,
+    readers: Readers,
+    commands: command::CommandSender,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
 
-/// A broker over `config` with one script that exits 0 in `config.dir/hook_dir`.
-fn start_with(config: Config, dispatched: Dispatched, hook_dir: &str) -> Started {
-    let hook_dir = config.dir.join(hook_dir);
-    std::fs::create_dir_all(&hook_dir).unwrap();
-    let script = hook_dir.join("10-true");
-    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (results_tx, results) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(hook_settings(&config, false), results_tx);
-    let (broker, _snapshots) = Broker::new(config, hooks, false, dispatched);
-    let memory = broker.dispatched_updates();
+/// Runs a broker over `config` from `dispatched`, its hooks going to a [`Recorder`].
+fn start(config: Config, dispatched: Dispatched) -> Started {
+    let (hooks, recorder) = hooks::Handle::recording();
+    let (broker, readers) = broker(config, hooks, dispatched);
     let (events, events_rx) = mpsc::channel(16);
     let cancel = CancellationToken::new();
     let (commands, commands_rx) = command::channel();
-    tokio::spawn(broker.run(events_rx, commands_rx, cancel.clone()));
-    (events, results, cancel, memory, commands)
+    let task = tokio::spawn(broker.run(events_rx, commands_rx, cancel.clone()));
+    Started {
+        events,
+        hooks: recorder,
+        readers,
+        commands,
+        cancel,
+        task,
+    }
+}
+
+impl Started {
+    async fn send(&self, event: impl Into<Event>) {
+        self.events.send(event.into()).await.unwrap();
+    }
+
+    /// The next hook request, waiting for it.
+    async fn next_hooks(&mut self, what: &str) -> Submitted {
+        tokio::time::timeout(WAIT, self.hooks.next())
+            .await
+            .unwrap_or_else(|_| panic!("no hook request: {what}"))
+            .expect("the broker dropped its hook handle")
+    }
+
+    /// Waits until the published picture satisfies `ready`: everything sent before it
+    /// satisfied it has been applied, and the hooks it asked for submitted.
+    async fn published(&mut self, what: &str, ready: impl FnMut(&Arc<Snapshot>) -> bool) {
+        tokio::time::timeout(WAIT, self.readers.snapshots.wait_for(ready))
+            .await
+            .unwrap_or_else(|_| panic!("never published: {what}"))
+            .unwrap();
+    }
+
+    /// Stops the broker as `daemon::run` does on SIGTERM and waits until it has.
+    async fn stop(self) -> (Recorder, Readers) {
+        self.cancel.cancel();
+        self.task.await.unwrap();
+        (self.hooks, self.readers)
+    }
+}
+
+/// `(event, link)` of a request.
+fn what(request: &hooks::Request) -> (String, Option<IfIndex>) {
+    (
+        request.event.to_string(),
+        request.link.as_ref().map(|l| l.attrs.index),
+    )
+}
+
+/// One script that exited 0.
+fn one_success() -> Vec<ScriptResult> {
+    vec![ScriptResult {
+        script: "/etc/network-broker/routable.d/10-true".into(),
+        status: 0,
+        error: String::new(),
+    }]
 }
 
 fn routable_link_snapshot() -> KernelSnapshot {
@@ -83,54 +138,47 @@ fn routable_link_snapshot() -> KernelSnapshot {
     }
 }
 
-#[tokio::test]
-async fn startup_triggers_wait_for_the_kernel_when_networkd_reports_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config::defaults(dir.path());
-    let (events, mut results, cancel, _, _) =
-        start_with(config, Dispatched::default(), "routable.d");
+fn networkd_report() -> NetworkdEvent {
     let states = crate::model::States::from([
         (StateProperty::Operational, "routable"),
         (StateProperty::Administrative, "configured"),
     ]);
-    let report = NetworkdEvent::Snapshot {
+    NetworkdEvent::Snapshot {
         manager: crate::model::States::new(),
         links: std::collections::BTreeMap::from([(3, states)]),
-    };
-    events.send(report.into()).await.unwrap();
-    events
-        .send(KernelEvent::Snapshot(routable_link_snapshot()).into())
-        .await
-        .unwrap();
-    let batch = tokio::time::timeout(Duration::from_secs(10), results.recv())
-        .await
-        .expect("the startup trigger did not run after the kernel's dump arrived")
-        .unwrap();
-    assert_eq!((batch.event.as_str(), batch.ifindex), ("routable", Some(3)));
-    cancel.cancel();
+    }
+}
+
+fn has_link(index: IfIndex) -> impl FnMut(&Arc<Snapshot>) -> bool {
+    move |s| s.links.contains_key(&index)
+}
+
+#[tokio::test]
+async fn startup_triggers_wait_for_the_kernel_when_networkd_reports_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = start(Config::defaults(dir.path()), Dispatched::default());
+    broker.send(networkd_report()).await;
+    broker
+        .send(KernelEvent::Snapshot(routable_link_snapshot()))
+        .await;
+    let run = broker
+        .next_hooks("the startup trigger after the kernel's dump arrived")
+        .await;
+    assert_eq!(what(&run.request), ("routable".to_string(), Some(3)));
+    broker.stop().await;
 }
 
 #[tokio::test]
 async fn commands_prepare_and_run_hooks_of_a_link() {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config::defaults(dir.path());
-    let (events, _results, cancel, _, commands) =
-        start_with(config, Dispatched::default(), "routable.d");
-    events
-        .send(KernelEvent::Snapshot(routable_link_snapshot()).into())
-        .await
-        .unwrap();
-
+    let mut broker = start(Config::defaults(dir.path()), Dispatched::default());
+    broker
+        .send(KernelEvent::Snapshot(routable_link_snapshot()))
+        .await;
     // Commands and events come on different channels: wait until the dump is applied.
-    let mut request = commands.prepare_hooks("routable", 3).await;
-    for _ in 0..100 {
-        if request.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        request = commands.prepare_hooks("routable", 3).await;
-    }
-    let request = request.unwrap();
+    broker.published("the kernel's dump", has_link(3)).await;
+
+    let request = broker.commands.prepare_hooks("routable", 3).await.unwrap();
     assert_eq!(request.event, "routable");
     assert_eq!(
         request.link.as_ref().map(|l| l.attrs.name.as_str()),
@@ -140,19 +188,28 @@ async fn commands_prepare_and_run_hooks_of_a_link() {
         .vars
         .contains(&("STATE".to_string(), "routable".to_string())));
 
-    let batch = commands.run_hooks("routable", 3).await.unwrap();
+    let commands = broker.commands.clone();
+    let asked = tokio::spawn(async move { commands.run_hooks("routable", 3).await });
+    let run = broker.next_hooks("RunHooks(routable, 3)").await;
+    assert_eq!(what(&run.request), ("routable".to_string(), Some(3)));
+    run.finish(one_success(), true);
+    let batch = asked.await.unwrap().unwrap();
     assert_eq!(batch.results.len(), 1);
     assert_eq!(batch.results[0].status, 0);
 
     assert_eq!(
-        commands.run_hooks("routable", 99).await,
+        broker.commands.run_hooks("routable", 99).await,
         Err(CommandError::NoSuchLink(99))
     );
     assert_eq!(
-        commands.prepare_hooks("../x", 3).await.map(|r| r.event),
+        broker
+            .commands
+            .prepare_hooks("../x", 3)
+            .await
+            .map(|r| r.event),
         Err(CommandError::InvalidEvent("../x".into()))
     );
-    cancel.cancel();
+    broker.stop().await;
 }
 
 #[tokio::test]
@@ -161,34 +218,155 @@ async fn startup_triggers_run_once_per_boot() {
     let mut config = Config::defaults(dir.path());
     config.system.generator = Generator::Netlink;
 
-    let (events, mut results, cancel, mut memory, _) =
-        start_with(config.clone(), Dispatched::default(), "routable.d");
-    events
-        .send(KernelEvent::Snapshot(routable_link_snapshot()).into())
-        .await
-        .unwrap();
-    let batch = tokio::time::timeout(Duration::from_secs(10), results.recv())
-        .await
-        .expect("the startup trigger did not run routable.d")
-        .unwrap();
-    assert_eq!((batch.event.as_str(), batch.ifindex), ("routable", Some(3)));
-    tokio::time::timeout(Duration::from_secs(10), memory.changed())
+    let mut first = start(config.clone(), Dispatched::default());
+    first
+        .send(KernelEvent::Snapshot(routable_link_snapshot()))
+        .await;
+    let run = first.next_hooks("the startup trigger of routable.d").await;
+    assert_eq!(what(&run.request), ("routable".to_string(), Some(3)));
+    run.finish(Vec::new(), true);
+    tokio::time::timeout(WAIT, first.readers.dispatched.changed())
         .await
         .unwrap()
         .unwrap();
-    let remembered = memory.borrow().clone();
+    let remembered = first.readers.dispatched.borrow().clone();
     assert!(remembered.contains(3, StateProperty::Operational, "routable"));
-    cancel.cancel();
+    first.stop().await;
 
-    // A restarted daemon with that memory runs nothing for the unchanged state.
-    let (events, mut results, cancel, _, _) = start_with(config, remembered, "routable.d");
-    events
-        .send(KernelEvent::Snapshot(routable_link_snapshot()).into())
-        .await
-        .unwrap();
-    let rerun = tokio::time::timeout(Duration::from_millis(800), results.recv()).await;
-    assert!(rerun.is_err(), "startup trigger ran again: {rerun:?}");
-    cancel.cancel();
+    // A restarted daemon with that memory runs nothing for the unchanged state: once the
+    // dump is applied, every hook it would run has been submitted.
+    let mut second = start(config, remembered);
+    second
+        .send(KernelEvent::Snapshot(routable_link_snapshot()))
+        .await;
+    second.published("the kernel's dump", has_link(3)).await;
+    let rerun = second.hooks.take();
+    assert!(rerun.is_empty(), "startup trigger ran again: {rerun:?}");
+    second.stop().await;
+}
+
+/// One daemon life as `daemon::run` wires it: broker, hooks and the task that saves the
+/// memory to `runtime`, started from what an earlier life saved there.
+struct Life {
+    broker: Started,
+    /// The memory as the broker hands it out (the writer has its own receiver).
+    memory: watch::Receiver<Dispatched>,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+fn live(config: &Config, runtime: &std::path::Path) -> Life {
+    let broker = start(config.clone(), dispatched_file::load(runtime));
+    let memory = broker.readers.dispatched.clone();
+    let writer = tokio::spawn(dispatched_file::write_task(
+        runtime.to_path_buf(),
+        broker.readers.dispatched.clone(),
+    ));
+    Life {
+        broker,
+        memory,
+        writer,
+    }
+}
+
+impl Life {
+    /// Stops as on SIGTERM (`daemon::run`: the broker first, then the runner, which drops
+    /// or kills what it still holds) and waits until the memory is saved.
+    async fn stop(self) {
+        let Life {
+            broker,
+            memory,
+            writer,
+        } = self;
+        drop(memory);
+        let (hooks, readers) = broker.stop().await;
+        drop((hooks, readers));
+        writer.await.unwrap();
+    }
+}
+
+/// A stop while a startup `routable.d` hook runs: that hook and the `configured.d` queued
+/// behind it (same link) never completed, so the next start runs both again (found by the
+/// hostile campaign: they were recorded as dispatched when queued and never ran again).
+#[tokio::test]
+async fn startup_hooks_interrupted_by_a_stop_run_again_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = dir.path().join("run");
+    let config = Config::defaults(&dir.path().join("etc"));
+    let dump = || KernelEvent::Snapshot(routable_link_snapshot());
+    // The hooks that started, across the lives, as the scripts would log them.
+    let mut ran = Vec::new();
+
+    let mut first = live(&config, &runtime);
+    first.broker.send(dump()).await;
+    first.broker.send(networkd_report()).await;
+    let routable = first.broker.next_hooks("the startup routable.d").await;
+    ran.push(routable.request.event.to_string());
+    let configured = first.broker.next_hooks("the startup configured.d").await;
+    assert_eq!(
+        what(&configured.request),
+        ("configured".to_string(), Some(3))
+    );
+    // What a `kill -9` now would leave: the memory handed out so far.
+    assert!(
+        !first
+            .memory
+            .borrow()
+            .contains(3, StateProperty::Operational, "routable"),
+        "a running hook is already dispatched: {:?}",
+        first.memory.borrow()
+    );
+    first.stop().await;
+    // The stopping runner kills the running hook and drops the one queued behind it.
+    routable.finish(Vec::new(), false);
+    drop(configured);
+    assert_eq!(ran, ["routable"]);
+    let saved = dispatched_file::load(&runtime);
+    assert!(
+        !saved.contains(3, StateProperty::Operational, "routable"),
+        "an interrupted hook was saved as dispatched: {saved:?}"
+    );
+
+    // The next start: both run, in order, and are then remembered.
+    let mut second = live(&config, &runtime);
+    second.broker.send(dump()).await;
+    second.broker.send(networkd_report()).await;
+    for state in ["routable", "configured"] {
+        let run = second.broker.next_hooks(state).await;
+        assert_eq!(what(&run.request), (state.to_string(), Some(3)));
+        ran.push(run.request.event.to_string());
+        run.finish(Vec::new(), true);
+    }
+    tokio::time::timeout(
+        WAIT,
+        second.memory.wait_for(|m| {
+            m.contains(3, StateProperty::Operational, "routable")
+                && m.contains(3, StateProperty::Administrative, "configured")
+        }),
+    )
+    .await
+    .expect("the completed hooks were never remembered")
+    .unwrap();
+    second.stop().await;
+    assert_eq!(ran, ["routable", "routable", "configured"]);
+    let saved = dispatched_file::load(&runtime);
+    assert!(saved.contains(3, StateProperty::Operational, "routable"));
+    assert!(saved.contains(3, StateProperty::Administrative, "configured"));
+
+    // And a third start, with nothing changed, runs nothing.
+    let mut third = live(&config, &runtime);
+    third.broker.send(dump()).await;
+    third.broker.send(networkd_report()).await;
+    third
+        .broker
+        .published("the third start's states", |s| {
+            s.links.get(&3).is_some_and(|l| {
+                l.states.get(&StateProperty::Administrative) == Some(&"configured")
+            })
+        })
+        .await;
+    let again = third.broker.hooks.take();
+    assert!(again.is_empty(), "{again:?}");
+    third.stop().await;
 }
 
 /// A script in `dir/<event>.d/` that appends its event to `log`, then runs `rest`.
@@ -209,131 +387,6 @@ fn logged(log: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-/// One daemon life as `daemon::run` wires it: broker, hook runner and the task that saves
-/// the memory to `runtime`, started from what an earlier life saved there.
-struct Life {
-    events: mpsc::Sender<Event>,
-    hooks: hooks::Handle,
-    cancel: CancellationToken,
-    broker: tokio::task::JoinHandle<()>,
-    writer: tokio::task::JoinHandle<()>,
-}
-
-fn live(config: &Config, runtime: &std::path::Path) -> Life {
-    let (results_tx, _results) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(hook_settings(config, false), results_tx);
-    let (broker, _snapshots) =
-        Broker::new(config.clone(), hooks.clone(), false, memory::load(runtime));
-    let writer = tokio::spawn(memory::write_task(
-        runtime.to_path_buf(),
-        broker.dispatched_updates(),
-    ));
-    let (events, events_rx) = mpsc::channel(16);
-    let cancel = CancellationToken::new();
-    let (_commands, commands_rx) = command::channel();
-    let broker = tokio::spawn(broker.run(events_rx, commands_rx, cancel.clone()));
-    Life {
-        events,
-        hooks,
-        cancel,
-        broker,
-        writer,
-    }
-}
-
-impl Life {
-    /// Stops as on SIGTERM (`daemon::run`: the broker first, then the runner with a short
-    /// grace, which kills a hung hook) and waits until the memory is saved.
-    async fn stop(self) {
-        self.cancel.cancel();
-        self.broker.await.unwrap();
-        self.hooks.shutdown(Duration::from_millis(100)).await;
-        self.writer.await.unwrap();
-    }
-}
-
-/// A stop while a startup `routable.d` hook runs: that hook and the `configured.d` queued
-/// behind it (same link) never completed, so the next start runs both again (found by the
-/// hostile campaign: they were recorded as dispatched when queued and never ran again).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn startup_hooks_interrupted_by_a_stop_run_again_at_the_next_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let runtime = dir.path().join("run");
-    let log = dir.path().join("log");
-    let config = Config::defaults(&dir.path().join("etc"));
-    logging_hook(&config.dir, "routable", &log, "exec sleep 1000");
-    logging_hook(&config.dir, "configured", &log, "exit 0");
-    let states = crate::model::States::from([
-        (StateProperty::Operational, "routable"),
-        (StateProperty::Administrative, "configured"),
-    ]);
-    let report = || -> Event {
-        NetworkdEvent::Snapshot {
-            manager: crate::model::States::new(),
-            links: std::collections::BTreeMap::from([(3, states.clone())]),
-        }
-        .into()
-    };
-    let dump = || -> Event { KernelEvent::Snapshot(routable_link_snapshot()).into() };
-
-    let first = live(&config, &runtime);
-    first.events.send(dump()).await.unwrap();
-    first.events.send(report()).await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while logged(&log).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "routable.d never started"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // What a `kill -9` now would leave on disk: the saved memory, whatever the writer
-    // had been handed by then (it writes within milliseconds of a change).
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let on_disk = memory::load(&runtime);
-    assert!(
-        !on_disk.contains(3, StateProperty::Operational, "routable"),
-        "a running hook is already saved as dispatched: {on_disk:?}"
-    );
-    first.stop().await;
-    assert_eq!(logged(&log), ["routable"]);
-    let saved = memory::load(&runtime);
-    assert!(
-        !saved.contains(3, StateProperty::Operational, "routable"),
-        "an interrupted hook was saved as dispatched: {saved:?}"
-    );
-
-    // The next start: both run, in order, and are then remembered.
-    logging_hook(&config.dir, "routable", &log, "exit 0");
-    let second = live(&config, &runtime);
-    second.events.send(dump()).await.unwrap();
-    second.events.send(report()).await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while logged(&log).len() < 3 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the interrupted startup hooks did not run again: {:?}",
-            logged(&log)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    second.hooks.idle().await;
-    second.stop().await;
-    assert_eq!(logged(&log), ["routable", "routable", "configured"]);
-    let saved = memory::load(&runtime);
-    assert!(saved.contains(3, StateProperty::Operational, "routable"));
-    assert!(saved.contains(3, StateProperty::Administrative, "configured"));
-
-    // And a third start, with nothing changed, runs nothing.
-    let third = live(&config, &runtime);
-    third.events.send(dump()).await.unwrap();
-    third.events.send(report()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    third.hooks.idle().await;
-    third.stop().await;
-    assert_eq!(logged(&log).len(), 3, "{:?}", logged(&log));
-}
-
 /// 100k address events on one link whose hooks are slow: every other event is a real
 /// transition (routable, carrier, routable, …), far more than the hooks can follow. The
 /// runner's backlog stays within `HookBacklog`, every transition is accounted for (it ran
@@ -349,10 +402,11 @@ async fn a_flood_of_transitions_keeps_the_backlog_bounded_and_runs_the_last_stat
     for event in ["routable", "carrier", "degraded"] {
         logging_hook(&config.dir, event, &log, "sleep 0.2");
     }
+    // The real runner: what is checked is its backlog under the broker's flood.
     let (results_tx, mut results) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(hook_settings(&config, false), results_tx);
-    let (broker, mut snapshots) =
-        Broker::new(config.clone(), hooks.clone(), false, Dispatched::default());
+    let hooks = hooks::spawn(hooks::Settings::from_config(&config, false), results_tx);
+    let (broker, readers) = broker(config.clone(), hooks.clone(), Dispatched::default());
+    let mut snapshots = readers.snapshots;
     let (events, events_rx) = mpsc::channel(16);
     let cancel = CancellationToken::new();
     let (_commands, commands_rx) = command::channel();
@@ -416,7 +470,7 @@ async fn a_flood_of_transitions_keeps_the_backlog_bounded_and_runs_the_last_stat
     );
     assert_eq!(merged, stats.coalesced);
     assert!(merged > 0);
-    assert_eq!(last.as_deref(), Some("routable"));
+    assert_eq!(last.as_ref().map(HookEvent::as_str), Some("routable"));
     assert_eq!(logged(&log).last().map(String::as_str), Some("routable"));
     cancel.cancel();
 }
@@ -456,8 +510,7 @@ async fn a_lease_runs_routable_once_whether_it_comes_before_or_after_the_first_d
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::defaults(dir.path());
         config.system.generator = Generator::Dhclient;
-        let (events, mut results, cancel, _, _) =
-            start_with(config, Dispatched::default(), "routable.d");
+        let mut broker = start(config, Dispatched::default());
         let lease = leases(&[dhcp_lease("eth0", 4_000_000_000)]);
         let dump = KernelEvent::Snapshot(routable_link_snapshot()).into();
         let (first, second) = if leases_first {
@@ -465,16 +518,20 @@ async fn a_lease_runs_routable_once_whether_it_comes_before_or_after_the_first_d
         } else {
             (dump, lease)
         };
-        events.send(first).await.unwrap();
-        events.send(second).await.unwrap();
-        let batch = tokio::time::timeout(Duration::from_secs(10), results.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no routable.d run (leases first: {leases_first})"))
-            .unwrap();
-        assert_eq!((batch.event.as_str(), batch.ifindex), ("routable", Some(3)));
-        let again = tokio::time::timeout(Duration::from_millis(500), results.recv()).await;
-        assert!(again.is_err(), "a second run: {again:?}");
-        cancel.cancel();
+        broker.send(first).await;
+        broker.send(second).await;
+        broker
+            .published("the link with its lease", |s| {
+                s.links.get(&3).is_some_and(|l| l.lease.is_some())
+            })
+            .await;
+        let runs: Vec<_> = broker.hooks.take().iter().map(what).collect();
+        assert_eq!(
+            runs,
+            [("routable".to_string(), Some(3))],
+            "leases first: {leases_first}"
+        );
+        broker.stop().await;
     }
 }
 
@@ -485,19 +542,7 @@ async fn a_renewal_runs_nothing_but_the_published_lease_has_the_new_times() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::defaults(dir.path());
     config.system.generator = Generator::Dhclient;
-    let hook_dir = config.dir.join("routable.d");
-    std::fs::create_dir_all(&hook_dir).unwrap();
-    let script = hook_dir.join("10-true");
-    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (results_tx, mut results) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(hook_settings(&config, false), results_tx);
-    let (broker, mut snapshots) = Broker::new(config, hooks, false, Dispatched::default());
-    let (events, events_rx) = mpsc::channel(16);
-    let cancel = CancellationToken::new();
-    let (_commands, commands_rx) = command::channel();
-    tokio::spawn(broker.run(events_rx, commands_rx, cancel.clone()));
-
+    let mut broker = start(config, Dispatched::default());
     let expire_of = |snapshot: &Snapshot| {
         snapshot
             .links
@@ -505,91 +550,69 @@ async fn a_renewal_runs_nothing_but_the_published_lease_has_the_new_times() {
             .and_then(|view| view.lease.as_ref())
             .and_then(|lease| lease.expire)
     };
-    events
-        .send(KernelEvent::Snapshot(routable_link_snapshot()).into())
-        .await
-        .unwrap();
-    events
+    broker
+        .send(KernelEvent::Snapshot(routable_link_snapshot()))
+        .await;
+    broker
         .send(leases(&[dhcp_lease("eth0", 4_000_000_000)]))
-        .await
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(10), results.recv())
-        .await
-        .expect("the new lease runs routable.d")
-        .unwrap();
-    events
+        .await;
+    let run = broker.next_hooks("the new lease runs routable.d").await;
+    assert_eq!(what(&run.request), ("routable".to_string(), Some(3)));
+    broker
         .send(leases(&[dhcp_lease("eth0", 4_000_000_600)]))
-        .await
-        .unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        snapshots.wait_for(|s| expire_of(s) == Some(4_000_000_600)),
-    )
-    .await
-    .expect("the renewal's expiry is never published")
-    .unwrap();
-    let again = tokio::time::timeout(Duration::from_millis(500), results.recv()).await;
-    assert!(again.is_err(), "a renewal ran hooks: {again:?}");
-    cancel.cancel();
+        .await;
+    broker
+        .published("the renewal's expiry", |s| {
+            expire_of(s) == Some(4_000_000_600)
+        })
+        .await;
+    let again = broker.hooks.take();
+    assert!(again.is_empty(), "a renewal ran hooks: {again:?}");
+    broker.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_initial_dump_runs_no_hooks_but_a_later_burst_runs_one() {
     let dir = tempfile::tempdir().unwrap();
-    let (events, mut results, cancel) = start(dir.path());
+    let mut broker = start(Config::defaults(dir.path()), Dispatched::default());
     let initial = KernelSnapshot {
         links: vec![link(3, "eth0")],
         addresses: Vec::new(),
         routes: vec![route(3, "192.0.2.0")],
         rules: Vec::new(),
     };
-    events
-        .send(KernelEvent::Snapshot(initial).into())
-        .await
-        .unwrap();
+    broker.send(KernelEvent::Snapshot(initial)).await;
     for i in 0..20 {
         let dst = format!("198.51.{i}.0");
-        events
-            .send(KernelEvent::RouteAdded(route(3, &dst)).into())
-            .await
-            .unwrap();
+        broker.send(KernelEvent::RouteAdded(route(3, &dst))).await;
     }
-    let batch = tokio::time::timeout(Duration::from_secs(10), results.recv())
-        .await
-        .expect("routes-modified.d did not run")
-        .unwrap();
-    assert_eq!(batch.event, "routes-modified");
-    assert_eq!(batch.ifindex, Some(3));
+    let run = broker.next_hooks("routes-modified.d").await;
+    assert_eq!(what(&run.request), ("routes-modified".to_string(), Some(3)));
     // Twenty route changes within the quiet period are one burst: no second run follows.
-    let more = tokio::time::timeout(ROUTES_QUIET * 4, results.recv()).await;
-    assert!(more.is_err(), "unexpected second batch: {more:?}");
-    cancel.cancel();
+    // (Paused time: this passes at once.)
+    tokio::time::sleep(ROUTES_QUIET * 4).await;
+    let more = broker.hooks.take();
+    assert!(more.is_empty(), "unexpected second batch: {more:?}");
+    broker.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_later_snapshot_with_changed_routes_runs_the_hook() {
     let dir = tempfile::tempdir().unwrap();
-    let (events, mut results, cancel) = start(dir.path());
+    let mut broker = start(Config::defaults(dir.path()), Dispatched::default());
     let mut snapshot = KernelSnapshot {
         links: vec![link(3, "eth0")],
         addresses: Vec::new(),
         routes: vec![route(3, "192.0.2.0")],
         rules: Vec::new(),
     };
-    events
-        .send(KernelEvent::Snapshot(snapshot.clone()).into())
-        .await
-        .unwrap();
+    broker.send(KernelEvent::Snapshot(snapshot.clone())).await;
     // A resync after lost events: the routes differ, which is a change like any other.
     snapshot.routes.push(route(3, "198.51.100.0"));
-    events
-        .send(KernelEvent::Snapshot(snapshot).into())
-        .await
-        .unwrap();
-    let batch = tokio::time::timeout(Duration::from_secs(10), results.recv())
-        .await
-        .expect("routes-modified.d did not run after the resync")
-        .unwrap();
-    assert_eq!(batch.ifindex, Some(3));
-    cancel.cancel();
+    broker.send(KernelEvent::Snapshot(snapshot)).await;
+    let run = broker
+        .next_hooks("routes-modified.d after the resync")
+        .await;
+    assert_eq!(run.request.link.map(|l| l.attrs.index), Some(3));
+    broker.stop().await;
 }

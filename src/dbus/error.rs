@@ -10,7 +10,9 @@ use std::fmt;
 use zbus::message::{Header, Message};
 use zbus::names::ErrorName;
 
-use crate::broker::command::CommandError;
+use crate::broker::command::{CommandError, ReloadError};
+use crate::daemon::ErrorChain;
+use crate::messages;
 
 /// The longest text an error reply carries, in bytes: a reply never echoes a caller's
 /// megabyte back (see [`quoted`] for how arguments are quoted).
@@ -127,13 +129,28 @@ impl zbus::DBusError for ApiError {
 
 impl From<CommandError> for ApiError {
     fn from(err: CommandError) -> Self {
-        let text = err.to_string();
+        // The whole chain: an actor's error says what failed, its sources why.
+        let text = ErrorChain(&err).to_string();
         match err {
             CommandError::NoSuchLink(_) => ApiError::NoSuchLink(text),
             CommandError::InvalidEvent(_) => ApiError::InvalidArgument(text),
             CommandError::Stopping => ApiError::ShuttingDown(text),
             CommandError::Routing(_) => ApiError::RoutingFailed(text),
             CommandError::Hooks(_) => ApiError::Failed(text),
+        }
+    }
+}
+
+impl From<ReloadError> for ApiError {
+    fn from(err: ReloadError) -> Self {
+        match &err {
+            // The rejection as the log and `systemctl status` show it: file, line, key, why.
+            ReloadError::InvalidConfig(rejected) => {
+                ApiError::InvalidConfig(messages::config_rejected(rejected))
+            }
+            ReloadError::Stopping | ReloadError::Failed(_) => {
+                ApiError::Failed(ErrorChain(&err).to_string())
+            }
         }
     }
 }

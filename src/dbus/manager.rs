@@ -9,7 +9,7 @@ use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::{interface, Connection, ObjectPath, OwnedObjectPath};
 
-use crate::broker::command::{CommandSender, ReloadError, ReloadSender};
+use crate::broker::command::{CommandSender, ReloadSender};
 use crate::hooks;
 use crate::model::{IfIndex, Snapshot, StateProperty};
 
@@ -279,10 +279,7 @@ impl Manager {
             .reload
             .reload()
             .await
-            .map_err(|err| match err {
-                ReloadError::InvalidConfig(text) => ApiError::InvalidConfig(text),
-                ReloadError::Failed(text) => ApiError::Failed(text),
-            })?;
+            .map_err(ApiError::from)?;
         Ok(kept.iter().map(ToString::to_string).collect())
     }
 

@@ -292,9 +292,14 @@ pub async fn hook_results(
             .map(|r| (r.script, r.status, r.error))
             .collect();
         let index = batch.ifindex.map(wire_index).unwrap_or(0);
-        let sent =
-            Manager::hooks_completed(&emitter, &batch.event, index, &scripts, batch.coalesced)
-                .await;
+        let sent = Manager::hooks_completed(
+            &emitter,
+            batch.event.as_str(),
+            index,
+            &scripts,
+            batch.coalesced,
+        )
+        .await;
         log_failed_signal(sent, "HooksCompleted");
     }
 }

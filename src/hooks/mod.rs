@@ -4,46 +4,45 @@
 //!
 //! - [`admit`]: whether one file may run (the admission checks), and starting exactly that file;
 //! - [`mod@discover`]: which files of `DIR/<event>.d/` run, in which order (admission checks);
-//! - [`mod@env`]: the environment and standard input of a hook (pure);
+//! - [`mod@event`]: the events hooks run for, and the directory and `STATE` each selects;
+//! - [`mod@env`]: the environment and standard input of a hook (pure), with the link's JSON
+//!   document built in [`json`];
 //! - [`exec`]: running one hook (clean environment, process group, timeout, output to the log);
-//! - [`runner`]: the actor behind [`Handle`] (per-link queues, cross-link parallelism).
+//! - [`runner`]: the actor behind [`Handle`] (per-link queues, cross-link parallelism);
+//! - [`dispatched`]: which state hooks already ran during this boot, and [`dispatched_file`]:
+//!   that memory kept in the runtime directory across restarts of the daemon.
 //!
 //! The user-facing contract is `docs/hooks.md`.
 
 pub mod admit;
 pub mod discover;
+pub mod dispatched;
+pub mod dispatched_file;
 pub mod env;
+pub mod event;
 pub mod exec;
+pub mod json;
 pub mod networkd;
 pub mod runner;
 
 pub use discover::{discover, Error, Script};
+pub use dispatched::Dispatched;
 pub use env::{json_for, HookEnv};
+pub use event::{HookEvent, InvalidEventName, EVENT_DIRS};
 pub use runner::{spawn, Handle};
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::Config;
 use crate::model::{IfIndex, Lease, LinkView};
-
-/// Directories the daemon creates in the configuration directory at start-up.
-pub const EVENT_DIRS: [&str; 7] = [
-    "carrier.d",
-    "configured.d",
-    "degraded.d",
-    "no-carrier.d",
-    "routable.d",
-    "manager.d",
-    "routes-modified.d",
-];
 
 /// A request to run the hooks of one event.
 #[derive(Debug, Clone)]
 pub struct Request {
-    /// Event name, the directory stem (`routable`, `routes-modified`, …). Callers only pass names
-    /// from a fixed list; the runner rejects anything that is not a plain name.
-    pub event: String,
+    /// The event, which names the directory (`routable.d`, `routes-modified.d`, …).
+    pub event: HookEvent,
     /// The link the event is about (its state when the event happened); `None` for `manager`.
     /// Shared with the broker's snapshot of that moment, not copied: a queued request costs a
     /// pointer while the link does not change, and at most one copy of the view when it does.
@@ -69,8 +68,8 @@ pub struct ScriptResult {
 /// The outcome of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchResult {
-    /// Event name.
-    pub event: String,
+    /// The event.
+    pub event: HookEvent,
     /// The link, `None` for manager events.
     pub ifindex: Option<IfIndex>,
     /// One entry per script run, in the order they ran.
@@ -102,6 +101,21 @@ pub struct Settings {
     pub backlog: usize,
 }
 
+impl Settings {
+    /// The runner's settings under `config`. `enforce_ownership` follows the daemon's
+    /// privileges, not the file.
+    pub fn from_config(config: &Config, enforce_ownership: bool) -> Self {
+        Settings {
+            dir: config.dir.clone(),
+            timeout: config.system.hook_timeout,
+            emit_json: config.network.emit_json,
+            enforce_ownership,
+            networkd_state_dir: config.network.networkd_state_dir.clone(),
+            backlog: config.system.hook_backlog,
+        }
+    }
+}
+
 /// What running a request would do, computed exactly as the runner does it but without running
 /// anything: the scripts in order, the environment and standard input they would get (the dry
 /// run of `network-brokerctl run-hooks`).
@@ -115,11 +129,35 @@ pub struct DryRun {
     pub stdin: String,
 }
 
+/// Why a dry run has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum DryRunError {
+    /// The event's hook directory could not be listed.
+    #[error("cannot list the {event} hooks")]
+    Discover {
+        /// The event.
+        event: HookEvent,
+        /// Why.
+        #[source]
+        source: discover::Error,
+    },
+    /// The blocking task that reads the directories failed (a panic, or the runtime stopping).
+    #[error("dry run failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
 /// See [`DryRun`]. Reads the hook directory and networkd's files off the async threads.
-pub async fn dry_run(request: Request, settings: Settings) -> Result<DryRun, String> {
+pub async fn dry_run(request: Request, settings: Settings) -> Result<DryRun, DryRunError> {
     tokio::task::spawn_blocking(move || {
-        let scripts = discover(&settings.dir, &request.event, settings.enforce_ownership)
-            .map_err(|err| err.to_string())?;
+        let scripts = discover(
+            &settings.dir,
+            request.event.as_str(),
+            settings.enforce_ownership,
+        )
+        .map_err(|source| DryRunError::Discover {
+            event: request.event.clone(),
+            source,
+        })?;
         let networkd = request
             .link
             .as_ref()
@@ -135,5 +173,5 @@ pub async fn dry_run(request: Request, settings: Settings) -> Result<DryRun, Str
         })
     })
     .await
-    .map_err(|err| format!("dry run failed: {err}"))?
+    .map_err(DryRunError::Task)?
 }

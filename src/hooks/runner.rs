@@ -22,6 +22,11 @@
 //! its own, and scripts are discovered when the request starts, so a script added a moment ago
 //! runs at the next event.
 
+mod backlog;
+mod batch;
+#[cfg(test)]
+mod recorder;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,12 +34,15 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{self, JoinSet};
 use tokio::time::Instant;
-use tracing::{debug, error, info, info_span, warn, Instrument};
+use tracing::{debug, error, info, warn};
 
-use super::discover::{self, Script};
-use super::{env, exec, networkd, BatchResult, Request, ScriptResult, Settings};
-use crate::messages;
-use crate::model::{IfIndex, LinkView, Snapshot};
+use super::{BatchResult, DryRun, DryRunError, Request, Settings};
+use crate::config::Config;
+use crate::model::{IfIndex, Snapshot};
+use backlog::coalesce;
+use batch::run_batch;
+#[cfg(test)]
+pub(crate) use recorder::{Recorder, Submitted};
 
 /// Most requests (of different links) running at the same time. A bound on processes started
 /// by one burst of events (a switch restart flapping 200 VLANs), not a bound on queued work.
@@ -96,6 +104,9 @@ enum Command {
     // Boxed: keeps the command small next to `Settings`.
     Submit(Box<Request>, Reply),
     Settings(Settings),
+    /// A reload's settings; whether ownership is enforced stays as it was.
+    Reconfigure(Box<Settings>),
+    DryRun(Box<Request>, oneshot::Sender<Result<DryRun, DryRunError>>),
     Follow(watch::Receiver<Arc<Snapshot>>),
     Idle(oneshot::Sender<()>),
     Stats(oneshot::Sender<Stats>),
@@ -192,6 +203,30 @@ impl Handle {
         }
     }
 
+    /// Takes a reloaded configuration's part of the settings, like [`Handle::update_settings`];
+    /// whether ownership is enforced stays as the runner was started (it follows the daemon's
+    /// privileges, not the file).
+    pub fn reconfigure(&self, config: &Config) {
+        let settings = Settings::from_config(config, false);
+        if self
+            .tx
+            .send(Command::Reconfigure(Box::new(settings)))
+            .is_err()
+        {
+            debug!("hook runner has stopped, ignoring the new configuration");
+        }
+    }
+
+    /// What running `request` would do now, with the settings the runner would run it with
+    /// (see [`DryRun`]); `None` once the runner has stopped.
+    pub async fn dry_run(&self, request: Request) -> Option<Result<DryRun, DryRunError>> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Command::DryRun(Box::new(request), reply))
+            .ok()?;
+        answer.await.ok()
+    }
+
     /// Wait until every request submitted before this call has finished and its result has been
     /// sent. Returns at once when the runner has stopped.
     pub async fn idle(&self) {
@@ -203,60 +238,15 @@ impl Handle {
 
     /// Stop the runner: drop queued requests that have not started, start no further script,
     /// give running scripts `grace` to finish, then terminate their process groups (`SIGTERM`,
-    /// [`exec::KILL_GRACE`], `SIGKILL`; they report "killed: daemon shutting down"). Returns when
+    /// [`super::exec::KILL_GRACE`], `SIGKILL`; they report "killed: daemon shutting down"). Returns when
     /// every script has been reaped and every result sent, so at most `grace` +
-    /// [`exec::KILL_GRACE`] plus a moment. Calling it again waits again (with the earlier of the
+    /// [`super::exec::KILL_GRACE`] plus a moment. Calling it again waits again (with the earlier of the
     /// two deadlines).
     pub async fn shutdown(&self, grace: Duration) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Command::Shutdown { grace, done }).is_ok() {
             let _ = wait.await;
         }
-    }
-}
-
-/// A stand-in for the runner that runs nothing: it records the requests it is handed, so
-/// tests of the broker check exactly which hooks would run, in which order, without spawning
-/// processes (the model-based tests of `broker::model_tests`).
-#[cfg(test)]
-pub(crate) struct Recorder {
-    rx: mpsc::UnboundedReceiver<Command>,
-}
-
-#[cfg(test)]
-impl Handle {
-    /// A handle whose requests go to the returned [`Recorder`] instead of a runner.
-    pub(crate) fn recording() -> (Handle, Recorder) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (Handle { tx }, Recorder { rx })
-    }
-}
-
-#[cfg(test)]
-impl Recorder {
-    /// The requests submitted since the last call, in submission order. Each is answered as
-    /// a batch that ran to its end (no scripts), as a runner with empty directories would.
-    pub(crate) fn take(&mut self) -> Vec<Request> {
-        let mut taken = Vec::new();
-        while let Ok(command) = self.rx.try_recv() {
-            match command {
-                Command::Submit(request, reply) => {
-                    reply.send(BatchResult {
-                        event: request.event.clone(),
-                        ifindex: request.link.as_ref().map(|link| link.attrs.index),
-                        results: Vec::new(),
-                        complete: true,
-                        coalesced: 0,
-                    });
-                    taken.push(*request);
-                }
-                Command::Idle(done) => drop(done.send(())),
-                Command::Stats(reply) => drop(reply.send(Stats::default())),
-                Command::Shutdown { done, .. } => drop(done.send(())),
-                Command::Settings(_) | Command::Follow(_) => {}
-            }
-        }
-        taken
     }
 }
 
@@ -369,6 +359,18 @@ impl Runner {
             }
             Command::Submit(request, reply) => self.enqueue(*request, reply),
             Command::Settings(settings) => self.settings = settings,
+            Command::Reconfigure(settings) => {
+                self.settings = Settings {
+                    enforce_ownership: self.settings.enforce_ownership,
+                    ..*settings
+                };
+            }
+            Command::DryRun(request, reply) => {
+                let settings = self.settings.clone();
+                tokio::spawn(async move {
+                    let _ = reply.send(super::dry_run(*request, settings).await);
+                });
+            }
             Command::Follow(snapshots) => self.snapshots = Some(snapshots),
             Command::Idle(done) => self.idle_waiters.push(done),
             Command::Stats(reply) => {
@@ -484,271 +486,10 @@ impl Runner {
     }
 }
 
-/// Shrinks a backlog longer than `bound` (see the module's "Backlog"); returns how many
-/// requests it dropped. Each dropped request's count goes to the request that supersedes it:
-/// the latest of its event, or (dropped for the bound) the latest of all.
-fn coalesce(queue: &mut VecDeque<Queued>, bound: usize) -> usize {
-    let before = queue.len();
-    // Latest first: keep each event's latest request and every request a caller waits for.
-    let mut kept: Vec<Queued> = Vec::with_capacity(queue.len());
-    let mut latest_of: HashMap<String, usize> = HashMap::new();
-    for queued in queue.drain(..).rev() {
-        let waiting = matches!(queued.reply, Reply::Waiting(_));
-        match latest_of.get(&queued.request.event) {
-            Some(&at) if !waiting => {
-                kept[at].coalesced = kept[at]
-                    .coalesced
-                    .saturating_add(queued.coalesced.saturating_add(1));
-            }
-            _ => {
-                if !waiting {
-                    latest_of.insert(queued.request.event.clone(), kept.len());
-                }
-                kept.push(queued);
-            }
-        }
-    }
-    // Still too many (more events than the bound): the oldest droppable ones go too, merged
-    // into the latest request (kept[0]), which always stays.
-    let mut excess = kept.len().saturating_sub(bound);
-    let mut merged = 0u32;
-    let mut index = kept.len();
-    while excess > 0 && index > 1 {
-        index -= 1;
-        if !matches!(kept[index].reply, Reply::Waiting(_)) {
-            let dropped = kept.remove(index);
-            merged = merged.saturating_add(dropped.coalesced.saturating_add(1));
-            excess -= 1;
-        }
-    }
-    if let Some(latest) = kept.first_mut() {
-        latest.coalesced = latest.coalesced.saturating_add(merged);
-    }
-    queue.extend(kept.into_iter().rev());
-    before - queue.len()
-}
-
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Run the hooks of one request and send its result (when any hook ran).
-async fn run_batch(
-    queued: Queued,
-    snapshots: Option<watch::Receiver<Arc<Snapshot>>>,
-    settings: Settings,
-    results: mpsc::UnboundedSender<BatchResult>,
-    phase: watch::Receiver<Phase>,
-) {
-    let Queued {
-        mut request,
-        reply,
-        coalesced,
-    } = queued;
-    if let (Some(snapshots), Some(link)) = (&snapshots, &request.link) {
-        request.link = Some(current_addresses(link, &snapshots.borrow()));
-    }
-    let ifindex = request.link.as_ref().map(|link| link.attrs.index);
-    let ifname = request.link.as_ref().map(|link| link.attrs.name.clone());
-    let span = info_span!("hooks.batch", event = %request.event, ifindex, ifname);
-    async move {
-        let nothing_ran = |reply: Reply| {
-            reply.send(BatchResult {
-                event: request.event.clone(),
-                ifindex,
-                results: Vec::new(),
-                complete: true,
-                coalesced,
-            });
-        };
-        let scripts = match discover_blocking(&settings, &request.event).await {
-            Ok(scripts) => scripts,
-            Err(Unlisted::Invalid) => {
-                nothing_ran(reply);
-                return;
-            }
-            Err(Unlisted::Unreadable { dir, error }) => {
-                // Not "no hooks": the caller (RunHooks, HooksCompleted) learns that the hooks
-                // of this event could not even be listed (EMFILE, EACCES, EIO, ...).
-                let batch = BatchResult {
-                    event: request.event.clone(),
-                    ifindex,
-                    results: vec![ScriptResult {
-                        script: dir,
-                        status: exec::STATUS_NOT_STARTED,
-                        error,
-                    }],
-                    // Not run: a state whose hooks could not be listed runs again later.
-                    complete: false,
-                    coalesced,
-                };
-                let _ = results.send(batch.clone());
-                reply.send(batch);
-                return;
-            }
-        };
-        if scripts.is_empty() {
-            debug!("no hooks for event");
-            nothing_ran(reply);
-            return;
-        }
-        let networkd = match &request.link {
-            Some(link) => {
-                let dir = settings.networkd_state_dir.clone();
-                let index = link.attrs.index;
-                tokio::task::spawn_blocking(move || networkd::read(&dir, index))
-                    .await
-                    .ok()
-            }
-            None => None,
-        };
-        let env = env::build(&request, &settings, networkd.as_ref());
-        for rejected in &env.rejected {
-            warn!(
-                var = %rejected.name,
-                reason = %rejected.reason,
-                "not passing variable {} to the {} hooks: {}",
-                rejected.name,
-                request.event,
-                rejected.reason
-            );
-        }
-
-        let mut outcomes = Vec::with_capacity(scripts.len());
-        for script in &scripts {
-            if *phase.borrow() != Phase::Running {
-                let skipped = scripts.len() - outcomes.len();
-                info!(
-                    skipped,
-                    "daemon stopping: not starting the remaining {skipped} {} hook(s)",
-                    request.event
-                );
-                break;
-            }
-            let stop = wait_for_kill(phase.clone());
-            outcomes.push(
-                exec::run(
-                    script,
-                    ifname.as_deref(),
-                    &request.event,
-                    &env,
-                    settings.timeout,
-                    settings.enforce_ownership,
-                    stop,
-                )
-                .await,
-            );
-        }
-
-        let failed = outcomes.iter().filter(|r| r.status != 0).count();
-        info!(
-            ran = outcomes.len(),
-            failed,
-            coalesced,
-            "{}",
-            messages::hooks_completed(ifname.as_deref(), &request.event, outcomes.len(), failed)
-        );
-        // Killed or skipped by the shutdown: not run as far as the memory is concerned. (A
-        // script that failed or timed out on its own did run.)
-        let complete = outcomes.len() == scripts.len() && *phase.borrow() != Phase::Kill;
-        let batch = BatchResult {
-            event: request.event.clone(),
-            ifindex,
-            results: outcomes,
-            complete,
-            coalesced,
-        };
-        if !batch.results.is_empty() {
-            // A closed receiver means nobody publishes results; the hooks still ran.
-            let _ = results.send(batch.clone());
-        }
-        reply.send(batch);
-    }
-    .instrument(span)
-    .await;
-}
-
-/// `link` as the request captured it, with the addresses the broker shows for it now.
-///
-/// systemd-networkd adds an address and then announces the state it gives (`routable`); its
-/// bus signal can reach the broker a moment before the kernel's message about that address
-/// does, so the view captured at the transition may lack the address that caused it
-/// (`tests/lab_networkd.rs` saw `IP_ADDRS` empty for `routable`). The hook starts after both
-/// have arrived, so it takes the addresses from the current picture; the states stay those
-/// of the transition. A link gone or renamed since keeps the captured view.
-fn current_addresses(link: &Arc<LinkView>, now: &Snapshot) -> Arc<LinkView> {
-    match now.links.get(&link.attrs.index) {
-        Some(current)
-            if current.attrs.name == link.attrs.name && current.addresses != link.addresses =>
-        {
-            let mut view = LinkView::clone(link);
-            view.addresses = current.addresses.clone();
-            Arc::new(view)
-        }
-        _ => Arc::clone(link),
-    }
-}
-
-/// Why a request has no list of scripts.
-enum Unlisted {
-    /// The event name is not a plain name (a caller's bug; logged).
-    Invalid,
-    /// The event directory exists but could not be read: the directory and the error.
-    Unreadable { dir: String, error: String },
-}
-
-/// Discover off the async threads (it reads directories and stats files), logging failures.
-async fn discover_blocking(settings: &Settings, event: &str) -> Result<Vec<Script>, Unlisted> {
-    let dir = settings.dir.clone();
-    let wanted = event.to_owned();
-    let enforce = settings.enforce_ownership;
-    match task::spawn_blocking(move || discover::discover(&dir, &wanted, enforce)).await {
-        Ok(Ok(scripts)) => Ok(scripts),
-        Ok(Err(err @ discover::Error::InvalidEvent { .. })) => {
-            warn!(error = %err, "not running the {event} hooks: {err}");
-            Err(Unlisted::Invalid)
-        }
-        Ok(Err(err)) => {
-            let error = error_chain(&err);
-            error!(error = %error, "cannot list the {event} hooks, none run: {error}");
-            let dir = match &err {
-                discover::Error::ReadDir { path, .. }
-                | discover::Error::Examine { path, .. }
-                | discover::Error::CreateDir { path, .. } => path.to_string_lossy().into_owned(),
-                discover::Error::InvalidEvent { .. } => String::new(),
-            };
-            Err(Unlisted::Unreadable { dir, error })
-        }
-        Err(err) => {
-            error!(error = %err, "looking for the {event} hooks failed: {err}");
-            Err(Unlisted::Unreadable {
-                dir: settings.dir.to_string_lossy().into_owned(),
-                error: format!("hook discovery failed: {err}"),
-            })
-        }
-    }
-}
-
-/// `err` and its sources, "outer: inner: ...".
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
-}
-
-/// Resolves when the runner decides to kill running scripts.
-async fn wait_for_kill(mut phase: watch::Receiver<Phase>) {
-    if phase.wait_for(|p| *p == Phase::Kill).await.is_err() {
-        // The runner is gone without a shutdown; only the script's own timeout applies.
-        std::future::pending::<()>().await;
     }
 }
 

@@ -78,9 +78,30 @@ pub struct Handle {
 /// connection `conn`. It first subscribes to the owner changes of resolved's and hostnamed's
 /// names, then asks whether they are on the bus; requests made meanwhile are queued.
 pub fn spawn(conn: Connection) -> Handle {
+    let (handle, actor) = unstarted();
+    actor.start(conn);
+    handle
+}
+
+/// The actor before it has its bus connection: requests made through its [`Handle`] wait in
+/// its queue until [`Unstarted::start`]. (The broker gets its handle when it is built; the
+/// connection exists only once the broker's snapshots are being served.)
+#[derive(Debug)]
+pub struct Unstarted {
+    rx: mpsc::UnboundedReceiver<Command>,
+}
+
+/// A handle usable at once, and the actor it talks to, to be started on a connection.
+pub fn unstarted() -> (Handle, Unstarted) {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(actor::run(conn, rx));
-    Handle { tx }
+    (Handle { tx }, Unstarted { rx })
+}
+
+impl Unstarted {
+    /// Starts the actor on `conn`, as [`spawn`] does; the queued requests go first.
+    pub fn start(self, conn: Connection) {
+        tokio::spawn(actor::run(conn, self.rx));
+    }
 }
 
 impl Handle {

@@ -352,6 +352,20 @@ impl Handle {
     }
 }
 
+/// A handle with no actor behind it: what it is told goes nowhere and its calls fail with
+/// [`Error::ActorGone`]. For tests of the broker, which need a handle but no kernel.
+#[cfg(test)]
+pub(crate) fn detached() -> Handle {
+    let (snapshots, _) = watch::channel(None);
+    let (settings, _) = watch::channel(Settings::default());
+    let (commands, _) = mpsc::channel(1);
+    Handle {
+        snapshots: Arc::new(snapshots),
+        settings: Arc::new(settings),
+        commands,
+    }
+}
+
 /// Starts the actor on the kernel of the calling thread's network namespace. Must be called
 /// inside a tokio runtime; it opens its own rtnetlink request socket (separate from the
 /// notification socket of `source::netlink`, so replies and notifications never compete).

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::model::{KernelOperState, LinkAttrs};
+use crate::model::{Address, KernelOperState, LinkAttrs, Route};
 
 /// `eth0`, index 3, with one IPv4 address and a default route via a gateway.
 pub(crate) fn sample_link() -> LinkView {

@@ -7,9 +7,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 
+use super::batch::current_addresses;
 use super::*;
 use crate::hooks::env::tests::{big_link, sample_link, settings};
-use crate::hooks::env::MAX_ARG_STRLEN;
+use crate::hooks::env::{self, MAX_ARG_STRLEN};
+use crate::hooks::exec;
 use crate::model::LinkView;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -102,7 +104,7 @@ fn shape(queue: &VecDeque<Queued>) -> Vec<(String, u32, bool)> {
         .iter()
         .map(|q| {
             let waiting = matches!(q.reply, Reply::Waiting(_));
-            (q.request.event.clone(), q.coalesced, waiting)
+            (q.request.event.to_string(), q.coalesced, waiting)
         })
         .collect()
 }

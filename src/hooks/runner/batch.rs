@@ -1,0 +1,226 @@
+//! Running one request of the runner's queues: its scripts are listed when it starts (so a
+//! script added a moment ago runs at the next event), their environment is built, and they
+//! run one after the other in name order until the end or the daemon's shutdown.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task;
+use tracing::{debug, error, info, info_span, warn, Instrument};
+
+use super::super::discover::{self, Script};
+use super::super::{env, exec, networkd, BatchResult, Request, ScriptResult, Settings};
+use super::{Phase, Queued};
+use crate::daemon::ErrorChain;
+use crate::messages;
+use crate::model::{LinkView, Snapshot};
+
+/// Run the hooks of one request and send its result (when any hook ran).
+pub(super) async fn run_batch(
+    queued: Queued,
+    snapshots: Option<watch::Receiver<Arc<Snapshot>>>,
+    settings: Settings,
+    results: mpsc::UnboundedSender<BatchResult>,
+    phase: watch::Receiver<Phase>,
+) {
+    let Queued {
+        mut request,
+        reply,
+        coalesced,
+    } = queued;
+    if let (Some(snapshots), Some(link)) = (&snapshots, &request.link) {
+        request.link = Some(current_addresses(link, &snapshots.borrow()));
+    }
+    let ifindex = request.link.as_ref().map(|link| link.attrs.index);
+    let ifname = request.link.as_ref().map(|link| link.attrs.name.clone());
+    let span = info_span!("hooks.batch", event = %request.event, ifindex, ifname);
+    let (outcomes, complete) = run_request(&request, coalesced, &settings, phase)
+        .instrument(span)
+        .await;
+    let batch = BatchResult {
+        event: request.event.clone(),
+        ifindex,
+        results: outcomes,
+        complete,
+        coalesced,
+    };
+    if !batch.results.is_empty() {
+        // A closed receiver means nobody publishes results; the hooks still ran.
+        let _ = results.send(batch.clone());
+    }
+    reply.send(batch);
+}
+
+/// The outcome of each script that ran, and whether the request ran to its end.
+async fn run_request(
+    request: &Request,
+    coalesced: u32,
+    settings: &Settings,
+    phase: watch::Receiver<Phase>,
+) -> (Vec<ScriptResult>, bool) {
+    let scripts = match discover_blocking(settings, request.event.as_str()).await {
+        Ok(scripts) => scripts,
+        Err(Unlisted::Invalid) => return (Vec::new(), true),
+        Err(Unlisted::Unreadable { dir, error }) => {
+            // Not "no hooks": the caller (RunHooks, HooksCompleted) learns that the hooks
+            // of this event could not even be listed (EMFILE, EACCES, EIO, ...).
+            let unlisted = ScriptResult {
+                script: dir,
+                status: exec::STATUS_NOT_STARTED,
+                error,
+            };
+            // Not run: a state whose hooks could not be listed runs again later.
+            return (vec![unlisted], false);
+        }
+    };
+    if scripts.is_empty() {
+        debug!("no hooks for event");
+        return (Vec::new(), true);
+    }
+    let env = environment(request, settings).await;
+    let ifname = request.link.as_ref().map(|link| link.attrs.name.as_str());
+    let outcomes = run_scripts(&scripts, request, ifname, &env, settings, &phase).await;
+    let failed = outcomes.iter().filter(|r| r.status != 0).count();
+    info!(
+        ran = outcomes.len(),
+        failed,
+        coalesced,
+        "{}",
+        messages::hooks_completed(ifname, request.event.as_str(), outcomes.len(), failed)
+    );
+    // Killed or skipped by the shutdown: not run as far as the memory is concerned. (A
+    // script that failed or timed out on its own did run.)
+    let complete = outcomes.len() == scripts.len() && *phase.borrow() != Phase::Kill;
+    (outcomes, complete)
+}
+
+/// The environment and input of the request's hooks, with networkd's files read off the
+/// async threads; variables that cannot be passed are logged.
+async fn environment(request: &Request, settings: &Settings) -> env::HookEnv {
+    let networkd = match &request.link {
+        Some(link) => {
+            let dir = settings.networkd_state_dir.clone();
+            let index = link.attrs.index;
+            task::spawn_blocking(move || networkd::read(&dir, index))
+                .await
+                .ok()
+        }
+        None => None,
+    };
+    let env = env::build(request, settings, networkd.as_ref());
+    for rejected in &env.rejected {
+        warn!(
+            var = %rejected.name,
+            reason = %rejected.reason,
+            "not passing variable {} to the {} hooks: {}",
+            rejected.name,
+            request.event,
+            rejected.reason
+        );
+    }
+    env
+}
+
+/// Runs `scripts` in order; none starts once the runner is stopping.
+async fn run_scripts(
+    scripts: &[Script],
+    request: &Request,
+    ifname: Option<&str>,
+    env: &env::HookEnv,
+    settings: &Settings,
+    phase: &watch::Receiver<Phase>,
+) -> Vec<ScriptResult> {
+    let mut outcomes = Vec::with_capacity(scripts.len());
+    for script in scripts {
+        if *phase.borrow() != Phase::Running {
+            let skipped = scripts.len() - outcomes.len();
+            info!(
+                skipped,
+                "daemon stopping: not starting the remaining {skipped} {} hook(s)", request.event
+            );
+            break;
+        }
+        let stop = wait_for_kill(phase.clone());
+        let outcome = exec::run(
+            script,
+            ifname,
+            request.event.as_str(),
+            env,
+            settings.timeout,
+            settings.enforce_ownership,
+            stop,
+        )
+        .await;
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+/// `link` as the request captured it, with the addresses the broker shows for it now.
+///
+/// systemd-networkd adds an address and then announces the state it gives (`routable`); its
+/// bus signal can reach the broker a moment before the kernel's message about that address
+/// does, so the view captured at the transition may lack the address that caused it
+/// (`tests/lab_networkd.rs` saw `IP_ADDRS` empty for `routable`). The hook starts after both
+/// have arrived, so it takes the addresses from the current picture; the states stay those
+/// of the transition. A link gone or renamed since keeps the captured view.
+pub(super) fn current_addresses(link: &Arc<LinkView>, now: &Snapshot) -> Arc<LinkView> {
+    match now.links.get(&link.attrs.index) {
+        Some(current)
+            if current.attrs.name == link.attrs.name && current.addresses != link.addresses =>
+        {
+            let mut view = LinkView::clone(link);
+            view.addresses = current.addresses.clone();
+            Arc::new(view)
+        }
+        _ => Arc::clone(link),
+    }
+}
+
+/// Why a request has no list of scripts.
+enum Unlisted {
+    /// The event name is not a plain name (a caller's bug; logged).
+    Invalid,
+    /// The event directory exists but could not be read: the directory and the error.
+    Unreadable { dir: String, error: String },
+}
+
+/// Discover off the async threads (it reads directories and stats files), logging failures.
+async fn discover_blocking(settings: &Settings, event: &str) -> Result<Vec<Script>, Unlisted> {
+    let dir = settings.dir.clone();
+    let wanted = event.to_owned();
+    let enforce = settings.enforce_ownership;
+    match task::spawn_blocking(move || discover::discover(&dir, &wanted, enforce)).await {
+        Ok(Ok(scripts)) => Ok(scripts),
+        Ok(Err(err @ discover::Error::InvalidEvent { .. })) => {
+            warn!(error = %err, "not running the {event} hooks: {err}");
+            Err(Unlisted::Invalid)
+        }
+        Ok(Err(err)) => {
+            let error = ErrorChain(&err).to_string();
+            error!(error = %error, "cannot list the {event} hooks, none run: {error}");
+            let dir = match &err {
+                discover::Error::ReadDir { path, .. }
+                | discover::Error::Examine { path, .. }
+                | discover::Error::CreateDir { path, .. } => path.to_string_lossy().into_owned(),
+                discover::Error::InvalidEvent { .. } => String::new(),
+            };
+            Err(Unlisted::Unreadable { dir, error })
+        }
+        Err(err) => {
+            error!(error = %err, "looking for the {event} hooks failed: {err}");
+            Err(Unlisted::Unreadable {
+                dir: settings.dir.to_string_lossy().into_owned(),
+                error: format!("hook discovery failed: {err}"),
+            })
+        }
+    }
+}
+
+/// Resolves when the runner decides to kill running scripts.
+async fn wait_for_kill(mut phase: watch::Receiver<Phase>) {
+    if phase.wait_for(|p| *p == Phase::Kill).await.is_err() {
+        // The runner is gone without a shutdown; only the script's own timeout applies.
+        std::future::pending::<()>().await;
+    }
+}
