@@ -56,7 +56,10 @@ pub enum Error {
 
 /// Runs the daemon with a validated configuration until SIGTERM/SIGINT (`Ok`) or until a
 /// subsystem is lost (`Err`, so that systemd's `Restart=on-failure` brings us back).
-pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
+///
+/// `launch` says where the packages' hooks are and who executes hooks (the command line's
+/// `--vendor-hook-dir` and `--hook-executor`).
+pub async fn run(config: Config, launch: hooks::Launch, log: LogHandle) -> Result<(), Error> {
     // Administrators find where hooks go; failure (a read-only file system) is not fatal
     // because hooks are optional.
     if let Err(err) = hooks::discover::create_event_dirs(&config.dir) {
@@ -68,15 +71,12 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
             ErrorChain(&err)
         );
     }
-    // Hooks run with the daemon's privileges (root, or the packaged user's CAP_NET_ADMIN):
-    // whoever could write a hook could use them, so a hook must be root's and writable by
-    // nobody else, whichever user the daemon runs as.
-    let enforce_ownership = true;
+    let enforce_ownership = launch.enforce_ownership;
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
 
     let (results_tx, results_rx) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(hook_settings(&config, enforce_ownership), results_tx);
+    let hooks = hooks::spawn(hook_settings(&config, &launch), results_tx);
     let runtime_dir = config.system.runtime_dir.clone();
     let dispatched = {
         let dir = runtime_dir.clone();
@@ -85,7 +85,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
             .unwrap_or_default()
     };
     let (mut broker, snapshots) =
-        Broker::new(config.clone(), hooks.clone(), enforce_ownership, dispatched);
+        Broker::new(config.clone(), hooks.clone(), launch.clone(), dispatched);
     hooks.follow(snapshots.clone());
     let dispatched_updates = broker.dispatched_updates();
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE_CAPACITY);
@@ -102,7 +102,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
         reload: reloads,
         authorizer: std::sync::Arc::new(dbus::authz::Polkit::default()),
         hook_dirs: dbus::manager::HookDirs {
-            dir: config.dir.clone(),
+            dirs: hook_settings(&config, &launch).hook_dirs(),
             enforce_ownership,
         },
     };

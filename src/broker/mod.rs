@@ -56,7 +56,7 @@ pub struct Broker {
     /// The policy-routing actor, and what it was last told.
     routing: Option<routing::Handle>,
     routing_settings: routing::Settings,
-    enforce_hook_ownership: bool,
+    hook_launch: hooks::Launch,
     snapshots: watch::Sender<Arc<Snapshot>>,
     routes_modified: Debouncer<IfIndex>,
     /// Where settled route bursts are announced (the bus's `RoutesModified`), once subscribed.
@@ -87,14 +87,16 @@ pub struct Broker {
 type Dispatch = (IfIndex, StateProperty, &'static str, u64);
 
 /// What the hook runner needs from a configuration.
-pub fn hook_settings(config: &Config, enforce_ownership: bool) -> hooks::Settings {
+pub fn hook_settings(config: &Config, launch: &hooks::Launch) -> hooks::Settings {
     hooks::Settings {
         dir: config.dir.clone(),
         timeout: config.system.hook_timeout,
         emit_json: config.network.emit_json,
-        enforce_ownership,
+        enforce_ownership: launch.enforce_ownership,
         networkd_state_dir: config.network.networkd_state_dir.clone(),
         backlog: config.system.hook_backlog,
+        vendor_dir: launch.vendor_dir.clone(),
+        executor: launch.executor.clone(),
     }
 }
 
@@ -106,7 +108,7 @@ impl Broker {
     pub fn new(
         config: Config,
         hooks: hooks::Handle,
-        enforce_hook_ownership: bool,
+        hook_launch: hooks::Launch,
         dispatched: Dispatched,
     ) -> (Self, watch::Receiver<Arc<Snapshot>>) {
         let (snapshots, reader) = watch::channel(Arc::new(Snapshot::default()));
@@ -119,7 +121,7 @@ impl Broker {
             push: None,
             routing: None,
             routing_settings,
-            enforce_hook_ownership,
+            hook_launch,
             snapshots,
             routes_modified: Debouncer::new(ROUTES_QUIET, ROUTES_MAX_DELAY),
             notices: None,
@@ -312,7 +314,7 @@ impl Broker {
                     let _ = reply.send(Err(err));
                 }
                 Ok(request) => {
-                    let settings = hook_settings(&self.config, self.enforce_hook_ownership);
+                    let settings = hook_settings(&self.config, &self.hook_launch);
                     tokio::spawn(async move {
                         let result = hooks::dry_run(request, settings)
                             .await
@@ -440,7 +442,7 @@ impl Broker {
                     routing.update_settings(self.routing_settings.clone());
                 }
                 self.hooks
-                    .update_settings(hook_settings(&self.config, self.enforce_hook_ownership));
+                    .update_settings(hook_settings(&self.config, &self.hook_launch));
                 false
             }
         }

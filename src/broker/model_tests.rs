@@ -710,7 +710,12 @@ fn config_of(case: &Case) -> Config {
 
 fn start(config: &Config, memory: Dispatched) -> Subject {
     let (hooks, recorder) = hooks::Handle::recording();
-    let (mut broker, snapshots) = Broker::new(config.clone(), hooks, false, memory);
+    let (mut broker, snapshots) = Broker::new(
+        config.clone(),
+        hooks,
+        crate::hooks::Launch::in_process(false),
+        memory,
+    );
     let notices = broker.notices();
     Subject {
         broker,

@@ -55,8 +55,12 @@ fn start_with(config: Config, dispatched: Dispatched, hook_dir: &str) -> Started
     std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (results_tx, results) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(hook_settings(&config, false), results_tx);
-    let (broker, _snapshots) = Broker::new(config, hooks, false, dispatched);
+    let hooks = hooks::spawn(
+        hook_settings(&config, &hooks::Launch::in_process(false)),
+        results_tx,
+    );
+    let (broker, _snapshots) =
+        Broker::new(config, hooks, hooks::Launch::in_process(false), dispatched);
     let memory = broker.dispatched_updates();
     let (events, events_rx) = mpsc::channel(16);
     let cancel = CancellationToken::new();
@@ -221,9 +225,16 @@ struct Life {
 
 fn live(config: &Config, runtime: &std::path::Path) -> Life {
     let (results_tx, _results) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(hook_settings(config, false), results_tx);
-    let (broker, _snapshots) =
-        Broker::new(config.clone(), hooks.clone(), false, memory::load(runtime));
+    let hooks = hooks::spawn(
+        hook_settings(config, &hooks::Launch::in_process(false)),
+        results_tx,
+    );
+    let (broker, _snapshots) = Broker::new(
+        config.clone(),
+        hooks.clone(),
+        hooks::Launch::in_process(false),
+        memory::load(runtime),
+    );
     let writer = tokio::spawn(memory::write_task(
         runtime.to_path_buf(),
         broker.dispatched_updates(),
@@ -350,9 +361,16 @@ async fn a_flood_of_transitions_keeps_the_backlog_bounded_and_runs_the_last_stat
         logging_hook(&config.dir, event, &log, "sleep 0.2");
     }
     let (results_tx, mut results) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(hook_settings(&config, false), results_tx);
-    let (broker, mut snapshots) =
-        Broker::new(config.clone(), hooks.clone(), false, Dispatched::default());
+    let hooks = hooks::spawn(
+        hook_settings(&config, &hooks::Launch::in_process(false)),
+        results_tx,
+    );
+    let (broker, mut snapshots) = Broker::new(
+        config.clone(),
+        hooks.clone(),
+        hooks::Launch::in_process(false),
+        Dispatched::default(),
+    );
     let (events, events_rx) = mpsc::channel(16);
     let cancel = CancellationToken::new();
     let (_commands, commands_rx) = command::channel();
@@ -491,8 +509,16 @@ async fn a_renewal_runs_nothing_but_the_published_lease_has_the_new_times() {
     std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (results_tx, mut results) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(hook_settings(&config, false), results_tx);
-    let (broker, mut snapshots) = Broker::new(config, hooks, false, Dispatched::default());
+    let hooks = hooks::spawn(
+        hook_settings(&config, &hooks::Launch::in_process(false)),
+        results_tx,
+    );
+    let (broker, mut snapshots) = Broker::new(
+        config,
+        hooks,
+        hooks::Launch::in_process(false),
+        Dispatched::default(),
+    );
     let (events, events_rx) = mpsc::channel(16);
     let cancel = CancellationToken::new();
     let (_commands, commands_rx) = command::channel();

@@ -14,11 +14,13 @@ pub mod admit;
 pub mod discover;
 pub mod env;
 pub mod exec;
+pub mod executor;
 pub mod networkd;
 pub mod runner;
 
 pub use discover::{discover, Error, Script};
 pub use env::{json_for, HookEnv};
+pub use executor::Executor;
 pub use runner::{spawn, Handle};
 
 use std::path::PathBuf;
@@ -28,6 +30,10 @@ use std::time::Duration;
 use crate::model::{IfIndex, Lease, LinkView};
 
 /// Directories the daemon creates in the configuration directory at start-up.
+/// Where packages put hooks: `<event>.d/` here run merged with the administrator's in the
+/// configuration directory, by file name, the administrator's file winning (`docs/hooks.md`).
+pub const VENDOR_HOOK_DIR: &str = "/usr/lib/network-broker";
+
 pub const EVENT_DIRS: [&str; 7] = [
     "carrier.d",
     "configured.d",
@@ -100,6 +106,42 @@ pub struct Settings {
     /// Most requests one link (or the manager) may have waiting; beyond it the backlog is
     /// coalesced ([`runner`]). At least 1.
     pub backlog: usize,
+    /// The packages' hook directory ([`VENDOR_HOOK_DIR`]), merged under [`Settings::dir`].
+    pub vendor_dir: Option<PathBuf>,
+    /// Who executes the hooks.
+    pub executor: Executor,
+}
+
+impl Settings {
+    /// The hook directories in order of precedence: the administrator's, then the packages'.
+    pub fn hook_dirs(&self) -> Vec<PathBuf> {
+        std::iter::once(self.dir.clone())
+            .chain(self.vendor_dir.clone())
+            .collect()
+    }
+}
+
+/// How hooks are found and run beyond the configuration file: fixed when the daemon starts
+/// (its command line, `network-broker(8)`), kept across reloads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// Refuse scripts not owned by root or writable by group/others.
+    pub enforce_ownership: bool,
+    /// The packages' hook directory, if any ([`VENDOR_HOOK_DIR`]).
+    pub vendor_dir: Option<PathBuf>,
+    /// Who executes the hooks.
+    pub executor: Executor,
+}
+
+impl Launch {
+    /// Hooks from the configuration directory alone, run by this process.
+    pub fn in_process(enforce_ownership: bool) -> Self {
+        Launch {
+            enforce_ownership,
+            vendor_dir: None,
+            executor: Executor::InProcess,
+        }
+    }
 }
 
 /// What running a request would do, computed exactly as the runner does it but without running
@@ -118,8 +160,12 @@ pub struct DryRun {
 /// See [`DryRun`]. Reads the hook directory and networkd's files off the async threads.
 pub async fn dry_run(request: Request, settings: Settings) -> Result<DryRun, String> {
     tokio::task::spawn_blocking(move || {
-        let scripts = discover(&settings.dir, &request.event, settings.enforce_ownership)
-            .map_err(|err| err.to_string())?;
+        let scripts = discover(
+            &settings.hook_dirs(),
+            &request.event,
+            settings.enforce_ownership,
+        )
+        .map_err(|err| err.to_string())?;
         let networkd = request
             .link
             .as_ref()

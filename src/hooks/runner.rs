@@ -32,6 +32,7 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use super::discover::{self, Script};
+use super::executor::HookRun;
 use super::{env, exec, networkd, BatchResult, Request, ScriptResult, Settings};
 use crate::messages;
 use crate::model::{IfIndex, LinkView, Snapshot};
@@ -629,18 +630,15 @@ async fn run_batch(
                 break;
             }
             let stop = wait_for_kill(phase.clone());
-            outcomes.push(
-                exec::run(
-                    script,
-                    ifname.as_deref(),
-                    &request.event,
-                    &env,
-                    settings.timeout,
-                    settings.enforce_ownership,
-                    stop,
-                )
-                .await,
-            );
+            let run = HookRun {
+                script,
+                link: ifname.as_deref(),
+                event: &request.event,
+                env: &env,
+                timeout: settings.timeout,
+                enforce_ownership: settings.enforce_ownership,
+            };
+            outcomes.push(settings.executor.run(&run, stop).await);
         }
 
         let failed = outcomes.iter().filter(|r| r.status != 0).count();
@@ -702,10 +700,10 @@ enum Unlisted {
 
 /// Discover off the async threads (it reads directories and stats files), logging failures.
 async fn discover_blocking(settings: &Settings, event: &str) -> Result<Vec<Script>, Unlisted> {
-    let dir = settings.dir.clone();
+    let dirs = settings.hook_dirs();
     let wanted = event.to_owned();
     let enforce = settings.enforce_ownership;
-    match task::spawn_blocking(move || discover::discover(&dir, &wanted, enforce)).await {
+    match task::spawn_blocking(move || discover::discover(&dirs, &wanted, enforce)).await {
         Ok(Ok(scripts)) => Ok(scripts),
         Ok(Err(err @ discover::Error::InvalidEvent { .. })) => {
             warn!(error = %err, "not running the {event} hooks: {err}");
