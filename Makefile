@@ -107,9 +107,11 @@ bench: deps build
 
 GEN := $(TARGET_DIR)/generated
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
-BIN := $(TARGET_DIR)/release/network-broker $(TARGET_DIR)/release/network-brokerctl
+BIN := $(TARGET_DIR)/release/network-broker $(TARGET_DIR)/release/network-brokerctl \
+	$(TARGET_DIR)/release/network-broker-executor
 MANGEN := $(TARGET_DIR)/mangen/release/mangen
-MANPAGES := $(GEN)/man/network-broker.8 $(GEN)/man/network-brokerctl.1 $(GEN)/man/network-broker.yaml.5
+MANPAGES := $(GEN)/man/network-broker.8 $(GEN)/man/network-broker-executor.8 \
+	$(GEN)/man/network-brokerctl.1 $(GEN)/man/network-broker.yaml.5
 COMPLETIONS := $(GEN)/completions/network-brokerctl.bash $(GEN)/completions/_network-brokerctl \
 	$(GEN)/completions/network-brokerctl.fish
 
@@ -158,7 +160,11 @@ CATALOGDIR ?= $(PREFIX)/lib/systemd/catalog
 install: $(BIN) $(MANPAGES) $(COMPLETIONS)
 	install -Dm755 $(TARGET_DIR)/release/network-broker $(DESTDIR)$(PREFIX)/bin/network-broker
 	install -Dm755 $(TARGET_DIR)/release/network-brokerctl $(DESTDIR)$(PREFIX)/bin/network-brokerctl
+	install -Dm755 $(TARGET_DIR)/release/network-broker-executor \
+		$(DESTDIR)$(PREFIX)/libexec/network-broker-executor
 	install -Dm644 systemd/network-broker.service $(DESTDIR)$(UNITDIR)/network-broker.service
+	install -Dm644 systemd/network-broker-executor.socket $(DESTDIR)$(UNITDIR)/network-broker-executor.socket
+	install -Dm644 systemd/network-broker-executor.service $(DESTDIR)$(UNITDIR)/network-broker-executor.service
 	install -Dm644 systemd/network-broker.catalog $(DESTDIR)$(CATALOGDIR)/network-broker.catalog
 	install -Dm644 dbus/org.freedesktop.NetworkBroker1.conf \
 		$(DESTDIR)$(PREFIX)/share/dbus-1/system.d/org.freedesktop.NetworkBroker1.conf
@@ -181,11 +187,13 @@ install: $(BIN) $(MANPAGES) $(COMPLETIONS)
 	install -Dm644 $(GEN)/completions/_network-brokerctl $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_network-brokerctl
 	install -Dm644 $(GEN)/completions/network-brokerctl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/network-brokerctl.fish
 	install -Dm644 $(GEN)/man/network-broker.8 $(DESTDIR)$(PREFIX)/share/man/man8/network-broker.8
+	install -Dm644 $(GEN)/man/network-broker-executor.8 $(DESTDIR)$(PREFIX)/share/man/man8/network-broker-executor.8
 	install -Dm644 $(GEN)/man/network-brokerctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/network-brokerctl.1
 	install -Dm644 $(GEN)/man/network-broker.yaml.5 $(DESTDIR)$(PREFIX)/share/man/man5/network-broker.yaml.5
 	install -d -m755 $(DESTDIR)$(SYSCONFDIR)/network-broker
 	for d in carrier configured degraded no-carrier routable manager routes-modified; do \
-		install -d -m755 $(DESTDIR)$(SYSCONFDIR)/network-broker/$$d.d; done
+		install -d -m755 $(DESTDIR)$(SYSCONFDIR)/network-broker/$$d.d \
+			$(DESTDIR)$(PREFIX)/lib/network-broker/$$d.d; done
 	# An administrator's configuration is never overwritten.
 	[ -e $(DESTDIR)$(SYSCONFDIR)/network-broker/network-broker.yaml ] || \
 		install -Dm644 examples/network-broker.yaml $(DESTDIR)$(SYSCONFDIR)/network-broker/network-broker.yaml

@@ -58,7 +58,10 @@ pub enum Error {
 
 /// Runs the daemon with a validated configuration until SIGTERM/SIGINT (`Ok`) or until a
 /// subsystem is lost (`Err`, so that systemd's `Restart=on-failure` brings us back).
-pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
+///
+/// `launch` says where the packages' hooks are and who executes hooks (the command line's
+/// `--vendor-hook-dir` and `--hook-executor`).
+pub async fn run(config: Config, launch: hooks::Launch, log: LogHandle) -> Result<(), Error> {
     // Administrators find where hooks go; failure (a read-only file system) is not fatal
     // because hooks are optional.
     if let Err(err) = hooks::discover::create_event_dirs(&config.dir) {
@@ -70,14 +73,11 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
             ErrorChain(&err)
         );
     }
-    // Hooks run with the daemon's privileges (root, or the packaged user's CAP_NET_ADMIN):
-    // whoever could write a hook could use them, so a hook must be root's and writable by
-    // nobody else, whichever user the daemon runs as.
-    let enforce_ownership = true;
+    let enforce_ownership = launch.enforce_ownership;
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
 
-    let settings = Settings::derive(&config, enforce_ownership);
+    let settings = Settings::derive(&config, &launch);
     let wired = wire_broker(&config, &settings).await?;
     let (hooks, routing) = (wired.hooks, wired.routing);
     let runtime_dir = config.system.runtime_dir.clone();
@@ -98,7 +98,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
         reload: reloads,
         authorizer: std::sync::Arc::new(dbus::authz::Polkit::default()),
         hook_dirs: dbus::manager::HookDirs {
-            dir: config.dir.clone(),
+            dirs: settings.hooks.hook_dirs(),
             enforce_ownership,
         },
     };
@@ -176,7 +176,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<(), Error> {
 
     let mut in_force = InForce {
         config: config.clone(),
-        enforce_hook_ownership: enforce_ownership,
+        launch,
         lease_files,
         log,
     };
@@ -370,7 +370,8 @@ async fn wire_broker(config: &Config, settings: &Settings) -> Result<Wired, Erro
 /// filter, and stops with it.
 struct InForce {
     config: Config,
-    enforce_hook_ownership: bool,
+    /// How hooks are found and run beyond the file (fixed at start).
+    launch: hooks::Launch,
     /// `LeaseFiles`, followed by the lease source (when the generator is dhclient).
     lease_files: watch::Sender<Vec<PathBuf>>,
     log: LogHandle,
@@ -379,7 +380,7 @@ struct InForce {
 impl InForce {
     /// Every part's settings from the configuration in force.
     fn settings(&self) -> Settings {
-        Settings::derive(&self.config, self.enforce_hook_ownership)
+        Settings::derive(&self.config, &self.launch)
     }
 
     /// Re-reads the configuration (SIGHUP or `Reload()`) and answers with the restart-only
@@ -439,7 +440,7 @@ impl InForce {
         config: Config,
         events: &EventSender,
     ) -> Result<(), command::ReloadError> {
-        let settings = Settings::derive(&config, self.enforce_hook_ownership);
+        let settings = Settings::derive(&config, &self.launch);
         self.log.set_level(settings.log_level);
         self.lease_files.send_if_modified(|files| {
             let changed = *files != settings.lease_files;

@@ -23,11 +23,11 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The settings `config` gives. `enforce_hook_ownership`: whether hooks must be root's and
-    /// writable by nobody else (always in the daemon; tests run hooks they own).
-    pub fn derive(config: &Config, enforce_hook_ownership: bool) -> Self {
+    /// The settings `config` gives. `launch`: how hooks are found and run beyond the file
+    /// (ownership enforcement, always in the daemon; the vendor directory; the executor).
+    pub fn derive(config: &Config, launch: &hooks::Launch) -> Self {
         Settings {
-            hooks: hooks::Settings::from_config(config, enforce_hook_ownership),
+            hooks: hooks::Settings::from_config(config, launch),
             routing: routing_settings(config),
             lease_files: config.network.lease_files.clone(),
             log_level: config.system.log_level,

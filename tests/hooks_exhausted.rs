@@ -25,7 +25,12 @@ fn discovery_fails_instead_of_skipping_hooks_it_cannot_examine() {
     let hook = dir.join("50-hook");
     fs::write(&hook, "#!/bin/sh\nexit 0\n").unwrap();
     fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
-    assert_eq!(discover(tmp.path(), "routable", false).unwrap().len(), 1);
+    assert_eq!(
+        discover(&[tmp.path().into()], "routable", false)
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Room for the directory listing and the walk's first descriptor (`/`), not for more.
     let saved = getrlimit(Resource::Nofile);
@@ -38,7 +43,7 @@ fn discovery_fails_instead_of_skipping_hooks_it_cannot_examine() {
         },
     )
     .unwrap();
-    let outcome = discover(tmp.path(), "routable", false);
+    let outcome = discover(&[tmp.path().into()], "routable", false);
     setrlimit(Resource::Nofile, saved).unwrap();
 
     match outcome {

@@ -1,6 +1,6 @@
 //! The installed service does its job under its sandbox, as user network-broker with only
 //! CAP_NET_ADMIN, started by systemd: policy rules and routes for a listed veth are in the
-//! kernel, a `routes-modified.d` hook runs (and may write to /run/network-broker), the bus API
+//! kernel, a `routes-modified.d` hook runs (in the hook executor), the bus API
 //! answers and `network-brokerctl status` works. Needs root; docs/testing.md (system tier).
 
 use common::system::{Machine, CONFIG, UNIT};
@@ -19,7 +19,7 @@ fn routes_hooks_and_bus_work_under_the_sandbox() {
           && ip route add default via 10.77.0.1 dev nbv0",
     );
     let hook = "#!/bin/sh\n\
-                # runs as the daemon's user inside its sandbox\n\
+                # runs as root, in the hook executor (tests/system_hooks.rs)\n\
                 { id -un; echo \"$IFACE\"; } > /run/network-broker/hook-ran.$IFACE\n";
     m.put(
         "/etc/network-broker/routes-modified.d/50-record",
@@ -55,11 +55,11 @@ fn routes_hooks_and_bus_work_under_the_sandbox() {
     assert!(routes.contains("10.77.0.0/24 dev nbv0"), "{routes}");
     assert!(routes.contains("proto network-broker"), "{routes}");
 
-    // A route change on the link runs routes-modified.d, as network-broker.
+    // A route change on the link runs routes-modified.d (as root, by the executor).
     m.ok("ip route add 10.78.0.0/24 via 10.77.0.1 dev nbv0");
     m.wait_for("the hook", "test -s /run/network-broker/hook-ran.nbv0");
     let ran = m.ok("cat /run/network-broker/hook-ran.nbv0");
-    assert_eq!(ran, "network-broker\nnbv0\n", "{}", m.journal());
+    assert_eq!(ran, "root\nnbv0\n", "{}", m.journal());
 
     // The bus API answers, and so does the command-line client (as root and as a user).
     let version = m.ok(

@@ -9,6 +9,7 @@ use clap::Parser;
 
 use network_broker::config::{Config, CONFIG_FILE_NAME, DEFAULT_CONFIG_DIR};
 use network_broker::daemon::{self, ErrorChain};
+use network_broker::hooks::{Executor, Launch, VENDOR_HOOK_DIR};
 use network_broker::logging;
 
 /// How long, once the daemon has stopped, blocking work still running (a file read) may
@@ -27,6 +28,15 @@ struct Args {
     /// Validate the configuration, print the result and exit (0 valid, 1 invalid).
     #[arg(long)]
     check_config: bool,
+
+    /// Hand hooks to the hook executor listening on this socket (the packaged unit's way:
+    /// network-broker-executor.socket) instead of running them in this process.
+    #[arg(long, value_name = "SOCKET")]
+    hook_executor: Option<PathBuf>,
+
+    /// The packages' hook directory, merged under the configuration directory's.
+    #[arg(long, value_name = "DIR", default_value = VENDOR_HOOK_DIR)]
+    vendor_hook_dir: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -68,7 +78,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(daemon::run(config, log));
+    let launch = Launch {
+        // Hooks run with the privileges of whoever executes them (root, or the packaged
+        // user's CAP_NET_ADMIN): whoever could write a hook could use them, so a hook must be
+        // root's and writable by nobody else, whichever user the daemon runs as.
+        enforce_ownership: true,
+        vendor_dir: Some(args.vendor_hook_dir),
+        executor: args
+            .hook_executor
+            .map_or(Executor::InProcess, Executor::Socket),
+    };
+    let outcome = runtime.block_on(daemon::run(config, launch, log));
     // A reload abandoned at SIGTERM may still sit in a blocking read; dropping the runtime
     // would wait for it without end.
     runtime.shutdown_timeout(BLOCKING_SHUTDOWN_TIMEOUT);

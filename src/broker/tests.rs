@@ -404,7 +404,10 @@ async fn a_flood_of_transitions_keeps_the_backlog_bounded_and_runs_the_last_stat
     }
     // The real runner: what is checked is its backlog under the broker's flood.
     let (results_tx, mut results) = mpsc::unbounded_channel();
-    let hooks = hooks::spawn(hooks::Settings::from_config(&config, false), results_tx);
+    let hooks = hooks::spawn(
+        hooks::Settings::from_config(&config, &hooks::Launch::in_process(false)),
+        results_tx,
+    );
     let (broker, readers) = broker(config.clone(), hooks.clone(), Dispatched::default());
     let mut snapshots = readers.snapshots;
     let (events, events_rx) = mpsc::channel(16);

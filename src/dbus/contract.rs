@@ -68,7 +68,7 @@ async fn serve(snapshot: Snapshot) -> zbus::Result<Served> {
         reload,
         authorizer: Arc::new(Fixed(false)),
         hook_dirs: HookDirs {
-            dir: PathBuf::from("/nonexistent"),
+            dirs: vec![PathBuf::from("/nonexistent")],
             enforce_ownership: true,
         },
     };

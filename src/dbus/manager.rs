@@ -21,8 +21,8 @@ use super::path::link_path;
 /// Where the hooks live and whether ownership is enforced (for `ListHooks`).
 #[derive(Debug, Clone)]
 pub struct HookDirs {
-    /// The configuration directory holding `<event>.d/`.
-    pub dir: PathBuf,
+    /// The hook directories holding `<event>.d/`, in order of precedence.
+    pub dirs: Vec<PathBuf>,
     /// Whether scripts must be owned by root and not writable by others.
     pub enforce_ownership: bool,
 }
@@ -126,12 +126,13 @@ fn list_hooks(dirs: &HookDirs) -> Result<Vec<(String, String)>, ApiError> {
     let mut hooks = Vec::new();
     for dir_name in hooks::EVENT_DIRS {
         let event = dir_name.trim_end_matches(".d");
-        let scripts = hooks::discover(&dirs.dir, event, dirs.enforce_ownership).map_err(|err| {
-            let cause = std::error::Error::source(&err)
-                .map(|source| format!(": {source}"))
-                .unwrap_or_default();
-            ApiError::Failed(format!("cannot list the hooks: {err}{cause}"))
-        })?;
+        let scripts =
+            hooks::discover(&dirs.dirs, event, dirs.enforce_ownership).map_err(|err| {
+                let cause = std::error::Error::source(&err)
+                    .map(|source| format!(": {source}"))
+                    .unwrap_or_default();
+                ApiError::Failed(format!("cannot list the hooks: {err}{cause}"))
+            })?;
         for script in scripts {
             hooks.push((
                 event.to_string(),
@@ -446,7 +447,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         hooks::discover::create_event_dirs(tmp.path()).unwrap();
         let dirs = HookDirs {
-            dir: tmp.path().to_path_buf(),
+            dirs: vec![tmp.path().to_path_buf()],
             enforce_ownership: false,
         };
         assert_eq!(list_hooks(&dirs).unwrap(), []);

@@ -1,5 +1,8 @@
-//! Finding the hooks of one event: the executables in `DIR/<event>.d/`, in byte order of their
-//! file names, after the admission checks.
+//! Finding the hooks of one event: the executables in `DIR/<event>.d/` of every hook directory
+//! (the administrator's, then the packages' [`super::VENDOR_HOOK_DIR`]), merged by file name
+//! the way systemd merges `/etc` over `/usr/lib`: a name in the administrator's directory
+//! replaces the package's file of that name, and a symlink there to `/dev/null` masks it. The
+//! result is in byte order of the file names, after the admission checks.
 //!
 //! This module only reads the file system; it never executes anything. Whether one file may
 //! run is [`super::admit`]'s decision, the same one the runner takes again right before it
@@ -8,7 +11,8 @@
 //! refuse non-executables and anything an unprivileged user could have written or swapped, with
 //! a warning that is logged once per (path, reason) instead of on every event.
 
-use std::collections::HashSet;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
@@ -99,6 +103,8 @@ pub struct Candidate {
     pub script: Script,
     /// Whether it runs.
     pub verdict: Verdict,
+    /// The files of the same name in later hook directories that this one replaces (or masks).
+    pub overrides: Vec<PathBuf>,
 }
 
 /// Whether `event` is a plain event name (`[a-z0-9-]+`, at most 64 bytes). Only such names are
@@ -136,9 +142,38 @@ pub fn create_event_dirs(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// List every entry of `dir/<event>.d/` with its verdict, sorted by file name (byte order),
-/// with absolute paths. A missing directory is an empty list. Logs nothing.
-pub fn scan(dir: &Path, event: &str, enforce_ownership: bool) -> Result<Vec<Candidate>, Error> {
+/// List every entry of `<dir>/<event>.d/` of every directory in `dirs` with its verdict, merged
+/// by file name (an earlier directory's entry replaces a later one's of the same name, and
+/// names those in [`Candidate::overrides`]), sorted by file name (byte order), with absolute
+/// paths. A missing directory is an empty list. Logs nothing.
+pub fn scan(
+    dirs: &[PathBuf],
+    event: &str,
+    enforce_ownership: bool,
+) -> Result<Vec<Candidate>, Error> {
+    let mut by_name: BTreeMap<Vec<u8>, Candidate> = BTreeMap::new();
+    for dir in dirs {
+        for candidate in scan_dir(dir, event, enforce_ownership)? {
+            let name = candidate
+                .script
+                .path
+                .file_name()
+                .map(|n| n.as_bytes().to_vec());
+            match by_name.entry(name.unwrap_or_default()) {
+                Entry::Vacant(slot) => {
+                    slot.insert(candidate);
+                }
+                Entry::Occupied(mut winner) => {
+                    winner.get_mut().overrides.push(candidate.script.path)
+                }
+            }
+        }
+    }
+    Ok(by_name.into_values().collect())
+}
+
+/// Every entry of one `<dir>/<event>.d/` with its verdict, in no particular order.
+fn scan_dir(dir: &Path, event: &str, enforce_ownership: bool) -> Result<Vec<Candidate>, Error> {
     let event_dir = event_dir(dir, event)?;
     // Hooks run with the working directory `/`, and a relative program path would be resolved
     // against one directory or the other depending on the platform: make it absolute now.
@@ -193,24 +228,26 @@ pub fn scan(dir: &Path, event: &str, enforce_ownership: bool) -> Result<Vec<Cand
             Some(skip) if skip.is_refusal() => Verdict::Skip(dir_verdict.clone().unwrap_or(skip)),
             Some(skip) => Verdict::Skip(skip),
         };
-        candidates.push(Candidate { script, verdict });
+        candidates.push(Candidate {
+            script,
+            verdict,
+            overrides: Vec::new(),
+        });
     }
-    // Byte order, independent of the locale, like run-parts and nm-dispatcher.
-    candidates.sort_by(|a, b| {
-        a.script
-            .path
-            .as_os_str()
-            .as_bytes()
-            .cmp(b.script.path.as_os_str().as_bytes())
-    });
     Ok(candidates)
 }
 
-/// The hooks to run for `event`, in order. Refused entries are logged at `warn` once per
-/// (path, reason) while the refusal lasts; silent skips are logged at `debug`.
-pub fn discover(dir: &Path, event: &str, enforce_ownership: bool) -> Result<Vec<Script>, Error> {
+/// The hooks to run for `event` from the hook directories `dirs` (merged as [`scan`] does), in
+/// order: byte order of the file names, independent of the locale, like run-parts and
+/// nm-dispatcher. Refused entries are logged at `warn` once per (path, reason) while the
+/// refusal lasts; silent skips are logged at `debug`.
+pub fn discover(
+    dirs: &[PathBuf],
+    event: &str,
+    enforce_ownership: bool,
+) -> Result<Vec<Script>, Error> {
     let mut scripts = Vec::new();
-    for candidate in scan(dir, event, enforce_ownership)? {
+    for candidate in scan(dirs, event, enforce_ownership)? {
         match candidate.verdict {
             Verdict::Run => {
                 // An admitted path forgets its old refusals, so breaking it again warns again.

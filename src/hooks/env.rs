@@ -338,12 +338,18 @@ pub fn is_valid_var_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// Whether `name` changes how the dynamic loader or a shell starts (`LD_*`, `BASH_ENV`, …):
+/// never passed to a hook, whoever asks.
+pub fn is_unsafe_var_name(name: &str) -> bool {
+    UNSAFE_NAMES.contains(&name) || name.starts_with(UNSAFE_PREFIX)
+}
+
 fn check_var(name: &str, value: &str) -> Result<(), Rejection> {
     if !is_valid_var_name(name) {
         Err(Rejection::InvalidName)
     } else if RESERVED_NAMES.contains(&name) || name.ends_with(TRUNCATED_SUFFIX) {
         Err(Rejection::Reserved)
-    } else if UNSAFE_NAMES.contains(&name) || name.starts_with(UNSAFE_PREFIX) {
+    } else if is_unsafe_var_name(name) {
         Err(Rejection::Unsafe)
     } else if value.contains('\0') {
         Err(Rejection::NulInValue)

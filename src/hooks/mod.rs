@@ -21,6 +21,7 @@ pub mod dispatched_file;
 pub mod env;
 pub mod event;
 pub mod exec;
+pub mod executor;
 pub mod json;
 pub mod networkd;
 pub mod runner;
@@ -29,6 +30,7 @@ pub use discover::{discover, Error, Script};
 pub use dispatched::Dispatched;
 pub use env::{json_for, HookEnv};
 pub use event::{HookEvent, InvalidEventName, EVENT_DIRS};
+pub use executor::Executor;
 pub use runner::{spawn, Handle};
 
 use std::path::PathBuf;
@@ -37,6 +39,10 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::model::{IfIndex, Lease, LinkView};
+
+/// Where packages put hooks: `<event>.d/` here run merged with the administrator's in the
+/// configuration directory, by file name, the administrator's file winning (`docs/hooks.md`).
+pub const VENDOR_HOOK_DIR: &str = "/usr/lib/network-broker";
 
 /// A request to run the hooks of one event.
 #[derive(Debug, Clone)]
@@ -99,19 +105,57 @@ pub struct Settings {
     /// Most requests one link (or the manager) may have waiting; beyond it the backlog is
     /// coalesced ([`runner`]). At least 1.
     pub backlog: usize,
+    /// The packages' hook directory ([`VENDOR_HOOK_DIR`]), merged under [`Settings::dir`].
+    pub vendor_dir: Option<PathBuf>,
+    /// Who executes the hooks.
+    pub executor: Executor,
 }
 
 impl Settings {
-    /// The runner's settings under `config`. `enforce_ownership` follows the daemon's
-    /// privileges, not the file.
-    pub fn from_config(config: &Config, enforce_ownership: bool) -> Self {
+    /// The hook directories in order of precedence: the administrator's, then the packages'.
+    pub fn hook_dirs(&self) -> Vec<PathBuf> {
+        std::iter::once(self.dir.clone())
+            .chain(self.vendor_dir.clone())
+            .collect()
+    }
+}
+
+/// How hooks are found and run beyond the configuration file: fixed when the daemon starts
+/// (its command line, `network-broker(8)`), kept across reloads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// Refuse scripts not owned by root or writable by group/others.
+    pub enforce_ownership: bool,
+    /// The packages' hook directory, if any ([`VENDOR_HOOK_DIR`]).
+    pub vendor_dir: Option<PathBuf>,
+    /// Who executes the hooks.
+    pub executor: Executor,
+}
+
+impl Launch {
+    /// Hooks from the configuration directory alone, run by this process.
+    pub fn in_process(enforce_ownership: bool) -> Self {
+        Launch {
+            enforce_ownership,
+            vendor_dir: None,
+            executor: Executor::InProcess,
+        }
+    }
+}
+
+impl Settings {
+    /// The runner's settings under `config`. `launch` (ownership enforcement, the vendor
+    /// directory, the executor) follows how the daemon was started, not the file.
+    pub fn from_config(config: &Config, launch: &Launch) -> Self {
         Settings {
             dir: config.dir.clone(),
             timeout: config.system.hook_timeout,
             emit_json: config.network.emit_json,
-            enforce_ownership,
+            enforce_ownership: launch.enforce_ownership,
             networkd_state_dir: config.network.networkd_state_dir.clone(),
             backlog: config.system.hook_backlog,
+            vendor_dir: launch.vendor_dir.clone(),
+            executor: launch.executor.clone(),
         }
     }
 }
@@ -150,7 +194,7 @@ pub enum DryRunError {
 pub async fn dry_run(request: Request, settings: Settings) -> Result<DryRun, DryRunError> {
     tokio::task::spawn_blocking(move || {
         let scripts = discover(
-            &settings.dir,
+            &settings.hook_dirs(),
             request.event.as_str(),
             settings.enforce_ownership,
         )

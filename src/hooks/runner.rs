@@ -104,7 +104,8 @@ enum Command {
     // Boxed: keeps the command small next to `Settings`.
     Submit(Box<Request>, Reply),
     Settings(Settings),
-    /// A reload's settings; whether ownership is enforced stays as it was.
+    /// A reload's settings; ownership enforcement, the vendor directory and the executor stay
+    /// as they were.
     Reconfigure(Box<Settings>),
     DryRun(Box<Request>, oneshot::Sender<Result<DryRun, DryRunError>>),
     Follow(watch::Receiver<Arc<Snapshot>>),
@@ -207,7 +208,7 @@ impl Handle {
     /// whether ownership is enforced stays as the runner was started (it follows the daemon's
     /// privileges, not the file).
     pub fn reconfigure(&self, config: &Config) {
-        let settings = Settings::from_config(config, false);
+        let settings = Settings::from_config(config, &super::Launch::in_process(false));
         if self
             .tx
             .send(Command::Reconfigure(Box::new(settings)))
@@ -360,8 +361,15 @@ impl Runner {
             Command::Submit(request, reply) => self.enqueue(*request, reply),
             Command::Settings(settings) => self.settings = settings,
             Command::Reconfigure(settings) => {
+                // How hooks are found and run beyond the file stays as the daemon started.
+                let (vendor_dir, executor) = (
+                    self.settings.vendor_dir.take(),
+                    self.settings.executor.clone(),
+                );
                 self.settings = Settings {
                     enforce_ownership: self.settings.enforce_ownership,
+                    vendor_dir,
+                    executor,
                     ..*settings
                 };
             }

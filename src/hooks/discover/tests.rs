@@ -45,7 +45,7 @@ fn discover_sorts_by_byte_order() {
     for name in ["b", "a", "B", "10-x", "2-y", "a_b", "a-b"] {
         write(&dir, name, 0o755);
     }
-    let scripts = discover(tmp.path(), "routable", true).unwrap();
+    let scripts = discover(&[tmp.path().into()], "routable", true).unwrap();
     // Byte order: digits < uppercase < lowercase; '-' (0x2d) < '_' (0x5f); no numeric sort.
     assert_eq!(
         names(&scripts),
@@ -73,10 +73,10 @@ fn discover_skips_dotfiles_and_backups() {
     for name in skipped {
         write(&dir, name, 0o755);
     }
-    let scripts = discover(tmp.path(), "routable", true).unwrap();
+    let scripts = discover(&[tmp.path().into()], "routable", true).unwrap();
     assert_eq!(names(&scripts), ["run"]);
 
-    let candidates = scan(tmp.path(), "routable", true).unwrap();
+    let candidates = scan(&[tmp.path().into()], "routable", true).unwrap();
     assert_eq!(
         verdict_of(&candidates, ".hidden"),
         Verdict::Skip(Skip::Dotfile)
@@ -97,10 +97,10 @@ fn discover_skips_non_executables_directories_and_specials() {
     symlink(dir.join("missing"), dir.join("dangling")).unwrap();
     symlink(dir.join("exec"), dir.join("link-to-exec")).unwrap();
 
-    let scripts = discover(tmp.path(), "routable", false).unwrap();
+    let scripts = discover(&[tmp.path().into()], "routable", false).unwrap();
     assert_eq!(names(&scripts), ["exec", "link-to-exec"]);
 
-    let candidates = scan(tmp.path(), "routable", false).unwrap();
+    let candidates = scan(&[tmp.path().into()], "routable", false).unwrap();
     assert_eq!(
         verdict_of(&candidates, "plain"),
         Verdict::Skip(Skip::NotExecutable)
@@ -121,11 +121,11 @@ fn discover_treats_symlink_to_dev_null_as_mask() {
     let (tmp, dir) = setup();
     write(&dir, "a", 0o755);
     symlink("/dev/null", dir.join("b")).unwrap();
-    let candidates = scan(tmp.path(), "routable", true).unwrap();
+    let candidates = scan(&[tmp.path().into()], "routable", true).unwrap();
     assert_eq!(verdict_of(&candidates, "b"), Verdict::Skip(Skip::Masked));
     assert!(!Skip::Masked.is_refusal());
     assert_eq!(
-        names(&discover(tmp.path(), "routable", true).unwrap()),
+        names(&discover(&[tmp.path().into()], "routable", true).unwrap()),
         ["a"]
     );
 }
@@ -139,7 +139,7 @@ fn discover_refuses_group_or_world_writable_only_when_enforcing() {
     write(&dir, "setuid", 0o4755);
     write(&dir, "setgid", 0o2755);
 
-    let candidates = scan(tmp.path(), "routable", true).unwrap();
+    let candidates = scan(&[tmp.path().into()], "routable", true).unwrap();
     assert_eq!(verdict_of(&candidates, "ok"), Verdict::Run);
     assert_eq!(
         verdict_of(&candidates, "group-w"),
@@ -158,7 +158,7 @@ fn discover_refuses_group_or_world_writable_only_when_enforcing() {
         Verdict::Skip(Skip::SetId)
     );
 
-    let relaxed = discover(tmp.path(), "routable", false).unwrap();
+    let relaxed = discover(&[tmp.path().into()], "routable", false).unwrap();
     assert_eq!(
         names(&relaxed),
         ["group-w", "ok", "setgid", "setuid", "world-w"]
@@ -171,7 +171,7 @@ fn discover_checks_the_symlink_target_when_enforcing() {
     let outside = tmp.path().join("outside");
     write(tmp.path(), "outside", 0o777);
     symlink(&outside, dir.join("link")).unwrap();
-    let candidates = scan(tmp.path(), "routable", true).unwrap();
+    let candidates = scan(&[tmp.path().into()], "routable", true).unwrap();
     assert_eq!(
         verdict_of(&candidates, "link"),
         Verdict::Skip(Skip::Writable)
@@ -187,13 +187,13 @@ fn discover_refuses_files_not_owned_by_root_when_enforcing() {
     let (tmp, dir) = setup();
     let path = write(&dir, "nobody", 0o755);
     std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
-    let candidates = scan(tmp.path(), "routable", true).unwrap();
+    let candidates = scan(&[tmp.path().into()], "routable", true).unwrap();
     assert_eq!(
         verdict_of(&candidates, "nobody"),
         Verdict::Skip(Skip::NotOwnedByRoot { uid: 65534 })
     );
     assert_eq!(
-        names(&discover(tmp.path(), "routable", false).unwrap()),
+        names(&discover(&[tmp.path().into()], "routable", false).unwrap()),
         ["nobody"]
     );
 }
@@ -204,7 +204,7 @@ fn discover_refuses_everything_in_an_unsafe_directory_when_enforcing() {
     write(&dir, "a", 0o755);
     symlink("/dev/null", dir.join("masked")).unwrap();
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
-    let candidates = scan(tmp.path(), "routable", true).unwrap();
+    let candidates = scan(&[tmp.path().into()], "routable", true).unwrap();
     assert_eq!(
         verdict_of(&candidates, "a"),
         Verdict::Skip(Skip::UnsafeDirectory)
@@ -214,7 +214,7 @@ fn discover_refuses_everything_in_an_unsafe_directory_when_enforcing() {
         Verdict::Skip(Skip::Masked)
     );
     assert_eq!(
-        names(&discover(tmp.path(), "routable", false).unwrap()),
+        names(&discover(&[tmp.path().into()], "routable", false).unwrap()),
         ["a"]
     );
 }
@@ -222,8 +222,10 @@ fn discover_refuses_everything_in_an_unsafe_directory_when_enforcing() {
 #[test]
 fn discover_returns_nothing_for_a_missing_directory() {
     let tmp = tempfile::tempdir().unwrap();
-    assert!(discover(tmp.path(), "routable", true).unwrap().is_empty());
-    assert!(discover(&tmp.path().join("nope"), "manager", true)
+    assert!(discover(&[tmp.path().into()], "routable", true)
+        .unwrap()
+        .is_empty());
+    assert!(discover(&[tmp.path().join("nope")], "manager", true)
         .unwrap()
         .is_empty());
 }
@@ -245,7 +247,7 @@ fn discover_rejects_event_names_that_are_not_plain() {
     ] {
         assert!(
             matches!(
-                discover(tmp.path(), bad, true),
+                discover(&[tmp.path().into()], bad, true),
                 Err(Error::InvalidEvent { .. })
             ),
             "{bad:?} accepted"
@@ -281,4 +283,72 @@ fn create_event_dirs_creates_the_standard_directories() {
         // 0755 minus the umask: never writable by group or others.
         assert_eq!(meta.mode() & 0o022, 0);
     }
+}
+
+/// An administrator's and a package's hook directory, each with an empty `routable.d`.
+fn admin_and_vendor() -> (tempfile::TempDir, tempfile::TempDir, Vec<PathBuf>) {
+    let (admin, _) = setup();
+    let (vendor, _) = setup();
+    let dirs = vec![admin.path().to_path_buf(), vendor.path().to_path_buf()];
+    (admin, vendor, dirs)
+}
+
+#[test]
+fn vendor_hooks_merge_with_the_administrators_by_file_name() {
+    let (admin, vendor, dirs) = admin_and_vendor();
+    write(&vendor.path().join("routable.d"), "10-vendor", 0o755);
+    write(&vendor.path().join("routable.d"), "50-both", 0o755);
+    write(&admin.path().join("routable.d"), "50-both", 0o755);
+    write(&admin.path().join("routable.d"), "90-admin", 0o755);
+    let scripts = discover(&dirs, "routable", false).unwrap();
+    let paths: Vec<PathBuf> = scripts.iter().map(|s| s.path.clone()).collect();
+    assert_eq!(
+        paths,
+        [
+            vendor.path().join("routable.d/10-vendor"),
+            admin.path().join("routable.d/50-both"),
+            admin.path().join("routable.d/90-admin"),
+        ]
+    );
+    let candidates = scan(&dirs, "routable", false).unwrap();
+    let both = candidates
+        .iter()
+        .find(|c| c.script.name == "50-both")
+        .unwrap();
+    assert_eq!(both.overrides, [vendor.path().join("routable.d/50-both")]);
+}
+
+#[test]
+fn a_dev_null_symlink_in_the_administrators_directory_masks_the_vendor_hook() {
+    let (admin, vendor, dirs) = admin_and_vendor();
+    write(&vendor.path().join("routable.d"), "50-vendor", 0o755);
+    symlink("/dev/null", admin.path().join("routable.d/50-vendor")).unwrap();
+    assert!(discover(&dirs, "routable", false).unwrap().is_empty());
+    let candidates = scan(&dirs, "routable", false).unwrap();
+    assert_eq!(candidates.len(), 1);
+    assert_eq!(candidates[0].verdict, Verdict::Skip(Skip::Masked));
+    assert_eq!(
+        candidates[0].overrides,
+        [vendor.path().join("routable.d/50-vendor")]
+    );
+}
+
+#[test]
+fn a_refused_administrators_file_still_hides_the_vendor_file_of_its_name() {
+    // Falling back to the package's file would run what the administrator replaced.
+    let (admin, vendor, dirs) = admin_and_vendor();
+    write(&vendor.path().join("routable.d"), "50-x", 0o755);
+    write(&admin.path().join("routable.d"), "50-x", 0o644);
+    assert!(discover(&dirs, "routable", false).unwrap().is_empty());
+}
+
+#[test]
+fn a_missing_vendor_directory_changes_nothing() {
+    let (admin, _) = setup();
+    write(&admin.path().join("routable.d"), "10-a", 0o755);
+    let dirs = vec![admin.path().to_path_buf(), admin.path().join("absent")];
+    assert_eq!(
+        names(&discover(&dirs, "routable", false).unwrap()),
+        ["10-a"]
+    );
 }

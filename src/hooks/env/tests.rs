@@ -54,6 +54,8 @@ pub(crate) fn settings(dir: PathBuf, emit_json: bool) -> Settings {
         enforce_ownership: true,
         networkd_state_dir: PathBuf::from("/nonexistent"),
         backlog: 16,
+        vendor_dir: None,
+        executor: crate::hooks::Executor::InProcess,
     }
 }
 

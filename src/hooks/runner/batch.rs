@@ -9,6 +9,7 @@ use tokio::task;
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use super::super::discover::{self, Script};
+use super::super::executor::HookRun;
 use super::super::{env, exec, networkd, BatchResult, Request, ScriptResult, Settings};
 use super::{Phase, Queued};
 use crate::daemon::ErrorChain;
@@ -141,16 +142,15 @@ async fn run_scripts(
             break;
         }
         let stop = wait_for_kill(phase.clone());
-        let outcome = exec::run(
+        let run = HookRun {
             script,
-            ifname,
-            request.event.as_str(),
+            link: ifname,
+            event: request.event.as_str(),
             env,
-            settings.timeout,
-            settings.enforce_ownership,
-            stop,
-        )
-        .await;
+            timeout: settings.timeout,
+            enforce_ownership: settings.enforce_ownership,
+        };
+        let outcome = settings.executor.run(&run, stop).await;
         outcomes.push(outcome);
     }
     outcomes
@@ -187,10 +187,10 @@ enum Unlisted {
 
 /// Discover off the async threads (it reads directories and stats files), logging failures.
 async fn discover_blocking(settings: &Settings, event: &str) -> Result<Vec<Script>, Unlisted> {
-    let dir = settings.dir.clone();
+    let dirs = settings.hook_dirs();
     let wanted = event.to_owned();
     let enforce = settings.enforce_ownership;
-    match task::spawn_blocking(move || discover::discover(&dir, &wanted, enforce)).await {
+    match task::spawn_blocking(move || discover::discover(&dirs, &wanted, enforce)).await {
         Ok(Ok(scripts)) => Ok(scripts),
         Ok(Err(err @ discover::Error::InvalidEvent { .. })) => {
             warn!(error = %err, "not running the {event} hooks: {err}");
