@@ -13,6 +13,7 @@ use tracing::{error, info, warn};
 
 use crate::broker::{command, hook_settings, memory, Broker};
 use crate::config::{Config, Generator};
+use crate::error_chain::ErrorChain;
 use crate::event::{Event, EventSender, EVENT_QUEUE_CAPACITY};
 use crate::hooks;
 use crate::logging::LogHandle;
@@ -392,20 +393,5 @@ fn log_rejection(err: &crate::config::ConfigError, rejection: &str) {
 fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
     if let Err(err) = sd_notify::notify(states) {
         warn!(error = %err, "failed to notify systemd: {err}");
-    }
-}
-
-/// Formats an error with all its causes, `outer: inner: innermost`.
-pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            write!(f, ": {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
     }
 }

@@ -29,6 +29,7 @@ use crate::hooks;
 use crate::model::{IfIndex, Lease, Snapshot, StateProperty};
 use crate::push;
 use crate::routing;
+use crate::time::sleep_until_opt;
 
 use command::{Command, CommandError, CommandReceiver, RoutingCommand};
 use debounce::Debouncer;
@@ -742,13 +743,6 @@ fn same_picture(a: &Snapshot, b: &Snapshot) -> bool {
             .iter()
             .zip(&b.links)
             .all(|((i, x), (j, y))| i == j && (Arc::ptr_eq(x, y) || x == y))
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 fn log_changes(state: &State, changes: &[Change]) {

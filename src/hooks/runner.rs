@@ -35,6 +35,7 @@ use super::discover::{self, Script};
 use super::{env, exec, networkd, BatchResult, Request, ScriptResult, Settings};
 use crate::messages;
 use crate::model::{IfIndex, LinkView, Snapshot};
+use crate::time::sleep_until_opt;
 
 /// Most requests (of different links) running at the same time. A bound on processes started
 /// by one burst of events (a switch restart flapping 200 VLANs), not a bound on queued work.
@@ -526,13 +527,6 @@ fn coalesce(queue: &mut VecDeque<Queued>, bound: usize) -> usize {
     }
     queue.extend(kept.into_iter().rev());
     before - queue.len()
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Run the hooks of one request and send its result (when any hook ran).

@@ -22,9 +22,9 @@ use zbus::{Connection, DBusError};
 
 use super::state::{HostPlan, LinkDone, LinkPlan};
 use super::{state, validate, Command};
-use crate::daemon::ErrorChain;
 use crate::dbus::proxy::hostnamed::{self, HostnamedProxy};
 use crate::dbus::proxy::resolved::{self, ManagerProxy};
+use crate::error_chain::ErrorChain;
 use crate::model::IfIndex;
 
 /// How long one call may take. The bus's own reply timeout is usually 25 s too, but the

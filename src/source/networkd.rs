@@ -62,6 +62,7 @@ use zbus::message::{Sequence, Type as MessageType};
 use zbus::names::OwnedUniqueName;
 use zbus::{Connection, MatchRule, Message, MessageStream, OwnedObjectPath};
 
+use crate::error_chain::ErrorChain;
 use crate::event::{EventSender, NetworkdEvent};
 use crate::model::{IfIndex, States};
 
@@ -397,13 +398,13 @@ impl Source {
                 self.failures = self.failures.saturating_add(1);
                 let pause = backoff(self.failures);
                 warn!(
-                    error = %crate::daemon::ErrorChain(&err),
+                    error = %ErrorChain(&err),
                     attempt = self.failures,
                     retry_in = ?pause,
                     "networkd: reading networkd's states failed (attempt {}), retrying in \
                      {pause:?}: {}",
                     self.failures,
-                    crate::daemon::ErrorChain(&err)
+                    ErrorChain(&err)
                 );
                 self.buffer.clear();
                 self.pending = Pending::Pausing(Box::pin(tokio::time::sleep(pause)));
