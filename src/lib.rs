@@ -14,6 +14,7 @@ pub mod dbus;
 pub mod error_chain;
 pub mod event;
 pub mod hooks;
+pub mod ifindex_path;
 pub mod lease;
 pub mod logging;
 pub mod messages;

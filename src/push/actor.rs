@@ -20,10 +20,10 @@ use zbus::message::Sequence;
 use zbus::proxy::CacheProperties;
 use zbus::{Connection, DBusError};
 
+use super::proxy::hostnamed::{self, HostnamedProxy};
+use super::proxy::resolved::{self, ManagerProxy};
 use super::state::{HostPlan, LinkDone, LinkPlan};
 use super::{state, validate, Command};
-use crate::dbus::proxy::hostnamed::{self, HostnamedProxy};
-use crate::dbus::proxy::resolved::{self, ManagerProxy};
 use crate::error_chain::ErrorChain;
 use crate::model::IfIndex;
 
