@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::event::{KernelEvent, KernelSnapshot, NetworkdEvent};
+use crate::model::kernel::TABLE_MAIN;
 use crate::model::{
     Address, IfIndex, Lease, LinkAttrs, LinkView, Route, Rule, Snapshot, StateProperty, States,
 };
@@ -99,9 +100,6 @@ impl RouteKey {
         }
     }
 }
-
-/// `RT_TABLE_MAIN`.
-const RT_TABLE_MAIN: u32 = 254;
 
 /// The link table.
 #[derive(Debug, Default, Clone)]
@@ -453,7 +451,7 @@ impl State {
         let flushed = |route: &Route| {
             !route.ipv6
                 && ((last && route.oif == Some(index))
-                    || (!still_local && route.table == RT_TABLE_MAIN && route.src == Some(ip)))
+                    || (!still_local && route.table == TABLE_MAIN && route.src == Some(ip)))
         };
         self.routes.retain(|_, route| !flushed(route));
         for view in self.links.values_mut() {

@@ -20,10 +20,8 @@ pub struct Address {
     pub flags: u32,
 }
 
-/// `RT_SCOPE_LINK`.
-pub const SCOPE_LINK: u8 = 253;
-/// `RT_SCOPE_HOST`.
-pub const SCOPE_HOST: u8 = 254;
+// The scopes an address is compared against, defined with the other kernel numbers.
+pub use super::kernel::{SCOPE_HOST, SCOPE_LINK};
 
 impl Address {
     /// Whether the address is the same address as `other` (ignoring mutable attributes).

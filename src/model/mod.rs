@@ -3,6 +3,7 @@
 //! types and effects read them.
 
 pub mod address;
+pub mod kernel;
 pub mod lease;
 pub mod link;
 pub mod link_name;

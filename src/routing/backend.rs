@@ -243,7 +243,7 @@ impl FakeBackend {
 fn stored(route: &Route) -> Route {
     let mut r = route.clone();
     if r.ipv6 && r.metric.is_none() {
-        r.metric = Some(super::plan::IPV6_DEFAULT_METRIC);
+        r.metric = Some(crate::model::kernel::IPV6_DEFAULT_METRIC);
     }
     r
 }

@@ -37,6 +37,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::Config;
+use crate::model::kernel::{TABLE_COMPAT, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN, TABLE_UNSPEC};
 use crate::model::{IfIndex, LinkAttrs, Route, Rule, Snapshot};
 
 pub use apply::Report;
@@ -95,7 +96,13 @@ pub enum OnStop {
 
 /// Table numbers the kernel and iproute2 reserve (`unspec`, `compat`, `default`, `main`,
 /// `local`); no link's table may be one of them.
-const RESERVED_TABLES: [u32; 5] = [0, 252, 253, 254, 255];
+const RESERVED_TABLES: [u32; 5] = [
+    TABLE_UNSPEC,
+    TABLE_COMPAT,
+    TABLE_DEFAULT,
+    TABLE_MAIN,
+    TABLE_LOCAL,
+];
 
 impl Settings {
     /// The policy-routing part of the configuration, with no lease routers.

@@ -46,20 +46,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use serde::Serialize;
 
 use super::Settings;
-use crate::model::address::SCOPE_LINK;
+use crate::model::kernel::{
+    IFA_F_SECONDARY, IPV6_DEFAULT_METRIC, KIND_UNICAST, SCOPE_LINK, SCOPE_UNIVERSE, TABLE_MAIN,
+};
 use crate::model::{Address, IfIndex, LinkView, Route, Rule, Snapshot};
 use crate::netlink::rule::ACTION_TO_TABLE;
-
-/// `RT_TABLE_MAIN`.
-pub const TABLE_MAIN: u32 = 254;
-/// `RTN_UNICAST`.
-pub const KIND_UNICAST: u8 = 1;
-/// `RT_SCOPE_UNIVERSE`.
-pub const SCOPE_UNIVERSE: u8 = 0;
-/// The metric the kernel gives an IPv6 route added without one.
-pub const IPV6_DEFAULT_METRIC: u32 = 1024;
-/// `IFA_F_SECONDARY`: an IPv4 address that is not the first of its subnet on the link.
-const IFA_F_SECONDARY: u32 = 0x80;
 
 /// A set of rules and routes: what we want, or what the kernel has with our protocol.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
