@@ -9,7 +9,8 @@ use std::sync::Arc;
 use crate::event::{KernelEvent, KernelSnapshot, NetworkdEvent};
 use crate::model::kernel::TABLE_MAIN;
 use crate::model::{
-    Address, IfIndex, Lease, LinkAttrs, LinkView, Route, Rule, Snapshot, StateProperty, States,
+    Address, IfIndex, Lease, LinkAttrs, LinkView, Route, RouteSlot, Rule, Snapshot, StateProperty,
+    States,
 };
 
 use super::derive::derive;
@@ -76,26 +77,22 @@ pub enum Change {
     },
 }
 
-/// What makes two routes the same route to the kernel: `ip route replace` (and networkd)
-/// sends only the new route, with the same key, and no removal of the old one.
+/// What makes two routes the same route to the kernel, so that a new route on a key replaces
+/// the old one: `ip route replace` (and networkd) sends only the new route, with the same
+/// slot, and no removal of the old one. The type is part of the key because the kernel keeps
+/// routes of different types in one slot side by side (the `local` and `broadcast` routes of
+/// an address that is its subnet's broadcast address); routing's plan needs no type, as all
+/// its routes are unicast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct RouteKey {
-    ipv6: bool,
-    table: u32,
-    dst: Option<IpAddr>,
-    dst_len: u8,
-    metric: Option<u32>,
+    slot: RouteSlot,
     kind: u8,
 }
 
 impl RouteKey {
     fn of(route: &Route) -> Self {
         RouteKey {
-            ipv6: route.ipv6,
-            table: route.table,
-            dst: route.dst,
-            dst_len: route.dst_len,
-            metric: route.metric,
+            slot: route.slot(),
             kind: route.kind,
         }
     }

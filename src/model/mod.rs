@@ -19,7 +19,7 @@ pub use address::Address;
 pub use lease::Lease;
 pub use link::{KernelOperState, LinkAttrs};
 pub use networkd::{StateProperty, States};
-pub use route::Route;
+pub use route::{Route, RouteSlot};
 pub use rule::Rule;
 pub use view::{LinkView, Snapshot};
 
