@@ -13,7 +13,7 @@
 //!
 //! - [`plan`]: desired state and the difference (pure);
 //! - [`apply`]: carrying out a plan through a [`Backend`], collecting every error;
-//! - [`backend`]: the kernel ([`NetlinkBackend`]) and a fake for tests ([`FakeBackend`]);
+//! - [`backend`]: the kernel ([`NetlinkBackend`]) and, for unit tests only, a fake kernel;
 //! - [`show`]: `ip`-style one-line descriptions for logs and `network-brokerctl routing`;
 //! - `actor`: the loop behind [`Handle`] (debounce, rate limit, start-up sweep, stop).
 //!
@@ -41,7 +41,9 @@ use crate::model::kernel::{TABLE_COMPAT, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN,
 use crate::model::{IfIndex, LinkAttrs, Route, Rule, Snapshot};
 
 pub use apply::Report;
-pub use backend::{Backend, BackendError, FakeBackend, NetlinkBackend, Outcome};
+#[cfg(test)]
+pub use backend::FakeBackend;
+pub use backend::{Backend, BackendError, NetlinkBackend, Outcome};
 pub use plan::{Desired, Plan};
 
 /// How long the actor waits after a new snapshot before reconciling, so that a burst of
@@ -367,7 +369,7 @@ pub fn spawn(settings: Settings) -> Result<Handle, Error> {
     Ok(spawn_with(settings, backend))
 }
 
-/// Starts the actor on any backend (tests use [`FakeBackend`]). Must be called inside a
+/// Starts the actor on any backend (the unit tests use a fake kernel). Must be called inside a
 /// tokio runtime.
 pub fn spawn_with<B: Backend>(settings: Settings, backend: B) -> Handle {
     let (snapshots, snapshot_rx) = watch::channel(None);
