@@ -312,34 +312,7 @@ impl<B: Backend> Actor<B> {
         report: &Report,
         now: Instant,
     ) {
-        let tables = desired.tables();
-        let name_of = |table: u32| {
-            settings
-                .link_of_table(table)
-                .and_then(|i| snapshot.links.get(&i))
-                .map_or_else(String::new, |l| l.attrs.name.clone())
-        };
-        for &table in tables.difference(&self.tables) {
-            info!(
-                ifname = %name_of(table),
-                ifindex = settings.link_of_table(table),
-                table,
-                "routing: policy routing of {} in place (table {table})",
-                name_of(table)
-            );
-        }
-        for &table in self.tables.difference(&tables) {
-            let link = settings
-                .link_of_table(table)
-                .map_or_else(|| "a link".to_string(), |i| format!("link {i}"));
-            info!(
-                ifindex = settings.link_of_table(table),
-                table,
-                "routing: policy routing of {link} (table {table}) removed (no usable address, \
-                 or no longer listed)"
-            );
-        }
-        self.tables = tables;
+        self.log_tables(snapshot, settings, desired.tables());
 
         if report.restored > 0 {
             let new_burst = self.burst_until.is_none_or(|until| now >= until);
@@ -389,6 +362,37 @@ impl<B: Backend> Actor<B> {
         }
         self.reported.occupied = occupied;
         self.log_errors(report);
+    }
+
+    /// The links whose policy routing came into place or went, once each.
+    fn log_tables(&mut self, snapshot: &Snapshot, settings: &Settings, tables: BTreeSet<u32>) {
+        let name_of = |table: u32| {
+            settings
+                .link_of_table(table)
+                .and_then(|i| snapshot.links.get(&i))
+                .map_or_else(String::new, |l| l.attrs.name.clone())
+        };
+        for &table in tables.difference(&self.tables) {
+            info!(
+                ifname = %name_of(table),
+                ifindex = settings.link_of_table(table),
+                table,
+                "routing: policy routing of {} in place (table {table})",
+                name_of(table)
+            );
+        }
+        for &table in self.tables.difference(&tables) {
+            let link = settings
+                .link_of_table(table)
+                .map_or_else(|| "a link".to_string(), |i| format!("link {i}"));
+            info!(
+                ifindex = settings.link_of_table(table),
+                table,
+                "routing: policy routing of {link} (table {table}) removed (no usable address, \
+                 or no longer listed)"
+            );
+        }
+        self.tables = tables;
     }
 
     /// Every error at `warn` the first time, at `debug` while it repeats.
