@@ -14,6 +14,7 @@ use tracing::{error, info, warn};
 use crate::broker::{command, Broker, Effects, Outputs, Readers};
 use crate::config::reload::RestartNeeded;
 use crate::config::{Config, Generator};
+use crate::error_chain::ErrorChain;
 use crate::event::{Event, EventSender, EVENT_QUEUE_CAPACITY};
 use crate::hooks;
 use crate::logging::LogHandle;
@@ -498,20 +499,5 @@ fn log_rejection(err: &crate::config::ConfigError, rejection: &str) {
 fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
     if let Err(err) = sd_notify::notify(states) {
         warn!(error = %err, "failed to notify systemd: {err}");
-    }
-}
-
-/// Formats an error with all its causes, `outer: inner: innermost`.
-pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            write!(f, ": {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
     }
 }

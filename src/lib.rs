@@ -3,17 +3,21 @@
 //! routing and publishes link state on the bus name `org.freedesktop.NetworkBroker1`.
 //!
 //! The crate is a library plus two thin binaries so that the integration tests and the
-//! client can reach the same types. Dependencies point one way: `source` and `dbus` depend on
-//! `broker`, which depends only on `model`, `config` and the effect handles (`hooks`,
-//! `routing`).
+//! client can reach the same types. Dependencies point one way, down the floors drawn in
+//! `docs/architecture.md`: `daemon` wires everything; `dbus` (our service) imports `broker`;
+//! `broker` imports the effect handles (`hooks`, `routing`, `push`); the sources and effects
+//! import `netlink`, `event` and the ground floor (`model`, `config`, `lease`, `error_chain`,
+//! `time`, `ifindex_path`), and never each other.
 
 pub mod broker;
 pub mod config;
 pub mod daemon;
 pub mod dbus;
 pub mod debounce;
+pub mod error_chain;
 pub mod event;
 pub mod hooks;
+pub mod ifindex_path;
 pub mod lease;
 pub mod logging;
 pub mod messages;
@@ -23,3 +27,4 @@ pub mod push;
 pub mod routing;
 pub mod settings;
 pub mod source;
+pub mod time;

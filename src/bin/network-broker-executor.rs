@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use network_broker::config::{LogFormat, LogLevel, DEFAULT_CONFIG_DIR};
-use network_broker::daemon::ErrorChain;
+use network_broker::error_chain::ErrorChain;
 use network_broker::hooks::executor::serve::{self, Policy};
 use network_broker::hooks::VENDOR_HOOK_DIR;
 use network_broker::logging;

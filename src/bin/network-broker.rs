@@ -8,7 +8,9 @@ use std::time::Duration;
 use clap::Parser;
 
 use network_broker::config::{Config, CONFIG_FILE_NAME, DEFAULT_CONFIG_DIR};
-use network_broker::daemon::{self, ErrorChain};
+
+use network_broker::daemon;
+use network_broker::error_chain::ErrorChain;
 use network_broker::hooks::{Executor, Launch, VENDOR_HOOK_DIR};
 use network_broker::logging;
 

@@ -3,14 +3,10 @@
 //! `link_update_operstate()`: carrier from the link's flags and RFC 2863 state, address
 //! states from the scopes of the addresses that are ready, the operational state from both.
 
-use crate::model::address::SCOPE_LINK;
+use crate::model::kernel::{
+    IFA_F_DADFAILED, IFA_F_TENTATIVE, SCOPE_LINK, SCOPE_SITE, SCOPE_UNIVERSE,
+};
 use crate::model::{KernelOperState, LinkView, StateProperty, States};
-
-/// `IFA_F_TENTATIVE`: duplicate address detection has not finished; networkd does not count
-/// such an address.
-const IFA_F_TENTATIVE: u32 = 0x40;
-/// `IFA_F_DADFAILED`: the address is unusable.
-const IFA_F_DADFAILED: u32 = 0x08;
 
 /// The states networkd would report for this link if it were unmanaged.
 pub fn derive(view: &LinkView) -> States {
@@ -67,11 +63,6 @@ fn address_state(view: &LinkView, ipv6: bool) -> &'static str {
     }
     best
 }
-
-/// `RT_SCOPE_UNIVERSE`.
-const SCOPE_UNIVERSE: u8 = 0;
-/// `RT_SCOPE_SITE`.
-const SCOPE_SITE: u8 = 200;
 
 fn rank(state: &str) -> u8 {
     match state {

@@ -36,6 +36,7 @@ use crate::model::{IfIndex, Lease, Snapshot, StateProperty};
 use crate::push;
 use crate::routing;
 use crate::settings;
+use crate::time::sleep_until_opt;
 
 use crate::debounce::Debouncer;
 use command::{CommandReceiver, Notice};
@@ -552,13 +553,6 @@ fn same_picture(a: &Snapshot, b: &Snapshot) -> bool {
 /// debounce then runs on the same clock as the timer that wakes it).
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

@@ -208,7 +208,7 @@ fn address(index: IfIndex, which: usize, tentative: bool) -> Address {
         1 => (
             format!("fe80::{index}"),
             64,
-            crate::model::address::SCOPE_LINK,
+            crate::model::kernel::SCOPE_LINK,
         ),
         _ => (format!("2001:db8::{index}"), 64, 0),
     };

@@ -1,107 +1,48 @@
 //! The broker's picture of the kernel: every link with its addresses and routes. Applying a
 //! kernel event updates the picture and reports what changed, so the decisions that follow
 //! ([`super::decide`]) never have to compare states themselves.
+//!
+//! Beside this file: `change` (what a change reports) and `replace` (a whole dump replacing
+//! the picture).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::event::{KernelEvent, KernelSnapshot, NetworkdEvent};
+use crate::event::{KernelEvent, NetworkdEvent};
+use crate::model::kernel::TABLE_MAIN;
 use crate::model::{
-    Address, IfIndex, Lease, LinkAttrs, LinkView, Route, Rule, Snapshot, StateProperty, States,
+    Address, IfIndex, Lease, LinkAttrs, LinkView, Route, RouteSlot, Rule, Snapshot, StateProperty,
+    States,
 };
 
 use super::derive::derive;
 
-/// Where a link's states came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// Computed from the kernel's view ([`super::derive`]).
-    Kernel,
-    /// Reported by systemd-networkd.
-    Networkd,
-}
+mod change;
+mod replace;
 
-/// A state transition list: property and new value, in the order they happened.
-pub type Transitions = Vec<(StateProperty, &'static str)>;
+pub use change::{Change, Origin, Transitions};
 
-/// One thing that changed in the broker's picture.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// A link the broker did not know appeared.
-    LinkAdded(IfIndex),
-    /// A known link's attributes changed (flags, state, MTU…); a rename is reported as
-    /// [`Change::LinkRenamed`] as well.
-    LinkChanged(IfIndex),
-    /// A known link got a new name.
-    LinkRenamed {
-        /// The link.
-        index: IfIndex,
-        /// Its previous name.
-        old: String,
-    },
-    /// A link disappeared; carries its last view.
-    LinkRemoved(Arc<LinkView>),
-    /// An address appeared on a link.
-    AddressAdded(IfIndex, Address),
-    /// An address disappeared from a link.
-    AddressRemoved(IfIndex, Address),
-    /// The set of routes leaving through a link changed.
-    RoutesChanged(IfIndex),
-    /// Some of a link's states changed, as computed from the kernel or as networkd reported.
-    StatesChanged {
-        /// The link.
-        index: IfIndex,
-        /// Who says so.
-        origin: Origin,
-        /// What changed, in order.
-        changed: Transitions,
-    },
-    /// networkd's manager states changed.
-    ManagerStatesChanged(Transitions),
-    /// A routing policy rule appeared.
-    RuleAdded(Rule),
-    /// A routing policy rule disappeared.
-    RuleRemoved(Rule),
-    /// The current dhclient lease of an interface changed in content (a renewal that only
-    /// moves its times is not a change), appeared or went away.
-    LeaseChanged {
-        /// The interface name the lease file names.
-        interface: String,
-        /// The lease before, if any.
-        before: Option<Box<Lease>>,
-        /// The lease now, if any.
-        after: Option<Box<Lease>>,
-    },
-}
-
-/// What makes two routes the same route to the kernel: `ip route replace` (and networkd)
-/// sends only the new route, with the same key, and no removal of the old one.
+/// What makes two routes the same route to the kernel, so that a new route on a key replaces
+/// the old one: `ip route replace` (and networkd) sends only the new route, with the same
+/// slot, and no removal of the old one. The type is part of the key because the kernel keeps
+/// routes of different types in one slot side by side (the `local` and `broadcast` routes of
+/// an address that is its subnet's broadcast address); routing's plan needs no type, as all
+/// its routes are unicast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct RouteKey {
-    ipv6: bool,
-    table: u32,
-    dst: Option<IpAddr>,
-    dst_len: u8,
-    metric: Option<u32>,
+    slot: RouteSlot,
     kind: u8,
 }
 
 impl RouteKey {
     fn of(route: &Route) -> Self {
         RouteKey {
-            ipv6: route.ipv6,
-            table: route.table,
-            dst: route.dst,
-            dst_len: route.dst_len,
-            metric: route.metric,
+            slot: route.slot(),
             kind: route.kind,
         }
     }
 }
-
-/// `RT_TABLE_MAIN`.
-const RT_TABLE_MAIN: u32 = 254;
 
 /// The link table.
 #[derive(Debug, Default, Clone)]
@@ -453,7 +394,7 @@ impl State {
         let flushed = |route: &Route| {
             !route.ipv6
                 && ((last && route.oif == Some(index))
-                    || (!still_local && route.table == RT_TABLE_MAIN && route.src == Some(ip)))
+                    || (!still_local && route.table == TABLE_MAIN && route.src == Some(ip)))
         };
         self.routes.retain(|_, route| !flushed(route));
         for view in self.links.values_mut() {
@@ -515,102 +456,6 @@ impl State {
                 Arc::make_mut(view).addresses.push(address.clone());
                 changes.push(Change::AddressAdded(index, address));
             }
-        }
-    }
-
-    /// Replaces the whole table with a fresh dump, reporting the difference as the individual
-    /// changes that would have produced it.
-    fn replace(&mut self, snapshot: KernelSnapshot, changes: &mut Vec<Change>) {
-        let rules: BTreeSet<Rule> = snapshot.rules.into_iter().collect();
-        for gone in self.rules.difference(&rules) {
-            changes.push(Change::RuleRemoved(gone.clone()));
-        }
-        for new in rules.difference(&self.rules) {
-            changes.push(Change::RuleAdded(new.clone()));
-        }
-        self.rules = rules;
-
-        let mut fresh: BTreeMap<IfIndex, LinkView> = snapshot
-            .links
-            .into_iter()
-            .map(|attrs| (attrs.index, LinkView::new(attrs)))
-            .collect();
-        for (index, address) in snapshot.addresses {
-            if let Some(view) = fresh.get_mut(&index) {
-                if !view.addresses.iter().any(|a| a.same_key(&address)) {
-                    view.addresses.push(address);
-                }
-            }
-        }
-        self.routes.clear();
-        for route in snapshot.routes {
-            if let Some(view) = route.oif.and_then(|index| fresh.get_mut(&index)) {
-                self.routes.insert(RouteKey::of(&route), route.clone());
-                view.routes.insert(route);
-            }
-        }
-
-        let gone: Vec<IfIndex> = self
-            .links
-            .keys()
-            .filter(|index| !fresh.contains_key(index))
-            .copied()
-            .collect();
-        for index in gone {
-            if let Some(view) = self.links.remove(&index) {
-                self.derived.remove(&index);
-                self.networkd.remove(&index);
-                changes.push(Change::LinkRemoved(view));
-            }
-        }
-
-        for (index, mut new) in fresh {
-            if let Some(old) = self.links.get(&index) {
-                // States are not part of a kernel dump; keep them so an unchanged link compares
-                // equal and is shared, and refresh them below for the links that changed.
-                new.states = old.states.clone();
-                new.lease = old.lease.clone();
-            }
-            let Some(old) = self.links.get(&index) else {
-                changes.push(Change::LinkAdded(index));
-                for address in &new.addresses {
-                    changes.push(Change::AddressAdded(index, address.clone()));
-                }
-                if !new.routes.is_empty() {
-                    changes.push(Change::RoutesChanged(index));
-                }
-                self.links.insert(index, Arc::new(new));
-                continue;
-            };
-            if **old == new {
-                continue;
-            }
-            if old.attrs != new.attrs {
-                changes.push(Change::LinkChanged(index));
-                if old.attrs.name != new.attrs.name {
-                    changes.push(Change::LinkRenamed {
-                        index,
-                        old: old.attrs.name.clone(),
-                    });
-                }
-            }
-            for address in &old.addresses {
-                if !new.addresses.iter().any(|a| a.same_key(address)) {
-                    changes.push(Change::AddressRemoved(index, address.clone()));
-                }
-            }
-            for address in &new.addresses {
-                if !old.addresses.iter().any(|a| a.same_key(address)) {
-                    changes.push(Change::AddressAdded(index, address.clone()));
-                }
-            }
-            if old.routes != new.routes {
-                changes.push(Change::RoutesChanged(index));
-            }
-            self.links.insert(index, Arc::new(new));
-            // An address whose flags changed meanwhile (tentative → valid) is no addition
-            // but can change the states.
-            self.refresh_derived(index, changes);
         }
     }
 }

@@ -85,31 +85,7 @@ pub const DEFAULT_ROUTING_POLICY_PROTOCOL: u8 = 78;
 /// `RTPROT_*` values and iproute2's `rt_protos` names. Everything carrying our number is
 /// deleted when it is no longer wanted, so sharing a number with anyone would delete their
 /// routes (with `kernel`, the kernel's own subnet routes; with `boot`, every `ip route add`).
-pub const RESERVED_ROUTE_PROTOCOLS: &[(u8, &str)] = &[
-    (0, "unspec"),
-    (1, "redirect"),
-    (2, "kernel"),
-    (3, "boot"),
-    (4, "static"),
-    (8, "gated"),
-    (9, "ra"),
-    (10, "mrt"),
-    (11, "zebra"),
-    (12, "bird"),
-    (13, "dnrouted"),
-    (14, "xorp"),
-    (15, "ntk"),
-    (16, "dhcp"),
-    (17, "mrouted"),
-    (18, "keepalived"),
-    (42, "babel"),
-    (99, "openr"),
-    (186, "bgp"),
-    (187, "isis"),
-    (188, "ospf"),
-    (189, "rip"),
-    (192, "eigrp"),
-];
+pub const RESERVED_ROUTE_PROTOCOLS: &[(u8, &str)] = crate::model::kernel::ROUTE_PROTOCOLS;
 
 /// Files larger than this are refused unread: a configuration is a few hundred bytes, and a
 /// mistaken symlink to a device or a huge file must not stall or bloat a root daemon.

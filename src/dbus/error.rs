@@ -11,7 +11,7 @@ use zbus::message::{Header, Message};
 use zbus::names::ErrorName;
 
 use crate::broker::command::{CommandError, ReloadError};
-use crate::daemon::ErrorChain;
+use crate::error_chain::ErrorChain;
 use crate::messages;
 
 /// The longest text an error reply carries, in bytes: a reply never echoes a caller's

@@ -11,7 +11,6 @@ pub mod link;
 pub mod manager;
 pub mod names;
 pub mod path;
-pub mod proxy;
 pub mod publish;
 
 use std::sync::Arc;

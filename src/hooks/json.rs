@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::networkd::{NetworkdFiles, NetworkdJson};
+use crate::model::kernel::route_protocol_name;
 use crate::model::{Address, Lease, LinkView, Route, StateProperty};
 
 /// The JSON document describing `link`, compact, on one line.
@@ -254,33 +255,7 @@ pub fn scope_name(scope: u8) -> Cow<'static, str> {
 
 /// `RTPROT_*` names from iproute2's `rt_protos`; the number for others.
 pub fn protocol_name(protocol: u8) -> Cow<'static, str> {
-    let name = match protocol {
-        0 => "unspec",
-        1 => "redirect",
-        2 => "kernel",
-        3 => "boot",
-        4 => "static",
-        8 => "gated",
-        9 => "ra",
-        10 => "mrt",
-        11 => "zebra",
-        12 => "bird",
-        13 => "dnrouted",
-        14 => "xorp",
-        15 => "ntk",
-        16 => "dhcp",
-        17 => "mrouted",
-        18 => "keepalived",
-        42 => "babel",
-        99 => "openr",
-        186 => "bgp",
-        187 => "isis",
-        188 => "ospf",
-        189 => "rip",
-        192 => "eigrp",
-        n => return n.to_string().into(),
-    };
-    name.into()
+    route_protocol_name(protocol).map_or_else(|| protocol.to_string().into(), Cow::Borrowed)
 }
 
 /// `RTN_*` names as `ip route` prints them; the number for others.

@@ -39,6 +39,7 @@ use tracing::{debug, error, info, warn};
 use super::{BatchResult, DryRun, DryRunError, Request, Settings};
 use crate::config::Config;
 use crate::model::{IfIndex, Snapshot};
+use crate::time::sleep_until_opt;
 use backlog::coalesce;
 use batch::run_batch;
 #[cfg(test)]
@@ -491,13 +492,6 @@ impl Runner {
             self.task_keys.insert(id, key);
             self.running.insert(key);
         }
-    }
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

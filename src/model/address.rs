@@ -4,6 +4,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use super::kernel::SCOPE_LINK;
+
 /// One address of a link. Two addresses are the same address when `ip` and `prefix_len` are
 /// equal; the other fields are attributes that may change (label, scope, flags).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -19,11 +21,6 @@ pub struct Address {
     /// `IFA_F_*` flags (tentative, deprecated, permanent, …).
     pub flags: u32,
 }
-
-/// `RT_SCOPE_LINK`.
-pub const SCOPE_LINK: u8 = 253;
-/// `RT_SCOPE_HOST`.
-pub const SCOPE_HOST: u8 = 254;
 
 impl Address {
     /// Whether the address is the same address as `other` (ignoring mutable attributes).

@@ -3,6 +3,7 @@
 //! types and effects read them.
 
 pub mod address;
+pub mod kernel;
 pub mod lease;
 pub mod link;
 pub mod link_name;
@@ -18,7 +19,7 @@ pub use address::Address;
 pub use lease::Lease;
 pub use link::{KernelOperState, LinkAttrs};
 pub use networkd::{StateProperty, States};
-pub use route::Route;
+pub use route::{Route, RouteSlot};
 pub use rule::Rule;
 pub use view::{LinkView, Snapshot};
 

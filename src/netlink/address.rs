@@ -77,7 +77,7 @@ mod tests {
     use netlink_packet_route::address::{AddressFlags, AddressHeaderFlags, AddressScope};
 
     use super::*;
-    use crate::model::address::SCOPE_LINK;
+    use crate::model::kernel::SCOPE_LINK;
 
     fn v4_message() -> AddressMessage {
         let mut msg = AddressMessage::default();

@@ -33,6 +33,15 @@ pub use link::{describes_link, link_attrs, removed_link_index};
 pub use route::{is_table_route, route, route_message};
 pub use rule::{is_ip_rule, rule, rule_message};
 
+/// `RT_TABLE_COMPAT` as the 8-bit table field of a route or rule header carries it (252 fits).
+pub(crate) const HEADER_TABLE_COMPAT: u8 = crate::model::kernel::TABLE_COMPAT as u8;
+
+/// The 8-bit table field of a route or rule header: the table itself up to 255, else
+/// `RT_TABLE_COMPAT`; the whole number always goes into the `RTA_TABLE`/`FRA_TABLE` attribute.
+pub(crate) fn header_table(table: u32) -> u8 {
+    u8::try_from(table).unwrap_or(HEADER_TABLE_COMPAT)
+}
+
 /// A failure of the netlink connection itself or of a dump. Malformed *messages* are not
 /// errors: they are logged and dropped where they are read.
 #[derive(Debug, thiserror::Error)]

@@ -7,10 +7,8 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::AddressFamily;
 
+use super::header_table;
 use crate::model::Route;
-
-/// `RT_TABLE_COMPAT`: what the 8-bit header field says for a table above 255.
-const RT_TABLE_COMPAT: u8 = 252;
 
 /// The route, or `None` when the message is not an IPv4/IPv6 route, is a route-cache entry
 /// (`RTM_F_CLONED`: IPv6 exceptions such as learned PMTUs, not table contents), or is
@@ -116,7 +114,7 @@ pub fn route_message(route: &Route) -> RouteMessage {
         AddressFamily::Inet
     };
     header.destination_prefix_length = route.dst_len;
-    header.table = u8::try_from(route.table).unwrap_or(RT_TABLE_COMPAT);
+    header.table = header_table(route.table);
     header.protocol = route.protocol.into();
     header.scope = route.scope.into();
     header.kind = route.kind.into();
@@ -338,7 +336,7 @@ mod tests {
             ipv6: false,
         };
         let msg = route_message(&v4route);
-        assert_eq!(msg.header.table, RT_TABLE_COMPAT);
+        assert_eq!(msg.header.table, crate::netlink::HEADER_TABLE_COMPAT);
         assert_eq!(route(&msg), Some(v4route.clone()));
 
         let v6default = Route {

@@ -12,13 +12,11 @@ use netlink_packet_route::route::RouteProtocol;
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use netlink_packet_route::AddressFamily;
 
+use super::header_table;
 use crate::model::Rule;
 
 /// `FR_ACT_TO_TBL`: look the packet up in [`Rule::table`].
 pub const ACTION_TO_TABLE: u8 = 1;
-
-/// `RT_TABLE_COMPAT`: what the 8-bit header field says for a table above 255.
-pub const RT_TABLE_COMPAT: u8 = 252;
 
 /// Whether `msg` is an IPv4 or IPv6 rule, the only rules the model holds. Rules of other
 /// families (DECnet, MPLS, IPMR) are ignored quietly; [`rule`] returns `None` for them too.
@@ -105,10 +103,7 @@ pub fn rule_message(rule: &Rule) -> RuleMessage {
         AddressFamily::Inet
     };
     msg.header.action = RuleAction::from(rule.action);
-    msg.header.table = match u8::try_from(rule.table) {
-        Ok(t) => t,
-        Err(_) => RT_TABLE_COMPAT,
-    };
+    msg.header.table = header_table(rule.table);
     msg.attributes.push(RuleAttribute::Table(rule.table));
     if let Some(priority) = rule.priority {
         msg.attributes.push(RuleAttribute::Priority(priority));
@@ -132,6 +127,7 @@ mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     use super::*;
+    use crate::netlink::HEADER_TABLE_COMPAT;
 
     fn message(family: AddressFamily, attributes: Vec<RuleAttribute>) -> RuleMessage {
         let mut msg = RuleMessage::default();
@@ -158,7 +154,7 @@ mod tests {
         );
         msg.header.src_len = 32;
         // What the kernel really puts in the header for such a table.
-        msg.header.table = RT_TABLE_COMPAT;
+        msg.header.table = HEADER_TABLE_COMPAT;
         assert_eq!(
             rule(&msg),
             Some(Rule {
@@ -276,7 +272,7 @@ mod tests {
             protocol: 78,
             action: ACTION_TO_TABLE,
         });
-        assert_eq!(big.header.table, RT_TABLE_COMPAT);
+        assert_eq!(big.header.table, HEADER_TABLE_COMPAT);
         assert!(big.attributes.contains(&RuleAttribute::Table(70000)));
     }
 }

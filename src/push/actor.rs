@@ -20,11 +20,11 @@ use zbus::message::Sequence;
 use zbus::proxy::CacheProperties;
 use zbus::{Connection, DBusError};
 
+use super::proxy::hostnamed::{self, HostnamedProxy};
+use super::proxy::resolved::{self, ManagerProxy};
 use super::state::{HostPlan, LinkDone, LinkPlan};
 use super::{state, validate, Command};
-use crate::daemon::ErrorChain;
-use crate::dbus::proxy::hostnamed::{self, HostnamedProxy};
-use crate::dbus::proxy::resolved::{self, ManagerProxy};
+use crate::error_chain::ErrorChain;
 use crate::model::IfIndex;
 
 /// How long one call may take. The bus's own reply timeout is usually 25 s too, but the

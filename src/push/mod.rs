@@ -5,7 +5,9 @@
 //! - [`validate`]: which values may be pushed, and the wire form of the arguments (pure);
 //! - [`state`]: what is wanted, what is left to send, coalescing and retries (pure);
 //! - [`mod@actor`]: the task that makes the calls on the daemon's bus connection and follows
-//!   resolved's and hostnamed's bus names.
+//!   resolved's and hostnamed's bus names;
+//! - [`proxy`]: the client proxies of resolved's and hostnamed's interfaces (only push calls
+//!   other services, so they live here and `crate::dbus` is our own service only).
 //!
 //! # What is sent
 //!
@@ -39,6 +41,7 @@
 //! is managed"): that is logged once per link at `info` as an explanation, not as a failure.
 
 pub mod actor;
+pub mod proxy;
 pub mod state;
 pub mod validate;
 

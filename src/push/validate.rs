@@ -9,7 +9,7 @@
 
 use std::net::IpAddr;
 
-use crate::dbus::proxy::resolved::{AF_INET, AF_INET6};
+use super::proxy::resolved::{AF_INET, AF_INET6};
 
 /// Longest host name the kernel (and so hostnamed) accepts: `HOST_NAME_MAX` on Linux.
 pub const HOST_NAME_MAX: usize = 64;

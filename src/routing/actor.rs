@@ -21,8 +21,10 @@ use super::{
     Backend, Command, Error, OnStop, Settings, Status, DEBOUNCE, PERIODIC, RESTORE_BURST_QUIET,
     RESTORE_INTERVAL,
 };
+use crate::error_chain::ErrorChain;
 use crate::model::{Rule, Snapshot};
 use crate::netlink::Owned;
+use crate::time::sleep_until_opt;
 
 /// Why a pass runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +128,7 @@ impl<B: Backend> Actor<B> {
                 }
                 Ok(()) = self.snapshots.changed() => self.soon(),
                 Ok(()) = self.settings.changed() => self.soon(),
-                () = sleep_until(deadline) => {
+                () = sleep_until_opt(deadline) => {
                     let now = Instant::now();
                     self.due = None;
                     if self.wake.is_some_and(|w| w <= now) {
@@ -310,34 +312,7 @@ impl<B: Backend> Actor<B> {
         report: &Report,
         now: Instant,
     ) {
-        let tables = desired.tables();
-        let name_of = |table: u32| {
-            settings
-                .link_of_table(table)
-                .and_then(|i| snapshot.links.get(&i))
-                .map_or_else(String::new, |l| l.attrs.name.clone())
-        };
-        for &table in tables.difference(&self.tables) {
-            info!(
-                ifname = %name_of(table),
-                ifindex = settings.link_of_table(table),
-                table,
-                "routing: policy routing of {} in place (table {table})",
-                name_of(table)
-            );
-        }
-        for &table in self.tables.difference(&tables) {
-            let link = settings
-                .link_of_table(table)
-                .map_or_else(|| "a link".to_string(), |i| format!("link {i}"));
-            info!(
-                ifindex = settings.link_of_table(table),
-                table,
-                "routing: policy routing of {link} (table {table}) removed (no usable address, \
-                 or no longer listed)"
-            );
-        }
-        self.tables = tables;
+        self.log_tables(snapshot, settings, desired.tables());
 
         if report.restored > 0 {
             let new_burst = self.burst_until.is_none_or(|until| now >= until);
@@ -389,11 +364,42 @@ impl<B: Backend> Actor<B> {
         self.log_errors(report);
     }
 
+    /// The links whose policy routing came into place or went, once each.
+    fn log_tables(&mut self, snapshot: &Snapshot, settings: &Settings, tables: BTreeSet<u32>) {
+        let name_of = |table: u32| {
+            settings
+                .link_of_table(table)
+                .and_then(|i| snapshot.links.get(&i))
+                .map_or_else(String::new, |l| l.attrs.name.clone())
+        };
+        for &table in tables.difference(&self.tables) {
+            info!(
+                ifname = %name_of(table),
+                ifindex = settings.link_of_table(table),
+                table,
+                "routing: policy routing of {} in place (table {table})",
+                name_of(table)
+            );
+        }
+        for &table in self.tables.difference(&tables) {
+            let link = settings
+                .link_of_table(table)
+                .map_or_else(|| "a link".to_string(), |i| format!("link {i}"));
+            info!(
+                ifindex = settings.link_of_table(table),
+                table,
+                "routing: policy routing of {link} (table {table}) removed (no usable address, \
+                 or no longer listed)"
+            );
+        }
+        self.tables = tables;
+    }
+
     /// Every error at `warn` the first time, at `debug` while it repeats.
     fn log_errors(&mut self, report: &Report) {
         let mut now = BTreeSet::new();
         for e in &report.errors {
-            let text = chain(e);
+            let text = ErrorChain(e).to_string();
             if self.reported.errors.contains(&text) {
                 debug!(error = %text, "routing: still failing: {text}");
             } else {
@@ -405,7 +411,7 @@ impl<B: Backend> Actor<B> {
     }
 
     fn report_dump_failure(&mut self, e: &Error) {
-        let text = chain(e);
+        let text = ErrorChain(e).to_string();
         if self.reported.dump.as_deref() == Some(text.as_str()) {
             debug!(error = %text, "routing: still cannot read the kernel's state: {text}");
         } else {
@@ -516,25 +522,6 @@ impl Missing {
             .map(|r| r.table)
             .chain(self.route_tables.iter().copied())
             .collect()
-    }
-}
-
-/// The error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -13,7 +13,7 @@
 //!
 //! - [`plan`]: desired state and the difference (pure);
 //! - [`apply`]: carrying out a plan through a [`Backend`], collecting every error;
-//! - [`backend`]: the kernel ([`NetlinkBackend`]) and a fake for tests ([`FakeBackend`]);
+//! - [`backend`]: the kernel ([`NetlinkBackend`]) and, for unit tests only, a fake kernel;
 //! - [`show`]: `ip`-style one-line descriptions for logs and `network-brokerctl routing`;
 //! - `actor`: the loop behind [`Handle`] (debounce, rate limit, start-up sweep, stop).
 //!
@@ -37,10 +37,13 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::Config;
+use crate::model::kernel::{TABLE_COMPAT, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN, TABLE_UNSPEC};
 use crate::model::{IfIndex, LinkAttrs, Route, Rule, Snapshot};
 
 pub use apply::Report;
-pub use backend::{Backend, BackendError, FakeBackend, NetlinkBackend, Outcome};
+#[cfg(test)]
+pub use backend::FakeBackend;
+pub use backend::{Backend, BackendError, NetlinkBackend, Outcome};
 pub use plan::{Desired, Plan};
 
 /// How long the actor waits after a new snapshot before reconciling, so that a burst of
@@ -95,7 +98,13 @@ pub enum OnStop {
 
 /// Table numbers the kernel and iproute2 reserve (`unspec`, `compat`, `default`, `main`,
 /// `local`); no link's table may be one of them.
-const RESERVED_TABLES: [u32; 5] = [0, 252, 253, 254, 255];
+const RESERVED_TABLES: [u32; 5] = [
+    TABLE_UNSPEC,
+    TABLE_COMPAT,
+    TABLE_DEFAULT,
+    TABLE_MAIN,
+    TABLE_LOCAL,
+];
 
 impl Settings {
     /// The policy-routing part of the configuration, with no lease routers.
@@ -374,7 +383,7 @@ pub fn spawn(settings: Settings) -> Result<Handle, Error> {
     Ok(spawn_with(settings, backend))
 }
 
-/// Starts the actor on any backend (tests use [`FakeBackend`]). Must be called inside a
+/// Starts the actor on any backend (the unit tests use a fake kernel). Must be called inside a
 /// tokio runtime.
 pub fn spawn_with<B: Backend>(settings: Settings, backend: B) -> Handle {
     let (snapshots, snapshot_rx) = watch::channel(None);

@@ -46,20 +46,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use serde::Serialize;
 
 use super::Settings;
-use crate::model::address::SCOPE_LINK;
-use crate::model::{Address, IfIndex, LinkView, Route, Rule, Snapshot};
+use crate::model::kernel::{IFA_F_SECONDARY, KIND_UNICAST, SCOPE_LINK, SCOPE_UNIVERSE, TABLE_MAIN};
+use crate::model::{Address, IfIndex, LinkView, Route, RouteSlot, Rule, Snapshot};
 use crate::netlink::rule::ACTION_TO_TABLE;
-
-/// `RT_TABLE_MAIN`.
-pub const TABLE_MAIN: u32 = 254;
-/// `RTN_UNICAST`.
-pub const KIND_UNICAST: u8 = 1;
-/// `RT_SCOPE_UNIVERSE`.
-pub const SCOPE_UNIVERSE: u8 = 0;
-/// The metric the kernel gives an IPv6 route added without one.
-pub const IPV6_DEFAULT_METRIC: u32 = 1024;
-/// `IFA_F_SECONDARY`: an IPv4 address that is not the first of its subnet on the link.
-const IFA_F_SECONDARY: u32 = 0x80;
 
 /// A set of rules and routes: what we want, or what the kernel has with our protocol.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -202,8 +191,8 @@ pub fn diff(desired: &Desired, actual_owned: &Desired) -> Plan {
     // A missing route whose kernel slot is held by a stale route of ours replaces it.
     let mut i = 0;
     while i < missing.len() {
-        let slot = Slot::of(missing[i]);
-        match stale.iter().position(|s| Slot::of(s) == slot) {
+        let slot = missing[i].slot();
+        match stale.iter().position(|s| s.slot() == slot) {
             Some(j) => {
                 let old = stale.remove(j).clone();
                 let new = missing.remove(i).clone();
@@ -225,15 +214,11 @@ pub fn duplicates(rules: &[Rule]) -> Vec<Rule> {
     rules.iter().filter(|r| !seen.insert(r)).cloned().collect()
 }
 
-/// What makes a route ours-and-as-wanted: everything we set, with the metric as the kernel
-/// stores it.
+/// What makes a route ours-and-as-wanted: its kernel slot (metric as the kernel stores it)
+/// and everything else we set. The slot comes first, so keys sort by slot.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RouteKey {
-    ipv6: bool,
-    table: u32,
-    dst: Option<IpAddr>,
-    dst_len: u8,
-    metric: u32,
+    slot: RouteSlot,
     gateway: Option<IpAddr>,
     oif: Option<IfIndex>,
     src: Option<IpAddr>,
@@ -246,11 +231,7 @@ impl RouteKey {
     /// The key of `route`.
     pub fn of(route: &Route) -> Self {
         RouteKey {
-            ipv6: route.ipv6,
-            table: route.table,
-            dst: route.dst,
-            dst_len: route.dst_len,
-            metric: effective_metric(route),
+            slot: route.slot(),
             gateway: route.gateway,
             oif: route.oif,
             src: route.src,
@@ -259,36 +240,6 @@ impl RouteKey {
             protocol: route.protocol,
         }
     }
-}
-
-/// The kernel's identity of a route: one route per table, destination and metric (with the
-/// type-of-service, which we never set).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Slot {
-    ipv6: bool,
-    table: u32,
-    dst: Option<IpAddr>,
-    dst_len: u8,
-    metric: u32,
-}
-
-impl Slot {
-    fn of(route: &Route) -> Self {
-        Slot {
-            ipv6: route.ipv6,
-            table: route.table,
-            dst: route.dst,
-            dst_len: route.dst_len,
-            metric: effective_metric(route),
-        }
-    }
-}
-
-/// The metric as the kernel stores it: IPv6 routes without one get 1024, IPv4 routes 0.
-fn effective_metric(route: &Route) -> u32 {
-    route
-        .metric
-        .unwrap_or(if route.ipv6 { IPV6_DEFAULT_METRIC } else { 0 })
 }
 
 /// One covered link being planned.

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+use crate::model::kernel::{KIND_UNICAST, SCOPE_HOST, SCOPE_LINK, SCOPE_UNIVERSE};
 use crate::model::{Route, Rule};
 use crate::netlink::rule::ACTION_TO_TABLE;
 
@@ -41,7 +42,7 @@ pub fn route(route: &Route) -> String {
     if route.ipv6 {
         out.push_str("inet6 ");
     }
-    if route.kind != 1 {
+    if route.kind != KIND_UNICAST {
         let _ = write!(out, "type {} ", route.kind);
     }
     match route.dst {
@@ -58,9 +59,9 @@ pub fn route(route: &Route) -> String {
     }
     let _ = write!(out, " table {} proto {}", route.table, route.protocol);
     match route.scope {
-        0 => {}
-        253 => out.push_str(" scope link"),
-        254 => out.push_str(" scope host"),
+        SCOPE_UNIVERSE => {}
+        SCOPE_LINK => out.push_str(" scope link"),
+        SCOPE_HOST => out.push_str(" scope host"),
         other => {
             let _ = write!(out, " scope {other}");
         }

@@ -55,6 +55,14 @@
 //! Failing dumps are retried with back-off; after [`MAX_DUMP_FAILURES`] in a row, or when the
 //! notification stream ends, [`run`] returns an error: the daemon cannot keep its promise of a
 //! complete picture and exits, so that systemd restarts it.
+//!
+//! # Files
+//!
+//! This file is the loop and its resync state machine; beside it, `socket` opens the monitor
+//! socket and `translate` sorts each notification (pure).
+
+mod socket;
+mod translate;
 
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -62,8 +70,6 @@ use std::time::{Duration, Instant};
 use futures_util::{Future, StreamExt as _};
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::RouteNetlinkMessage;
-use netlink_sys::{AsyncSocket as _, Socket};
-use rtnetlink::MulticastGroup;
 use tokio::sync::mpsc::error::{SendError, TrySendError};
 use tokio::sync::mpsc::OwnedPermit;
 use tokio::time::Sleep;
@@ -74,22 +80,9 @@ use crate::event::{Event, EventSender, KernelEvent};
 use crate::netlink::names::NameSafeSocket;
 use crate::netlink::{self, Error};
 
-/// The notifications the monitor socket subscribes to: links, addresses, routes and routing
-/// policy rules, IPv4 and IPv6.
-pub const GROUPS: &[MulticastGroup] = &[
-    MulticastGroup::Link,
-    MulticastGroup::Ipv4Ifaddr,
-    MulticastGroup::Ipv6Ifaddr,
-    MulticastGroup::Ipv4Route,
-    MulticastGroup::Ipv6Route,
-    MulticastGroup::Ipv4Rule,
-    MulticastGroup::Ipv6Rule,
-];
-
-/// Receive buffer asked for on the monitor socket. A burst of address changes produces
-/// several notifications each (address, local route, prefix route); the default of ~208 KiB
-/// holds a few hundred and overruns during large bursts.
-pub const RECEIVE_BUFFER_BYTES: usize = 8 << 20;
+use socket::{subscribe, AbortOnDrop};
+pub use socket::{GROUPS, RECEIVE_BUFFER_BYTES};
+use translate::{translate, Translated};
 
 /// Notifications held while a dump runs. Beyond this the source stops buffering and resyncs
 /// again after the current dump, instead of growing without bound.
@@ -157,63 +150,6 @@ pub async fn run(events: EventSender, cancel: CancellationToken) -> Result<(), E
                 }
             }
         }
-    }
-}
-
-/// Opens a monitor socket subscribed to [`GROUPS`] with a raised receive buffer: its
-/// connection task and its notifications.
-fn subscribe() -> Result<
-    (
-        AbortOnDrop,
-        impl futures_util::Stream<
-                Item = (NetlinkMessage<RouteNetlinkMessage>, netlink_sys::SocketAddr),
-            > + Unpin,
-    ),
-    Error,
-> {
-    // The socket escapes names that are not text before decoding: a link called
-    // `$'\xff\xfeA'` would otherwise be dropped by the decoder, with its addresses.
-    let (mut monitor, _, notifications) =
-        rtnetlink::new_multicast_connection_with_socket::<NameSafeSocket>(GROUPS)
-            .map_err(Error::Subscribe)?;
-    raise_receive_buffer(monitor.socket_mut().socket_mut());
-    Ok((AbortOnDrop(tokio::spawn(monitor)), notifications))
-}
-
-/// Asks for [`RECEIVE_BUFFER_BYTES`]. `SO_RCVBUFFORCE` (needs `CAP_NET_ADMIN`, which the
-/// daemon has) ignores `net.core.rmem_max`; without the capability fall back to `SO_RCVBUF`,
-/// which the kernel caps at that sysctl. Either failure is only a warning: resyncs still keep
-/// the state right, a bigger buffer just makes them rarer.
-fn raise_receive_buffer(socket: &Socket) {
-    if let Err(force) =
-        rustix::net::sockopt::set_socket_recv_buffer_size_force(socket, RECEIVE_BUFFER_BYTES)
-    {
-        let size = i32::try_from(RECEIVE_BUFFER_BYTES).unwrap_or(i32::MAX);
-        if let Err(e) = socket.set_rx_buf_sz(size) {
-            warn!(error = %e, "rtnl: cannot raise the notification socket's receive buffer");
-            return;
-        }
-        debug!(error = %force, "rtnl: SO_RCVBUFFORCE refused, used SO_RCVBUF");
-    }
-    match socket.get_rx_buf_sz() {
-        // The kernel reports twice the size asked for (it counts its bookkeeping).
-        Ok(actual) if actual < RECEIVE_BUFFER_BYTES => warn!(
-            actual,
-            wanted = RECEIVE_BUFFER_BYTES,
-            "rtnl: notification receive buffer capped by net.core.rmem_max at {actual} bytes \
-             (wanted {RECEIVE_BUFFER_BYTES}); bursts will cause more resyncs"
-        ),
-        Ok(actual) => debug!(actual, "rtnl: notification receive buffer raised"),
-        Err(e) => debug!(error = %e, "rtnl: cannot read the receive buffer size"),
-    }
-}
-
-/// Aborts a spawned connection task when [`run`] returns, whichever way it returns.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -292,6 +228,17 @@ struct Stats {
     interrupted: u64,
     /// Notifications that could not be converted.
     malformed: u64,
+}
+
+/// What a snapshot held, for its log line.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    links: usize,
+    addresses: usize,
+    routes: usize,
+    rules: usize,
+    /// Notifications buffered during the dump, sent after the snapshot.
+    buffered: usize,
 }
 
 /// The state of the source between loop iterations.
@@ -464,42 +411,12 @@ impl Source {
         };
         let dump = match dump {
             Ok(dump) => dump,
-            Err(e) => {
-                self.failures += 1;
-                if self.failures >= MAX_DUMP_FAILURES {
-                    return Err(Error::DumpsFailing {
-                        attempts: self.failures,
-                        last: Box::new(e),
-                    });
-                }
-                let delay = FAILURE_BACKOFF * 2u32.pow(self.failures - 1);
-                warn!(
-                    error = %e,
-                    failures = self.failures,
-                    ?delay,
-                    "rtnl: dump of the kernel's state failed ({} in a row), retrying in {delay:?}: {e}",
-                    self.failures
-                );
-                // The buffered notifications predate the next attempt, which will include
-                // their effect.
-                self.pause(permit, delay);
-                return Ok(Flow::Continue);
-            }
+            Err(e) => return self.on_dump_failed(e, permit),
         };
         self.failures = 0;
 
         if dump.interrupted {
-            self.stats.interrupted += 1;
-            self.interruptions += 1;
-            let delay = INTERRUPTED_BACKOFF
-                .saturating_mul(2u32.saturating_pow(self.interruptions - 1))
-                .min(INTERRUPTED_BACKOFF_MAX);
-            debug!(
-                interruptions = self.interruptions,
-                ?delay,
-                "rtnl: dump interrupted by concurrent changes, taking it again"
-            );
-            self.pause(permit, delay);
+            self.on_dump_interrupted(permit);
             return Ok(Flow::Continue);
         }
         self.interruptions = 0;
@@ -507,14 +424,13 @@ impl Source {
         let snapshot = dump.snapshot;
         self.stats.malformed += dump.malformed as u64;
         self.stats.snapshots += 1;
-        let first = self.stats.snapshots == 1;
-        let (links, addresses, routes, rules) = (
-            snapshot.links.len(),
-            snapshot.addresses.len(),
-            snapshot.routes.len(),
-            snapshot.rules.len(),
-        );
-        let buffered = buffer.len();
+        let counts = Counts {
+            links: snapshot.links.len(),
+            addresses: snapshot.addresses.len(),
+            routes: snapshot.routes.len(),
+            rules: snapshot.rules.len(),
+            buffered: buffer.len(),
+        };
         // The held slot guarantees the snapshot gets in ahead of every buffered notification.
         let events = permit.send(KernelEvent::Snapshot(snapshot).into());
         let mut lost = lost;
@@ -532,9 +448,78 @@ impl Source {
                 Err(TrySendError::Closed(_)) => return Ok(Flow::BrokerGone),
             }
         }
+        self.log_snapshot_sent(&counts);
+        if lost {
+            warn!("rtnl: kernel notifications were lost during the resync, resyncing again");
+            self.stale
+                .get_or_insert((Instant::now(), "notifications lost during a resync"));
+            self.wait_for_room();
+        } else if let Some((since, cause)) = self.stale.take() {
+            // From the loss to the moment the broker has the whole picture queued, across
+            // every attempt it took.
+            let ms = since.elapsed().as_millis();
+            let Counts {
+                links, addresses, ..
+            } = counts;
+            info!(
+                links,
+                addresses,
+                duration_ms = ms,
+                "kernel resync after {cause}: {links} links, {addresses} addresses in {ms} ms"
+            );
+        }
+        Ok(Flow::Continue)
+    }
 
+    /// A dump failed: pause and try again, or give up after [`MAX_DUMP_FAILURES`] in a row.
+    fn on_dump_failed(&mut self, e: Error, permit: OwnedPermit<Event>) -> Result<Flow, Error> {
+        self.failures += 1;
+        if self.failures >= MAX_DUMP_FAILURES {
+            return Err(Error::DumpsFailing {
+                attempts: self.failures,
+                last: Box::new(e),
+            });
+        }
+        let delay = FAILURE_BACKOFF * 2u32.pow(self.failures - 1);
+        warn!(
+            error = %e,
+            failures = self.failures,
+            ?delay,
+            "rtnl: dump of the kernel's state failed ({} in a row), retrying in {delay:?}: {e}",
+            self.failures
+        );
+        // The buffered notifications predate the next attempt, which will include
+        // their effect.
+        self.pause(permit, delay);
+        Ok(Flow::Continue)
+    }
+
+    /// The kernel flagged the dump as interrupted: take it again after a short pause.
+    fn on_dump_interrupted(&mut self, permit: OwnedPermit<Event>) {
+        self.stats.interrupted += 1;
+        self.interruptions += 1;
+        let delay = INTERRUPTED_BACKOFF
+            .saturating_mul(2u32.saturating_pow(self.interruptions - 1))
+            .min(INTERRUPTED_BACKOFF_MAX);
+        debug!(
+            interruptions = self.interruptions,
+            ?delay,
+            "rtnl: dump interrupted by concurrent changes, taking it again"
+        );
+        self.pause(permit, delay);
+    }
+
+    /// Logs a snapshot sent: the first one briefly, every resync with the counters so far.
+    fn log_snapshot_sent(&self, counts: &Counts) {
+        let Counts {
+            links,
+            addresses,
+            routes,
+            rules,
+            buffered,
+        } = *counts;
         let stats = self.stats;
-        if first {
+        if stats.snapshots == 1 {
             info!(
                 links,
                 addresses,
@@ -562,78 +547,6 @@ impl Source {
                 stats.overruns
             );
         }
-        if lost {
-            warn!("rtnl: kernel notifications were lost during the resync, resyncing again");
-            self.stale
-                .get_or_insert((Instant::now(), "notifications lost during a resync"));
-            self.wait_for_room();
-        } else if let Some((since, cause)) = self.stale.take() {
-            // From the loss to the moment the broker has the whole picture queued, across
-            // every attempt it took.
-            let ms = since.elapsed().as_millis();
-            info!(
-                links,
-                addresses,
-                duration_ms = ms,
-                "kernel resync after {cause}: {links} links, {addresses} addresses in {ms} ms"
-            );
-        }
-        Ok(Flow::Continue)
-    }
-}
-
-/// A notification, sorted.
-#[derive(Debug)]
-enum Translated {
-    /// Something the broker needs to know.
-    Event(KernelEvent),
-    /// Valid but of no interest (bridge port state, cache routes, non-IP rules).
-    Ignored,
-    /// Lacking what the model needs; the kind, and the message for the debug log.
-    Malformed(&'static str, Box<RouteNetlinkMessage>),
-}
-
-fn translate(msg: RouteNetlinkMessage) -> Translated {
-    use RouteNetlinkMessage as M;
-
-    let event = match &msg {
-        M::NewLink(m) | M::DelLink(m) if !netlink::describes_link(m) => return Translated::Ignored,
-        M::NewAddress(m) | M::DelAddress(m) if !netlink::is_ip_address(m) => {
-            return Translated::Ignored
-        }
-        M::NewRoute(m) | M::DelRoute(m) if !netlink::is_table_route(m) => {
-            return Translated::Ignored
-        }
-        M::NewRule(m) | M::DelRule(m) if !netlink::is_ip_rule(m) => return Translated::Ignored,
-        M::NewLink(m) => netlink::link_attrs(m).map(KernelEvent::LinkChanged),
-        M::DelLink(m) => {
-            netlink::removed_link_index(m).map(|index| KernelEvent::LinkRemoved { index })
-        }
-        M::NewAddress(m) => {
-            netlink::address(m).map(|(index, address)| KernelEvent::AddressAdded { index, address })
-        }
-        M::DelAddress(m) => netlink::address(m)
-            .map(|(index, address)| KernelEvent::AddressRemoved { index, address }),
-        M::NewRoute(m) => netlink::route(m).map(KernelEvent::RouteAdded),
-        M::DelRoute(m) => netlink::route(m).map(KernelEvent::RouteRemoved),
-        M::NewRule(m) => netlink::rule(m).map(KernelEvent::RuleAdded),
-        M::DelRule(m) => netlink::rule(m).map(KernelEvent::RuleRemoved),
-        _ => return Translated::Ignored,
-    };
-    match event {
-        Some(event) => Translated::Event(event),
-        None => Translated::Malformed(kind_of(&msg), Box::new(msg)),
-    }
-}
-
-fn kind_of(msg: &RouteNetlinkMessage) -> &'static str {
-    use RouteNetlinkMessage as M;
-    match msg {
-        M::NewLink(_) | M::DelLink(_) => "link",
-        M::NewAddress(_) | M::DelAddress(_) => "address",
-        M::NewRoute(_) | M::DelRoute(_) => "route",
-        M::NewRule(_) | M::DelRule(_) => "rule",
-        _ => "rtnetlink",
     }
 }
 

@@ -45,11 +45,20 @@
 //! when a subscription's queue is full. So the loop always keeps reading its subscriptions:
 //! events wait in an outbox while the broker's queue is full, and if the outbox overflows the
 //! source drops it and reads a fresh snapshot instead, which replaces everything dropped.
+//!
+//! # Files
+//!
+//! This file is the loop and its state machine; beside it, [`wire`] holds the messages'
+//! shapes and their checks (pure), `inbox` the two subscriptions read in order, `read` the
+//! bus reads of the owner and the states, and `strangers` the limit on warnings about
+//! signals from others.
 
 mod inbox;
+mod read;
+mod strangers;
 pub mod wire;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::pin::Pin;
@@ -60,15 +69,17 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use zbus::message::{Sequence, Type as MessageType};
 use zbus::names::OwnedUniqueName;
-use zbus::{Connection, MatchRule, Message, MessageStream, OwnedObjectPath};
+use zbus::{Connection, MatchRule, Message, MessageStream};
 
+use crate::error_chain::ErrorChain;
 use crate::event::{EventSender, NetworkdEvent};
-use crate::model::{IfIndex, States};
 
 use inbox::{Inbox, Incoming};
+use read::{read, resolve_owner, Owner, ReadError, Snapshot};
+use strangers::WarnLimiter;
 use wire::{
-    Change, Object, OwnerSignal, PathKind, PropertyList, ReadMarks, SenderCheck, Translation,
-    BUS_NAME, DBUS_NAME, MANAGER_INTERFACE, MANAGER_PATH, PROPERTIES_INTERFACE,
+    Change, OwnerSignal, SenderCheck, Translation, BUS_NAME, DBUS_NAME, MANAGER_PATH,
+    PROPERTIES_INTERFACE,
 };
 
 /// Capacity asked for each subscription's queue in zbus. The loop drains it continuously; the
@@ -80,15 +91,9 @@ const MAX_BUFFERED: usize = 1024;
 /// Events held while the broker's queue is full. Beyond this they are dropped and replaced by
 /// a fresh snapshot.
 const MAX_OUTBOX: usize = 1024;
-/// How long a whole snapshot read may take (D-Bus's usual method timeout). A networkd that
-/// hangs must not keep the source waiting forever.
-const READ_TIMEOUT: Duration = Duration::from_secs(25);
 /// Pause before retrying a failed read; doubles up to [`READ_BACKOFF_MAX`].
 const READ_BACKOFF: Duration = Duration::from_millis(100);
 const READ_BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// Warnings about signals from strangers: at most this many per [`WARN_WINDOW`].
-const MAX_WARNINGS: u32 = 20;
-const WARN_WINDOW: Duration = Duration::from_secs(60);
 
 /// Why the networkd source stopped.
 #[derive(Debug, thiserror::Error)]
@@ -215,28 +220,6 @@ impl Pending {
             }
         }
     }
-}
-
-/// The bus's answer about networkd's name, and where in the connection's message order it came.
-struct Owner {
-    owner: Option<OwnedUniqueName>,
-    position: Sequence,
-}
-
-/// The states read from networkd.
-struct Snapshot {
-    manager: States,
-    links: BTreeMap<IfIndex, States>,
-    marks: ReadMarks<Sequence>,
-}
-
-/// Why a read failed.
-#[derive(Debug, thiserror::Error)]
-enum ReadError {
-    #[error(transparent)]
-    Bus(#[from] zbus::Error),
-    #[error("no answer within {READ_TIMEOUT:?}")]
-    TimedOut,
 }
 
 /// The source between loop iterations.
@@ -397,13 +380,13 @@ impl Source {
                 self.failures = self.failures.saturating_add(1);
                 let pause = backoff(self.failures);
                 warn!(
-                    error = %crate::daemon::ErrorChain(&err),
+                    error = %ErrorChain(&err),
                     attempt = self.failures,
                     retry_in = ?pause,
                     "networkd: reading networkd's states failed (attempt {}), retrying in \
                      {pause:?}: {}",
                     self.failures,
-                    crate::daemon::ErrorChain(&err)
+                    ErrorChain(&err)
                 );
                 self.buffer.clear();
                 self.pending = Pending::Pausing(Box::pin(tokio::time::sleep(pause)));
@@ -528,211 +511,6 @@ fn backoff(failures: u32) -> Duration {
     READ_BACKOFF
         .saturating_mul(1 << doublings)
         .min(READ_BACKOFF_MAX)
-}
-
-/// Asks the bus who owns networkd's name, with the answer's position in the connection's
-/// message order (owner signals received before it are already reflected in it).
-async fn resolve_owner(conn: Connection) -> Result<Owner, zbus::Error> {
-    loop {
-        let reply = conn
-            .call_method(
-                Some(DBUS_NAME),
-                "/org/freedesktop/DBus",
-                Some(DBUS_NAME),
-                "GetNameOwner",
-                &(BUS_NAME,),
-            )
-            .await;
-        match reply {
-            Ok(reply) => {
-                let owner: OwnedUniqueName = reply.body().deserialize()?;
-                return Ok(Owner {
-                    owner: Some(owner),
-                    position: reply.recv_position(),
-                });
-            }
-            Err(zbus::Error::FDO(err)) if matches!(*err, zbus::fdo::Error::NameHasNoOwner(_)) => {}
-            Err(err) => return Err(err),
-        }
-        // An error reply carries no position zbus exposes; `NameHasOwner` answers "no" with a
-        // normal reply, which does.
-        let reply = conn
-            .call_method(
-                Some(DBUS_NAME),
-                "/org/freedesktop/DBus",
-                Some(DBUS_NAME),
-                "NameHasOwner",
-                &(BUS_NAME,),
-            )
-            .await?;
-        if !reply.body().deserialize::<bool>()? {
-            return Ok(Owner {
-                owner: None,
-                position: reply.recv_position(),
-            });
-        }
-        // It appeared between the two calls: ask again.
-    }
-}
-
-/// Reads the manager's and every link's states from `owner`, within [`READ_TIMEOUT`].
-async fn read(conn: Connection, owner: OwnedUniqueName) -> Result<Snapshot, ReadError> {
-    log_owner_credentials(&conn, &owner).await;
-    match tokio::time::timeout(READ_TIMEOUT, read_states(&conn, &owner)).await {
-        Ok(result) => result.map_err(ReadError::Bus),
-        Err(_) => Err(ReadError::TimedOut),
-    }
-}
-
-async fn read_states(conn: &Connection, owner: &OwnedUniqueName) -> Result<Snapshot, zbus::Error> {
-    let (manager, manager_mark) = get_states(conn, owner, Object::Manager, MANAGER_PATH).await?;
-    let reply = conn
-        .call_method(
-            Some(owner.as_str()),
-            MANAGER_PATH,
-            Some(MANAGER_INTERFACE),
-            "ListLinks",
-            &(),
-        )
-        .await?;
-    let listed_mark = reply.recv_position();
-    let listed: Vec<(i32, String, OwnedObjectPath)> = reply.body().deserialize()?;
-
-    let mut links = BTreeMap::new();
-    let mut link_marks = BTreeMap::new();
-    for (ifindex, name, path) in listed {
-        // The path networkd gave must be the one its signals use for this ifindex, or its
-        // changes would be filed under another link.
-        let index = match (
-            IfIndex::try_from(ifindex),
-            wire::classify_path(path.as_str()),
-        ) {
-            (Ok(index), PathKind::Followed(Object::Link(from_path))) if index == from_path => index,
-            _ => {
-                warn!(
-                    ifindex,
-                    ifname = %wire::shown(&name),
-                    path = %wire::shown(path.as_str()),
-                    "networkd: skipping listed link {} (index {ifindex}) whose object path {} \
-                     disagrees",
-                    wire::shown(&name),
-                    wire::shown(path.as_str())
-                );
-                continue;
-            }
-        };
-        match get_states(conn, owner, Object::Link(index), path.as_str()).await {
-            Ok((states, mark)) => {
-                links.insert(index, states);
-                link_marks.insert(index, mark);
-            }
-            // The link went between ListLinks and GetAll: it is simply not in the snapshot.
-            Err(zbus::Error::FDO(err))
-                if matches!(
-                    *err,
-                    zbus::fdo::Error::UnknownObject(_) | zbus::fdo::Error::UnknownInterface(_)
-                ) =>
-            {
-                debug!(
-                    ifindex = index,
-                    "networkd: link went while its states were read"
-                );
-            }
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(Snapshot {
-        manager,
-        links,
-        marks: ReadMarks {
-            manager: manager_mark,
-            listed: listed_mark,
-            links: link_marks,
-        },
-    })
-}
-
-/// `GetAll` on one object: its valid states, and when the reply arrived. Properties a
-/// networkd version does not have are simply absent.
-async fn get_states(
-    conn: &Connection,
-    owner: &OwnedUniqueName,
-    object: Object,
-    path: &str,
-) -> Result<(States, Sequence), zbus::Error> {
-    let reply = conn
-        .call_method(
-            Some(owner.as_str()),
-            path,
-            Some(PROPERTIES_INTERFACE),
-            "GetAll",
-            &(object.interface(),),
-        )
-        .await?;
-    let all: PropertyList = reply.body().deserialize()?;
-    Ok((wire::states_map(object, all), reply.recv_position()))
-}
-
-/// Logs which user runs the new owner: on a system bus only networkd's user may own the name,
-/// so anything else points at a broken bus policy (the Nimbuspwn precondition). Best effort.
-async fn log_owner_credentials(conn: &Connection, owner: &OwnedUniqueName) {
-    let uid = conn
-        .call_method(
-            Some(DBUS_NAME),
-            "/org/freedesktop/DBus",
-            Some(DBUS_NAME),
-            "GetConnectionUnixUser",
-            &(owner.as_str(),),
-        )
-        .await
-        .and_then(|reply| reply.body().deserialize::<u32>());
-    match uid {
-        Ok(uid) => info!(%owner, uid, "networkd: reading the states of {BUS_NAME}"),
-        Err(err) => debug!(%owner, error = %err, "networkd: cannot ask for the owner's user"),
-    }
-}
-
-/// Limits warnings about signals from strangers, which anyone on the bus can send at will.
-#[derive(Debug, Default)]
-struct WarnLimiter {
-    window_start: Option<Instant>,
-    in_window: u32,
-    suppressed: u64,
-}
-
-impl WarnLimiter {
-    /// Whether to log this warning.
-    fn allow(&mut self, now: Instant) -> bool {
-        let expired = self
-            .window_start
-            .is_none_or(|start| now.duration_since(start) >= WARN_WINDOW);
-        if expired {
-            if self.suppressed > 0 {
-                warn!(
-                    suppressed = self.suppressed,
-                    "networkd: {} more signals from strangers were dropped without a warning",
-                    self.suppressed
-                );
-            }
-            self.window_start = Some(now);
-            self.in_window = 0;
-            self.suppressed = 0;
-        }
-        if self.in_window < MAX_WARNINGS {
-            self.in_window += 1;
-            true
-        } else {
-            if self.suppressed == 0 {
-                warn!(
-                    window = ?WARN_WINDOW,
-                    "networkd: too many signals from strangers; not warning about each one for \
-                     {WARN_WINDOW:?}"
-                );
-            }
-            self.suppressed += 1;
-            false
-        }
-    }
 }
 
 #[cfg(test)]

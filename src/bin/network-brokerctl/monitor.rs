@@ -11,7 +11,7 @@ use zbus::{Connection, MatchRule, MessageStream, OwnedObjectPath, OwnedVariant};
 
 use network_broker::dbus::client::ManagerProxy;
 use network_broker::dbus::names::BUS_NAME;
-use network_broker::dbus::path::unescape_index;
+use network_broker::ifindex_path::unescape_index;
 
 use crate::clock;
 use crate::failure::Failure;

@@ -1,6 +1,7 @@
 //! Unit tests of `crate::broker::state`.
 
 use super::*;
+use crate::event::KernelSnapshot;
 use crate::model::fixtures::{address as addr, link, route};
 
 fn apply(state: &mut State, event: KernelEvent) -> Vec<Change> {

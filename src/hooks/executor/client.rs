@@ -17,7 +17,7 @@ use tracing::warn;
 
 use super::wire::{read_frame, write_frame, RunReply, RunRequest};
 use super::HookRun;
-use crate::daemon::ErrorChain;
+use crate::error_chain::ErrorChain;
 use crate::hooks::discover::Script;
 use crate::hooks::ScriptResult;
 

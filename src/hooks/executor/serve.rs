@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::wire::{read_frame, write_frame, RunReply, RunRequest};
-use crate::daemon::ErrorChain;
+use crate::error_chain::ErrorChain;
 use crate::hooks::discover::{is_valid_event_name, Script};
 use crate::hooks::env::{self, HookEnv};
 use crate::hooks::exec;

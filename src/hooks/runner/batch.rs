@@ -12,7 +12,7 @@ use super::super::discover::{self, Script};
 use super::super::executor::HookRun;
 use super::super::{env, exec, networkd, BatchResult, Request, ScriptResult, Settings};
 use super::{Phase, Queued};
-use crate::daemon::ErrorChain;
+use crate::error_chain::ErrorChain;
 use crate::messages;
 use crate::model::{LinkView, Snapshot};
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::model::fixtures;
+use crate::model::kernel::IPV6_DEFAULT_METRIC;
 use crate::model::link::{IFF_LOWER_UP, IFF_UP};
 
 const P: u32 = 20000;

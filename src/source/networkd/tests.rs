@@ -12,14 +12,3 @@ fn backoff_doubles_up_to_the_cap() {
     assert_eq!(backoff(100), READ_BACKOFF_MAX);
     assert_eq!(backoff(u32::MAX), READ_BACKOFF_MAX);
 }
-
-#[test]
-fn stranger_warnings_are_limited_per_window() {
-    let mut limiter = WarnLimiter::default();
-    let start = Instant::now();
-    let allowed = (0..100).filter(|_| limiter.allow(start)).count();
-    assert_eq!(allowed, MAX_WARNINGS as usize);
-    assert_eq!(limiter.suppressed, 100 - u64::from(MAX_WARNINGS));
-    assert!(limiter.allow(start + WARN_WINDOW));
-    assert_eq!(limiter.suppressed, 0);
-}

@@ -12,8 +12,8 @@ use tracing::{debug, warn};
 use zbus::names::OwnedUniqueName;
 use zbus::{Message, OwnedVariant, Signature, Type, Variant};
 
-use crate::dbus::path::{escape_index, unescape_index};
 use crate::event::NetworkdEvent;
+use crate::ifindex_path::{escape_index, unescape_index};
 use crate::model::{IfIndex, StateProperty, States};
 
 /// The bus name networkd owns.

@@ -3,7 +3,7 @@
 //! reader can check the signature without opening systemd's sources.
 //!
 //! The proxies are plain zbus proxies over the daemon's one system-bus connection; policy
-//! (when to call, what to retry) lives with their users (`crate::push`).
+//! (when to call, what to retry) lives with their users (this module's parent, `crate::push`).
 
 pub mod hostnamed;
 pub mod resolved;
