@@ -74,7 +74,6 @@ pub async fn run(config: Config, launch: hooks::Launch, log: LogHandle) -> Resul
             ErrorChain(&err)
         );
     }
-    let enforce_ownership = launch.enforce_ownership;
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
 
@@ -98,10 +97,6 @@ pub async fn run(config: Config, launch: hooks::Launch, log: LogHandle) -> Resul
         commands,
         reload: reloads,
         authorizer: std::sync::Arc::new(dbus::authz::Polkit::default()),
-        hook_dirs: dbus::manager::HookDirs {
-            dirs: settings.hooks.hook_dirs(),
-            enforce_ownership,
-        },
     };
     let snapshots_for_claim = snapshots.clone();
     let conn = dbus::serve(snapshots.clone(), config.system.generator, services).await?;

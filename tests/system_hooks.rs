@@ -183,7 +183,10 @@ fn the_executor_rechecks_kills_hung_hooks_and_its_death_loses_no_event() {
         "the lost run in the broker's journal",
         "journalctl -b -u network-broker -o cat | grep -q 'hook executor lost'",
     );
-    m.wait_for("the hook gone with the executor", "! pgrep -f 'sleep 30[4]'");
+    m.wait_for(
+        "the hook gone with the executor",
+        "! pgrep -f 'sleep 30[4]'",
+    );
     m.ok(&format!("rm -f {HOOKS}/40-long"));
     hook(&m, HOOKS, "50-after", "touch /run/nb-after-ran");
     route_change(&m, 4);

@@ -23,6 +23,16 @@ impl Broker {
             }
             Command::DryRunHooks(ask) => self.dry_run_hooks(ask),
             Command::RunHooks(ask) => self.run_hooks(ask),
+            Command::ListHooks(reply) => {
+                let hooks = self.effects.hooks.clone();
+                tokio::spawn(async move {
+                    let result = match hooks.list().await {
+                        Some(listed) => listed.map_err(CommandError::ListHooks),
+                        None => Err(CommandError::Stopping),
+                    };
+                    let _ = reply.send(result);
+                });
+            }
         }
     }
 

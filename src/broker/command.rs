@@ -8,7 +8,8 @@ use crate::config::reload::RestartNeeded;
 use crate::config::ConfigError;
 #[cfg(test)]
 use crate::hooks::Request;
-use crate::hooks::{BatchResult, DryRun, DryRunError, HookEvent, InvalidEventName};
+pub use crate::hooks::{BatchResult, HookEvent, ListedHook};
+use crate::hooks::{DryRun, DryRunError, InvalidEventName};
 use crate::model::{Address, IfIndex};
 use crate::routing;
 
@@ -25,6 +26,8 @@ pub enum Command {
     /// What `RunHooks` would do now, without running anything: the scripts and the exact
     /// environment and standard input they would get.
     DryRunHooks(HookAsk<DryRun>),
+    /// Every hook that would run now, per event in run order (`ListHooks`).
+    ListHooks(oneshot::Sender<Result<Vec<ListedHook>, CommandError>>),
     /// Policy routing.
     Routing(RoutingCommand),
 }
@@ -69,6 +72,9 @@ pub enum CommandError {
     /// The hooks could not be described (their directory could not be read).
     #[error("cannot describe the hooks")]
     Hooks(#[source] DryRunError),
+    /// The hooks could not be listed (a directory could not be read).
+    #[error("cannot list the hooks")]
+    ListHooks(#[source] crate::hooks::Error),
 }
 
 /// Errors of the actors compare by what they say (their sources, I/O errors among them, have
@@ -82,6 +88,7 @@ impl PartialEq for CommandError {
             (Stopping, Stopping) => true,
             (Routing(a), Routing(b)) => a.to_string() == b.to_string(),
             (Hooks(a), Hooks(b)) => a.to_string() == b.to_string(),
+            (ListHooks(a), ListHooks(b)) => a.to_string() == b.to_string(),
             _ => false,
         }
     }
@@ -198,6 +205,11 @@ impl CommandSender {
             })
         })
         .await
+    }
+
+    /// See [`Command::ListHooks`].
+    pub async fn list_hooks(&self) -> Result<Vec<ListedHook>, CommandError> {
+        self.ask(Command::ListHooks).await
     }
 
     /// See [`RoutingCommand::Reconcile`].

@@ -18,7 +18,7 @@ use crate::model::Snapshot;
 
 use super::authz::Fixed;
 use super::link::Link;
-use super::manager::{HookDirs, Manager, Services};
+use super::manager::{Manager, Services};
 use super::names::{LINK_INTERFACE, MANAGER_INTERFACE, MANAGER_PATH};
 
 /// Where the checked-in contract lives.
@@ -67,10 +67,6 @@ async fn serve(snapshot: Snapshot) -> zbus::Result<Served> {
         commands,
         reload,
         authorizer: Arc::new(Fixed(false)),
-        hook_dirs: HookDirs {
-            dirs: vec![PathBuf::from("/nonexistent")],
-            enforce_ownership: true,
-        },
     };
     let server = Builder::unix_stream(a)
         .server(Guid::generate())

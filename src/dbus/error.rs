@@ -136,7 +136,7 @@ impl From<CommandError> for ApiError {
             CommandError::InvalidEvent(_) => ApiError::InvalidArgument(text),
             CommandError::Stopping => ApiError::ShuttingDown(text),
             CommandError::Routing(_) => ApiError::RoutingFailed(text),
-            CommandError::Hooks(_) => ApiError::Failed(text),
+            CommandError::Hooks(_) | CommandError::ListHooks(_) => ApiError::Failed(text),
         }
     }
 }

@@ -1,7 +1,6 @@
 //! `org.freedesktop.NetworkBroker1.Manager` at `/org/freedesktop/NetworkBroker1`: a thin
 //! adapter that reads the broker's snapshot. It decides nothing.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -9,23 +8,13 @@ use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::{interface, Connection, ObjectPath, OwnedObjectPath};
 
-use crate::broker::command::{CommandSender, ReloadSender};
-use crate::hooks;
+use crate::broker::command::{CommandSender, HookEvent, ReloadSender};
 use crate::model::{IfIndex, Snapshot, StateProperty};
 
 use super::authz::Authorizer;
 use super::error::{quoted, ApiError};
 use super::names::{ACTION_RECONCILE_ROUTING, ACTION_RELOAD, ACTION_RUN_HOOKS};
 use super::path::link_path;
-
-/// Where the hooks live and whether ownership is enforced (for `ListHooks`).
-#[derive(Debug, Clone)]
-pub struct HookDirs {
-    /// The hook directories holding `<event>.d/`, in order of precedence.
-    pub dirs: Vec<PathBuf>,
-    /// Whether scripts must be owned by root and not writable by others.
-    pub enforce_ownership: bool,
-}
 
 /// What the manager needs besides the snapshot.
 pub struct Services {
@@ -35,8 +24,6 @@ pub struct Services {
     pub reload: ReloadSender,
     /// Who may call the privileged methods.
     pub authorizer: Arc<dyn Authorizer>,
-    /// The hook directories.
-    pub hook_dirs: HookDirs,
 }
 
 /// The manager object.
@@ -97,7 +84,7 @@ fn no_arguments(header: &Header<'_>) -> Result<(), ApiError> {
 
 /// An event name from the wire: `[a-z0-9-]+`, or `InvalidArgument`.
 fn event_arg(event: &str) -> Result<(), ApiError> {
-    if hooks::discover::is_valid_event_name(event) {
+    if HookEvent::parse(event).is_ok() {
         Ok(())
     } else {
         Err(ApiError::InvalidArgument(format!(
@@ -117,30 +104,6 @@ pub fn describe(snapshot: &Snapshot, generator: &str) -> Result<String, ApiError
         "RoutingTables": snapshot.routing_tables,
     }))
     .map_err(|err| ApiError::Failed(format!("cannot encode the state: {err}")))
-}
-
-/// Every admitted hook of every event directory, in run order: (event, script path). A
-/// directory that cannot be read is an error, never an empty list: the caller must not
-/// conclude that no hook would run when the daemon cannot even tell (EMFILE, EACCES, EIO).
-fn list_hooks(dirs: &HookDirs) -> Result<Vec<(String, String)>, ApiError> {
-    let mut hooks = Vec::new();
-    for dir_name in hooks::EVENT_DIRS {
-        let event = dir_name.trim_end_matches(".d");
-        let scripts =
-            hooks::discover(&dirs.dirs, event, dirs.enforce_ownership).map_err(|err| {
-                let cause = std::error::Error::source(&err)
-                    .map(|source| format!(": {source}"))
-                    .unwrap_or_default();
-                ApiError::Failed(format!("cannot list the hooks: {err}{cause}"))
-            })?;
-        for script in scripts {
-            hooks.push((
-                event.to_string(),
-                script.path.to_string_lossy().into_owned(),
-            ));
-        }
-    }
-    Ok(hooks)
 }
 
 /// D-Bus carries an ifindex as `i`; the kernel never hands out indexes above `i32::MAX`.
@@ -246,10 +209,11 @@ impl Manager {
         #[zbus(header)] header: Header<'_>,
     ) -> Result<Vec<(String, String)>, ApiError> {
         no_arguments(&header)?;
-        let dirs = self.services.hook_dirs.clone();
-        tokio::task::spawn_blocking(move || list_hooks(&dirs))
-            .await
-            .map_err(|err| ApiError::Failed(format!("cannot list the hooks: {err}")))?
+        let listed = self.services.commands.list_hooks().await?;
+        Ok(listed
+            .into_iter()
+            .map(|(event, path)| (event, path.to_string_lossy().into_owned()))
+            .collect())
     }
 
     /// Re-reads the configuration, as SIGHUP does, and answers when it is in force, with one
@@ -435,31 +399,4 @@ impl Manager {
         name: &str,
         path: ObjectPath<'_>,
     ) -> zbus::Result<()>;
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn list_hooks_fails_instead_of_listing_nothing_when_a_directory_is_unreadable() {
-        let tmp = tempfile::tempdir().unwrap();
-        hooks::discover::create_event_dirs(tmp.path()).unwrap();
-        let dirs = HookDirs {
-            dirs: vec![tmp.path().to_path_buf()],
-            enforce_ownership: false,
-        };
-        assert_eq!(list_hooks(&dirs).unwrap(), []);
-        // Not a directory: reading it fails (as EMFILE or EACCES would).
-        std::fs::remove_dir(tmp.path().join("routable.d")).unwrap();
-        std::fs::write(tmp.path().join("routable.d"), "").unwrap();
-        match list_hooks(&dirs) {
-            Err(ApiError::Failed(text)) => {
-                assert!(text.contains("routable.d"), "{text}");
-                assert!(text.contains("Not a directory"), "{text}");
-            }
-            other => panic!("expected Failed, got {other:?}"),
-        }
-    }
 }

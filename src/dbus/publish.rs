@@ -275,7 +275,7 @@ async fn emit_manager_changes(conn: &Connection, before: &States, after: &States
 /// Publishes each hook batch's outcome as `HooksCompleted` until the runner stops.
 pub async fn hook_results(
     conn: Connection,
-    mut results: tokio::sync::mpsc::UnboundedReceiver<crate::hooks::BatchResult>,
+    mut results: tokio::sync::mpsc::UnboundedReceiver<crate::broker::command::BatchResult>,
 ) {
     let emitter = match SignalEmitter::new(&conn, MANAGER_PATH) {
         Ok(emitter) => emitter,

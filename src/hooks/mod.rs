@@ -160,6 +160,24 @@ impl Settings {
     }
 }
 
+/// One hook that would run: its event (directory stem) and full path.
+pub type ListedHook = (String, PathBuf);
+
+/// Every admitted hook of every standard event directory under `settings`, per event in run
+/// order. A directory that cannot be read is an error, never an empty list: the caller must not
+/// conclude that no hook would run when the daemon cannot even tell (EMFILE, EACCES, EIO).
+pub fn list(settings: &Settings) -> Result<Vec<ListedHook>, Error> {
+    let dirs = settings.hook_dirs();
+    let mut listed = Vec::new();
+    for dir_name in EVENT_DIRS {
+        let event = dir_name.trim_end_matches(".d");
+        for script in discover(&dirs, event, settings.enforce_ownership)? {
+            listed.push((event.to_string(), script.path));
+        }
+    }
+    Ok(listed)
+}
+
 /// What running a request would do, computed exactly as the runner does it but without running
 /// anything: the scripts in order, the environment and standard input they would get (the dry
 /// run of `network-brokerctl run-hooks`).
@@ -219,3 +237,6 @@ pub async fn dry_run(request: Request, settings: Settings) -> Result<DryRun, Dry
     .await
     .map_err(DryRunError::Task)?
 }
+
+#[cfg(test)]
+mod tests;

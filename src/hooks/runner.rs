@@ -36,7 +36,7 @@ use tokio::task::{self, JoinSet};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-use super::{BatchResult, DryRun, DryRunError, Request, Settings};
+use super::{BatchResult, DryRun, DryRunError, ListedHook, Request, Settings};
 use crate::config::Config;
 use crate::model::{IfIndex, Snapshot};
 use crate::time::sleep_until_opt;
@@ -109,6 +109,7 @@ enum Command {
     /// as they were.
     Reconfigure(Box<Settings>),
     DryRun(Box<Request>, oneshot::Sender<Result<DryRun, DryRunError>>),
+    List(oneshot::Sender<Result<Vec<ListedHook>, super::Error>>),
     Follow(watch::Receiver<Arc<Snapshot>>),
     Idle(oneshot::Sender<()>),
     Stats(oneshot::Sender<Stats>),
@@ -226,6 +227,14 @@ impl Handle {
         self.tx
             .send(Command::DryRun(Box::new(request), reply))
             .ok()?;
+        answer.await.ok()
+    }
+
+    /// Every hook that would run now, with the settings the runner runs them with
+    /// ([`super::list`]); `None` once the runner has stopped.
+    pub async fn list(&self) -> Option<Result<Vec<ListedHook>, super::Error>> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Command::List(reply)).ok()?;
         answer.await.ok()
     }
 
@@ -378,6 +387,16 @@ impl Runner {
                 let settings = self.settings.clone();
                 tokio::spawn(async move {
                     let _ = reply.send(super::dry_run(*request, settings).await);
+                });
+            }
+            Command::List(reply) => {
+                let settings = self.settings.clone();
+                tokio::spawn(async move {
+                    let listed = tokio::task::spawn_blocking(move || super::list(&settings)).await;
+                    // A listing task that panicked answers nothing; the caller sees "stopping".
+                    if let Ok(listed) = listed {
+                        let _ = reply.send(listed);
+                    }
                 });
             }
             Command::Follow(snapshots) => self.snapshots = Some(snapshots),
