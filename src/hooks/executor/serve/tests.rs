@@ -90,6 +90,26 @@ fn loader_and_shell_variables_are_refused_whoever_asks() {
     assert!(matches!(check(&event, &policy), Err(Refusal::Event(_))));
 }
 
+/// Runs `script` for the `routable` event through the executor on `socket`.
+async fn run_in(
+    socket: &Path,
+    script: &Script,
+    link: Option<&str>,
+    env: &HookEnv,
+    timeout: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) -> crate::hooks::ScriptResult {
+    let hook = HookRun {
+        script,
+        link,
+        event: "routable",
+        env,
+        timeout,
+        enforce_ownership: true,
+    };
+    client::run(socket, &hook, stop).await
+}
+
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
@@ -133,16 +153,12 @@ async fn the_executor_runs_the_hook_and_reports_its_status() {
     let listener = UnixListener::bind(&socket).unwrap();
     let server = tokio::spawn(serve(listener, policy(tmp.path()), std::future::pending()));
     let out = tmp.path().join("out");
-    let result = client::run(
+    let result = run_in(
         &socket,
-        &HookRun {
-            script: &script,
-            link: Some("eth0"),
-            event: "routable",
-            env: &hook_env(&out),
-            timeout: Duration::from_secs(10),
-            enforce_ownership: true,
-        },
+        &script,
+        Some("eth0"),
+        &hook_env(&out),
+        Duration::from_secs(10),
         std::future::pending(),
     )
     .await;
@@ -172,16 +188,12 @@ async fn a_stop_kills_the_hook_and_still_gets_its_result() {
             }
         }
     };
-    let result = client::run(
+    let result = run_in(
         &socket,
-        &HookRun {
-            script: &script,
-            link: None,
-            event: "routable",
-            env: &hook_env(&out),
-            timeout: Duration::from_secs(60),
-            enforce_ownership: true,
-        },
+        &script,
+        None,
+        &hook_env(&out),
+        Duration::from_secs(60),
         wait_for_pid,
     )
     .await;
@@ -227,16 +239,12 @@ async fn an_executor_that_dies_mid_hook_gives_a_failed_run_and_the_next_run_work
     fs::write(&script.path, "#!/bin/sh\nexit 0\n").unwrap();
     let listener = UnixListener::bind(&socket).unwrap();
     let server = tokio::spawn(serve(listener, policy(tmp.path()), std::future::pending()));
-    let result = client::run(
+    let result = run_in(
         &socket,
-        &HookRun {
-            script: &script,
-            link: None,
-            event: "routable",
-            env: &hook_env(&out),
-            timeout: Duration::from_secs(10),
-            enforce_ownership: true,
-        },
+        &script,
+        None,
+        &hook_env(&out),
+        Duration::from_secs(10),
         std::future::pending(),
     )
     .await;
@@ -247,16 +255,12 @@ async fn an_executor_that_dies_mid_hook_gives_a_failed_run_and_the_next_run_work
 #[tokio::test]
 async fn an_unreachable_executor_is_a_failed_run() {
     let (_tmp, socket, script) = hook_dir("exit 0");
-    let result = client::run(
+    let result = run_in(
         &socket,
-        &HookRun {
-            script: &script,
-            link: None,
-            event: "routable",
-            env: &hook_env(Path::new("/dev/null")),
-            timeout: Duration::from_secs(1),
-            enforce_ownership: true,
-        },
+        &script,
+        None,
+        &hook_env(Path::new("/dev/null")),
+        Duration::from_secs(1),
         std::future::pending(),
     )
     .await;
