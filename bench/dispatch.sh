@@ -3,7 +3,7 @@
 #
 #   sudo bench/dispatch.sh [--runs N] [--toggles N] [--links N] [--parallel N]
 #                          [--idle-secs N] [--addr-events N] [--scale-links N]
-#                          [--bin PATH] [--keep-data DIR] [--perf DIR]
+#                          [--bin PATH] [--keep-data DIR] [--perf DIR] [--executor]
 #
 # Both daemons run by hand inside the lab (tests/lab/netlab.sh: network namespaces, a private
 # system bus, the real systemd-networkd), one after the other, never at the same time, with the
@@ -32,6 +32,10 @@
 #   0. before the bench links exist: each daemon once, idle, with only the lab's own links (VmRSS).
 #   --perf DIR: `perf record` network-broker in round 1 (toggles, burst) and its scale step into
 #   DIR; bench/perf-top.py prints the top entries.
+#   --executor: the cost of the hook executor (docs/hooks.md, "Who runs hooks"). The peer is
+#   network-broker running its hooks itself, "ours" is network-broker handing them to
+#   network-broker-executor (started in the lab with --listen, as systemd would on its socket),
+#   the packaged way; the same rows 1-4 in one run, with the latency difference, and no step 5.
 #
 # The lab: LAB_DIR (default /tmp/nb-bench) and LAB_NS_PREFIX (default bn).  When that lab is
 # already up it is reused and left up; otherwise the script brings it up and down again.
@@ -61,6 +65,7 @@ SCALE_LINKS=4096
 PERF_DIR=""
 NB_BIN=${NB_BIN:-${CARGO_TARGET_DIR:-$TOP/target}/release/network-broker}
 KEEP_DATA=""
+EXECUTOR=0
 
 usage() {
     sed -n '2,4p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
@@ -78,6 +83,7 @@ while [ $# -gt 0 ]; do
         --addr-events) ADDR_EVENTS=${2:?}; shift 2 ;;
         --scale-links) SCALE_LINKS=${2:?}; shift 2 ;;
         --perf) PERF_DIR=${2:?}; shift 2 ;;
+        --executor) EXECUTOR=1; shift ;;
         -h|--help) usage ;;
         *) echo "dispatch.sh: unknown argument $1" >&2; usage ;;
     esac
@@ -95,6 +101,12 @@ if [ "$NBURST" -gt 1000 ] || [ "$NPAR" -gt 200 ]; then
     echo "dispatch.sh: at most 1000 burst links and 200 parallel links" >&2; exit 2
 fi
 
+EXEC_BIN=$(dirname "$NB_BIN")/network-broker-executor
+if [ "$EXECUTOR" = 1 ]; then
+    # what step 5 measures is the daemon alone, which the executor does not change
+    IDLE_SECS=0; ADDR_EVENTS=0; SCALE_LINKS=0
+fi
+
 T_START=$(date +%s%N)
 log() { printf '[bench %7.1fs] %s\n' "$(( ($(date +%s%N) - T_START) / 1000000 ))e-3" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -103,6 +115,7 @@ now() { date +%s%N; }
 [ "$(id -u)" = 0 ] || die "run as root (it builds network namespaces): sudo $0"
 [ -x "$NB_BIN" ] || die "no release build at $NB_BIN: run 'cargo build --release' (or make bench), or pass --bin PATH"
 [ -x "$PY" ] || die "$PY is missing (Debian package python3)"
+[ "$EXECUTOR" = 0 ] || [ -x "$EXEC_BIN" ] || die "--executor: no $EXEC_BIN (cargo build --release)"
 command -v stdbuf >/dev/null || die "stdbuf is missing (Debian package coreutils)"
 if [ -n "$PERF_DIR" ]; then
     command -v perf >/dev/null || die "--perf needs perf (Debian package linux-perf)"
@@ -114,6 +127,7 @@ fi
 WORK=""
 LAB_STARTED=0
 DAEMON_PID=""
+EXEC_PID=""
 MONITOR_PID=""
 PERF_PID=""
 LINKS_CREATED=0
@@ -353,23 +367,47 @@ System:
   StartupTriggers: false
   RuntimeDirectory: $NB_RUNTIME
 EOF
+    # --executor: the peer is network-broker too, with the same configuration
+    if [ "$EXECUTOR" = 1 ]; then cp "$WORK/nb/network-broker.yaml" "$WORK/nd/"; fi
+}
+
+# --executor: the hook executor in the lab, serving root (the lab's daemon runs as root) and
+# allowed to run the hooks of $WORK/nb only; its socket on the lab's /run.
+EXEC_SOCKET=""
+start_executor() {
+    local i
+    EXEC_SOCKET=$NB_RUNTIME/executor.socket
+    "$LAB" exec "$EXEC_BIN" --listen "$EXEC_SOCKET" --allow-user root --hook-dir "$WORK/nb" \
+        --idle-exit 0 >>"$WORK/executor.log" 2>&1 &
+    EXEC_PID=$!
+    for ((i = 0; i < 200; i++)); do
+        "$LAB" exec test -S "$EXEC_SOCKET" && return 0
+        kill -0 "$EXEC_PID" 2>/dev/null || die "the hook executor exited at start (log: $WORK/executor.log)"
+        sleep 0.05
+    done
+    die "the hook executor did not listen on $EXEC_SOCKET"
 }
 
 start_daemon() {   # start_daemon nd|nb
     local d=$1 i owner
-    case $d in
-        nd) "$LAB" exec env PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/bin/networkd-dispatcher -S "$WORK/nd" \
+    case $d/$EXECUTOR in
+        nd/0) "$LAB" exec env PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/bin/networkd-dispatcher -S "$WORK/nd" \
                 >>"$WORK/nd.log" 2>&1 &
             DAEMON_PID=$! ;;
-        nb) "$LAB" exec "$NB_BIN" --config-dir "$WORK/nb" >>"$WORK/nb.log" 2>&1 &
+        nd/1) "$LAB" exec "$NB_BIN" --config-dir "$WORK/nd" >>"$WORK/nd.log" 2>&1 &
+            DAEMON_PID=$! ;;
+        nb/0) "$LAB" exec "$NB_BIN" --config-dir "$WORK/nb" >>"$WORK/nb.log" 2>&1 &
+            DAEMON_PID=$! ;;
+        nb/1) start_executor
+            "$LAB" exec "$NB_BIN" --config-dir "$WORK/nb" --hook-executor "$EXEC_SOCKET" >>"$WORK/nb.log" 2>&1 &
             DAEMON_PID=$! ;;
     esac
     for ((i = 0; i < 300; i++)); do
         kill -0 "$DAEMON_PID" 2>/dev/null || die "$(dname "$d") exited at start (log: $WORK/$d.log)"
-        case $d in
-            nb) owner=$(busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+        case $d/$EXECUTOR in
+            nb/*|nd/1) owner=$(busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
                     GetConnectionUnixProcessID s org.freedesktop.NetworkBroker1 2>/dev/null | awk '{print $2}') || true ;;
-            nd) owner=$(busctl --system list --no-legend --no-pager 2>/dev/null \
+            nd/0) owner=$(busctl --system list --no-legend --no-pager 2>/dev/null \
                     | awk -v p="$DAEMON_PID" '$1 ~ /^:/ && $2 == p {print p; exit}') || true ;;
         esac
         [ "$owner" = "$DAEMON_PID" ] && break
@@ -388,9 +426,21 @@ stop_daemon() {
     kill -KILL "$DAEMON_PID" 2>/dev/null || true
     wait "$DAEMON_PID" 2>/dev/null || true
     DAEMON_PID=""
+    if [ -n "$EXEC_PID" ]; then
+        kill -TERM "$EXEC_PID" 2>/dev/null || true
+        wait "$EXEC_PID" 2>/dev/null || true
+        EXEC_PID=""
+    fi
 }
 
-dname() { case $1 in nd) echo networkd-dispatcher ;; nb) echo network-broker ;; esac; }
+dname() {
+    case $1/$EXECUTOR in
+        nd/0) echo networkd-dispatcher ;;
+        nd/1) echo "network-broker, hooks in process" ;;
+        nb/0) echo network-broker ;;
+        nb/1) echo "network-broker, hooks by the executor" ;;
+    esac
+}
 
 # CPU of the daemon in clock ticks: "self children" (utime+stime, cutime+cstime)
 cpu_ticks() {
@@ -614,7 +664,7 @@ scale() {   # scale nd|nb
 }
 
 # ---------------------------------------------------------------------------------------------
-ensure_dispatcher
+if [ "$EXECUTOR" = 0 ]; then ensure_dispatcher; fi
 WORK=$(mktemp -d /tmp/nb-bench-work.XXXXXX)
 chmod 0755 "$WORK"
 HOOKLOG=$WORK/hooks.log
@@ -636,7 +686,10 @@ create_links
     echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "kernel $(uname -r)"
     echo "networkd $(dpkg-query -W -f='${Version}' systemd)"
-    echo "dispatcher $(dpkg-query -W -f='${Version}' networkd-dispatcher)"
+    echo "dispatcher $(dpkg-query -W -f='${Version}' networkd-dispatcher 2>/dev/null || echo none)"
+    echo "peer_name $(dname nd)"
+    echo "ours_name $(dname nb)"
+    echo "executor $EXECUTOR"
     echo "broker $("$NB_BIN" --version)"
     echo "clk_tck $(getconf CLK_TCK)"
     echo "config runs=$RUNS toggles=$TOGGLES links=$NBURST parallel=$NPAR idle-secs=$IDLE_SECS addr-events=$ADDR_EVENTS scale-links=$SCALE_LINKS"
@@ -893,10 +946,16 @@ if nl:
         (f"5 {nl} links: RSS once they are deleted (MiB)", sc("nd", "links_rss_after", ".1f"), sc("nb", "links_rss_after", ".1f"), "-", ""),
         (f"5 {nl} links: bus objects = ip -j address", "-", sc("nb", "links_view", ""), "-", "equal"),
     ]
-hdr = ("", "networkd-dispatcher", "network-broker", "peer/ours", "goal")
+if meta.get("executor") == "1":
+    # the executor's cost: the same daemon with and without the extra hop
+    def diff(a, b):
+        return "-" if a is None or b is None else f"{b - a:+.2f}"
+    rows.insert(0, ("1 latency median: executor - in process (ms)", "-", diff(med("nd", "lat"), med("nb", "lat")), "-", "<= +0.5"))
+    rows.insert(1, ("1 latency p95: executor - in process (ms)", "-", diff(p95("nd", "lat"), p95("nb", "lat")), "-", ""))
+hdr = ("", meta.get("peer_name", "networkd-dispatcher"), meta.get("ours_name", "network-broker"), "peer/ours", "goal")
 w = [max(len(r[i]) for r in rows + [hdr]) for i in range(5)]
 line = lambda r: f"| {r[0]:<{w[0]}} | {r[1]:>{w[1]}} | {r[2]:>{w[2]}} | {r[3]:>{w[3]}} | {r[4]:>{w[4]}} |"
-print(f"network-broker vs networkd-dispatcher {meta['dispatcher']}, {meta['date']}, {meta['cpus']} CPUs, "
+print(f"{meta.get('ours_name', 'network-broker')} vs {meta.get('peer_name', 'networkd-dispatcher')} {meta['dispatcher']}, {meta['date']}, {meta['cpus']} CPUs, "
       f"kernel {meta['kernel']}, systemd-networkd {meta['networkd']}")
 print(f"{meta['config']}; load average at start {meta['load']}, at end {meta['load_end']}; {meta.get('duration', '?')}")
 print(f"medians over the rounds; latency over all {len(res['nd'].get('lat', []))} / {len(res['nb'].get('lat', []))} toggles")
@@ -918,7 +977,8 @@ for k, label, spec in (("burst_last", "burst first signal -> last hook (s)", ".2
 for d in ("nd", "nb"):
     v = sorted(res[d].get("lat", []))
     if v:
-        print(f"  latency {('networkd-dispatcher' if d == 'nd' else 'network-broker'):<20} (ms) min {v[0]:.1f}  max {v[-1]:.1f}")
+        name = meta.get("peer_name" if d == "nd" else "ours_name", d)
+        print(f"  latency {name:<20} (ms) min {v[0]:.1f}  max {v[-1]:.1f}")
 for wmsg in warnings:
     print("WARNING:", wmsg)
 PY
