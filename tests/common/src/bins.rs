@@ -1,4 +1,5 @@
-//! Where the package's binaries are: the daemon under test and the command-line client, as
+//! Where the package's binaries are: the daemon under test, the hook executor and the
+//! command-line client, as
 //! cargo built them for this test run.
 //!
 //! This crate is a dependency of the tests, not one of them, so `env!("CARGO_BIN_EXE_...")`
@@ -21,6 +22,12 @@ pub fn broker_bin() -> &'static str {
 pub fn brokerctl_bin() -> &'static str {
     static PATH: OnceLock<String> = OnceLock::new();
     PATH.get_or_init(|| locate("network-brokerctl"))
+}
+
+/// The hook executor (`network-broker-executor`), built next to the daemon.
+pub fn executor_bin() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| locate("network-broker-executor"))
 }
 
 /// `CARGO_BIN_EXE_<name>`, else `<profile dir>/<name>` beside the running test binary
