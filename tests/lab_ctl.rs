@@ -1,4 +1,4 @@
-//! Lab integration tests of issue 14 (points 1-3): the real `network-brokerctl` against the
+//! Lab integration tests of the client: the real `network-brokerctl` against the
 //! real daemon on the lab's bus, as an administrator or a script runs it: a closed pipe, error
 //! lines, the daemon stopped, `--json` (docs/json.md), `monitor` lines, the dry run read back
 //! by sh(1), and colour only on a terminal without `NO_COLOR`.  Without the lab they SKIP,

@@ -1,4 +1,4 @@
-//! Lab integration tests of issue 11, point 4: a reload (SIGHUP or `Reload()`) applies every
+//! Lab integration tests of reloading: a reload (SIGHUP or `Reload()`) applies every
 //! key docs/configuration.md lists as reloadable, and a restart-only key changed by a reload
 //! keeps its running value and is named in the log, the `Reload()` reply and
 //! `network-brokerctl reload`'s output. Each test drives the real daemon inside the lab
