@@ -3,10 +3,12 @@
 //! in the broker; this file only connects the pieces and owns the process lifecycle.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
@@ -18,6 +20,7 @@ use crate::error_chain::ErrorChain;
 use crate::event::{Event, EventSender, EVENT_QUEUE_CAPACITY};
 use crate::hooks;
 use crate::logging::LogHandle;
+use crate::model::Snapshot;
 use crate::settings::Settings;
 use crate::{dbus, messages, push, routing, source};
 
@@ -74,71 +77,245 @@ pub async fn run(config: Config, launch: hooks::Launch, log: LogHandle) -> Resul
             ErrorChain(&err)
         );
     }
-    let cancel = CancellationToken::new();
-    let tasks = TaskTracker::new();
+    let (mut daemon, mut first, lease_files) = Daemon::start(&config, &launch).await?;
+    announce(&daemon.conn, &mut first, &config).await?;
 
-    let settings = Settings::derive(&config, &launch);
-    let wired = wire_broker(&config, &settings).await?;
-    let (hooks, routing) = (wired.hooks, wired.routing);
-    let runtime_dir = config.system.runtime_dir.clone();
-    let leases = config.system.generator == Generator::Dhclient;
-    let snapshots = wired.readers.snapshots;
-    hooks.follow(snapshots.clone());
-    let (events, events_rx) = mpsc::channel(EVENT_QUEUE_CAPACITY);
+    let mut in_force = InForce {
+        config: config.clone(),
+        launch,
+        lease_files,
+        log,
+    };
+    let outcome = daemon.serve(&mut in_force).await;
+    daemon.stop(outcome, &in_force).await
+}
 
-    let mut terminate = signal(SignalKind::terminate()).map_err(Error::Signals)?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
-    let mut hangup = signal(SignalKind::hangup()).map_err(Error::Signals)?;
+/// The SIGTERM, SIGINT and SIGHUP streams the main loop listens to.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+    hangup: Signal,
+}
 
+impl Signals {
+    /// Installs the handlers, before the bus service starts as they always were: from then on
+    /// SIGTERM and SIGINT go through the stop sequence instead of their default action.
+    fn install() -> Result<Self, Error> {
+        Ok(Self {
+            terminate: signal(SignalKind::terminate()).map_err(Error::Signals)?,
+            interrupt: signal(SignalKind::interrupt()).map_err(Error::Signals)?,
+            hangup: signal(SignalKind::hangup()).map_err(Error::Signals)?,
+        })
+    }
+}
+
+/// The running daemon: what its main loop watches and what its stop sequence stops. Apart
+/// from [`run`] so that starting, serving and stopping are each a function of their own.
+///
+/// The fields are declared in the reverse of the order they are created in, so that they
+/// are dropped (in declaration order) as the locals of one function would be.
+struct Daemon {
+    lease_task: Option<JoinHandle<Result<(), source::lease::Error>>>,
+    networkd_task: Option<JoinHandle<Result<(), source::networkd::Error>>>,
+    netlink_task: JoinHandle<Result<(), crate::netlink::Error>>,
+    broker_task: JoinHandle<()>,
+    conn: zbus::Connection,
+    reload_rx: command::ReloadReceiver,
+    signals: Signals,
+    events: EventSender,
+    routing: routing::Handle,
+    hooks: hooks::Handle,
+    tasks: TaskTracker,
+    cancel: CancellationToken,
+}
+
+/// What [`Daemon::start`] hands [`run`]: the daemon, the snapshots to claim the bus name on,
+/// and the `LeaseFiles` the lease source follows (for the configuration in force).
+type Started = (
+    Daemon,
+    watch::Receiver<Arc<Snapshot>>,
+    watch::Sender<Vec<PathBuf>>,
+);
+
+impl Daemon {
+    /// Wires the broker and its effect actors, serves the bus objects and starts the
+    /// long-lived tasks.
+    async fn start(config: &Config, launch: &hooks::Launch) -> Result<Started, Error> {
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+
+        let settings = Settings::derive(config, launch);
+        let wired = wire_broker(config, &settings).await?;
+        let (hooks, routing) = (wired.hooks, wired.routing);
+        let runtime_dir = config.system.runtime_dir.clone();
+        let leases = config.system.generator == Generator::Dhclient;
+        let snapshots = wired.readers.snapshots;
+        hooks.follow(snapshots.clone());
+        let (events, events_rx) = mpsc::channel(EVENT_QUEUE_CAPACITY);
+
+        let signals = Signals::install()?;
+
+        let notices = wired.readers.notices;
+        let snapshots_for_claim = snapshots.clone();
+        let (conn, commands_rx, reload_rx) = serve_bus(&snapshots, config.system.generator).await?;
+        if let Some(actor) = wired.push_actor {
+            actor.start(conn.clone());
+        }
+
+        let broker_task = tasks.spawn(wired.broker.run(events_rx, commands_rx, cancel.clone()));
+        let netlink_task = tasks.spawn(source::netlink::run(events.clone(), cancel.clone()));
+        // Only the configured generator's source runs: networkd's signals are not even
+        // subscribed to when the kernel or leases drive the hooks.
+        let networkd_task = (config.system.generator == Generator::SystemdNetworkd).then(|| {
+            tasks.spawn(source::networkd::run(
+                conn.clone(),
+                events.clone(),
+                cancel.clone(),
+            ))
+        });
+        let (lease_files, lease_files_rx) = watch::channel(settings.lease_files.clone());
+        let lease_task = leases.then(|| {
+            tasks.spawn(source::lease::run(
+                lease_files_rx,
+                events.clone(),
+                cancel.clone(),
+            ))
+        });
+        tasks.spawn(dbus::publish::run(
+            conn.clone(),
+            snapshots,
+            notices,
+            cancel.clone(),
+        ));
+        tasks.spawn(dbus::publish::hook_results(conn.clone(), wired.results_rx));
+        tasks.spawn(hooks::dispatched_file::write_task(
+            runtime_dir,
+            wired.readers.dispatched,
+        ));
+        tasks.close();
+
+        let daemon = Self {
+            lease_task,
+            networkd_task,
+            netlink_task,
+            broker_task,
+            conn,
+            reload_rx,
+            signals,
+            events,
+            routing,
+            hooks,
+            tasks,
+            cancel,
+        };
+        Ok((daemon, snapshots_for_claim, lease_files))
+    }
+
+    /// The main loop: reloads on SIGHUP or `Reload()` until a stop signal (`Ok`) or a lost
+    /// subsystem (`Err`). Apart from [`Daemon::start`] and [`Daemon::stop`] because it is
+    /// the one place that decides why the daemon stops.
+    async fn serve(&mut self, in_force: &mut InForce) -> Result<(), Error> {
+        let signals = &mut self.signals;
+        loop {
+            tokio::select! {
+                _ = signals.terminate.recv() => { info!("SIGTERM received: network-broker stopping"); break Ok(()) }
+                _ = signals.interrupt.recv() => { info!("SIGINT received: network-broker stopping"); break Ok(()) }
+                _ = signals.hangup.recv() => {
+                    info!("SIGHUP received: reloading the configuration");
+                    let reloading = in_force.reload(&self.events);
+                    if let Stop::Requested = unless_stopped(reloading, &mut signals.terminate, &mut signals.interrupt).await {
+                        break Ok(());
+                    }
+                }
+                Some(reply) = self.reload_rx.recv() => {
+                    info!("reload requested on the bus (Reload()): reloading the configuration");
+                    let reloading = in_force.reload(&self.events);
+                    match unless_stopped(reloading, &mut signals.terminate, &mut signals.interrupt).await {
+                        Stop::Done(result) => { let _ = reply.send(result); }
+                        Stop::Requested => break Ok(()),
+                    }
+                }
+                () = self.conn.closed() => break Err(Error::BusLost),
+                ended = &mut self.netlink_task => break Err(match ended {
+                    Ok(Err(err)) => Error::Netlink(err),
+                    _ => Error::TaskEnded("kernel event source"),
+                }),
+                _ = &mut self.broker_task => break Err(Error::TaskEnded("broker")),
+                ended = join_opt(self.networkd_task.as_mut()) => break Err(match ended {
+                    Ok(Err(err)) => Error::Networkd(err),
+                    _ => Error::TaskEnded("networkd source"),
+                }),
+                ended = join_opt(self.lease_task.as_mut()) => break Err(match ended {
+                    Ok(Err(err)) => Error::Leases(err),
+                    _ => Error::TaskEnded("lease source"),
+                }),
+            }
+        }
+    }
+
+    /// The stop sequence, in its order: hooks first, then policy routing as the
+    /// configuration in force says, then the remaining tasks; an error outcome is logged
+    /// last. Apart from [`Daemon::serve`] because it runs the same whatever ended the loop.
+    async fn stop(self, outcome: Result<(), Error>, in_force: &InForce) -> Result<(), Error> {
+        let outcome = one_bus_failure(outcome, &self.conn);
+        notify_systemd(&[sd_notify::NotifyState::Stopping]);
+        self.cancel.cancel();
+        drop(self.events);
+        // Running hooks get a moment to finish; then their process groups are stopped so none
+        // outlives the daemon.
+        self.hooks.shutdown(HOOK_SHUTDOWN_GRACE).await;
+        // Rules and routes stay by default so traffic keeps flowing across a restart. As the
+        // configuration in force says, not the one the daemon started with.
+        let on_stop = in_force.settings().routing.on_stop();
+        stop_routing(&self.routing, on_stop).await;
+        self.tasks.wait().await;
+        drop(self.conn);
+        if let Err(err) = &outcome {
+            error!(
+                error = %ErrorChain(err),
+                "network-broker stopping on error: {}",
+                ErrorChain(err)
+            );
+        }
+        outcome
+    }
+}
+
+/// Serves the bus objects over `snapshots` (the name is claimed later, by [`announce`]), and
+/// returns the connection with the receiving ends of what its methods ask: commands for the
+/// broker, `Reload()` for the main loop. Apart from [`Daemon::start`] to keep it short.
+async fn serve_bus(
+    snapshots: &watch::Receiver<Arc<Snapshot>>,
+    generator: Generator,
+) -> Result<
+    (
+        zbus::Connection,
+        command::CommandReceiver,
+        command::ReloadReceiver,
+    ),
+    Error,
+> {
     let (commands, commands_rx) = command::channel();
-    let (reloads, mut reload_rx) = command::reload_channel();
-    let notices = wired.readers.notices;
+    let (reloads, reload_rx) = command::reload_channel();
     let services = dbus::manager::Services {
         commands,
         reload: reloads,
         authorizer: std::sync::Arc::new(dbus::authz::Polkit::default()),
     };
-    let snapshots_for_claim = snapshots.clone();
-    let conn = dbus::serve(snapshots.clone(), config.system.generator, services).await?;
-    if let Some(actor) = wired.push_actor {
-        actor.start(conn.clone());
-    }
+    let conn = dbus::serve(snapshots.clone(), generator, services).await?;
+    Ok((conn, commands_rx, reload_rx))
+}
 
-    let mut broker_task = tasks.spawn(wired.broker.run(events_rx, commands_rx, cancel.clone()));
-    let mut netlink_task = tasks.spawn(source::netlink::run(events.clone(), cancel.clone()));
-    // Only the configured generator's source runs: networkd's signals are not even subscribed
-    // to when the kernel or leases drive the hooks.
-    let mut networkd_task = (config.system.generator == Generator::SystemdNetworkd).then(|| {
-        tasks.spawn(source::networkd::run(
-            conn.clone(),
-            events.clone(),
-            cancel.clone(),
-        ))
-    });
-    let (lease_files, lease_files_rx) = watch::channel(settings.lease_files.clone());
-    let mut lease_task = leases.then(|| {
-        tasks.spawn(source::lease::run(
-            lease_files_rx,
-            events.clone(),
-            cancel.clone(),
-        ))
-    });
-    tasks.spawn(dbus::publish::run(
-        conn.clone(),
-        snapshots,
-        notices,
-        cancel.clone(),
-    ));
-    tasks.spawn(dbus::publish::hook_results(conn.clone(), wired.results_rx));
-    tasks.spawn(hooks::dispatched_file::write_task(
-        runtime_dir,
-        wired.readers.dispatched,
-    ));
-    tasks.close();
-
+/// Claims the bus name once `first` shows the kernel's first dump (or after
+/// [`FIRST_DUMP_TIMEOUT`]), then tells systemd and the log that the daemon runs. Apart from
+/// [`Daemon::start`] because it is what makes the started daemon visible to its callers.
+async fn announce(
+    conn: &zbus::Connection,
+    first: &mut watch::Receiver<Arc<Snapshot>>,
+    config: &Config,
+) -> Result<(), Error> {
     // Answer the first caller (possibly the one that activated us) with the links, not an
     // empty list: claim the name once the kernel's first dump is published.
-    let mut first = snapshots_for_claim;
     if tokio::time::timeout(FIRST_DUMP_TIMEOUT, first.wait_for(|s| !s.links.is_empty()))
         .await
         .is_err()
@@ -148,7 +325,7 @@ pub async fn run(config: Config, launch: hooks::Launch, log: LogHandle) -> Resul
             FIRST_DUMP_TIMEOUT.as_secs()
         );
     }
-    dbus::claim_name(&conn).await?;
+    dbus::claim_name(conn).await?;
     info!(
         name = dbus::names::BUS_NAME,
         "claimed the bus name {}",
@@ -169,70 +346,7 @@ pub async fn run(config: Config, launch: hooks::Launch, log: LogHandle) -> Resul
         "{}",
         messages::started(env!("CARGO_PKG_VERSION"), &generator, links)
     );
-
-    let mut in_force = InForce {
-        config: config.clone(),
-        launch,
-        lease_files,
-        log,
-    };
-    let outcome = loop {
-        tokio::select! {
-            _ = terminate.recv() => { info!("SIGTERM received: network-broker stopping"); break Ok(()) }
-            _ = interrupt.recv() => { info!("SIGINT received: network-broker stopping"); break Ok(()) }
-            _ = hangup.recv() => {
-                info!("SIGHUP received: reloading the configuration");
-                let reloading = in_force.reload(&events);
-                if let Stop::Requested = unless_stopped(reloading, &mut terminate, &mut interrupt).await {
-                    break Ok(());
-                }
-            }
-            Some(reply) = reload_rx.recv() => {
-                info!("reload requested on the bus (Reload()): reloading the configuration");
-                let reloading = in_force.reload(&events);
-                match unless_stopped(reloading, &mut terminate, &mut interrupt).await {
-                    Stop::Done(result) => { let _ = reply.send(result); }
-                    Stop::Requested => break Ok(()),
-                }
-            }
-            () = conn.closed() => break Err(Error::BusLost),
-            ended = &mut netlink_task => break Err(match ended {
-                Ok(Err(err)) => Error::Netlink(err),
-                _ => Error::TaskEnded("kernel event source"),
-            }),
-            _ = &mut broker_task => break Err(Error::TaskEnded("broker")),
-            ended = join_opt(networkd_task.as_mut()) => break Err(match ended {
-                Ok(Err(err)) => Error::Networkd(err),
-                _ => Error::TaskEnded("networkd source"),
-            }),
-            ended = join_opt(lease_task.as_mut()) => break Err(match ended {
-                Ok(Err(err)) => Error::Leases(err),
-                _ => Error::TaskEnded("lease source"),
-            }),
-        }
-    };
-
-    let outcome = one_bus_failure(outcome, &conn);
-    notify_systemd(&[sd_notify::NotifyState::Stopping]);
-    cancel.cancel();
-    drop(events);
-    // Running hooks get a moment to finish; then their process groups are stopped so none
-    // outlives the daemon.
-    hooks.shutdown(HOOK_SHUTDOWN_GRACE).await;
-    // Rules and routes stay by default so traffic keeps flowing across a restart. As the
-    // configuration in force says, not the one the daemon started with.
-    let on_stop = in_force.settings().routing.on_stop();
-    stop_routing(&routing, on_stop).await;
-    tasks.wait().await;
-    drop(conn);
-    if let Err(err) = &outcome {
-        error!(
-            error = %ErrorChain(err),
-            "network-broker stopping on error: {}",
-            ErrorChain(err)
-        );
-    }
-    outcome
+    Ok(())
 }
 
 /// Whichever part noticed first (networkd's source watches the same connection), a closed

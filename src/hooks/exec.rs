@@ -19,9 +19,9 @@ use std::time::Duration;
 use rustix::process::{kill_process_group, test_kill_process_group, Pid, Signal};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Child;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
-use tracing::{debug, info, info_span, warn, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument, Span};
 
 use super::admit;
 use super::discover::Script;
@@ -78,50 +78,9 @@ pub async fn run(
         link,
         event,
     };
-    // Admitted again now, whatever discovery said a moment ago, and what runs is the file
-    // this admission opened and checked.
-    let admitted = match admit::admit(&script.path, enforce_ownership) {
-        Ok(admitted) => admitted,
-        Err(skip) => {
-            warn!(hook = %script.name, reason = %skip, "refusing to run {subject}: {skip}");
-            return result(script, STATUS_NOT_STARTED, format!("refused: {skip}"));
-        }
-    };
-    let spawned = admitted.spawn(|command| {
-        command
-            .env_clear()
-            .envs(
-                env.vars
-                    .iter()
-                    .map(|(name, value)| (name, exec_value(name, value))),
-            )
-            .current_dir("/")
-            .stdin(if env.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own group, so the timeout reaches everything it started (the original killed
-            // only the direct child and left the rest running).
-            .process_group(0);
-    });
-    let mut child = match spawned {
+    let mut child = match start(script, &subject, env, enforce_ownership, started) {
         Ok(child) => child,
-        Err(err) => {
-            let error = format!("failed to start: {err}");
-            let end = HookEnd::Failed(error.clone());
-            warn!(
-                message_id = end.message_id(),
-                hook = %script.name,
-                status = STATUS_NOT_STARTED,
-                error = %err,
-                "{}",
-                messages::hook_ended(&subject, &end, started.elapsed())
-            );
-            return result(script, STATUS_NOT_STARTED, error);
-        }
+        Err(not_started) => return not_started,
     };
     let pid = child.id();
     let pgid = pid
@@ -148,62 +107,149 @@ pub async fn run(
         readers.spawn(forward(err, script.name.clone(), Stream::Stderr).instrument(span.clone()));
     }
 
-    let (status, error, end) = async {
-        let ending = tokio::select! {
-            waited = child.wait() => match waited {
-                Ok(status) => Ending::Exited(status),
-                Err(err) => Ending::WaitFailed(err),
-            },
-            () = tokio::time::sleep(timeout) => Ending::TimedOut,
-            () = stop => Ending::Stopped,
-        };
-        match ending {
-            Ending::Exited(status) => {
-                let (code, error) = describe(status);
-                (code, error, end_of(status))
-            }
-            Ending::TimedOut => {
-                warn!(
-                    hook = %script.name,
-                    timeout_s = timeout.as_secs_f64(),
-                    "{subject} timed out after {}; terminating its process group",
-                    messages::Elapsed(timeout)
-                );
-                let _ = terminate(&mut child, pgid).await;
-                (
-                    STATUS_TIMEOUT,
-                    format!("timed out after {} s", timeout.as_secs_f64()),
-                    HookEnd::TimedOut(timeout),
-                )
-            }
-            Ending::Stopped => {
-                warn!(
-                    hook = %script.name,
-                    "{subject}: the daemon is stopping, terminating its process group"
-                );
-                let (status, _) = match terminate(&mut child, pgid).await {
-                    Ok(status) => describe(status),
-                    Err(_) => (STATUS_TIMEOUT, String::new()),
-                };
-                (
-                    status,
-                    "killed: daemon shutting down".to_owned(),
-                    HookEnd::Stopped,
-                )
-            }
-            Ending::WaitFailed(err) => {
-                let _ = terminate(&mut child, pgid).await;
-                let error = format!("failed to wait for hook: {err}");
-                (1, error.clone(), HookEnd::Failed(error))
-            }
-        }
-    }
-    .instrument(span.clone())
-    .await;
+    let ended = wait_or_stop(&mut child, pgid, script, &subject, timeout, stop)
+        .instrument(span.clone())
+        .await;
     // Reaped. Processes it left behind after a normal exit are its business (a hook may
     // start a daemon); only a timeout condemns the whole group.
     guard.disarm();
 
+    close_pipes(writer, &mut readers, &span, &subject).await;
+    log_end(script, &subject, &span, started, ended)
+}
+
+/// Admits `script` and spawns it with `env`, or says why it did not start. Apart from [`run`]
+/// because a hook that never started ends here, with its own log line, before any pipe, task
+/// or process group of the run exists.
+fn start(
+    script: &Script,
+    subject: &HookSubject<'_>,
+    env: &HookEnv,
+    enforce_ownership: bool,
+    started: Instant,
+) -> Result<Child, ScriptResult> {
+    // Admitted again now, whatever discovery said a moment ago, and what runs is the file
+    // this admission opened and checked.
+    let admitted = match admit::admit(&script.path, enforce_ownership) {
+        Ok(admitted) => admitted,
+        Err(skip) => {
+            warn!(hook = %script.name, reason = %skip, "refusing to run {subject}: {skip}");
+            return Err(result(
+                script,
+                STATUS_NOT_STARTED,
+                format!("refused: {skip}"),
+            ));
+        }
+    };
+    let spawned = admitted.spawn(|command| {
+        command
+            .env_clear()
+            .envs(
+                env.vars
+                    .iter()
+                    .map(|(name, value)| (name, exec_value(name, value))),
+            )
+            .current_dir("/")
+            .stdin(if env.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own group, so the timeout reaches everything it started (the original killed
+            // only the direct child and left the rest running).
+            .process_group(0);
+    });
+    match spawned {
+        Ok(child) => Ok(child),
+        Err(err) => {
+            let error = format!("failed to start: {err}");
+            let end = HookEnd::Failed(error.clone());
+            warn!(
+                message_id = end.message_id(),
+                hook = %script.name,
+                status = STATUS_NOT_STARTED,
+                error = %err,
+                "{}",
+                messages::hook_ended(subject, &end, started.elapsed())
+            );
+            Err(result(script, STATUS_NOT_STARTED, error))
+        }
+    }
+}
+
+/// Waits for the hook to exit, for `timeout` to pass or for `stop` to resolve, and stops its
+/// process group in the last two cases; returns its status code, error text and end. Apart
+/// from [`run`] because this is where a run's outcome is decided, whichever way it ends, and
+/// the hook is always reaped before it returns.
+async fn wait_or_stop(
+    child: &mut Child,
+    pgid: Option<Pid>,
+    script: &Script,
+    subject: &HookSubject<'_>,
+    timeout: Duration,
+    stop: impl Future<Output = ()>,
+) -> (u32, String, HookEnd) {
+    let ending = tokio::select! {
+        waited = child.wait() => match waited {
+            Ok(status) => Ending::Exited(status),
+            Err(err) => Ending::WaitFailed(err),
+        },
+        () = tokio::time::sleep(timeout) => Ending::TimedOut,
+        () = stop => Ending::Stopped,
+    };
+    match ending {
+        Ending::Exited(status) => {
+            let (code, error) = describe(status);
+            (code, error, end_of(status))
+        }
+        Ending::TimedOut => {
+            warn!(
+                hook = %script.name,
+                timeout_s = timeout.as_secs_f64(),
+                "{subject} timed out after {}; terminating its process group",
+                messages::Elapsed(timeout)
+            );
+            let _ = terminate(child, pgid).await;
+            (
+                STATUS_TIMEOUT,
+                format!("timed out after {} s", timeout.as_secs_f64()),
+                HookEnd::TimedOut(timeout),
+            )
+        }
+        Ending::Stopped => {
+            warn!(
+                hook = %script.name,
+                "{subject}: the daemon is stopping, terminating its process group"
+            );
+            let (status, _) = match terminate(child, pgid).await {
+                Ok(status) => describe(status),
+                Err(_) => (STATUS_TIMEOUT, String::new()),
+            };
+            (
+                status,
+                "killed: daemon shutting down".to_owned(),
+                HookEnd::Stopped,
+            )
+        }
+        Ending::WaitFailed(err) => {
+            let _ = terminate(child, pgid).await;
+            let error = format!("failed to wait for hook: {err}");
+            (1, error.clone(), HookEnd::Failed(error))
+        }
+    }
+}
+
+/// Stops feeding the reaped hook's standard input and reads the rest of its output for at
+/// most [`OUTPUT_DRAIN`]. Apart from [`run`] because it is what keeps a run's descriptors and
+/// tasks from outliving it, whatever the hook left behind.
+async fn close_pipes(
+    writer: Option<JoinHandle<()>>,
+    readers: &mut JoinSet<()>,
+    span: &Span,
+    subject: &HookSubject<'_>,
+) {
     if let Some(writer) = writer {
         // Nobody reads any more (or only a background process does): stop writing, and wait
         // until the task is gone, so that its end of the pipe is closed now.
@@ -217,21 +263,32 @@ pub async fn run(
     let drain = async { while readers.join_next().await.is_some() {} };
     if tokio::time::timeout(OUTPUT_DRAIN, drain).await.is_err() {
         info!(
-            parent: &span,
+            parent: span,
             drain_ms = u64::try_from(OUTPUT_DRAIN.as_millis()).unwrap_or(u64::MAX),
             "{subject} left processes holding its output; closing its pipes"
         );
         readers.shutdown().await;
     }
+}
 
+/// Logs how the run ended (at `info` for a success, else at `warn` with its `MESSAGE_ID`) and
+/// makes its [`ScriptResult`]. Apart from [`run`] because it is the one line every started
+/// hook ends with, written once its pipes are closed.
+fn log_end(
+    script: &Script,
+    subject: &HookSubject<'_>,
+    span: &Span,
+    started: Instant,
+    (status, error, end): (u32, String, HookEnd),
+) -> ScriptResult {
     let elapsed = started.elapsed();
     let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    let text = messages::hook_ended(&subject, &end, elapsed);
+    let text = messages::hook_ended(subject, &end, elapsed);
     if end == HookEnd::Succeeded {
-        info!(parent: &span, hook = %script.name, status, duration_ms, "{text}");
+        info!(parent: span, hook = %script.name, status, duration_ms, "{text}");
     } else {
         warn!(
-            parent: &span,
+            parent: span,
             message_id = end.message_id(),
             hook = %script.name,
             status,
