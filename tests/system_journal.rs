@@ -101,8 +101,14 @@ fn a_failing_hook_is_named_in_the_journal() {
     );
     m.ok("systemctl restart network-broker");
     m.ok("ip route add 10.80.0.0/24 via 10.79.0.1 dev nbh0");
+    // The hook's own line is the hook executor's (it ran the hook), the event's summary the
+    // daemon's (docs/logging.md).
     m.wait_for(
         "the hook's failure in the journal",
-        "journalctl -u network-broker -o cat | grep -qE '^hook 50-fail for nbh0 \\([a-z-]+\\) exited with status 3 after '",
+        "journalctl -u 'network-broker*' -o cat | grep -qE '^hook 50-fail for nbh0 \\([a-z-]+\\) exited with status 3 after '",
+    );
+    m.wait_for(
+        "the event's summary in the daemon's journal",
+        "journalctl -u network-broker -o cat | grep -qE '^hooks for nbh0 \\(routes-modified\\): 1 ran, 1 failed'",
     );
 }
