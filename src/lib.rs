@@ -19,6 +19,7 @@ pub mod event;
 pub mod hooks;
 pub mod ifindex_path;
 pub mod lease;
+pub mod link_json;
 pub mod logging;
 pub mod messages;
 pub mod model;

@@ -93,7 +93,8 @@ impl Broker {
             .state
             .link(index)
             .ok_or(CommandError::NoSuchLink(index))?;
-        Ok(requests::on_request(view, event))
+        let table = self.routing_settings.routing_table(&view.attrs);
+        Ok(requests::on_request(view, table, event))
     }
 }
 

@@ -450,7 +450,8 @@ impl Broker {
             view.attrs.name,
             property.name()
         );
-        let request = requests::state_change(view, property, value);
+        let table = self.routing_settings.routing_table(&view.attrs);
+        let request = requests::state_change(view, table, property, value);
         // Recorded when the batch ran to its end.
         let outcome = self.effects.hooks.track(request);
         self.in_flight.track(index, property, value, outcome);
@@ -470,9 +471,10 @@ impl Broker {
             view.attrs.name,
             lease.address
         );
+        let table = self.routing_settings.routing_table(&view.attrs);
         self.effects
             .hooks
-            .submit(requests::lease_change(view, lease));
+            .submit(requests::lease_change(view, table, lease));
     }
 
     fn run_manager_hooks(&mut self, changed: &[(StateProperty, &'static str)]) {
@@ -533,7 +535,10 @@ impl Broker {
                 "{}: routes settled",
                 view.attrs.name
             );
-            self.effects.hooks.submit(requests::routes_modified(view));
+            let table = self.routing_settings.routing_table(&view.attrs);
+            self.effects
+                .hooks
+                .submit(requests::routes_modified(view, table));
         }
     }
 }

@@ -22,8 +22,14 @@ fn state_var(value: &str) -> (String, String) {
 }
 
 /// `<value>.d` for a link whose `property` became `value`: that state first, then the link's
-/// other states, then `STATE`.
-pub fn state_change(view: &Arc<LinkView>, property: StateProperty, value: &'static str) -> Request {
+/// other states, then `STATE`. `table` is the link's policy-routing table (0 when none), as
+/// for every request about a link: it goes into the hook's JSON.
+pub fn state_change(
+    view: &Arc<LinkView>,
+    table: u32,
+    property: StateProperty,
+    value: &'static str,
+) -> Request {
     let mut vars = vec![(property.name().to_string(), value.to_string())];
     vars.extend(
         view.states
@@ -37,12 +43,13 @@ pub fn state_change(view: &Arc<LinkView>, property: StateProperty, value: &'stat
         link: Some(Arc::clone(view)),
         vars,
         lease: None,
+        routing_table: table,
     }
 }
 
 /// `routable.d` for a new or changed dhclient lease (the original's dhclient mode ran only
 /// this directory), with the lease.
-pub fn lease_change(view: &Arc<LinkView>, lease: Lease) -> Request {
+pub fn lease_change(view: &Arc<LinkView>, table: u32, lease: Lease) -> Request {
     const ROUTABLE: &str = "routable";
     Request {
         event: HookEvent::State(ROUTABLE),
@@ -51,6 +58,7 @@ pub fn lease_change(view: &Arc<LinkView>, lease: Lease) -> Request {
             .chain([state_var(ROUTABLE)])
             .collect(),
         lease: Some(lease),
+        routing_table: table,
     }
 }
 
@@ -62,23 +70,25 @@ pub fn manager_change(manager: &States) -> Request {
         link: None,
         vars: state_vars(manager).collect(),
         lease: None,
+        routing_table: 0,
     }
 }
 
 /// `routes-modified.d` for a link whose routes settled; no variables of its own.
-pub fn routes_modified(view: &Arc<LinkView>) -> Request {
+pub fn routes_modified(view: &Arc<LinkView>, table: u32) -> Request {
     Request {
         event: HookEvent::RoutesModified,
         // Shared with the snapshot: the runner keeps the view of this moment alive.
         link: Some(Arc::clone(view)),
         vars: Vec::new(),
         lease: None,
+        routing_table: table,
     }
 }
 
 /// The request `event` of this link gets now, on an administrator's request (`RunHooks`,
 /// `DryRunHooks`): its current view, states and lease, and `STATE` when the event is a state.
-pub fn on_request(view: &Arc<LinkView>, event: HookEvent) -> Request {
+pub fn on_request(view: &Arc<LinkView>, table: u32, event: HookEvent) -> Request {
     let mut vars: Vec<(String, String)> = state_vars(&view.states).collect();
     if let Some(state) = event.state() {
         vars.push(state_var(state));
@@ -88,6 +98,7 @@ pub fn on_request(view: &Arc<LinkView>, event: HookEvent) -> Request {
         link: Some(Arc::clone(view)),
         vars,
         lease: view.lease.as_deref().cloned(),
+        routing_table: table,
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use zbus::interface;
 
+use crate::link_json::LinkDocument;
 use crate::model::{IfIndex, LinkView, Snapshot, StateProperty};
 
 use super::error::ApiError;
@@ -166,8 +167,8 @@ impl Link {
         self.with_view(addresses_of, Vec::new())
     }
 
-    /// Everything the daemon knows about this link as JSON: attributes, addresses, routes,
-    /// states, lease and policy-routing table.
+    /// Everything the daemon knows about this link as one JSON document (docs/json.md, "The
+    /// link document"), the same as its element of `Manager.Describe()` and its hooks' `JSON`.
     ///
     /// Errors: `org.freedesktop.NetworkBroker1.Error.NoSuchLink` (the link went away).
     fn describe(&self) -> Result<String, ApiError> {
@@ -176,10 +177,9 @@ impl Link {
             .links
             .get(&self.index)
             .ok_or_else(|| ApiError::NoSuchLink(format!("no link with index {}", self.index)))?;
-        serde_json::to_string(&serde_json::json!({
-            "Link": view,
-            "RoutingTable": snapshot.routing_tables.get(&self.index),
-        }))
-        .map_err(|err| ApiError::Failed(format!("cannot encode the link: {err}")))
+        let table = snapshot.routing_tables.get(&self.index).copied();
+        let document = LinkDocument::new(view, table.unwrap_or(0));
+        serde_json::to_string(&document)
+            .map_err(|err| ApiError::Failed(format!("cannot encode the link: {err}")))
     }
 }

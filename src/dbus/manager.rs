@@ -9,6 +9,7 @@ use zbus::object_server::SignalEmitter;
 use zbus::{interface, Connection, ObjectPath, OwnedObjectPath};
 
 use crate::broker::command::{CommandSender, HookEvent, ReloadSender};
+use crate::link_json::{states_by_name, LinkDocument};
 use crate::model::{IfIndex, Snapshot, StateProperty};
 
 use super::authz::Authorizer;
@@ -94,13 +95,31 @@ fn event_arg(event: &str) -> Result<(), ApiError> {
     }
 }
 
-/// The whole state as one JSON document (`Describe()`).
+/// The whole state as one JSON document (`Describe()`, docs/json.md): the Manager's states by
+/// property name, and each link's document, the same as its `Link.Describe()`.
 pub fn describe(snapshot: &Snapshot, generator: &str) -> Result<String, ApiError> {
+    // The Manager's state properties (networkd's manager has no administrative state).
+    const MANAGER_STATES: [StateProperty; 6] = [
+        StateProperty::Operational,
+        StateProperty::Carrier,
+        StateProperty::Address,
+        StateProperty::Ipv4Address,
+        StateProperty::Ipv6Address,
+        StateProperty::Online,
+    ];
+    let links: Vec<LinkDocument<'_>> = snapshot
+        .links
+        .values()
+        .map(|view| {
+            let table = snapshot.routing_tables.get(&view.attrs.index);
+            LinkDocument::new(view, table.copied().unwrap_or(0))
+        })
+        .collect();
     serde_json::to_string(&serde_json::json!({
         "Version": env!("CARGO_PKG_VERSION"),
         "Generator": generator,
-        "Manager": snapshot.manager,
-        "Links": snapshot.links.values().collect::<Vec<_>>(),
+        "Manager": states_by_name(&snapshot.manager, &MANAGER_STATES),
+        "Links": links,
         "RoutingTables": snapshot.routing_tables,
     }))
     .map_err(|err| ApiError::Failed(format!("cannot encode the state: {err}")))
@@ -194,8 +213,9 @@ impl Manager {
         }
     }
 
-    /// Everything the daemon knows as one JSON document: version, generator, manager states,
-    /// every link (attributes, addresses, routes, states, lease) and the policy-routing tables.
+    /// Everything the daemon knows as one JSON document (docs/json.md): version, generator,
+    /// manager states, every link's document (as its `Link.Describe()`) and the policy-routing
+    /// tables.
     fn describe(&self, #[zbus(header)] header: Header<'_>) -> Result<String, ApiError> {
         no_arguments(&header)?;
         describe(&self.snapshot.borrow(), &self.generator)

@@ -14,8 +14,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::json::json_document;
-// Re-exported where they were: network-brokerctl names kernel numbers with these.
-pub use super::json::{json_for, json_with, protocol_name, route_type_name, scope_name};
+pub use super::json::json_for;
 use super::networkd::NetworkdFiles;
 use super::{Request, Settings};
 use crate::model::{Lease, LinkView};
@@ -177,6 +176,7 @@ pub fn build(request: &Request, settings: &Settings, networkd: Option<&NetworkdF
     if let (Some(link), true) = (&request.link, settings.emit_json) {
         let json = json_document(
             link,
+            request.routing_table,
             operational_state(request),
             networkd,
             request.lease.as_ref(),

@@ -6,7 +6,7 @@
 //! - [`mod@discover`]: which files of `DIR/<event>.d/` run, in which order (admission checks);
 //! - [`mod@event`]: the events hooks run for, and the directory and `STATE` each selects;
 //! - [`mod@env`]: the environment and standard input of a hook (pure), with the link's JSON
-//!   document built in [`json`];
+//!   document built in [`json`] (the shared link document of src/link_json/, and `Networkd`);
 //! - [`exec`]: running one hook (clean environment, process group, timeout, output to the log);
 //! - [`runner`]: the actor behind [`Handle`] (per-link queues, cross-link parallelism);
 //! - [`dispatched`]: which state hooks already ran during this boot, and [`dispatched_file`]:
@@ -58,6 +58,9 @@ pub struct Request {
     /// The dhclient lease the event is about (`Generator: dhclient`): it gives `DHCP_LEASE`,
     /// `DNS`, `DOMAIN`, `DOMAINSEARCH` and the JSON's `"Lease"`.
     pub lease: Option<Lease>,
+    /// The link's policy-routing table as the bus shows it (`RoutingTable`, 0 when none), so
+    /// the JSON is the same link document as `Link.Describe()`'s.
+    pub routing_table: u32,
 }
 
 /// The outcome of one script, as published in `HooksCompleted` (`a(sus)`).

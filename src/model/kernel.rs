@@ -36,6 +36,8 @@ pub const IFA_F_SECONDARY: u32 = 0x01;
 pub const IFA_F_DADFAILED: u32 = 0x08;
 /// `IFA_F_TENTATIVE`: duplicate address detection has not finished.
 pub const IFA_F_TENTATIVE: u32 = 0x40;
+/// `IFA_F_PERMANENT`: the address has no lifetime (configured, not from DHCP or SLAAC).
+pub const IFA_F_PERMANENT: u32 = 0x80;
 
 /// Route and rule protocol numbers with a name: the kernel's `RTPROT_*` values and the names
 /// of iproute2's `rt_protos`. Hook variables print these names; the configuration refuses

@@ -1,7 +1,8 @@
 //! The client's JSON (docs/json.md, "network-brokerctl --json"): every verb's output as one
-//! JSON value, built here and only here from what the bus gives (properties and `Describe()`),
-//! and the text pages are rendered from these same values, so text and JSON never disagree.
-//! Keys are the bus API's PascalCase; numbers from rtnetlink are given as names.
+//! JSON value, built here and only here from what the bus gives (a link is the daemon's own
+//! document, `Describe()`; the rest from properties and the other methods), and the text
+//! pages are rendered from these same values, so text and JSON never disagree. Keys are
+//! PascalCase, as the bus API's; numbers from rtnetlink are given as names.
 
 use std::collections::BTreeMap;
 
@@ -9,8 +10,7 @@ use serde_json::{json, Map, Value};
 
 use network_broker::model::networkd::OPERATIONAL_STATES;
 
-use crate::fetch::{LinkData, Props};
-use crate::names;
+use crate::fetch::Props;
 use crate::routing;
 
 /// `--json=pretty` or `--json=short`.
@@ -34,125 +34,22 @@ pub fn render(value: &Value, mode: Mode) -> String {
     text.unwrap_or_default() + "\n"
 }
 
-/// One link: its properties, the details of its description, and, given `DescribeRouting()`,
-/// whether its policy-routing table is in place.
-pub fn link(link: &LinkData, routing_status: Option<&Value>) -> Value {
-    let p = &link.props;
-    let d = &link.describe;
-    let mut out = Map::new();
-    out.insert("Index".into(), json!(link.index));
-    out.insert("Name".into(), json!(link.name));
-    out.insert("Kind".into(), d["attrs"]["kind"].clone());
-    out.insert("HardwareAddress".into(), d["attrs"]["mac"].clone());
-    out.insert("MTU".into(), d["attrs"]["mtu"].clone());
-    for key in [
-        "OperationalState",
-        "CarrierState",
-        "AddressState",
-        "AdministrativeState",
-        "OnlineState",
-        "KernelOperationalState",
-    ] {
-        out.insert(key.into(), json!(p.text(key)));
-    }
-    out.insert("Addresses".into(), Value::Array(addresses(p, d)));
-    out.insert("Gateways".into(), Value::Array(gateways(d)));
-    out.insert("DNS".into(), strings(p, "DNS"));
-    out.insert("Domains".into(), strings(p, "Domains"));
-    let lease: BTreeMap<String, Value> = p
-        .get("Lease")
-        .as_object()
-        .map(|m| m.clone().into_iter().collect())
-        .unwrap_or_default();
-    out.insert("Lease".into(), json!(lease));
-    let table = p.get("RoutingTable").as_u64().unwrap_or_default();
-    out.insert("RoutingTable".into(), json!(table));
-    if let Some(status) = routing_status {
+/// One link: the daemon's document as it is (docs/json.md, "The link document"), and, given
+/// `DescribeRouting()`, the client's one key of its own, `Routing`: whether the link's
+/// policy-routing table is in place.
+pub fn link(document: Value, routing_status: Option<&Value>) -> Value {
+    let mut out = document;
+    let table = out["RoutingTable"].as_u64().unwrap_or_default();
+    if let (Some(status), Value::Object(map)) = (routing_status, &mut out) {
         let value = if table == 0 {
             Value::Null
         } else {
             let (ok, missing, stale) = routing::table_state(status, table);
             json!({"InPlace": missing == 0 && stale == 0 && ok > 0, "Ok": ok, "Missing": missing, "Stale": stale})
         };
-        out.insert("Routing".into(), value);
-    }
-    out.insert("Routes".into(), Value::Array(routes(d)));
-    Value::Object(out)
-}
-
-/// Addresses from the `Addresses` property, with scope, lifetime and label from the
-/// description when it has the address.
-fn addresses(p: &Props, d: &Value) -> Vec<Value> {
-    let described: Vec<&Value> = d["addresses"].as_array().into_iter().flatten().collect();
-    p.get("Addresses")
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|pair| {
-            let ip = pair.get(0)?.as_str()?;
-            let len = pair.get(1)?.as_u64()?;
-            let detail = described
-                .iter()
-                .find(|a| a["ip"].as_str() == Some(ip) && a["prefix_len"].as_u64() == Some(len));
-            let scope = detail.and_then(|a| a["scope"].as_u64()).map(names::scope);
-            let permanent = detail
-                .and_then(|a| a["flags"].as_u64())
-                .map(|f| f & names::ADDRESS_PERMANENT != 0);
-            let label = detail.map(|a| a["label"].clone()).unwrap_or(Value::Null);
-            Some(json!({"IP": ip, "PrefixLength": len, "Scope": scope, "Permanent": permanent, "Label": label}))
-        })
-        .collect()
-}
-
-/// The gateways of the link's default routes in the main table and its own tables.
-fn gateways(d: &Value) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    for route in d["routes"].as_array().into_iter().flatten() {
-        if route["dst_len"].as_u64() == Some(0) {
-            if let Some(gw) = route["gateway"].as_str() {
-                if !out.iter().any(|g| g.as_str() == Some(gw)) {
-                    out.push(json!(gw));
-                }
-            }
-        }
+        map.insert("Routing".into(), value);
     }
     out
-}
-
-/// The link's routes outside the local table (which holds the kernel's own per-address routes).
-fn routes(d: &Value) -> Vec<Value> {
-    d["routes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| r["table"].as_u64() != Some(255))
-        .map(|r| {
-            let dst = match (r["dst"].as_str(), r["dst_len"].as_u64()) {
-                (Some(dst), Some(len)) => json!(format!("{dst}/{len}")),
-                (Some(dst), None) => json!(dst),
-                (None, _) => json!("default"),
-            };
-            let name = |key: &str, f: fn(u64) -> String| r[key].as_u64().map(f);
-            json!({
-                "Destination": dst,
-                "Gateway": r["gateway"],
-                "Source": r["src"],
-                "Family": if r["ipv6"].as_bool() == Some(true) { "ipv6" } else { "ipv4" },
-                "Table": name("table", names::table),
-                "Protocol": name("protocol", names::protocol),
-                "Scope": name("scope", names::scope),
-                "Type": name("kind", names::route_type),
-                "Metric": r["metric"],
-            })
-        })
-        .collect()
-}
-
-fn strings(p: &Props, key: &str) -> Value {
-    match p.get(key) {
-        Value::Array(items) => Value::Array(items),
-        _ => Value::Array(Vec::new()),
-    }
 }
 
 /// `status`: the Manager's properties, and what the links add up to.
@@ -168,11 +65,11 @@ pub fn status(manager: &Props, links: &[Value]) -> Value {
             })
             .or_default() += 1;
     }
-    let not_loopback = || {
-        links
-            .iter()
-            .filter(|l| l["Kind"].as_str() != Some("loopback") && l["Name"] != "lo")
+    let loopback = |l: &Value| {
+        let mut flags = l["Flags"].as_array().into_iter().flatten();
+        l["Name"] == "lo" || flags.any(|f| f == "loopback")
     };
+    let not_loopback = || links.iter().filter(|l| !loopback(l));
     // Without networkd the overall state is the best of the links' (loopback excluded), as
     // networkd computes its own; OPERATIONAL_STATES is in networkd's order, worst first.
     let (state, source) = match manager.text("OperationalState") {
@@ -207,13 +104,13 @@ pub fn status(manager: &Props, links: &[Value]) -> Value {
     let addresses: Vec<Value> = not_loopback()
         .flat_map(|l| {
             let name = l["Name"].clone();
-            l["Addresses"]
+            l["Address"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|a| a["Scope"] != "link" && a["Scope"] != "host")
-                .map(move |a| json!({"Link": name, "IP": a["IP"], "PrefixLength": a["PrefixLength"]}))
+                .map(move |a| json!({"Link": name, "IP": a["IP"], "PrefixLength": a["Mask"]}))
         })
         .collect();
     json!({

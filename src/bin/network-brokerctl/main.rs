@@ -117,28 +117,22 @@ async fn run(args: Args) -> Result<u8, Failure> {
     match args.command.unwrap_or(Command::Status) {
         Command::Status => {
             let props = fetch::manager_props(&conn).await?;
-            let links: Vec<_> = fetch::links(&conn, &manager)
-                .await?
-                .iter()
-                .map(|l| json::link(l, None))
-                .collect();
+            let links = fetch::links(&manager).await?;
             let value = json::status(&props, &links);
             out.show(&value, true, || views::status(&value, out.style))?;
         }
         Command::Links => {
-            let links: Vec<_> = fetch::links(&conn, &manager)
-                .await?
-                .iter()
-                .map(|l| json::link(l, None))
-                .collect();
-            let value = serde_json::Value::Array(links);
+            let value = serde_json::Value::Array(fetch::links(&manager).await?);
             let rows = value.as_array().map(Vec::as_slice).unwrap_or_default();
             out.show(&value, true, || views::links(rows, out.legend, out.style))?;
         }
         Command::Link { link } => {
-            let data = fetch::link(&conn, &manager, &link).await?;
+            let document = fetch::link(&conn, &manager, &link).await?;
             let routing = fetch::routing(&manager).await.ok();
-            let value = json::link(&data, routing.as_ref().or(Some(&serde_json::Value::Null)));
+            let value = json::link(
+                document,
+                routing.as_ref().or(Some(&serde_json::Value::Null)),
+            );
             let now = i64::try_from(clock::now_us() / 1_000_000).unwrap_or_default();
             out.show(&value, true, || views::link(&value, now, out.style))?;
         }

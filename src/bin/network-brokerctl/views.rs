@@ -1,5 +1,6 @@
 //! The text views for people of `status`, `links` and `link NAME`, rendered from the
-//! client's JSON (src/bin/network-brokerctl/json.rs) so that both say the same.
+//! client's JSON (src/bin/network-brokerctl/json.rs; a link is the daemon's link document,
+//! docs/json.md) so that both say the same.
 
 use serde_json::Value;
 
@@ -70,15 +71,15 @@ pub fn links(links: &[Value], legend: bool, style: Style) -> String {
     let rows: Vec<Vec<Cell>> = links
         .iter()
         .map(|l| {
-            let setup = match text(&l["AdministrativeState"]).as_str() {
+            let setup = match states(l, "AdministrativeState").as_str() {
                 "" => "n/a".to_string(),
                 s => s.to_string(),
             };
-            let addresses: Vec<String> = l["Addresses"]
+            let addresses: Vec<String> = l["Address"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|a| format!("{}/{}", text(&a["IP"]), a["PrefixLength"]))
+                .map(|a| format!("{}/{}", text(&a["IP"]), a["Mask"]))
                 .collect();
             vec![
                 Cell::plain(l["Index"].to_string()),
@@ -109,27 +110,27 @@ pub fn link(l: &Value, now: i64, style: Style) -> String {
     let state = text(&l["OperationalState"]);
     let mut page = Page::default();
     page.row("Type", kind(l));
-    let admin = text(&l["AdministrativeState"]);
+    let admin = states(l, "AdministrativeState");
     let admin = if admin.is_empty() {
         " (not managed by networkd)".to_string()
     } else {
         format!(" ({})", style.state(&admin))
     };
     page.row("State", format!("{}{admin}", style.state(&state)));
-    page.row("Online state", style.state(&text(&l["OnlineState"])));
-    page.row("Carrier state", style.state(&text(&l["CarrierState"])));
-    page.row("Address state", style.state(&text(&l["AddressState"])));
+    page.row("Online state", style.state(&states(l, "OnlineState")));
+    page.row("Carrier state", style.state(&states(l, "CarrierState")));
+    page.row("Address state", style.state(&states(l, "AddressState")));
     page.row(
         "Kernel state",
         style.state(&text(&l["KernelOperationalState"])),
     );
     page.row("Hardware Address", text(&l["HardwareAddress"]));
-    if l["MTU"].is_u64() {
+    if l["MTU"].as_u64().is_some_and(|mtu| mtu > 0) {
         page.row("MTU", l["MTU"].to_string());
     }
     page.rows(
         "Address",
-        l["Addresses"]
+        l["Address"]
             .as_array()
             .into_iter()
             .flatten()
@@ -148,7 +149,7 @@ pub fn link(l: &Value, now: i64, style: Style) -> String {
                 } else {
                     format!(" ({})", notes.join(", "))
                 };
-                format!("{}/{}{notes}", text(&a["IP"]), a["PrefixLength"])
+                format!("{}/{}{notes}", text(&a["IP"]), a["Mask"])
             })
             .collect(),
     );
@@ -157,12 +158,14 @@ pub fn link(l: &Value, now: i64, style: Style) -> String {
     page.rows("Search Domains", list(&l["Domains"]));
     lease(&mut page, &l["Lease"], now);
     page.row("Routing table", routing_table(l, style));
+    // The local table holds the kernel's own routes of each address: ip(8) leaves it out too.
     page.rows(
         "Routes",
         l["Routes"]
             .as_array()
             .into_iter()
             .flatten()
+            .filter(|r| r["TableName"] != "local")
             .map(route)
             .collect(),
     );
@@ -237,37 +240,57 @@ fn route(r: &Value) -> String {
     if let Some(kind) = r["Type"].as_str().filter(|k| *k != "unicast") {
         line += &format!("{kind} ");
     }
-    line += &text(&r["Destination"]);
-    if let Some(gw) = r["Gateway"].as_str() {
+    let dst = &r["Dst"];
+    line += &match (text(&dst["IP"]).as_str(), dst["Mask"].as_u64()) {
+        ("", _) => "default".to_string(),
+        (ip, Some(len)) if len != host_length(ip) => format!("{ip}/{len}"),
+        (ip, _) => ip.to_string(),
+    };
+    let some = |key: &str| Some(text(&r[key])).filter(|v| !v.is_empty());
+    if let Some(gw) = some("Gw") {
         line += &format!(" via {gw}");
     }
-    if let Some(table) = r["Table"].as_str().filter(|t| *t != "main") {
+    if let Some(table) = some("TableName").filter(|t| t != "main") {
         line += &format!(" table {table}");
     }
-    for (word, key) in [("proto", "Protocol"), ("scope", "Scope"), ("src", "Source")] {
-        if let Some(value) = r[key]
-            .as_str()
-            .filter(|v| !(key == "Scope" && *v == "global"))
-        {
+    for (word, key) in [("proto", "Protocol"), ("scope", "Scope"), ("src", "Src")] {
+        if let Some(value) = some(key).filter(|v| !(key == "Scope" && v == "global")) {
             line += &format!(" {word} {value}");
         }
     }
-    if r["Metric"].is_u64() {
+    if r["Metric"].as_u64().is_some_and(|m| m > 0) {
         line += &format!(" metric {}", r["Metric"]);
     }
     line
 }
 
+/// The prefix length of one host of `ip`'s family, which ip-route(8) does not print.
+fn host_length(ip: &str) -> u64 {
+    if ip.contains(':') {
+        128
+    } else {
+        32
+    }
+}
+
 /// The link's type: its kind (`veth`, `bridge`, …), else `loopback` or `ether`.
 fn kind(l: &Value) -> String {
-    match l["Kind"].as_str() {
-        Some(kind) => kind.to_string(),
-        None if l["Name"] == "lo" || l["HardwareAddress"] == "00:00:00:00:00:00" => {
-            "loopback".into()
-        }
-        None if l["HardwareAddress"].is_string() => "ether".into(),
-        None => "n/a".into(),
+    let loopback = l["Flags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|f| f == "loopback");
+    match text(&l["Kind"]).as_str() {
+        "" if loopback || l["Name"] == "lo" => "loopback".into(),
+        "" if !text(&l["HardwareAddress"]).is_empty() => "ether".into(),
+        "" => "n/a".into(),
+        kind => kind.to_string(),
     }
+}
+
+/// One of the link's states (`States`), `""` when nobody reported it.
+fn states(l: &Value, property: &str) -> String {
+    text(&l["States"][property])
 }
 
 fn list(v: &Value) -> Vec<String> {

@@ -39,7 +39,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[test]
 fn a_state_change_lists_that_state_first_and_state_last() {
-    let request = state_change(&view(), StateProperty::Administrative, "configured");
+    let request = state_change(&view(), 1003, StateProperty::Administrative, "configured");
     assert_eq!(request.event, HookEvent::State("configured"));
     assert_eq!(
         request.vars,
@@ -51,12 +51,13 @@ fn a_state_change_lists_that_state_first_and_state_last() {
         ])
     );
     assert_eq!(request.link.map(|l| l.attrs.index), Some(3));
+    assert_eq!(request.routing_table, 1003, "for the JSON's RoutingTable");
 }
 
 #[test]
 fn a_lease_runs_routable_with_the_lease() {
     let lease = lease();
-    let request = lease_change(&view(), lease.clone());
+    let request = lease_change(&view(), 0, lease.clone());
     assert_eq!(request.event, "routable");
     assert_eq!(request.lease, Some(lease));
     assert_eq!(
@@ -74,16 +75,16 @@ fn manager_and_routes_have_no_state() {
         (HookEvent::Manager, true)
     );
     assert_eq!(request.vars, pairs(&[("OperationalState", "degraded")]));
-    let routes = routes_modified(&view());
+    let routes = routes_modified(&view(), 0);
     assert_eq!(routes.event, HookEvent::RoutesModified);
     assert!(routes.vars.is_empty());
 }
 
 #[test]
 fn a_requested_event_gets_state_only_when_it_is_one() {
-    let routable = on_request(&view(), HookEvent::parse("routable").unwrap());
+    let routable = on_request(&view(), 0, HookEvent::parse("routable").unwrap());
     assert!(routable.vars.contains(&pairs(&[("STATE", "routable")])[0]));
-    let named = on_request(&view(), HookEvent::parse("sec").unwrap());
+    let named = on_request(&view(), 0, HookEvent::parse("sec").unwrap());
     assert!(named.vars.iter().all(|(name, _)| name != "STATE"));
     assert_eq!(named.vars.len(), 3);
 }

@@ -68,6 +68,7 @@ fn request(link: Option<LinkView>, vars: &[(&str, &str)]) -> Request {
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect(),
         lease: None,
+        routing_table: 0,
     }
 }
 
@@ -162,6 +163,7 @@ fn env_for_manager_event_has_no_link_and_no_json() {
         link: None,
         vars: vec![("OperationalState".into(), "degraded".into())],
         lease: None,
+        routing_table: 0,
     };
     let env = build(&req, &settings("/x".into(), true), None);
     let names: Vec<&str> = env.vars.iter().map(|(n, _)| n.as_str()).collect();
@@ -239,17 +241,32 @@ fn json_keeps_the_original_field_names() {
         json,
         concat!(
             r#"{"Index":3,"Name":"eth0","OperationalState":"routable","#,
-            r#""States":{},"KernelOperationalState":"up","Kind":"veth","#,
+            r#""States":{"AddressState":"","AdministrativeState":"","CarrierState":"","#,
+            r#""IPv4AddressState":"","IPv6AddressState":"","OnlineState":"","#,
+            r#""OperationalState":""},"KernelOperationalState":"up","Kind":"veth","#,
             r#""HardwareAddress":"02:00:00:00:00:01","MTU":1500,"#,
             r#""Flags":["up","broadcast","running","multicast","lower_up"],"#,
             r#""Address":[{"IP":"192.0.2.1","Mask":24,"Label":"eth0","Family":"ipv4","#,
-            r#""Scope":"global","Flags":["permanent"]}],"#,
+            r#""Scope":"global","Flags":["permanent"],"Permanent":true}],"#,
             r#""Routes":[{"Dst":{"IP":"","Mask":0},"Src":"192.0.2.1","Gw":"192.0.2.254","#,
-            r#""Table":254,"Family":"ipv4","Protocol":"dhcp","Scope":"global","#,
-            r#""Type":"unicast","Metric":1024}]}"#
+            r#""Table":254,"TableName":"main","Family":"ipv4","Protocol":"dhcp","#,
+            r#""Scope":"global","Type":"unicast","Metric":1024}],"#,
+            r#""Gateways":["192.0.2.254"],"DNS":[],"Domains":[],"Lease":{},"RoutingTable":0}"#
         )
     );
-    println!("{json}");
+}
+
+#[test]
+fn json_is_the_link_document_with_the_requests_table() {
+    let mut req = request(Some(sample_link()), &[("OperationalState", "routable")]);
+    req.routing_table = 1003;
+    let env = build(&req, &settings("/x".into(), true), None);
+    let json: serde_json::Value = serde_json::from_str(env.get("JSON").unwrap()).unwrap();
+    let view = sample_link();
+    let document = crate::link_json::LinkDocument::for_event(&view, 1003, Some("routable"), None);
+    let expected: serde_json::Value = serde_json::from_str(&document.to_json()).unwrap();
+    assert_eq!(json, expected);
+    assert!(json.get("Networkd").is_none(), "networkd keeps no files");
 }
 
 #[test]

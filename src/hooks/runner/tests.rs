@@ -73,6 +73,7 @@ fn request(event: &str, link: Option<LinkView>, vars: &[(&str, &str)]) -> Reques
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect(),
         lease: None,
+        routing_table: 0,
     }
 }
 

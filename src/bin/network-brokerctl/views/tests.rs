@@ -6,13 +6,21 @@ use serde_json::json;
 fn link_json() -> Value {
     json!({
         "Index": 4, "Name": "labdh0", "Kind": "veth", "HardwareAddress": "02:00:00:00:79:02", "MTU": 1500,
-        "OperationalState": "routable", "CarrierState": "carrier", "AddressState": "routable",
-        "AdministrativeState": "", "OnlineState": "", "KernelOperationalState": "up",
-        "Addresses": [{"IP": "192.168.79.10", "PrefixLength": 24, "Scope": "global", "Permanent": false, "Label": "labdh0"}],
+        "OperationalState": "routable", "KernelOperationalState": "up", "Flags": ["up", "lower_up"],
+        "States": {"OperationalState": "routable", "CarrierState": "carrier", "AddressState": "routable",
+                   "AdministrativeState": "", "OnlineState": ""},
+        "Address": [{"IP": "192.168.79.10", "Mask": 24, "Scope": "global", "Permanent": false, "Label": "labdh0"}],
         "Gateways": ["192.168.79.1"], "DNS": ["192.168.79.1", "192.168.79.53"], "Domains": ["dh0.lab.test"],
         "Lease": {"ADDRESS": "192.168.79.10", "NETMASK": "255.255.255.0", "EXPIRE": "3600"},
         "RoutingTable": 100, "Routing": {"InPlace": false, "Ok": 1, "Missing": 1, "Stale": 0},
-        "Routes": [{"Destination": "default", "Gateway": "192.168.79.1", "Source": null, "Table": "main", "Protocol": "dhcp", "Scope": "global", "Type": "unicast", "Metric": 2048}],
+        "Routes": [
+            {"Dst": {"IP": "", "Mask": 0}, "Gw": "192.168.79.1", "Src": "", "Table": 254, "TableName": "main",
+             "Protocol": "dhcp", "Scope": "global", "Type": "unicast", "Metric": 2048},
+            {"Dst": {"IP": "192.168.79.0", "Mask": 24}, "Gw": "", "Src": "192.168.79.10", "Table": 100,
+             "TableName": "100", "Protocol": "kernel", "Scope": "link", "Type": "unicast", "Metric": 0},
+            {"Dst": {"IP": "192.168.79.10", "Mask": 32}, "Gw": "", "Src": "192.168.79.10", "Table": 255,
+             "TableName": "local", "Protocol": "kernel", "Scope": "host", "Type": "local", "Metric": 0},
+        ],
     })
 }
 
@@ -29,11 +37,16 @@ fn the_link_page_reads_like_networkctl_status() {
         "          Expire: 1970-01-01 01:00:00 UTC (in 1h)\n",
         "   Routing table: 100 (not in place: 1 ok, 1 missing)\n",
         "          Routes: default via 192.168.79.1 proto dhcp metric 2048\n",
+        "                  192.168.79.0/24 table 100 proto kernel scope link src 192.168.79.10\n",
     ];
     for line in expect {
         assert!(page.contains(line), "{line:?} not in\n{page}");
     }
     assert!(!page.contains('\x1b'));
+    assert!(
+        !page.contains("local"),
+        "the local table is left out: {page}"
+    );
 }
 
 #[test]
