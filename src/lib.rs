@@ -6,8 +6,8 @@
 //! client can reach the same types. Dependencies point one way, down the floors drawn in
 //! `docs/architecture.md`: `daemon` wires everything; `dbus` (our service) imports `broker`;
 //! `broker` imports the effect handles (`hooks`, `routing`, `push`); the sources and effects
-//! import `netlink`, `event` and the ground floor (`model`, `config`, `lease`, `error_chain`,
-//! `time`, `ifindex_path`), and never each other.
+//! import `netlink`, `event` and the ground floor (`model`, `link_json`, `config`, `lease`,
+//! `error_chain`, `time`, `ifindex_path`), and never each other.
 
 pub mod broker;
 pub mod config;
