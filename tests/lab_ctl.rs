@@ -219,14 +219,12 @@ fn keys(v: &Value) -> Vec<String> {
 fn json_output_parses_and_has_the_documented_keys() {
     let Some(lab) = Lab::require() else { return };
     let (_broker, _runtime) = start(&lab);
-    // docs/json.md, "network-brokerctl --json"
+    // docs/json.md, "The link document"
     let link_keys = [
-        "AddressState",
-        "Addresses",
-        "AdministrativeState",
-        "CarrierState",
+        "Address",
         "DNS",
         "Domains",
+        "Flags",
         "Gateways",
         "HardwareAddress",
         "Index",
@@ -235,10 +233,10 @@ fn json_output_parses_and_has_the_documented_keys() {
         "Lease",
         "MTU",
         "Name",
-        "OnlineState",
         "OperationalState",
         "Routes",
         "RoutingTable",
+        "States",
     ];
     let mut sorted_link_keys: Vec<String> = link_keys.iter().map(|k| k.to_string()).collect();
     sorted_link_keys.sort();
@@ -278,14 +276,22 @@ fn json_output_parses_and_has_the_documented_keys() {
     with_routing.sort();
     assert_eq!(keys(&dh0), with_routing, "{dh0}");
     assert_eq!(dh0["Index"], lab.ifindex("labdh0"));
-    let address = &dh0["Addresses"][0];
+    let address = &dh0["Address"][0];
     assert_eq!(
         keys(address),
-        ["IP", "Label", "Permanent", "PrefixLength", "Scope"],
+        [
+            "Family",
+            "Flags",
+            "IP",
+            "Label",
+            "Mask",
+            "Permanent",
+            "Scope"
+        ],
         "{dh0}"
     );
     assert!(
-        dh0["Addresses"]
+        dh0["Address"]
             .as_array()
             .unwrap()
             .iter()
@@ -296,14 +302,15 @@ fn json_output_parses_and_has_the_documented_keys() {
     assert_eq!(
         keys(route),
         [
-            "Destination",
+            "Dst",
             "Family",
-            "Gateway",
+            "Gw",
             "Metric",
             "Protocol",
             "Scope",
-            "Source",
+            "Src",
             "Table",
+            "TableName",
             "Type"
         ],
         "{dh0}"
