@@ -7,40 +7,10 @@ use serde_json::{json, Value};
 use super::names::{protocol_name, route_type_name, scope_name, table_name};
 use super::LinkDocument;
 use crate::model::link_name::escape;
-use crate::model::{Address, KernelOperState, Lease, LinkAttrs, LinkView, Route, StateProperty};
+use crate::model::{Lease, LinkView, Route, StateProperty};
 
 fn sample() -> LinkView {
-    let mut view = LinkView::new(LinkAttrs {
-        index: 3,
-        name: "eth0".into(),
-        kind: Some("veth".into()),
-        mac: Some("02:00:00:00:00:01".into()),
-        mtu: Some(1500),
-        flags: 0x1 | 0x2 | 0x40 | 0x1000 | 0x1_0000,
-        oper_state: KernelOperState::Up,
-    });
-    view.addresses = vec![Address {
-        ip: "192.0.2.1".parse().unwrap(),
-        prefix_len: 24,
-        label: Some("eth0".into()),
-        scope: 0,
-        flags: 0x80,
-    }];
-    view.routes = [Route {
-        dst: None,
-        dst_len: 0,
-        src: Some("192.0.2.1".parse().unwrap()),
-        gateway: Some("192.0.2.254".parse().unwrap()),
-        oif: Some(3),
-        table: 254,
-        protocol: 16,
-        scope: 0,
-        kind: 1,
-        metric: Some(1024),
-        ipv6: false,
-    }]
-    .into();
-    view
+    crate::model::fixtures::eth0_view()
 }
 
 fn value(doc: &LinkDocument<'_>) -> Value {

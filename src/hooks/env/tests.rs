@@ -6,44 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::model::{Address, KernelOperState, LinkAttrs, Route};
+use crate::model::{Address, KernelOperState};
 
 /// `eth0`, index 3, with one IPv4 address and a default route via a gateway.
 pub(crate) fn sample_link() -> LinkView {
-    LinkView {
-        attrs: LinkAttrs {
-            index: 3,
-            name: "eth0".into(),
-            kind: Some("veth".into()),
-            mac: Some("02:00:00:00:00:01".into()),
-            mtu: Some(1500),
-            flags: 0x1 | 0x2 | 0x40 | 0x1000 | 0x1_0000,
-            oper_state: KernelOperState::Up,
-        },
-        addresses: vec![Address {
-            ip: "192.0.2.1".parse().unwrap(),
-            prefix_len: 24,
-            label: Some("eth0".into()),
-            scope: 0,
-            flags: 0x80,
-        }],
-        routes: [Route {
-            dst: None,
-            dst_len: 0,
-            src: Some("192.0.2.1".parse().unwrap()),
-            gateway: Some("192.0.2.254".parse().unwrap()),
-            oif: Some(3),
-            table: 254,
-            protocol: 16,
-            scope: 0,
-            kind: 1,
-            metric: Some(1024),
-            ipv6: false,
-        }]
-        .into(),
-        states: Default::default(),
-        lease: None,
-    }
+    crate::model::fixtures::eth0_view()
 }
 
 pub(crate) fn settings(dir: PathBuf, emit_json: bool) -> Settings {
@@ -284,52 +251,6 @@ fn json_uses_kernel_state_without_networkd_state() {
     );
     let value: serde_json::Value = serde_json::from_str(env.get("JSON").unwrap()).unwrap();
     assert_eq!(value["OperationalState"], "degraded");
-}
-
-#[test]
-fn json_of_ipv6_and_unknown_values() {
-    let mut link = sample_link();
-    link.attrs.kind = None;
-    link.attrs.mac = None;
-    link.attrs.mtu = None;
-    link.addresses = vec![Address {
-        ip: "2001:db8::1".parse().unwrap(),
-        prefix_len: 64,
-        label: None,
-        scope: 253,
-        flags: 0x01 | 0x40,
-    }];
-    link.routes = [Route {
-        dst: Some("2001:db8::".parse().unwrap()),
-        dst_len: 64,
-        src: None,
-        gateway: None,
-        oif: Some(3),
-        table: 1003,
-        protocol: 250,
-        scope: 253,
-        kind: 1,
-        metric: None,
-        ipv6: true,
-    }]
-    .into();
-    let value: serde_json::Value = serde_json::from_str(&json_for(&link, None)).unwrap();
-    assert_eq!(value["Kind"], "");
-    assert_eq!(value["HardwareAddress"], "");
-    assert_eq!(value["MTU"], 0);
-    let addr = &value["Address"][0];
-    assert_eq!(addr["Label"], "");
-    assert_eq!(addr["Scope"], "link");
-    assert_eq!(addr["Flags"], serde_json::json!(["temporary", "tentative"]));
-    let route = &value["Routes"][0];
-    assert_eq!(
-        route["Dst"],
-        serde_json::json!({"IP": "2001:db8::", "Mask": 64})
-    );
-    assert_eq!(route["Gw"], "");
-    assert_eq!(route["Protocol"], "250");
-    assert_eq!(route["Metric"], 0);
-    assert_eq!(route["Family"], "ipv6");
 }
 
 /// A link with enough routes that its JSON passes `size` bytes.
