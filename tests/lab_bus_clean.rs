@@ -498,3 +498,54 @@ fn hook_results_are_state_after_a_hook_ran_and_failed() {
     assert_eq!(f[5], 3, "{f}");
     assert!(!f[6].as_str().unwrap().is_empty(), "an error text: {f}");
 }
+
+/// Deleting a link whose addresses are still on it: the kernel removes them as it takes the
+/// link down, so each gets its `AddressRemoved`, before the link's `LinkRemoved`
+/// (docs/dbus-api.md). Checked for a link that is up and one already down.
+#[test]
+fn a_deleted_links_addresses_get_address_removed_before_link_removed() {
+    let Some(lab) = Lab::require() else { return };
+    let _broker = Broker::start(&lab, YAML, &[]);
+    let monitor = Monitor::start(
+        &lab,
+        &[&format!(
+            "type='signal',path='{MANAGER_PATH}',interface='{MANAGER_IFACE}'"
+        )],
+    );
+    for (address, down) in [("192.0.2.21", false), ("192.0.2.22", true)] {
+        let mut link = TestLink::veth_to_peer(&lab);
+        lab.run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{address}/24"),
+            "dev",
+            &link.name,
+        ]);
+        if down {
+            lab.run(&["ip", "link", "set", "dev", &link.name, "down"]);
+        }
+        let index = i64::from(link.ifindex);
+        monitor.wait_for("AddressAdded", EVENT_TIMEOUT, |m| {
+            m["member"] == "AddressAdded" && m["payload"]["data"][1] == address
+        });
+        let mark = monitor.mark();
+        link.delete();
+        monitor.wait_for_after(mark, "LinkRemoved", EVENT_TIMEOUT, |m| {
+            m["member"] == "LinkRemoved" && m["payload"]["data"][0] == index
+        });
+        let after: Vec<Value> = monitor.messages_after(mark);
+        let removed = after.iter().position(|m| {
+            m["member"] == "AddressRemoved"
+                && m["payload"]["data"][0] == index
+                && m["payload"]["data"][1] == address
+        });
+        let gone = after
+            .iter()
+            .position(|m| m["member"] == "LinkRemoved" && m["payload"]["data"][0] == index);
+        assert!(
+            matches!((removed, gone), (Some(r), Some(g)) if r < g),
+            "AddressRemoved {address} (link down: {down}) before LinkRemoved: {after:#?}"
+        );
+    }
+}

@@ -121,7 +121,7 @@ impl Link {
 
     /// The operational state in networkd's vocabulary (`off`, `no-carrier`, `carrier`,
     /// `degraded`, `routable`, …): networkd's own for the links it reports, otherwise computed
-    /// from the kernel the way networkd computes it.
+    /// from the kernel the way networkd computes it; `missing` once the link is gone.
     #[zbus(property)]
     fn operational_state(&self) -> String {
         self.state(StateProperty::Operational, gone::OPERATIONAL)
@@ -152,7 +152,8 @@ impl Link {
         self.state(StateProperty::Online, "")
     }
 
-    /// The kernel's own operational state (RFC 2863: `up`, `down`, `lowerlayerdown`, …).
+    /// The kernel's own operational state (RFC 2863: `up`, `down`, `lowerlayerdown`, …);
+    /// `notpresent` once the link is gone.
     #[zbus(property)]
     fn kernel_operational_state(&self) -> String {
         self.with_view(
