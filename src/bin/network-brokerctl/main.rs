@@ -12,6 +12,7 @@ mod args;
 mod clock;
 mod failure;
 mod fetch;
+mod hook_results;
 mod hooks;
 mod json;
 mod monitor;
