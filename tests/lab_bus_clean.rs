@@ -267,6 +267,84 @@ fn every_property_seen_during_a_burst_is_in_its_set() {
     );
 }
 
+/// The same with networkd reporting the links (it reports unmanaged ones too, one property
+/// at a time as they change): a state networkd has not reported yet is the kernel's, never
+/// `""`, in every signal and every read.
+#[test]
+fn with_networkd_every_property_seen_is_in_its_set() {
+    let Some(lab) = Lab::require() else { return };
+    let _broker = Broker::start(
+        &lab,
+        "System:\n  LogLevel: debug\n  Generator: systemd-networkd\n",
+        &[],
+    );
+    let monitor = Monitor::start(
+        &lab,
+        &["type='signal',path_namespace='/org/freedesktop/NetworkBroker1'"],
+    );
+    let mut bad = Vec::new();
+    for round in 0..3 {
+        let names: Vec<String> = (0..8).map(|i| format!("nbn{round}x{i}")).collect();
+        let mut batch = String::new();
+        for (i, name) in names.iter().enumerate() {
+            batch.push_str(&format!(
+                "link add {name} type veth peer name {name}p\nlink set {name} up\n\
+                 link set {name}p up\naddress add 198.51.100.{}/32 dev {name}\n",
+                i + 1
+            ));
+        }
+        lab.ip_batch(&batch);
+        for name in &names {
+            if let Some(index) = lab
+                .try_list_links()
+                .unwrap()
+                .iter()
+                .find(|(_, n, _)| n == name)
+                .map(|(i, _, _)| *i)
+            {
+                let path = link_path(index);
+                if let Ok(v) = lab.try_busctl_json(&[
+                    "call",
+                    BUS_NAME,
+                    &path,
+                    PROPERTIES_IFACE,
+                    "GetAll",
+                    "s",
+                    LINK_IFACE,
+                ]) {
+                    let props = v["data"][0]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), v["data"].clone()))
+                        .collect();
+                    bad.extend(outside_sets(&format!("GetAll {name}"), &props));
+                }
+            }
+        }
+        let deletes: String = names.iter().map(|n| format!("link del {n}\n")).collect();
+        lab.ip_batch(&deletes);
+    }
+    monitor.sync();
+    let mut seen = 0;
+    for m in monitor.messages() {
+        if m["member"] == "PropertiesChanged" && m["payload"]["data"][0] == LINK_IFACE {
+            let props = changed_of(&m);
+            seen += props.len();
+            bad.extend(outside_sets(
+                &format!("PropertiesChanged {}", m["path"]),
+                &props,
+            ));
+        }
+    }
+    assert!(seen > 0, "the monitor saw properties");
+    assert!(
+        bad.is_empty(),
+        "values outside their sets:\n{}",
+        bad.join("\n")
+    );
+}
+
 /// `GetManagedObjects` (busctl and gdbus) lists link objects only, each with its interface:
 /// no `/org/freedesktop/NetworkBroker1/link` node without one.
 #[test]
