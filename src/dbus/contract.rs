@@ -448,18 +448,20 @@ async fn every_state_property_is_in_its_documented_set() -> zbus::Result<()> {
             "OnlineState",
             StateProperty::Online.allowed_values().to_vec(),
         ),
-        (
-            "KernelOperationalState",
-            vec![
-                "up",
-                "down",
-                "lowerlayerdown",
-                "dormant",
-                "testing",
-                "notpresent",
-                "unknown",
-            ],
-        ),
+        ("KernelOperationalState", {
+            use crate::model::KernelOperState as K;
+            [
+                K::Up,
+                K::Down,
+                K::LowerLayerDown,
+                K::Dormant,
+                K::Testing,
+                K::NotPresent,
+                K::Unknown,
+            ]
+            .map(K::as_str)
+            .to_vec()
+        }),
     ];
     // Link 1 is in the snapshot; link 2's object reads a snapshot without it.
     let gone = super::path::link_path(2);
