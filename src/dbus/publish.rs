@@ -366,3 +366,97 @@ fn log_failed_signal(result: zbus::Result<()>, what: &str) {
         warn!(signal = what, error = %err, "bus: failed to emit {what}: {err}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use std::os::unix::net::UnixStream;
+    use zbus::connection::Builder;
+    use zbus::{Guid, MessageStream, OwnedVariant};
+
+    /// A served connection and its peer, no bus.
+    async fn pair() -> zbus::Result<(Connection, Connection)> {
+        let (a, b) = UnixStream::pair().map_err(|e| zbus::Error::InputOutput(Arc::new(e)))?;
+        for s in [&a, &b] {
+            s.set_nonblocking(true)
+                .map_err(|e| zbus::Error::InputOutput(Arc::new(e)))?;
+        }
+        let server = Builder::unix_stream(a)
+            .server(Guid::generate())
+            .p2p()
+            .build();
+        let client = Builder::unix_stream(b).p2p().build();
+        tokio::try_join!(server, client)
+    }
+
+    /// The properties of the next `PropertiesChanged` the peer receives, by name.
+    async fn next_changed(stream: &mut MessageStream) -> Vec<(String, String)> {
+        let Some(Ok(message)) = stream.next().await else {
+            panic!("no message");
+        };
+        let (iface, changed, _): (String, HashMap<String, OwnedVariant>, Vec<String>) = message
+            .body()
+            .deserialize()
+            .expect("PropertiesChanged body");
+        assert_eq!(iface, MANAGER_INTERFACE);
+        let mut changed: Vec<(String, String)> = changed
+            .into_iter()
+            .map(|(k, v)| (k, String::try_from(v).unwrap_or_default()))
+            .collect();
+        changed.sort();
+        changed
+    }
+
+    /// Everything a batch changed of the manager's states is one signal, however many states
+    /// it changed; states the manager does not publish are not in it.
+    #[tokio::test]
+    async fn the_managers_changes_of_a_batch_are_one_properties_changed() -> zbus::Result<()> {
+        let (server, client) = pair().await?;
+        let mut stream = MessageStream::from(&client);
+        let routable = States::from([
+            (StateProperty::Operational, "routable"),
+            (StateProperty::Carrier, "carrier"),
+            (StateProperty::Address, "routable"),
+            (StateProperty::Ipv4Address, "routable"),
+            (StateProperty::Online, "online"),
+        ]);
+        emit_manager_changes(&server, &States::new(), &routable).await;
+        let mut degraded = routable.clone();
+        degraded.insert(StateProperty::Operational, "degraded");
+        degraded.insert(StateProperty::Address, "degraded");
+        emit_manager_changes(&server, &routable, &degraded).await;
+        // Nothing changed: no signal (the next one received is the fence's).
+        emit_manager_changes(&server, &degraded, &degraded).await;
+        let mut fence = degraded.clone();
+        fence.insert(StateProperty::Online, "partial");
+        emit_manager_changes(&server, &degraded, &fence).await;
+
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            next_changed(&mut stream).await,
+            pairs(&[
+                ("AddressState", "routable"),
+                ("CarrierState", "carrier"),
+                ("OnlineState", "online"),
+                ("OperationalState", "routable"),
+            ])
+        );
+        assert_eq!(
+            next_changed(&mut stream).await,
+            pairs(&[
+                ("AddressState", "degraded"),
+                ("OperationalState", "degraded")
+            ])
+        );
+        assert_eq!(
+            next_changed(&mut stream).await,
+            pairs(&[("OnlineState", "partial")])
+        );
+        Ok(())
+    }
+}
