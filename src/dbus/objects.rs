@@ -40,7 +40,8 @@ impl Objects {
     /// Every link object with its `org.freedesktop.NetworkBroker1.Link` properties. A link the
     /// publisher has not given an object yet is left out (its `InterfacesAdded` follows), and
     /// so is an object whose link is already gone (its `InterfacesRemoved` follows).
-    #[zbus(out_args("objects"))]
+    // The argument's name in the D-Bus specification.
+    #[zbus(out_args("objpath_interfaces_and_properties"))]
     async fn get_managed_objects(
         &self,
         #[zbus(object_server)] server: &ObjectServer,
