@@ -1,20 +1,66 @@
-//! The hook results the bus keeps as state (docs/dbus-api.md, "Hook results"): the JSON of
-//! `Link.HookResults` (`link NAME`'s `HookResults`) and `Manager.FailedHooks` (`status`'s
-//! `FailedHooks`), and their rows on the text pages, rendered from that same JSON.
+//! The hook results the bus keeps as state (docs/dbus-api.md, "Hook results"): the client's
+//! keys `HookResults` of `link NAME` (from the link's property) and `FailedHooks` of `status`
+//! (from the Manager's), added to what the client's JSON (json.rs) built, and their rows on
+//! the text pages, rendered from that same JSON.
 
 use serde_json::{json, Value};
+use zbus::{Connection, OwnedVariant};
+
+use network_broker::dbus::names::{BUS_NAME, LINK_INTERFACE};
+use network_broker::dbus::path::link_path;
 
 use crate::clock;
+use crate::failure::Failure;
 use crate::fetch::Props;
 use crate::page::Page;
 use crate::style::Style;
+use crate::value::to_json;
+
+/// `status`'s JSON with `FailedHooks` from the Manager's properties.
+pub fn with_failures(mut status: Value, manager: &Props) -> Value {
+    if let Value::Object(map) = &mut status {
+        map.insert("FailedHooks".into(), failed_json(manager));
+    }
+    status
+}
+
+/// `link NAME`'s JSON with `HookResults`, read from the link's object (by the `Index` the
+/// JSON has).
+pub async fn with_link_runs(mut link: Value, conn: &Connection) -> Result<Value, Failure> {
+    let index = link["Index"]
+        .as_u64()
+        .and_then(|i| u32::try_from(i).ok())
+        .unwrap_or_default();
+    let reply = conn
+        .call_method(
+            Some(BUS_NAME),
+            link_path(index).as_str(),
+            Some("org.freedesktop.DBus.Properties"),
+            "Get",
+            &(LINK_INTERFACE, "HookResults"),
+        )
+        .await
+        .map_err(|e| Failure::bus("Get(HookResults)", e))?;
+    let runs: OwnedVariant = reply
+        .body()
+        .deserialize()
+        .map_err(|e| Failure::bus("Get(HookResults)", e))?;
+    let props = Props(serde_json::Map::from_iter([(
+        "HookResults".to_string(),
+        to_json(&runs),
+    )]));
+    if let Value::Object(map) = &mut link {
+        map.insert("HookResults".into(), link_json(&props));
+    }
+    Ok(link)
+}
 
 /// How many of the latest failures the `status` page shows; `--json` has them all.
 const SHOWN_FAILURES: usize = 5;
 
 /// `HookResults` of a link's properties (`a(sstus)`) as objects, in the property's order.
 pub fn link_json(p: &Props) -> Value {
-    let runs = p.get("HookResults");
+    let runs = field(p, "HookResults");
     entries(&runs)
         .map(|e| {
             json!({
@@ -27,7 +73,7 @@ pub fn link_json(p: &Props) -> Value {
 /// `FailedHooks` of the Manager's properties (`a(issstus)`) as objects, oldest first. `Index`
 /// and `Link` are `null` for the `manager` event, which is no link's.
 pub fn failed_json(manager: &Props) -> Value {
-    let failures = manager.get("FailedHooks");
+    let failures = field(manager, "FailedHooks");
     entries(&failures)
         .map(|e| {
             let (index, link) = if e[0] == 0 {
@@ -41,6 +87,11 @@ pub fn failed_json(manager: &Props) -> Value {
             })
         })
         .collect()
+}
+
+/// A property's value, `null` when the object has none of that name.
+fn field(p: &Props, key: &str) -> Value {
+    p.0.get(key).cloned().unwrap_or(Value::Null)
 }
 
 /// The structures of an array property, each as its array of fields.

@@ -10,7 +10,6 @@ use serde_json::{json, Map, Value};
 use network_broker::model::networkd::OPERATIONAL_STATES;
 
 use crate::fetch::{LinkData, Props};
-use crate::hook_results;
 use crate::names;
 use crate::routing;
 
@@ -78,7 +77,6 @@ pub fn link(link: &LinkData, routing_status: Option<&Value>) -> Value {
         out.insert("Routing".into(), value);
     }
     out.insert("Routes".into(), Value::Array(routes(d)));
-    out.insert("HookResults".into(), hook_results::link_json(p));
     Value::Object(out)
 }
 
@@ -231,7 +229,6 @@ pub fn status(manager: &Props, links: &[Value]) -> Value {
         "Gateways": per_link("Gateways", "Gateway"),
         "DNS": per_link("DNS", "Server"),
         "Domains": per_link("Domains", "Domain"),
-        "FailedHooks": hook_results::failed_json(manager),
     })
 }
 

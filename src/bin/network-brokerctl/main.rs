@@ -124,6 +124,7 @@ async fn run(args: Args) -> Result<u8, Failure> {
                 .map(|l| json::link(l, None))
                 .collect();
             let value = json::status(&props, &links);
+            let value = hook_results::with_failures(value, &props);
             out.show(&value, true, || views::status(&value, out.style))?;
         }
         Command::Links => {
@@ -141,6 +142,7 @@ async fn run(args: Args) -> Result<u8, Failure> {
             let routing = fetch::routing(&manager).await.ok();
             let value = json::link(&data, routing.as_ref().or(Some(&serde_json::Value::Null)));
             let now = i64::try_from(clock::now_us() / 1_000_000).unwrap_or_default();
+            let value = hook_results::with_link_runs(value, &conn).await?;
             out.show(&value, true, || views::link(&value, now, out.style))?;
         }
         Command::Monitor => monitor::run(&conn, &manager, out.json).await?,
