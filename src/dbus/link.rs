@@ -193,12 +193,6 @@ impl Link {
             .unwrap_or(0)
     }
 
-    /// The link's addresses, IPv4 and IPv6: (address, prefix length).
-    #[zbus(property)]
-    fn addresses(&self) -> Vec<(String, u8)> {
-        self.with_view(addresses_of, Vec::new())
-    }
-
     /// The hooks that last ran for this link: for each event its last run's scripts, events
     /// by name and scripts in run order: event, script path, time (µs since the epoch, when
     /// the result reached the bus), exit status (as in `HooksCompleted`), error text (empty
@@ -206,6 +200,12 @@ impl Link {
     #[zbus(property)]
     fn hook_results(&self) -> Vec<RunEntry> {
         self.hooks.with(|record| record.link_runs(self.index))
+    }
+
+    /// The link's addresses, IPv4 and IPv6: (address, prefix length).
+    #[zbus(property)]
+    fn addresses(&self) -> Vec<(String, u8)> {
+        self.with_view(addresses_of, Vec::new())
     }
 
     /// Everything the daemon knows about this link as JSON: attributes, addresses, routes,
