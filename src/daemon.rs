@@ -157,7 +157,9 @@ impl Daemon {
 
         let notices = wired.readers.notices;
         let snapshots_for_claim = snapshots.clone();
-        let (conn, commands_rx, reload_rx) = serve_bus(&snapshots, config.system.generator).await?;
+        let hook_record = dbus::hook_record::SharedRecord::default();
+        let (conn, commands_rx, reload_rx) =
+            serve_bus(&snapshots, config.system.generator, hook_record.clone()).await?;
         if let Some(actor) = wired.push_actor {
             actor.start(conn.clone());
         }
@@ -183,11 +185,17 @@ impl Daemon {
         });
         tasks.spawn(dbus::publish::run(
             conn.clone(),
-            snapshots,
+            snapshots.clone(),
             notices,
+            hook_record.clone(),
             cancel.clone(),
         ));
-        tasks.spawn(dbus::publish::hook_results(conn.clone(), wired.results_rx));
+        tasks.spawn(dbus::publish::hook_results(
+            conn.clone(),
+            wired.results_rx,
+            snapshots,
+            hook_record,
+        ));
         tasks.spawn(hooks::dispatched_file::write_task(
             runtime_dir,
             wired.readers.dispatched,
@@ -287,6 +295,7 @@ impl Daemon {
 async fn serve_bus(
     snapshots: &watch::Receiver<Arc<Snapshot>>,
     generator: Generator,
+    hook_record: dbus::hook_record::SharedRecord,
 ) -> Result<
     (
         zbus::Connection,
@@ -302,7 +311,7 @@ async fn serve_bus(
         reload: reloads,
         authorizer: std::sync::Arc::new(dbus::authz::Polkit::default()),
     };
-    let conn = dbus::serve(snapshots.clone(), generator, services).await?;
+    let conn = dbus::serve(snapshots.clone(), generator, services, hook_record).await?;
     Ok((conn, commands_rx, reload_rx))
 }
 

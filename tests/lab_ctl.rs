@@ -250,6 +250,7 @@ fn json_output_parses_and_has_the_documented_keys() {
             "CarrierState",
             "DNS",
             "Domains",
+            "FailedHooks",
             "Gateways",
             "Generator",
             "Links",
@@ -273,6 +274,7 @@ fn json_output_parses_and_has_the_documented_keys() {
     let dh0 = json_of(&lab, &["link", "labdh0"]);
     let mut with_routing = sorted_link_keys.clone();
     with_routing.push("Routing".into());
+    with_routing.push("HookResults".into());
     with_routing.sort();
     assert_eq!(keys(&dh0), with_routing, "{dh0}");
     assert_eq!(dh0["Index"], lab.ifindex("labdh0"));
@@ -572,4 +574,87 @@ fn the_pages_show_states_addresses_lease_routes_and_dns() {
     ] {
         assert!(status.contains(&want), "{want:?} not in status:\n{status}");
     }
+}
+
+/// After a hook ran and one failed, `link lo` shows the hooks that last ran for it with their
+/// result and time, `status` the failure, in text and in `--json` (docs/json.md `HookResults`,
+/// `FailedHooks`).
+#[test]
+fn the_pages_show_the_hooks_that_ran_and_the_ones_that_failed() {
+    let Some(lab) = Lab::require() else { return };
+    let hooks = [
+        Hook {
+            event: "nbtest",
+            name: "10-ok",
+            script: "#!/bin/sh\nexit 0\n",
+        },
+        Hook {
+            event: "nbtest",
+            name: "20-fail",
+            script: "#!/bin/sh\nexit 3\n",
+        },
+    ];
+    let _broker = Broker::start(
+        &lab,
+        "System:\n  Generator: netlink\n  LogLevel: debug\n",
+        &hooks,
+    );
+    let run = lab.output(&ctl(&["run-hooks", "lo", "nbtest"]));
+    assert_eq!(
+        run.status.code(),
+        Some(7),
+        "a hook failed: {}",
+        run.describe()
+    );
+    // The state follows the run's reply (the record is written as HooksCompleted is sent).
+    wait_until("lo's hook results", EVENT_TIMEOUT, || {
+        let v = json_of(&lab, &["link", "lo"]);
+        match v["HookResults"].as_array().map(Vec::len) {
+            Some(2) => Ok(()),
+            _ => Err(v["HookResults"].to_string()),
+        }
+    });
+    let link = json_of(&lab, &["link", "lo"]);
+    let runs = link["HookResults"].as_array().unwrap();
+    assert_eq!(
+        keys(&runs[1]),
+        ["Error", "Event", "Script", "Status", "Time"]
+    );
+    assert_eq!(
+        (runs[0]["Status"].as_u64(), runs[1]["Status"].as_u64()),
+        (Some(0), Some(3))
+    );
+    assert!(runs[1]["Time"].as_u64().unwrap() > 0, "{link}");
+
+    let page = lab.run(&ctl(&["link", "lo"]));
+    let hook_lines: Vec<&str> = page
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("Hooks:"))
+        .take(2)
+        .collect();
+    assert_eq!(hook_lines.len(), 2, "{page}");
+    assert!(
+        hook_lines[0].contains("nbtest ") && hook_lines[0].contains("10-ok: ok, "),
+        "{page}"
+    );
+    assert!(
+        hook_lines[1].contains("20-fail: failed (status 3") && hook_lines[1].contains(" UTC ("),
+        "{page}"
+    );
+
+    let status = json_of(&lab, &["status"]);
+    let failed = status["FailedHooks"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{status}");
+    assert_eq!(failed[0]["Link"], "lo");
+    assert_eq!(failed[0]["Event"], "nbtest");
+    assert_eq!(failed[0]["Status"], 3);
+    let page = lab.run(&ctl(&["status"]));
+    let line = page
+        .lines()
+        .find(|l| l.trim_start().starts_with("Failed hooks:"))
+        .unwrap_or_else(|| panic!("no Failed hooks row:\n{page}"));
+    assert!(
+        line.contains("lo nbtest ") && line.contains("20-fail: failed (status 3"),
+        "{page}"
+    );
 }

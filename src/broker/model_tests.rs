@@ -312,10 +312,11 @@ impl Model {
         let mut view = LinkView::new(attrs.clone());
         view.addresses = addresses.clone();
         view.routes = self.routes.get(&index).cloned().unwrap_or_default();
-        view.states = match self.networkd.get(&index) {
-            Some(states) => states.clone(),
-            None => derive(&view),
-        };
+        // networkd's states over the kernel's: a state networkd has not reported yet is
+        // the kernel's.
+        let mut states = derive(&view);
+        states.extend(self.networkd.get(&index).into_iter().flatten());
+        view.states = states;
         view.lease = self.leases.get(&attrs.name).cloned().map(Arc::new);
         Some(view)
     }

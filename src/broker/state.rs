@@ -270,15 +270,19 @@ impl State {
             Arc::make_mut(view).lease = lease.cloned().map(Arc::new);
             changed = true;
         }
-        let effective = match self.networkd.get(&index) {
-            Some(states) => states,
-            None => match self.derived.get(&index) {
-                Some(states) => states,
-                None => return changed,
-            },
-        };
-        if &view.states != effective {
-            Arc::make_mut(view).states = effective.clone();
+        // networkd's value where it has said one, the kernel's for the rest: networkd may
+        // report a link with some of its states before the others (a `PropertiesChanged` of
+        // one property), and the bus must never show a state as empty meanwhile
+        // (docs/dbus-api.md, the value sets).
+        let mut effective = self.derived.get(&index).cloned().unwrap_or_default();
+        if let Some(reported) = self.networkd.get(&index) {
+            effective.extend(reported.iter().map(|(p, v)| (*p, *v)));
+        }
+        if effective.is_empty() {
+            return changed;
+        }
+        if view.states != effective {
+            Arc::make_mut(view).states = effective;
             changed = true;
         }
         changed

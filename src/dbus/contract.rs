@@ -17,9 +17,12 @@ use crate::broker::command;
 use crate::model::Snapshot;
 
 use super::authz::Fixed;
+use super::hook_record::SharedRecord;
 use super::link::Link;
 use super::manager::{Manager, Services};
 use super::names::{LINK_INTERFACE, MANAGER_INTERFACE, MANAGER_PATH};
+use super::objects::Objects;
+use super::read_only::ReadOnly;
 
 /// Where the checked-in contract lives.
 fn xml_file() -> PathBuf {
@@ -71,9 +74,20 @@ async fn serve(snapshot: Snapshot) -> zbus::Result<Served> {
     let server = Builder::unix_stream(a)
         .server(Guid::generate())
         .p2p()
-        .serve_at(MANAGER_PATH, Manager::new(rx.clone(), "netlink", services))
-        .serve_at(MANAGER_PATH, zbus::fdo::ObjectManager)
-        .serve_at(super::path::link_path(1), Link::new(1, rx))
+        .serve_at(
+            MANAGER_PATH,
+            ReadOnly(Manager::new(
+                rx.clone(),
+                "netlink",
+                services,
+                SharedRecord::default(),
+            )),
+        )
+        .serve_at(MANAGER_PATH, Objects::new(rx.clone()))
+        .serve_at(
+            super::path::link_path(1),
+            ReadOnly(Link::new(1, "lo", rx, SharedRecord::default())),
+        )
         .build();
     let client = Builder::unix_stream(b).p2p().build();
     let (server, client) = tokio::try_join!(server, client)?;
@@ -308,6 +322,184 @@ async fn methods_without_arguments_refuse_extra_ones() -> zbus::Result<()> {
             Some(INVALID_ARGS),
             "{method}(\"extra\")"
         );
+    }
+    Ok(())
+}
+
+/// A snapshot with link 1 (`eth0`, down) and its kernel-computed states.
+fn one_link() -> Snapshot {
+    use crate::model::{fixtures, LinkView, StateProperty};
+    let mut view = LinkView::new(fixtures::link(1, "eth0"));
+    view.states = crate::model::States::from([
+        (StateProperty::Operational, "off"),
+        (StateProperty::Carrier, "off"),
+        (StateProperty::Address, "off"),
+    ]);
+    let mut snapshot = Snapshot::default();
+    snapshot.links.insert(1, Arc::new(view));
+    snapshot
+}
+
+/// `Properties.Set` of any of our properties is `PropertyReadOnly` (the introspection says
+/// `read`); a name we do not have stays `UnknownProperty`.
+#[tokio::test]
+async fn setting_a_property_is_refused_as_read_only() -> zbus::Result<()> {
+    let served = serve(one_link()).await?;
+    let c = &served.client;
+    let link = super::path::link_path(1);
+    const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
+    let value = zbus::Variant::from("x");
+    for (path, iface, property, want) in [
+        (
+            MANAGER_PATH,
+            MANAGER_INTERFACE,
+            "OperationalState",
+            "org.freedesktop.DBus.Error.PropertyReadOnly",
+        ),
+        (
+            MANAGER_PATH,
+            MANAGER_INTERFACE,
+            "FailedHooks",
+            "org.freedesktop.DBus.Error.PropertyReadOnly",
+        ),
+        (
+            link.as_str(),
+            LINK_INTERFACE,
+            "Name",
+            "org.freedesktop.DBus.Error.PropertyReadOnly",
+        ),
+        (
+            link.as_str(),
+            LINK_INTERFACE,
+            "NoSuchProperty",
+            "org.freedesktop.DBus.Error.UnknownProperty",
+        ),
+    ] {
+        let got = error_of(c, path, PROPERTIES, "Set", &(iface, property, &value)).await;
+        assert_eq!(got.as_deref(), Some(want), "Set {iface}.{property}");
+    }
+    Ok(())
+}
+
+/// `GetManagedObjects` lists the link objects, each with its interface, and no node without
+/// one (`…/link` itself is not an object).
+#[tokio::test]
+async fn managed_objects_are_the_link_objects_only() -> zbus::Result<()> {
+    let served = serve(one_link()).await?;
+    let reply = served
+        .client
+        .call_method(
+            None::<&str>,
+            MANAGER_PATH,
+            Some("org.freedesktop.DBus.ObjectManager"),
+            "GetManagedObjects",
+            &(),
+        )
+        .await?;
+    let objects: zbus::fdo::ManagedObjects = reply.body().deserialize()?;
+    let paths: Vec<&str> = objects.keys().map(|p| p.as_str()).collect();
+    assert_eq!(paths, vec![super::path::link_path(1).as_str()]);
+    for interfaces in objects.values() {
+        let names: Vec<&str> = interfaces.keys().map(|i| i.as_str()).collect();
+        assert_eq!(names, vec![LINK_INTERFACE]);
+    }
+    Ok(())
+}
+
+/// Every argument of every method and signal in the contract has a name (no `arg_0` for a
+/// client's generated bindings).
+#[test]
+fn every_argument_in_the_contract_is_named() {
+    let file = std::fs::read_to_string(xml_file()).unwrap_or_default();
+    let unnamed: Vec<&str> = file
+        .lines()
+        .filter(|l| l.trim_start().starts_with("<arg ") && !l.contains(" name=\""))
+        .collect();
+    assert!(file.contains("<arg "), "the contract has arguments");
+    assert!(unnamed.is_empty(), "unnamed arguments: {unnamed:?}");
+}
+
+/// Every string property of both interfaces reads a value from its documented set
+/// (docs/dbus-api.md), for a link in the snapshot and for one that is already gone.
+#[tokio::test]
+async fn every_state_property_is_in_its_documented_set() -> zbus::Result<()> {
+    use crate::model::StateProperty;
+    let served = serve(one_link()).await?;
+    let c = &served.client;
+    let sets: [(&str, Vec<&str>); 6] = [
+        (
+            "OperationalState",
+            StateProperty::Operational.allowed_values().to_vec(),
+        ),
+        (
+            "CarrierState",
+            StateProperty::Carrier.allowed_values().to_vec(),
+        ),
+        (
+            "AddressState",
+            StateProperty::Address.allowed_values().to_vec(),
+        ),
+        ("AdministrativeState", {
+            let mut v = StateProperty::Administrative.allowed_values().to_vec();
+            v.push("");
+            v
+        }),
+        (
+            "OnlineState",
+            StateProperty::Online.allowed_values().to_vec(),
+        ),
+        ("KernelOperationalState", {
+            use crate::model::KernelOperState as K;
+            [
+                K::Up,
+                K::Down,
+                K::LowerLayerDown,
+                K::Dormant,
+                K::Testing,
+                K::NotPresent,
+                K::Unknown,
+            ]
+            .map(K::as_str)
+            .to_vec()
+        }),
+    ];
+    // Link 1 is in the snapshot; link 2's object reads a snapshot without it.
+    let gone = super::path::link_path(2);
+    served
+        ._server
+        .object_server()
+        .at(
+            &gone,
+            ReadOnly(Link::new(
+                2,
+                "gone0",
+                watch::channel(Arc::new(one_link())).1,
+                SharedRecord::default(),
+            )),
+        )
+        .await?;
+    for path in [super::path::link_path(1), gone] {
+        let all: std::collections::HashMap<String, zbus::OwnedVariant> = c
+            .call_method(
+                None::<&str>,
+                path.as_str(),
+                Some("org.freedesktop.DBus.Properties"),
+                "GetAll",
+                &(LINK_INTERFACE,),
+            )
+            .await?
+            .body()
+            .deserialize()?;
+        for (property, set) in &sets {
+            let value = all
+                .get(*property)
+                .and_then(|v| String::try_from(v.clone()).ok())
+                .unwrap_or_else(|| panic!("{path}: {property} missing"));
+            assert!(
+                set.contains(&value.as_str()),
+                "{path}: {property} = {value:?}, not in {set:?}"
+            );
+        }
     }
     Ok(())
 }

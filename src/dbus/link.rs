@@ -10,31 +10,63 @@ use crate::link_json::LinkDocument;
 use crate::model::{IfIndex, LinkView, Snapshot, StateProperty};
 
 use super::error::ApiError;
+use super::hook_record::{RunEntry, SharedRecord};
 use super::manager::wire_index;
 
 /// One link object.
 pub struct Link {
     index: IfIndex,
+    /// The name the link was announced with: what `Name` says once the link is gone.
+    announced_name: String,
     snapshot: watch::Receiver<Arc<Snapshot>>,
+    hooks: SharedRecord,
+}
+
+/// What a link object answers when its link is no longer in the latest snapshot: the
+/// publisher removes the object once it has sent the link's `LinkRemoved`, and a link that
+/// came and went within one burst gets its object (and its `LinkAdded`) only after the
+/// snapshot without it is out. Each value is in its property's documented set and says the
+/// link is gone: networkd's `missing`, `off`, the kernel's `notpresent`.
+mod gone {
+    pub const OPERATIONAL: &str = "missing";
+    pub const CARRIER: &str = "off";
+    pub const ADDRESS: &str = "off";
+    pub const KERNEL: &str = "notpresent";
 }
 
 impl Link {
-    /// The object for the link with this ifindex.
-    pub fn new(index: IfIndex, snapshot: watch::Receiver<Arc<Snapshot>>) -> Self {
-        Self { index, snapshot }
+    /// The object for the link with this ifindex, announced with `name`, whose hook results
+    /// are in `hooks`.
+    pub fn new(
+        index: IfIndex,
+        name: &str,
+        snapshot: watch::Receiver<Arc<Snapshot>>,
+        hooks: SharedRecord,
+    ) -> Self {
+        Self {
+            index,
+            announced_name: name.to_string(),
+            snapshot,
+            hooks,
+        }
     }
 
     fn with_view<T>(&self, read: impl FnOnce(&LinkView) -> T, missing: T) -> T {
-        // The publisher removes the object right after the link leaves the snapshot; a getter
-        // that races with that answers with empty values instead of an error.
         match self.snapshot.borrow().links.get(&self.index) {
             Some(view) => read(view),
             None => missing,
         }
     }
+
+    /// A state property: the view's, or the gone link's value.
+    fn state(&self, property: StateProperty, gone: &str) -> String {
+        self.with_view(|v| state_of(v, property), gone.to_string())
+    }
 }
 
-/// One of the link's states, empty when nobody reported it.
+/// One of the link's states. The broker always has the kernel's operational, carrier and
+/// address states for a link it shows (networkd's where it reported them); only
+/// `AdministrativeState` and `OnlineState` are empty, for links networkd does not report.
 pub(super) fn state_of(view: &LinkView, property: StateProperty) -> String {
     view.states
         .get(&property)
@@ -85,49 +117,50 @@ impl Link {
     /// The interface name (it may change; the object path does not).
     #[zbus(property)]
     fn name(&self) -> String {
-        self.with_view(|v| v.attrs.name.clone(), String::new())
+        self.with_view(|v| v.attrs.name.clone(), self.announced_name.clone())
     }
 
     /// The operational state in networkd's vocabulary (`off`, `no-carrier`, `carrier`,
     /// `degraded`, `routable`, …): networkd's own for the links it reports, otherwise computed
-    /// from the kernel the way networkd computes it.
+    /// from the kernel the way networkd computes it; `missing` once the link is gone.
     #[zbus(property)]
     fn operational_state(&self) -> String {
-        self.with_view(|v| state_of(v, StateProperty::Operational), String::new())
+        self.state(StateProperty::Operational, gone::OPERATIONAL)
     }
 
     /// The carrier state (`off`, `no-carrier`, `dormant`, `carrier`, …).
     #[zbus(property)]
     fn carrier_state(&self) -> String {
-        self.with_view(|v| state_of(v, StateProperty::Carrier), String::new())
+        self.state(StateProperty::Carrier, gone::CARRIER)
     }
 
     /// The address state (`off`, `no-address`, `degraded`, `routable`).
     #[zbus(property)]
     fn address_state(&self) -> String {
-        self.with_view(|v| state_of(v, StateProperty::Address), String::new())
+        self.state(StateProperty::Address, gone::ADDRESS)
     }
 
     /// networkd's administrative state (`unmanaged`, `configuring`, `configured`, …); empty
     /// for links networkd does not report.
     #[zbus(property)]
     fn administrative_state(&self) -> String {
-        self.with_view(
-            |v| state_of(v, StateProperty::Administrative),
-            String::new(),
-        )
+        self.state(StateProperty::Administrative, "")
     }
 
     /// networkd's online state (`offline`, `partial`, `online`); empty when unknown.
     #[zbus(property)]
     fn online_state(&self) -> String {
-        self.with_view(|v| state_of(v, StateProperty::Online), String::new())
+        self.state(StateProperty::Online, "")
     }
 
-    /// The kernel's own operational state (RFC 2863: `up`, `down`, `lowerlayerdown`, …).
+    /// The kernel's own operational state (RFC 2863: `up`, `down`, `lowerlayerdown`, …);
+    /// `notpresent` once the link is gone.
     #[zbus(property)]
     fn kernel_operational_state(&self) -> String {
-        self.with_view(|v| v.attrs.oper_state.as_str().to_string(), String::new())
+        self.with_view(
+            |v| v.attrs.oper_state.as_str().to_string(),
+            gone::KERNEL.to_string(),
+        )
     }
 
     /// The link's current dhclient lease, key by key (`ADDRESS`, `ROUTER`, `DNS`, …); empty
@@ -161,6 +194,15 @@ impl Link {
             .unwrap_or(0)
     }
 
+    /// The hooks that last ran for this link: for each event its last run's scripts, events
+    /// by name and scripts in run order: event, script path, time (µs since the epoch, when
+    /// the result reached the bus), exit status (as in `HooksCompleted`), error text (empty
+    /// on success).
+    #[zbus(property)]
+    fn hook_results(&self) -> Vec<RunEntry> {
+        self.hooks.with(|record| record.link_runs(self.index))
+    }
+
     /// The link's addresses, IPv4 and IPv6: (address, prefix length).
     #[zbus(property)]
     fn addresses(&self) -> Vec<(String, u8)> {
@@ -171,6 +213,7 @@ impl Link {
     /// link document"), the same as its element of `Manager.Describe()` and its hooks' `JSON`.
     ///
     /// Errors: `org.freedesktop.NetworkBroker1.Error.NoSuchLink` (the link went away).
+    #[zbus(out_args("json"))]
     fn describe(&self) -> Result<String, ApiError> {
         let snapshot = self.snapshot.borrow();
         let view = snapshot

@@ -14,6 +14,7 @@ use crate::model::{IfIndex, Snapshot, StateProperty};
 
 use super::authz::Authorizer;
 use super::error::{quoted, ApiError};
+use super::hook_record::{FailureEntry, SharedRecord};
 use super::names::{ACTION_RECONCILE_ROUTING, ACTION_RELOAD, ACTION_RUN_HOOKS};
 use super::path::link_path;
 
@@ -32,6 +33,7 @@ pub struct Manager {
     snapshot: watch::Receiver<Arc<Snapshot>>,
     generator: String,
     services: Services,
+    hooks: SharedRecord,
 }
 
 impl Manager {
@@ -45,16 +47,18 @@ impl Manager {
             .to_string()
     }
 
-    /// A manager reading the broker's snapshots.
+    /// A manager reading the broker's snapshots and the hook results in `hooks`.
     pub fn new(
         snapshot: watch::Receiver<Arc<Snapshot>>,
         generator: &str,
         services: Services,
+        hooks: SharedRecord,
     ) -> Self {
         Self {
             snapshot,
             generator: generator.to_string(),
             services,
+            hooks,
         }
     }
 }
@@ -168,7 +172,17 @@ impl Manager {
         self.manager_state(StateProperty::Online)
     }
 
+    /// The hook scripts that failed lately (exit status not 0 or an error), oldest first, at
+    /// most 32: ifindex (0 for `manager`), link name (empty for `manager`), event, script
+    /// path, time (µs since the epoch, when the result reached the bus), exit status (as in
+    /// `HooksCompleted`), error text.
+    #[zbus(property)]
+    fn failed_hooks(&self) -> Vec<FailureEntry> {
+        self.hooks.with(|record| record.failures())
+    }
+
     /// Every link the daemon knows: interface index, name and object path.
+    #[zbus(out_args("links"))]
     fn list_links(
         &self,
         #[zbus(header)] header: Header<'_>,
@@ -192,6 +206,7 @@ impl Manager {
     /// The object path of the link with this name.
     ///
     /// Errors: `org.freedesktop.NetworkBroker1.Error.NoSuchLink`.
+    #[zbus(out_args("path"))]
     fn get_link_by_name(&self, name: &str) -> Result<OwnedObjectPath, ApiError> {
         self.snapshot
             .borrow()
@@ -204,6 +219,7 @@ impl Manager {
     ///
     /// Errors: `org.freedesktop.NetworkBroker1.Error.InvalidArgument` (index not positive),
     /// `org.freedesktop.NetworkBroker1.Error.NoSuchLink`.
+    #[zbus(out_args("path"))]
     fn get_link_by_index(&self, index: i32) -> Result<OwnedObjectPath, ApiError> {
         let index = index_arg(index)?;
         if self.snapshot.borrow().links.contains_key(&index) {
@@ -216,6 +232,7 @@ impl Manager {
     /// Everything the daemon knows as one JSON document (docs/json.md): version, generator,
     /// manager states, every link's document (as its `Link.Describe()`) and the policy-routing
     /// tables.
+    #[zbus(out_args("json"))]
     fn describe(&self, #[zbus(header)] header: Header<'_>) -> Result<String, ApiError> {
         no_arguments(&header)?;
         describe(&self.snapshot.borrow(), &self.generator)
@@ -224,6 +241,7 @@ impl Manager {
     /// Every hook that would run, per event directory in run order: (event, script path).
     ///
     /// Errors: `org.freedesktop.DBus.Error.Failed` (a hook directory cannot be read).
+    #[zbus(out_args("hooks"))]
     async fn list_hooks(
         &self,
         #[zbus(header)] header: Header<'_>,
@@ -247,6 +265,7 @@ impl Manager {
     /// Errors: `org.freedesktop.DBus.Error.AccessDenied`,
     /// `org.freedesktop.DBus.Error.InteractiveAuthorizationRequired`,
     /// `org.freedesktop.NetworkBroker1.Error.InvalidConfig`, `org.freedesktop.DBus.Error.Failed`.
+    #[zbus(out_args("restart_needed"))]
     async fn reload(
         &self,
         #[zbus(connection)] conn: &Connection,
@@ -277,6 +296,7 @@ impl Manager {
     /// `org.freedesktop.NetworkBroker1.Error.NoSuchLink`, `org.freedesktop.DBus.Error.AccessDenied`,
     /// `org.freedesktop.DBus.Error.InteractiveAuthorizationRequired`,
     /// `org.freedesktop.NetworkBroker1.Error.ShuttingDown`.
+    #[zbus(out_args("results"))]
     async fn run_hooks(
         &self,
         event: &str,
@@ -308,6 +328,7 @@ impl Manager {
     ///
     /// Errors: `org.freedesktop.NetworkBroker1.Error.InvalidArgument`,
     /// `org.freedesktop.NetworkBroker1.Error.NoSuchLink`, `org.freedesktop.DBus.Error.Failed`.
+    #[zbus(out_args("scripts", "environment", "stdin"))]
     async fn dry_run_hooks(
         &self,
         event: &str,
@@ -345,6 +366,7 @@ impl Manager {
     /// has (`actual`), with what a reconcile would change (`pending`).
     ///
     /// Errors: `org.freedesktop.NetworkBroker1.Error.RoutingFailed`.
+    #[zbus(out_args("json"))]
     async fn describe_routing(
         &self,
         #[zbus(header)] header: Header<'_>,

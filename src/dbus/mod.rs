@@ -7,11 +7,14 @@ pub mod client;
 #[cfg(test)]
 mod contract;
 pub mod error;
+pub mod hook_record;
 pub mod link;
 pub mod manager;
 pub mod names;
+pub mod objects;
 pub mod path;
 pub mod publish;
+pub mod read_only;
 
 use std::sync::Arc;
 
@@ -23,6 +26,7 @@ use crate::config::Generator;
 use crate::model::Snapshot;
 
 use names::{BUS_NAME, MANAGER_PATH};
+use read_only::ReadOnly;
 
 /// Why the daemon could not get onto the bus.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +39,8 @@ pub enum Error {
     Connect(#[source] zbus::Error),
 }
 
-/// Connects to the system bus (or `DBUS_SYSTEM_BUS_ADDRESS`) and serves the manager object,
+/// Connects to the system bus (or `DBUS_SYSTEM_BUS_ADDRESS`) and serves the manager object
+/// (its hook results from `hooks`, which the publisher fills),
 /// without claiming the name yet (see [`claim_name`]): an activated caller's queued call is
 /// delivered the moment the name is owned, so the daemon first fills its view of the links.
 /// Fails with [`Error::NameTaken`] when another connection already owns the name, so a second
@@ -44,13 +49,19 @@ pub async fn serve(
     snapshot: watch::Receiver<Arc<Snapshot>>,
     generator: Generator,
     services: manager::Services,
+    hooks: hook_record::SharedRecord,
 ) -> Result<Connection, Error> {
     let conn = Builder::system()
         .serve_at(
             MANAGER_PATH,
-            manager::Manager::new(snapshot, generator.as_str(), services),
+            ReadOnly(manager::Manager::new(
+                snapshot.clone(),
+                generator.as_str(),
+                services,
+                hooks,
+            )),
         )
-        .serve_at(MANAGER_PATH, zbus::fdo::ObjectManager)
+        .serve_at(MANAGER_PATH, objects::Objects::new(snapshot))
         .build()
         .await
         .map_err(Error::Connect)?;

@@ -20,16 +20,20 @@ use zbus::{Connection, Variant};
 use crate::broker::command::Notice;
 use crate::model::{IfIndex, LinkView, Snapshot, StateProperty, States};
 
+use super::hook_record::{now_us, SharedRecord};
 use super::link::{addresses_of, dns_of, domains_of, lease_of, state_of, Link};
 use super::manager::{wire_index, Manager};
-use super::names::{LINK_INTERFACE, MANAGER_PATH};
+use super::names::{LINK_INTERFACE, MANAGER_INTERFACE, MANAGER_PATH};
 use super::path::link_path;
+use super::read_only::ReadOnly;
 
-/// Publishes every notice and snapshot until `cancel` fires or the broker goes away.
+/// Publishes every notice and snapshot until `cancel` fires or the broker goes away. The link
+/// objects it creates read their hook results from `hooks`.
 pub async fn run(
     conn: Connection,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     mut notices: mpsc::UnboundedReceiver<Notice>,
+    hooks: SharedRecord,
     cancel: CancellationToken,
 ) {
     let manager = match SignalEmitter::new(&conn, MANAGER_PATH) {
@@ -50,7 +54,7 @@ pub async fn run(
         for _ in 0..notices.len() {
             match notices.try_recv() {
                 Ok(notice) => {
-                    announce(&conn, &manager, &snapshots, &mut objects, notice).await;
+                    announce(&conn, &manager, &snapshots, &hooks, &mut objects, notice).await;
                 }
                 Err(_) => break,
             }
@@ -63,7 +67,9 @@ pub async fn run(
             () = cancel.cancelled() => break,
             changed = snapshots.changed() => if changed.is_err() { break },
             notice = notices.recv() => match notice {
-                Some(notice) => announce(&conn, &manager, &snapshots, &mut objects, notice).await,
+                Some(notice) => {
+                    announce(&conn, &manager, &snapshots, &hooks, &mut objects, notice).await;
+                }
                 None => break,
             },
         }
@@ -77,6 +83,7 @@ async fn announce(
     conn: &Connection,
     manager: &SignalEmitter<'_>,
     snapshots: &watch::Receiver<Arc<Snapshot>>,
+    hooks: &SharedRecord,
     objects: &mut HashSet<IfIndex>,
     notice: Notice,
 ) {
@@ -84,7 +91,8 @@ async fn announce(
     match notice {
         Notice::LinkAdded(index, name) => {
             let path = link_path(index);
-            if let Err(err) = server.at(&path, Link::new(index, snapshots.clone())).await {
+            let link = Link::new(index, &name, snapshots.clone(), hooks.clone());
+            if let Err(err) = server.at(&path, ReadOnly(link)).await {
                 warn!(ifindex = index, error = %err, "bus: failed to add the object of link {index}: {err}");
             } else {
                 objects.insert(index);
@@ -95,7 +103,7 @@ async fn announce(
         Notice::LinkRemoved(index, name) => {
             let path = link_path(index);
             if objects.remove(&index) {
-                if let Err(err) = server.remove::<Link, _>(&path).await {
+                if let Err(err) = server.remove::<ReadOnly<Link>, _>(&path).await {
                     warn!(ifindex = index, error = %err, "bus: failed to remove the object of link {index}: {err}");
                 }
             }
@@ -159,8 +167,8 @@ async fn sync(conn: &Connection, objects: &HashSet<IfIndex>, old: &Snapshot, new
 ///
 /// One signal per link and snapshot, not one per property: a link going routable changes four
 /// or five states at once, and each signal is a message to every subscriber (the profile in
-/// docs/benchmarks.md). It is emitted straight at the object's path; no lookup in the object
-/// server, whose tree lock the bus's method calls share.
+/// docs/benchmarks.md). The broker publishes one snapshot per batch of events, so a batch
+/// gives each object at most one signal, with every property it changed.
 async fn emit_property_changes(
     conn: &Connection,
     path: &zbus::OwnedObjectPath,
@@ -201,23 +209,7 @@ async fn emit_property_changes(
     if before.addresses != after.addresses {
         changed.insert("Addresses", Variant::from(addresses_of(after)));
     }
-    if !changed.is_empty() {
-        match SignalEmitter::new(conn, path.as_ref()) {
-            Ok(emitter) => {
-                let sent = Properties::properties_changed(
-                    &emitter,
-                    InterfaceName::from_static_str_unchecked(LINK_INTERFACE),
-                    changed,
-                    Cow::Borrowed(&[]),
-                )
-                .await;
-                log_failed_signal(sent, "PropertiesChanged");
-            }
-            Err(err) => {
-                warn!(path = %path.as_str(), error = %err, "bus: cannot address the object {}: {err}", path.as_str());
-            }
-        }
-    }
+    properties_changed(conn, path, LINK_INTERFACE, changed).await;
     if lease_changed {
         // Renewals that only move the lease's times are not news to subscribers.
         let same_content = match (&before.lease, &after.lease) {
@@ -241,41 +233,69 @@ async fn emit_property_changes(
     }
 }
 
+/// One `PropertiesChanged` on the manager with every state that changed, for the same
+/// reason as [`emit_property_changes`]; built here from the snapshot, since zbus's generated
+/// `*_changed` helpers send one signal per property.
 async fn emit_manager_changes(conn: &Connection, before: &States, after: &States) {
-    let iface = match conn
-        .object_server()
-        .interface::<_, Manager>(MANAGER_PATH)
-        .await
-    {
-        Ok(iface) => iface,
-        Err(err) => {
-            warn!(error = %err, "bus: the manager object is missing: {err}");
-            return;
-        }
-    };
-    let emitter = iface.signal_emitter();
-    let manager = iface.get().await;
+    let mut changed: HashMap<&str, Variant<'_>> = HashMap::new();
     for property in StateProperty::ALL {
         if before.get(&property) == after.get(&property) {
             continue;
         }
-        let sent = match property {
-            StateProperty::Operational => manager.operational_state_changed(emitter).await,
-            StateProperty::Carrier => manager.carrier_state_changed(emitter).await,
-            StateProperty::Address => manager.address_state_changed(emitter).await,
-            StateProperty::Online => manager.online_state_changed(emitter).await,
+        let name = match property {
+            StateProperty::Operational
+            | StateProperty::Carrier
+            | StateProperty::Address
+            | StateProperty::Online => property.name(),
+            // Not manager properties on the bus.
             StateProperty::Ipv4Address
             | StateProperty::Ipv6Address
-            | StateProperty::Administrative => Ok(()),
+            | StateProperty::Administrative => continue,
         };
-        log_failed_signal(sent, property.name());
+        let value = after.get(&property).copied().unwrap_or_default();
+        changed.insert(name, Variant::from(value.to_string()));
+    }
+    let path = zbus::OwnedObjectPath::try_from(MANAGER_PATH).unwrap_or_default();
+    properties_changed(conn, &path, MANAGER_INTERFACE, changed).await;
+}
+
+/// One `PropertiesChanged` of `interface` at `path` with `changed`, if anything changed. It is
+/// emitted straight at the object's path; no lookup in the object server, whose tree lock the
+/// bus's method calls share.
+async fn properties_changed(
+    conn: &Connection,
+    path: &zbus::OwnedObjectPath,
+    interface: &'static str,
+    changed: HashMap<&str, Variant<'_>>,
+) {
+    if changed.is_empty() {
+        return;
+    }
+    match SignalEmitter::new(conn, path.as_ref()) {
+        Ok(emitter) => {
+            let sent = Properties::properties_changed(
+                &emitter,
+                InterfaceName::from_static_str_unchecked(interface),
+                changed,
+                Cow::Borrowed(&[]),
+            )
+            .await;
+            log_failed_signal(sent, "PropertiesChanged");
+        }
+        Err(err) => {
+            warn!(path = %path.as_str(), error = %err, "bus: cannot address the object {}: {err}", path.as_str());
+        }
     }
 }
 
-/// Publishes each hook batch's outcome as `HooksCompleted` until the runner stops.
+/// Publishes each hook batch's outcome as `HooksCompleted`, and as state: it records the batch
+/// in `hooks` and sends `PropertiesChanged` for the link's `HookResults` and, when a script
+/// failed, the manager's `FailedHooks`. Runs until the runner stops.
 pub async fn hook_results(
     conn: Connection,
     mut results: tokio::sync::mpsc::UnboundedReceiver<crate::broker::command::BatchResult>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    hooks: SharedRecord,
 ) {
     let emitter = match SignalEmitter::new(&conn, MANAGER_PATH) {
         Ok(emitter) => emitter,
@@ -286,6 +306,7 @@ pub async fn hook_results(
         }
     };
     while let Some(batch) = results.recv().await {
+        record(&conn, &snapshots, &hooks, &batch).await;
         let scripts: Vec<(String, u32, String)> = batch
             .results
             .into_iter()
@@ -304,8 +325,138 @@ pub async fn hook_results(
     }
 }
 
+/// Records a batch in `hooks` and signals the properties that changed. A link no longer in
+/// the snapshot has no object to show it: its entry is not kept (nor any other gone link's).
+async fn record(
+    conn: &Connection,
+    snapshots: &watch::Receiver<Arc<Snapshot>>,
+    hooks: &SharedRecord,
+    batch: &crate::broker::command::BatchResult,
+) {
+    let (name, present) = {
+        let snapshot = snapshots.borrow();
+        let name = batch
+            .ifindex
+            .and_then(|index| snapshot.links.get(&index))
+            .map(|view| view.attrs.name.clone());
+        let present: std::collections::BTreeSet<IfIndex> = snapshot.links.keys().copied().collect();
+        (name, present)
+    };
+    let (recorded, runs, failures) = hooks.with(|record| {
+        let recorded = record.record(batch, name.as_deref().unwrap_or(""), now_us());
+        record.retain_links(&present);
+        let runs = batch.ifindex.map(|index| record.link_runs(index));
+        (recorded, runs, record.failures())
+    });
+    if let (Some(index), Some(runs), true) = (batch.ifindex, runs, recorded.link) {
+        if name.is_some() {
+            let changed = HashMap::from([("HookResults", Variant::from(runs))]);
+            properties_changed(conn, &link_path(index), LINK_INTERFACE, changed).await;
+        }
+    }
+    if recorded.failures {
+        let changed = HashMap::from([("FailedHooks", Variant::from(failures))]);
+        let path = zbus::OwnedObjectPath::try_from(MANAGER_PATH).unwrap_or_default();
+        properties_changed(conn, &path, MANAGER_INTERFACE, changed).await;
+    }
+}
+
 fn log_failed_signal(result: zbus::Result<()>, what: &str) {
     if let Err(err) = result {
         warn!(signal = what, error = %err, "bus: failed to emit {what}: {err}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use std::os::unix::net::UnixStream;
+    use zbus::connection::Builder;
+    use zbus::{Guid, MessageStream, OwnedVariant};
+
+    /// A served connection and its peer, no bus.
+    async fn pair() -> zbus::Result<(Connection, Connection)> {
+        let (a, b) = UnixStream::pair().map_err(|e| zbus::Error::InputOutput(Arc::new(e)))?;
+        for s in [&a, &b] {
+            s.set_nonblocking(true)
+                .map_err(|e| zbus::Error::InputOutput(Arc::new(e)))?;
+        }
+        let server = Builder::unix_stream(a)
+            .server(Guid::generate())
+            .p2p()
+            .build();
+        let client = Builder::unix_stream(b).p2p().build();
+        tokio::try_join!(server, client)
+    }
+
+    /// The properties of the next `PropertiesChanged` the peer receives, by name.
+    async fn next_changed(stream: &mut MessageStream) -> Vec<(String, String)> {
+        let Some(Ok(message)) = stream.next().await else {
+            panic!("no message");
+        };
+        let (iface, changed, _): (String, HashMap<String, OwnedVariant>, Vec<String>) = message
+            .body()
+            .deserialize()
+            .expect("PropertiesChanged body");
+        assert_eq!(iface, MANAGER_INTERFACE);
+        let mut changed: Vec<(String, String)> = changed
+            .into_iter()
+            .map(|(k, v)| (k, String::try_from(v).unwrap_or_default()))
+            .collect();
+        changed.sort();
+        changed
+    }
+
+    /// Everything a batch changed of the manager's states is one signal, however many states
+    /// it changed; states the manager does not publish are not in it.
+    #[tokio::test]
+    async fn the_managers_changes_of_a_batch_are_one_properties_changed() -> zbus::Result<()> {
+        let (server, client) = pair().await?;
+        let mut stream = MessageStream::from(&client);
+        let routable = States::from([
+            (StateProperty::Operational, "routable"),
+            (StateProperty::Carrier, "carrier"),
+            (StateProperty::Address, "routable"),
+            (StateProperty::Ipv4Address, "routable"),
+            (StateProperty::Online, "online"),
+        ]);
+        emit_manager_changes(&server, &States::new(), &routable).await;
+        let mut degraded = routable.clone();
+        degraded.insert(StateProperty::Operational, "degraded");
+        degraded.insert(StateProperty::Address, "degraded");
+        emit_manager_changes(&server, &routable, &degraded).await;
+        // Nothing changed: no signal (the next one received is the fence's).
+        emit_manager_changes(&server, &degraded, &degraded).await;
+        let mut fence = degraded.clone();
+        fence.insert(StateProperty::Online, "partial");
+        emit_manager_changes(&server, &degraded, &fence).await;
+
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            next_changed(&mut stream).await,
+            pairs(&[
+                ("AddressState", "routable"),
+                ("CarrierState", "carrier"),
+                ("OnlineState", "online"),
+                ("OperationalState", "routable"),
+            ])
+        );
+        assert_eq!(
+            next_changed(&mut stream).await,
+            pairs(&[
+                ("AddressState", "degraded"),
+                ("OperationalState", "degraded")
+            ])
+        );
+        assert_eq!(
+            next_changed(&mut stream).await,
+            pairs(&[("OnlineState", "partial")])
+        );
+        Ok(())
     }
 }

@@ -12,6 +12,7 @@ mod args;
 mod clock;
 mod failure;
 mod fetch;
+mod hook_results;
 mod hooks;
 mod json;
 mod monitor;
@@ -119,6 +120,7 @@ async fn run(args: Args) -> Result<u8, Failure> {
             let props = fetch::manager_props(&conn).await?;
             let links = fetch::links(&manager).await?;
             let value = json::status(&props, &links);
+            let value = hook_results::with_failures(value, &props);
             out.show(&value, true, || views::status(&value, out.style))?;
         }
         Command::Links => {
@@ -134,6 +136,7 @@ async fn run(args: Args) -> Result<u8, Failure> {
                 routing.as_ref().or(Some(&serde_json::Value::Null)),
             );
             let now = i64::try_from(clock::now_us() / 1_000_000).unwrap_or_default();
+            let value = hook_results::with_link_runs(value, &conn).await?;
             out.show(&value, true, || views::link(&value, now, out.style))?;
         }
         Command::Monitor => monitor::run(&conn, &manager, out.json).await?,

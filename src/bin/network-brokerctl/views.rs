@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::clock;
+use crate::hook_results;
 use crate::page::Page;
 use crate::style::Style;
 use crate::table::{self, Cell};
@@ -59,6 +60,8 @@ pub fn status(v: &Value, style: Style) -> String {
     page.rows("Gateway", on("Gateways", "Gateway", &text));
     page.rows("DNS", on("DNS", "Server", &text));
     page.rows("Search Domains", on("Domains", "Domain", &text));
+    let now = i64::try_from(clock::now_us() / 1_000_000).unwrap_or_default();
+    hook_results::status_rows(&mut page, v, now, style);
     page.render(&format!(
         "{} {}",
         style.dot(&state),
@@ -169,6 +172,7 @@ pub fn link(l: &Value, now: i64, style: Style) -> String {
             .map(route)
             .collect(),
     );
+    hook_results::link_rows(&mut page, l, now, style);
     page.render(&format!(
         "{} {}: {}",
         style.dot(&state),

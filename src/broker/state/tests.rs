@@ -381,6 +381,26 @@ fn networkd_transitions_are_reported_once_and_in_order() {
     assert_eq!(view.states[&StateProperty::Administrative], "configured");
 }
 
+/// networkd's first `PropertiesChanged` of a link may name one state: the others stay the
+/// kernel's until networkd reports them, never empty (docs/dbus-api.md, the value sets).
+#[test]
+fn a_state_networkd_has_not_reported_is_the_kernels() {
+    let mut state = State::default();
+    apply(&mut state, KernelEvent::LinkChanged(link(3, "eth0")));
+    networkd(
+        NetworkdEvent::LinkChanged {
+            index: 3,
+            changed: vec![(StateProperty::Administrative, "configuring")],
+        },
+        &mut state,
+    );
+    let view = state.link(3).unwrap();
+    assert_eq!(view.states[&StateProperty::Administrative], "configuring");
+    assert_eq!(view.states[&StateProperty::Operational], "off");
+    assert_eq!(view.states[&StateProperty::Address], "off");
+    assert_eq!(view.states[&StateProperty::Carrier], "off");
+}
+
 #[test]
 fn a_networkd_restart_reports_only_what_changed_meanwhile() {
     let mut state = State::default();
