@@ -77,7 +77,10 @@ pub async fn run(config: Config, launch: hooks::Launch, log: LogHandle) -> Resul
             ErrorChain(&err)
         );
     }
-    let (mut daemon, mut first, lease_files) = Daemon::start(&config, &launch).await?;
+    // Created here rather than in `start` because a reload resizes its history.
+    let stream = dbus::stream::EventStream::new(config.system.event_history);
+    let (mut daemon, mut first, lease_files) =
+        Daemon::start(&config, &launch, stream.clone()).await?;
     announce(&daemon.conn, &mut first, &config).await?;
 
     let mut in_force = InForce {
@@ -85,6 +88,7 @@ pub async fn run(config: Config, launch: hooks::Launch, log: LogHandle) -> Resul
         launch,
         lease_files,
         log,
+        stream,
     };
     let outcome = daemon.serve(&mut in_force).await;
     daemon.stop(outcome, &in_force).await
@@ -140,7 +144,11 @@ type Started = (
 impl Daemon {
     /// Wires the broker and its effect actors, serves the bus objects and starts the
     /// long-lived tasks.
-    async fn start(config: &Config, launch: &hooks::Launch) -> Result<Started, Error> {
+    async fn start(
+        config: &Config,
+        launch: &hooks::Launch,
+        stream: dbus::stream::EventStream,
+    ) -> Result<Started, Error> {
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
 
@@ -157,7 +165,8 @@ impl Daemon {
 
         let notices = wired.readers.notices;
         let snapshots_for_claim = snapshots.clone();
-        let (conn, commands_rx, reload_rx) = serve_bus(&snapshots, config.system.generator).await?;
+        let (conn, commands_rx, reload_rx) =
+            serve_bus(&snapshots, config.system.generator, stream.clone()).await?;
         if let Some(actor) = wired.push_actor {
             actor.start(conn.clone());
         }
@@ -185,9 +194,14 @@ impl Daemon {
             conn.clone(),
             snapshots,
             notices,
+            stream.clone(),
             cancel.clone(),
         ));
-        tasks.spawn(dbus::publish::hook_results(conn.clone(), wired.results_rx));
+        tasks.spawn(dbus::publish::hook_results(
+            conn.clone(),
+            stream.clone(),
+            wired.results_rx,
+        ));
         tasks.spawn(hooks::dispatched_file::write_task(
             runtime_dir,
             wired.readers.dispatched,
@@ -287,6 +301,7 @@ impl Daemon {
 async fn serve_bus(
     snapshots: &watch::Receiver<Arc<Snapshot>>,
     generator: Generator,
+    stream: dbus::stream::EventStream,
 ) -> Result<
     (
         zbus::Connection,
@@ -301,6 +316,7 @@ async fn serve_bus(
         commands,
         reload: reloads,
         authorizer: std::sync::Arc::new(dbus::authz::Polkit::default()),
+        stream,
     };
     let conn = dbus::serve(snapshots.clone(), generator, services).await?;
     Ok((conn, commands_rx, reload_rx))
@@ -485,6 +501,8 @@ struct InForce {
     /// `LeaseFiles`, followed by the lease source (when the generator is dhclient).
     lease_files: watch::Sender<Vec<PathBuf>>,
     log: LogHandle,
+    /// The Manager's event stream, whose history follows `EventHistory`.
+    stream: dbus::stream::EventStream,
 }
 
 impl InForce {
@@ -543,7 +561,7 @@ impl InForce {
         }
     }
 
-    /// Puts `config` in force: the log level and the lease files here, the rest (hooks,
+    /// Puts `config` in force: the log level, the event history and the lease files here, the rest (hooks,
     /// routing, link selection, lease pushes) in the broker.
     async fn apply(
         &mut self,
@@ -552,6 +570,7 @@ impl InForce {
     ) -> Result<(), command::ReloadError> {
         let settings = Settings::derive(&config, &self.launch);
         self.log.set_level(settings.log_level);
+        self.stream.set_capacity(settings.event_history).await;
         self.lease_files.send_if_modified(|files| {
             let changed = *files != settings.lease_files;
             if changed {

@@ -67,6 +67,7 @@ async fn serve(snapshot: Snapshot) -> zbus::Result<Served> {
         commands,
         reload,
         authorizer: Arc::new(Fixed(false)),
+        stream: super::stream::EventStream::new(4),
     };
     let server = Builder::unix_stream(a)
         .server(Guid::generate())

@@ -7,11 +7,13 @@ pub mod client;
 #[cfg(test)]
 mod contract;
 pub mod error;
+pub mod history;
 pub mod link;
 pub mod manager;
 pub mod names;
 pub mod path;
 pub mod publish;
+pub mod stream;
 
 use std::sync::Arc;
 

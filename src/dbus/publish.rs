@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 use zbus::fdo::Properties;
 use zbus::names::InterfaceName;
 use zbus::object_server::SignalEmitter;
-use zbus::{Connection, Variant};
+use zbus::{Connection, OwnedVariant, Variant};
 
 use crate::broker::command::Notice;
 use crate::model::{IfIndex, LinkView, Snapshot, StateProperty, States};
@@ -24,12 +24,14 @@ use super::link::{addresses_of, dns_of, domains_of, lease_of, state_of, Link};
 use super::manager::{wire_index, Manager};
 use super::names::{LINK_INTERFACE, MANAGER_PATH};
 use super::path::link_path;
+use super::stream::{EventStream, StreamEvent};
 
 /// Publishes every notice and snapshot until `cancel` fires or the broker goes away.
 pub async fn run(
     conn: Connection,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     mut notices: mpsc::UnboundedReceiver<Notice>,
+    stream: EventStream,
     cancel: CancellationToken,
 ) {
     let manager = match SignalEmitter::new(&conn, MANAGER_PATH) {
@@ -50,20 +52,20 @@ pub async fn run(
         for _ in 0..notices.len() {
             match notices.try_recv() {
                 Ok(notice) => {
-                    announce(&conn, &manager, &snapshots, &mut objects, notice).await;
+                    announce(&conn, &manager, &stream, &snapshots, &mut objects, notice).await;
                 }
                 Err(_) => break,
             }
         }
         if !Arc::ptr_eq(&current, &published) {
-            sync(&conn, &objects, &published, &current).await;
+            sync(&conn, &stream, &objects, &published, &current).await;
             published = current;
         }
         tokio::select! {
             () = cancel.cancelled() => break,
             changed = snapshots.changed() => if changed.is_err() { break },
             notice = notices.recv() => match notice {
-                Some(notice) => announce(&conn, &manager, &snapshots, &mut objects, notice).await,
+                Some(notice) => announce(&conn, &manager, &stream, &snapshots, &mut objects, notice).await,
                 None => break,
             },
         }
@@ -76,6 +78,7 @@ pub async fn run(
 async fn announce(
     conn: &Connection,
     manager: &SignalEmitter<'_>,
+    stream: &EventStream,
     snapshots: &watch::Receiver<Arc<Snapshot>>,
     objects: &mut HashSet<IfIndex>,
     notice: Notice,
@@ -89,7 +92,8 @@ async fn announce(
             } else {
                 objects.insert(index);
             }
-            let sent = Manager::link_added(manager, wire_index(index), &name, path.as_ref()).await;
+            let event = StreamEvent::LinkAdded(wire_index(index), name, path);
+            let sent = stream.emit(manager, event).await;
             log_failed_signal(sent, "LinkAdded");
         }
         Notice::LinkRemoved(index, name) => {
@@ -99,39 +103,44 @@ async fn announce(
                     warn!(ifindex = index, error = %err, "bus: failed to remove the object of link {index}: {err}");
                 }
             }
-            let sent =
-                Manager::link_removed(manager, wire_index(index), &name, path.as_ref()).await;
+            let event = StreamEvent::LinkRemoved(wire_index(index), name, path);
+            let sent = stream.emit(manager, event).await;
             log_failed_signal(sent, "LinkRemoved");
         }
         Notice::AddressAdded(index, address) => {
-            let sent = Manager::address_added(
-                manager,
+            let event = StreamEvent::AddressAdded(
                 wire_index(index),
-                &address.ip.to_string(),
+                address.ip.to_string(),
                 address.prefix_len,
-            )
-            .await;
+            );
+            let sent = stream.emit(manager, event).await;
             log_failed_signal(sent, "AddressAdded");
         }
         Notice::AddressRemoved(index, address) => {
-            let sent = Manager::address_removed(
-                manager,
+            let event = StreamEvent::AddressRemoved(
                 wire_index(index),
-                &address.ip.to_string(),
+                address.ip.to_string(),
                 address.prefix_len,
-            )
-            .await;
+            );
+            let sent = stream.emit(manager, event).await;
             log_failed_signal(sent, "AddressRemoved");
         }
         Notice::RoutesModified(index) => {
-            let sent = Manager::routes_modified(manager, wire_index(index)).await;
+            let event = StreamEvent::RoutesModified(wire_index(index));
+            let sent = stream.emit(manager, event).await;
             log_failed_signal(sent, "RoutesModified");
         }
     }
 }
 
 /// `PropertiesChanged` for what differs between two snapshots, on the objects that exist.
-async fn sync(conn: &Connection, objects: &HashSet<IfIndex>, old: &Snapshot, new: &Snapshot) {
+async fn sync(
+    conn: &Connection,
+    stream: &EventStream,
+    objects: &HashSet<IfIndex>,
+    old: &Snapshot,
+    new: &Snapshot,
+) {
     if old.manager != new.manager {
         emit_manager_changes(conn, &old.manager, &new.manager).await;
     }
@@ -150,7 +159,7 @@ async fn sync(conn: &Connection, objects: &HashSet<IfIndex>, old: &Snapshot, new
         if Arc::ptr_eq(before, view) || !objects.contains(index) {
             continue;
         }
-        emit_property_changes(conn, &link_path(*index), before, view).await;
+        emit_property_changes(conn, stream, &link_path(*index), before, view).await;
     }
 }
 
@@ -163,6 +172,7 @@ async fn sync(conn: &Connection, objects: &HashSet<IfIndex>, old: &Snapshot, new
 /// server, whose tree lock the bus's method calls share.
 async fn emit_property_changes(
     conn: &Connection,
+    stream: &EventStream,
     path: &zbus::OwnedObjectPath,
     before: &LinkView,
     after: &LinkView,
@@ -202,6 +212,7 @@ async fn emit_property_changes(
         changed.insert("Addresses", Variant::from(addresses_of(after)));
     }
     if !changed.is_empty() {
+        let numbered = owned_changes(&changed);
         match SignalEmitter::new(conn, path.as_ref()) {
             Ok(emitter) => {
                 let sent = Properties::properties_changed(
@@ -212,6 +223,7 @@ async fn emit_property_changes(
                 )
                 .await;
                 log_failed_signal(sent, "PropertiesChanged");
+                link_properties_changed(conn, stream, after, numbered).await;
             }
             Err(err) => {
                 warn!(path = %path.as_str(), error = %err, "bus: cannot address the object {}: {err}", path.as_str());
@@ -228,13 +240,12 @@ async fn emit_property_changes(
         if !same_content {
             let manager = SignalEmitter::new(conn, MANAGER_PATH);
             if let Ok(manager) = manager {
-                let sent = Manager::lease_changed(
-                    &manager,
+                let event = StreamEvent::LeaseChanged(
                     wire_index(after.attrs.index),
-                    &after.attrs.name,
+                    after.attrs.name.clone(),
                     lease_of(after),
-                )
-                .await;
+                );
+                let sent = stream.emit(&manager, event).await;
                 log_failed_signal(sent, "LeaseChanged");
             }
         }
@@ -275,6 +286,7 @@ async fn emit_manager_changes(conn: &Connection, before: &States, after: &States
 /// Publishes each hook batch's outcome as `HooksCompleted` until the runner stops.
 pub async fn hook_results(
     conn: Connection,
+    stream: EventStream,
     mut results: tokio::sync::mpsc::UnboundedReceiver<crate::broker::command::BatchResult>,
 ) {
     let emitter = match SignalEmitter::new(&conn, MANAGER_PATH) {
@@ -292,16 +304,45 @@ pub async fn hook_results(
             .map(|r| (r.script, r.status, r.error))
             .collect();
         let index = batch.ifindex.map(wire_index).unwrap_or(0);
-        let sent = Manager::hooks_completed(
-            &emitter,
-            batch.event.as_str(),
-            index,
-            &scripts,
-            batch.coalesced,
-        )
-        .await;
+        let event =
+            StreamEvent::HooksCompleted(batch.event.to_string(), index, scripts, batch.coalesced);
+        let sent = stream.emit(&emitter, event).await;
         log_failed_signal(sent, "HooksCompleted");
     }
+}
+
+/// The Manager's `LinkPropertiesChanged` for what a link's `PropertiesChanged` just carried:
+/// the same change, numbered in the event stream (docs/dbus-api.md, "The event stream").
+async fn link_properties_changed(
+    conn: &Connection,
+    stream: &EventStream,
+    after: &LinkView,
+    changed: HashMap<String, OwnedVariant>,
+) {
+    match SignalEmitter::new(conn, MANAGER_PATH) {
+        Ok(manager) => {
+            let event = StreamEvent::LinkPropertiesChanged(wire_index(after.attrs.index), changed);
+            log_failed_signal(stream.emit(&manager, event).await, "LinkPropertiesChanged");
+        }
+        Err(err) => warn!(error = %err, "bus: cannot address the manager object: {err}"),
+    }
+}
+
+/// The changed properties as the event stream keeps them.
+fn owned_changes(changed: &HashMap<&str, Variant<'_>>) -> HashMap<String, OwnedVariant> {
+    let mut owned = HashMap::with_capacity(changed.len());
+    for (property, value) in changed {
+        match value.try_to_owned() {
+            Ok(value) => {
+                owned.insert((*property).to_string(), value);
+            }
+            // Only a file descriptor cannot be copied, and no link property is one.
+            Err(err) => {
+                warn!(property = *property, error = %err, "bus: {property} left out of LinkPropertiesChanged: {err}")
+            }
+        }
+    }
+    owned
 }
 
 fn log_failed_signal(result: zbus::Result<()>, what: &str) {
