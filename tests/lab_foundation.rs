@@ -151,13 +151,13 @@ fn introspection_shows_manager_and_link_interfaces() {
     );
     assert_eq!(
         m.signal_sig("LinkAdded").as_deref(),
-        Some("iso"),
+        Some("isot"),
         "Manager.LinkAdded\n{}",
         root.xml
     );
     assert_eq!(
         m.signal_sig("LinkRemoved").as_deref(),
-        Some("iso"),
+        Some("isot"),
         "Manager.LinkRemoved\n{}",
         root.xml
     );

@@ -11,12 +11,15 @@ use serde::Serialize;
 use zbus::wire::Type;
 use zbus::OwnedVariant;
 
-/// One event as `EventsSince` returns it, `(tsav)`: its sequence number, the Manager signal's
-/// name and the signal's arguments without the sequence (which is the first field).
+/// One event as `EventsSince` returns it, `(ttsav)`: its sequence number, when it was sent,
+/// the Manager signal's name and the signal's arguments without the sequence (which is the
+/// first field).
 #[derive(Debug, Clone, PartialEq, Serialize, Type)]
 pub struct Recorded {
     /// The number the event was sent with.
     pub sequence: u64,
+    /// When it was sent: microseconds since the Unix epoch (the system clock's).
+    pub time_us: u64,
     /// The Manager signal, e.g. `AddressAdded`.
     pub signal: String,
     /// The signal's arguments in order, each as a variant, the sequence left out.
@@ -60,9 +63,9 @@ impl History {
         self.last
     }
 
-    /// Numbers the next event, keeps it (forgetting the oldest beyond the capacity) and
-    /// returns its number.
-    pub fn record(&mut self, signal: &str, args: Vec<OwnedVariant>) -> u64 {
+    /// Numbers the next event, sent at `time_us`, keeps it (forgetting the oldest beyond the
+    /// capacity) and returns its number.
+    pub fn record(&mut self, time_us: u64, signal: &str, args: Vec<OwnedVariant>) -> u64 {
         // A u64 counter does not wrap: at a million events a second it lasts 584,000 years.
         self.last += 1;
         if self.capacity > 0 {
@@ -71,6 +74,7 @@ impl History {
             }
             self.events.push_back(Arc::new(Recorded {
                 sequence: self.last,
+                time_us,
                 signal: signal.to_string(),
                 args,
             }));
@@ -131,7 +135,7 @@ mod tests {
     fn record(history: &mut History, n: usize) {
         for i in 0..n {
             let index = i32::try_from(i).unwrap_or(i32::MAX);
-            history.record("RoutesModified", vec![OwnedVariant::from(index)]);
+            history.record(1_000, "RoutesModified", vec![OwnedVariant::from(index)]);
         }
     }
 
@@ -139,8 +143,8 @@ mod tests {
     fn numbers_start_at_one_and_increase_by_one() {
         let mut history = History::new(4);
         assert_eq!(history.last(), 0);
-        assert_eq!(history.record("LinkAdded", Vec::new()), 1);
-        assert_eq!(history.record("LinkRemoved", Vec::new()), 2);
+        assert_eq!(history.record(1, "LinkAdded", Vec::new()), 1);
+        assert_eq!(history.record(2, "LinkRemoved", Vec::new()), 2);
         assert_eq!(history.last(), 2);
     }
 
@@ -160,6 +164,7 @@ mod tests {
         assert!(since.complete);
         assert_eq!(numbers(&since), [3, 4, 5]);
         assert_eq!(since.events[0].signal, "RoutesModified");
+        assert_eq!(since.events[0].time_us, 1_000);
         assert_eq!(since.events[0].args, [OwnedVariant::from(2i32)]);
         let latest = history.since(5);
         assert!(latest.complete, "nothing new is complete");

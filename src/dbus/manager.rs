@@ -171,7 +171,8 @@ impl Manager {
     /// the stream's identity (as `StreamId`), whether the events are all there were after
     /// `after` (false when the history no longer reaches back that far, or `after` was never
     /// handed out in this run: then re-read the state), and the events, oldest first, each
-    /// as (sequence, signal name, the signal's arguments without the sequence).
+    /// as (sequence, time sent in microseconds since the Unix epoch, signal name, the
+    /// signal's arguments without the sequence).
     #[zbus(out_args("stream_id", "complete", "events"))]
     async fn events_since(&self, after: u64) -> (String, bool, Vec<Arc<Recorded>>) {
         let since = self.services.stream.since(after).await;

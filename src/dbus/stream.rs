@@ -167,9 +167,16 @@ impl EventStream {
     pub async fn emit(&self, emitter: &SignalEmitter<'_>, event: StreamEvent) -> zbus::Result<()> {
         let args = event.args()?;
         let mut history = self.history.lock().await;
-        let sequence = history.record(event.signal(), args);
+        let sequence = history.record(now_us(), event.signal(), args);
         event.send(emitter, sequence).await
     }
+}
+
+/// Microseconds since the Unix epoch by the system clock (0 if it is set before 1970).
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// A random identifier for this run: the kernel's random UUID, or (should `/proc` be

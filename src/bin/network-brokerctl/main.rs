@@ -142,7 +142,7 @@ async fn run(args: Args) -> Result<u8, Failure> {
             let now = i64::try_from(clock::now_us() / 1_000_000).unwrap_or_default();
             out.show(&value, true, || views::link(&value, now, out.style))?;
         }
-        Command::Monitor => monitor::run(&conn, &manager, out.json).await?,
+        Command::Monitor { since } => monitor::run(&conn, &manager, out.json, since).await?,
         Command::Reload => return reload(&manager).await,
         Command::Hooks => {
             let list = manager
