@@ -69,6 +69,26 @@ fn printed_events(log: &str) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// Waits until the text `log` holds from byte `from` on satisfies `pred`.
+fn wait_log(what: &str, log: &std::path::Path, from: usize, pred: impl Fn(&str) -> bool) {
+    wait_until(what, EVENT_TIMEOUT, || {
+        let text = fs::read_to_string(log).unwrap_or_default();
+        if pred(text.get(from..).unwrap_or_default()) {
+            Ok(())
+        } else {
+            Err(format!("{} so far:\n{text}", log.display()))
+        }
+    });
+}
+
+/// The daemon with `EventHistory: history`, a scratch directory and a veth pair.
+fn daemon_with_link(lab: &LabInfo, history: usize) -> (Broker, ScratchDir, TestLink) {
+    let broker = Broker::start(lab, &yaml(history), &[]);
+    let scratch = ScratchDir::new("nb-stream");
+    let link = TestLink::veth(lab);
+    (broker, scratch, link)
+}
+
 /// The subscriber, started inside the lab (from `/`, where no `dbus/` folder shadows the
 /// module) on the state file `state`, its output appended to `log`; once it has said that it
 /// follows.
@@ -84,17 +104,8 @@ fn start_follower(lab: &LabInfo, state: &std::path::Path, log: &std::path::Path)
         ],
         log,
     );
-    wait_until("the subscriber to follow", EVENT_TIMEOUT, || {
-        let text = fs::read_to_string(log).unwrap_or_default();
-        if text
-            .get(before..)
-            .unwrap_or_default()
-            .contains("following ")
-        {
-            Ok(())
-        } else {
-            Err(format!("its output so far:\n{text}"))
-        }
+    wait_log("the subscriber to follow", log, before, |t| {
+        t.contains("following ")
     });
     child
 }
@@ -117,17 +128,11 @@ fn stop_follower(follower: &mut LabChild) {
 
 /// Waits until the subscriber's log holds event `sequence`.
 fn wait_printed(log: &std::path::Path, sequence: u64) {
-    wait_until(
+    wait_log(
         &format!("the subscriber to print event {sequence}"),
-        EVENT_TIMEOUT,
-        || {
-            let text = fs::read_to_string(log).unwrap_or_default();
-            if printed_events(&text).iter().any(|(n, _)| *n >= sequence) {
-                Ok(())
-            } else {
-                Err(format!("its output so far:\n{text}"))
-            }
-        },
+        log,
+        0,
+        |t| printed_events(t).iter().any(|(n, _)| *n >= sequence),
     );
 }
 
@@ -235,9 +240,7 @@ fn a_python_subscriber_restarted_mid_stream_prints_every_event_once_in_order() {
 #[test]
 fn monitor_since_prints_the_history_after_n_then_live_events_each_once() {
     let Some(lab) = Lab::require() else { return };
-    let _broker = Broker::start(&lab, &yaml(100_000), &[]);
-    let scratch = ScratchDir::new("nb-stream-ctl");
-    let link = TestLink::veth(&lab);
+    let (_broker, scratch, link) = daemon_with_link(&lab, 100_000);
     let since = settled_sequence(&lab);
     lab.run(&["ip", "addr", "add", "198.51.100.20/24", "dev", &link.name]);
     let held = settled_sequence(&lab);
@@ -252,54 +255,31 @@ fn monitor_since_prints_the_history_after_n_then_live_events_each_once() {
         &json_log,
     );
     let _text = lab.spawn_logged(&[ctl, "monitor", "--since", &since_arg], &text_log);
-    let sequences = |log: &std::path::Path| -> Vec<u64> {
-        fs::read_to_string(log)
-            .unwrap_or_default()
-            .lines()
+    let sequences = |text: &str| -> Vec<u64> {
+        text.lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter_map(|v| v["Sequence"].as_u64())
             .collect()
     };
-    wait_until(
-        "monitor --since to print the history",
-        EVENT_TIMEOUT,
-        || {
-            if sequences(&json_log).contains(&held) {
-                Ok(())
-            } else {
-                Err(fs::read_to_string(&json_log).unwrap_or_default())
-            }
-        },
-    );
-    wait_until(
-        "monitor --since (text) to print the history",
-        EVENT_TIMEOUT,
-        || {
-            let text = fs::read_to_string(&text_log).unwrap_or_default();
-            if text.contains(&format!(" {} AddressAdded: 198.51.100.20/24", link.name)) {
-                Ok(())
-            } else {
-                Err(text)
-            }
-        },
-    );
+    wait_log("monitor --since to print the history", &json_log, 0, |t| {
+        sequences(t).contains(&held)
+    });
+    let added = format!(" {} AddressAdded: 198.51.100.20/24", link.name);
+    wait_log("monitor --since (text) to print it", &text_log, 0, |t| {
+        t.contains(&added)
+    });
 
     // Live now: both monitors are subscribed (they fetched the history after subscribing).
     lab.run(&["ip", "addr", "add", "198.51.100.21/24", "dev", &link.name]);
     let last = settled_sequence(&lab);
-    wait_until(
+    wait_log(
         "monitor --since to print the live events",
-        EVENT_TIMEOUT,
-        || {
-            if sequences(&json_log).contains(&last) {
-                Ok(())
-            } else {
-                Err(fs::read_to_string(&json_log).unwrap_or_default())
-            }
-        },
+        &json_log,
+        0,
+        |t| sequences(t).contains(&last),
     );
     assert_eq!(
-        sequences(&json_log),
+        sequences(&fs::read_to_string(&json_log).unwrap()),
         (since + 1..=last).collect::<Vec<_>>(),
         "every event after {since} once, in order:\n{}",
         fs::read_to_string(&json_log).unwrap()
@@ -320,9 +300,7 @@ fn monitor_since_prints_the_history_after_n_then_live_events_each_once() {
 #[test]
 fn a_history_too_short_for_the_number_asked_says_so() {
     let Some(lab) = Lab::require() else { return };
-    let broker = Broker::start(&lab, &yaml(3), &[]);
-    let scratch = ScratchDir::new("nb-stream-short");
-    let link = TestLink::veth(&lab);
+    let (broker, scratch, link) = daemon_with_link(&lab, 3);
     churn(&lab, &link, 30);
     let last = settled_sequence(&lab);
     assert!(last > 4, "more events than the history keeps");
@@ -342,13 +320,8 @@ fn a_history_too_short_for_the_number_asked_says_so() {
     // network-brokerctl says so on standard error and goes on (it follows live until killed).
     let log = scratch.path().join("monitor.txt");
     let _monitor = lab.spawn_logged(&[brokerctl_bin(), "monitor", "--since", "1"], &log);
-    wait_until("monitor --since 1 to warn", EVENT_TIMEOUT, || {
-        let text = fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("no longer reaches back to event 1") {
-            Ok(())
-        } else {
-            Err(text)
-        }
+    wait_log("monitor --since 1 to warn", &log, 0, |t| {
+        t.contains("no longer reaches back to event 1")
     });
 
     // The subscriber resuming from an older run: a new stream, and the links as they are.
