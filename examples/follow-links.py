@@ -13,9 +13,11 @@ How it resumes: it keeps the stream's identity and the last sequence number it p
 the state file (--state), written after each line. On start it subscribes to the Manager's
 signals first, then asks `EventsSince(last)` for what it missed, prints that, and then the
 live signals, skipping those the reply already held (by number). When the reply is not
-complete (the history no longer reaches back that far) or comes from another stream (the
-daemon restarted), it re-reads the links and goes on from there. A daemon that restarts
-while this runs is noticed by its new bus name, and handled the same way.
+complete (the history no longer reaches back that far), it re-reads the links and goes on
+from there. When it comes from another stream (the daemon restarted: what changed while
+none ran is in no history), it re-reads the links, then prints the new run's events from its
+first, as far as the history holds them. A daemon that restarts while this runs is noticed
+by its new bus name, and handled the same way.
 
 It stops at SIGTERM or SIGINT between two events, so every line printed is in the state
 file; after SIGKILL the last event may be printed again. Run it from a directory without a
@@ -122,23 +124,25 @@ class Follower:
             return
         stream = str(stream)
         if stream != self.stream:
-            if self.stream is not None:
-                reason = "new stream %s (the daemon restarted)" % stream
-            else:
-                reason = "first start, stream %s" % stream
+            earlier, asked = self.stream, self.last
             self.stream, self.last = stream, 0
             self.save()
-            # The new stream's own history, from its first event.
-            try:
-                stream, complete, events = self.manager().EventsSince(dbus.UInt64(0))
-            except dbus.DBusException as err:
-                self.line("RESYNC daemon unreachable (%s)" % err.get_dbus_name())
-                return
-            if str(stream) != self.stream:
-                # Restarted once more in between: the next owner change starts over.
-                return
-            if not complete:
-                self.resync(reason + ", its history no longer reaches back to its start")
+            if asked != 0:
+                # The reply was for the old run's number: the new run's history from its
+                # first event instead.
+                try:
+                    stream, complete, events = self.manager().EventsSince(dbus.UInt64(0))
+                except dbus.DBusException as err:
+                    self.line("RESYNC daemon unreachable (%s)" % err.get_dbus_name())
+                    return
+                if str(stream) != self.stream:
+                    # Restarted once more in between: the next owner change starts over.
+                    return
+            if earlier is not None:
+                # What changed while no daemon ran is in no history: the links as they are.
+                self.resync("new stream %s (the daemon restarted)" % stream)
+            elif not complete:
+                self.resync("first start: the history no longer reaches back to event 1")
         elif not complete:
             self.resync("history no longer reaches back to event %d" % self.last)
         self.learn_names()

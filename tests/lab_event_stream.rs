@@ -166,7 +166,7 @@ fn a_python_subscriber_restarted_mid_stream_prints_every_event_once_in_order() {
     let Some(lab) = Lab::require() else { return };
     // Before the daemon: the monitor sees every signal of the run from its first.
     let monitor = Monitor::start(&lab, &[MANAGER_SIGNALS]);
-    let _broker = Broker::start(&lab, &yaml(100_000), &[]);
+    let mut broker = Broker::start(&lab, &yaml(100_000), &[]);
     let scratch = ScratchDir::new("nb-stream");
     let state = scratch.path().join("follow-links.json");
     let log = scratch.path().join("follow-links.log");
@@ -186,7 +186,7 @@ fn a_python_subscriber_restarted_mid_stream_prints_every_event_once_in_order() {
     let away = settled_sequence(&lab);
     assert!(away > first_part, "events happened while it was stopped");
 
-    let _follower = start_follower(&lab, &state, &log);
+    let mut follower = start_follower(&lab, &state, &log);
     churn(&lab, &link, 4);
     let last = settled_sequence(&lab);
     wait_printed(&log, last);
@@ -235,6 +235,28 @@ fn a_python_subscriber_restarted_mid_stream_prints_every_event_once_in_order() {
             "{signal} among the events:\n{text}"
         );
     }
+
+    // The daemon restarts under the running subscriber: a new stream, numbered from 1 again.
+    let before = text.len();
+    broker.restart();
+    let (stream, _, _) = events_since(&lab, 0);
+    churn(&lab, &link, 5);
+    let last = settled_sequence(&lab);
+    let resynced = format!("RESYNC new stream {stream} (the daemon restarted)");
+    wait_log("the subscriber to resync", &log, before, |t| {
+        t.contains(&resynced) && t.contains(&format!("STATE {} {} ", link.ifindex, link.name))
+    });
+    wait_log("the new run's events", &log, before, |t| {
+        printed_events(t).last().is_some_and(|(n, _)| *n == last)
+    });
+    let text = fs::read_to_string(&log).unwrap();
+    let (_, _, history) = events_since(&lab, 0);
+    assert_eq!(
+        printed_events(&text[before..]),
+        history,
+        "the new run's events once each, in order:\n{text}"
+    );
+    stop_follower(&mut follower);
 }
 
 #[test]
