@@ -2,8 +2,10 @@
 //! `AddressAdded`/`AddressRemoved`, `RoutesModified`) come from the broker's change stream
 //! ([`Notice`]), one per change and in order, together with the link objects they announce;
 //! property state (`PropertiesChanged`) comes from comparing each new snapshot with the last
-//! one published, so a burst may coalesce into its final state. Only this task adds or
-//! removes objects.
+//! one published, so a burst may coalesce into its final state. Every Manager signal goes out
+//! numbered through the event stream ([`EventStream`]), and each link's `PropertiesChanged`
+//! is followed by the Manager's `LinkPropertiesChanged` with the same change, so that state
+//! changes are in the stream too. Only this task adds or removes objects.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
