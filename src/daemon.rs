@@ -77,7 +77,10 @@ pub async fn run(config: Config, launch: hooks::Launch, log: LogHandle) -> Resul
             ErrorChain(&err)
         );
     }
-    let (mut daemon, mut first, lease_files) = Daemon::start(&config, &launch).await?;
+    // Created here rather than in `start` because a reload resizes its history.
+    let stream = dbus::stream::EventStream::new(config.system.event_history);
+    let (mut daemon, mut first, lease_files) =
+        Daemon::start(&config, &launch, stream.clone()).await?;
     announce(&daemon.conn, &mut first, &config).await?;
 
     let mut in_force = InForce {
@@ -85,6 +88,7 @@ pub async fn run(config: Config, launch: hooks::Launch, log: LogHandle) -> Resul
         launch,
         lease_files,
         log,
+        stream,
     };
     let outcome = daemon.serve(&mut in_force).await;
     daemon.stop(outcome, &in_force).await
@@ -140,7 +144,11 @@ type Started = (
 impl Daemon {
     /// Wires the broker and its effect actors, serves the bus objects and starts the
     /// long-lived tasks.
-    async fn start(config: &Config, launch: &hooks::Launch) -> Result<Started, Error> {
+    async fn start(
+        config: &Config,
+        launch: &hooks::Launch,
+        stream: dbus::stream::EventStream,
+    ) -> Result<Started, Error> {
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
 
@@ -158,8 +166,13 @@ impl Daemon {
         let notices = wired.readers.notices;
         let snapshots_for_claim = snapshots.clone();
         let hook_record = dbus::hook_record::SharedRecord::default();
-        let (conn, commands_rx, reload_rx) =
-            serve_bus(&snapshots, config.system.generator, hook_record.clone()).await?;
+        let (conn, commands_rx, reload_rx) = serve_bus(
+            &snapshots,
+            config.system.generator,
+            hook_record.clone(),
+            stream.clone(),
+        )
+        .await?;
         if let Some(actor) = wired.push_actor {
             actor.start(conn.clone());
         }
@@ -188,10 +201,12 @@ impl Daemon {
             snapshots.clone(),
             notices,
             hook_record.clone(),
+            stream.clone(),
             cancel.clone(),
         ));
         tasks.spawn(dbus::publish::hook_results(
             conn.clone(),
+            stream.clone(),
             wired.results_rx,
             snapshots,
             hook_record,
@@ -296,6 +311,7 @@ async fn serve_bus(
     snapshots: &watch::Receiver<Arc<Snapshot>>,
     generator: Generator,
     hook_record: dbus::hook_record::SharedRecord,
+    stream: dbus::stream::EventStream,
 ) -> Result<
     (
         zbus::Connection,
@@ -310,6 +326,7 @@ async fn serve_bus(
         commands,
         reload: reloads,
         authorizer: std::sync::Arc::new(dbus::authz::Polkit::default()),
+        stream,
     };
     let conn = dbus::serve(snapshots.clone(), generator, services, hook_record).await?;
     Ok((conn, commands_rx, reload_rx))
@@ -494,6 +511,8 @@ struct InForce {
     /// `LeaseFiles`, followed by the lease source (when the generator is dhclient).
     lease_files: watch::Sender<Vec<PathBuf>>,
     log: LogHandle,
+    /// The Manager's event stream, whose history follows `EventHistory`.
+    stream: dbus::stream::EventStream,
 }
 
 impl InForce {
@@ -552,7 +571,7 @@ impl InForce {
         }
     }
 
-    /// Puts `config` in force: the log level and the lease files here, the rest (hooks,
+    /// Puts `config` in force: the log level, the event history and the lease files here, the rest (hooks,
     /// routing, link selection, lease pushes) in the broker.
     async fn apply(
         &mut self,
@@ -561,6 +580,7 @@ impl InForce {
     ) -> Result<(), command::ReloadError> {
         let settings = Settings::derive(&config, &self.launch);
         self.log.set_level(settings.log_level);
+        self.stream.set_capacity(settings.event_history).await;
         self.lease_files.send_if_modified(|files| {
             let changed = *files != settings.lease_files;
             if changed {

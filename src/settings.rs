@@ -20,6 +20,8 @@ pub struct Settings {
     pub lease_files: Vec<PathBuf>,
     /// `LogLevel` (with its environment override).
     pub log_level: LogLevel,
+    /// `EventHistory`, for the Manager's event stream.
+    pub event_history: usize,
 }
 
 impl Settings {
@@ -31,6 +33,7 @@ impl Settings {
             routing: routing_settings(config),
             lease_files: config.network.lease_files.clone(),
             log_level: config.system.log_level,
+            event_history: config.system.event_history,
         }
     }
 }

@@ -40,6 +40,14 @@ pub const MAX_HOOK_TIMEOUT_SEC: u64 = 86_400;
 pub const DEFAULT_HOOK_BACKLOG: usize = 16;
 /// Largest accepted `System.HookBacklog`.
 pub const MAX_HOOK_BACKLOG: u64 = 10_000;
+/// Default `System.EventHistory`: events the Manager keeps for `EventsSince`. A link going
+/// up and getting addresses is about five events, so this covers a few minutes of an
+/// ordinary host's churn in a few hundred KB.
+pub const DEFAULT_EVENT_HISTORY: usize = 1024;
+/// Largest accepted `System.EventHistory`: each event holds its signal's arguments (a link's
+/// whole address list for an `Addresses` change), so the bound keeps the worst case in
+/// the tens of MB.
+pub const MAX_EVENT_HISTORY: u64 = 100_000;
 /// Default `System.RuntimeDirectory`.
 pub const DEFAULT_RUNTIME_DIR: &str = "/run/network-broker";
 /// Default `Network.NetworkdStateDirectory`.
@@ -246,6 +254,9 @@ pub struct SystemConfig {
     /// `HookBacklog`: most hook requests one link may have waiting; beyond it the waiting
     /// ones are coalesced into the latest state. Default 16, accepted 1..=10000.
     pub hook_backlog: usize,
+    /// `EventHistory`: how many of the Manager's numbered events are kept for `EventsSince`.
+    /// Default 1024, accepted 0..=100000 (0 keeps none).
+    pub event_history: usize,
     /// `StartupTriggers`, default true: at start, run the hooks of every link's current state
     /// once per boot (states already dispatched are remembered in `RuntimeDirectory`).
     pub startup_triggers: bool,
@@ -379,6 +390,7 @@ impl Config {
                 generator: Generator::SystemdNetworkd,
                 hook_timeout: Duration::from_secs(DEFAULT_HOOK_TIMEOUT_SEC),
                 hook_backlog: DEFAULT_HOOK_BACKLOG,
+                event_history: DEFAULT_EVENT_HISTORY,
                 startup_triggers: true,
                 runtime_dir: PathBuf::from(DEFAULT_RUNTIME_DIR),
             },

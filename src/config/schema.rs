@@ -15,8 +15,8 @@ use serde_saphyr::Spanned;
 use super::names::validate_link_name;
 use super::yaml::{position, source_text, Located, Node};
 use super::{
-    Config, ConfigError, Keyword, Position, MAX_HOOK_BACKLOG, MAX_HOOK_TIMEOUT_SEC,
-    MAX_ROUTE_TABLE_BASE, MAX_ROUTING_POLICY_PRIORITY, MIN_ROUTE_TABLE_BASE,
+    Config, ConfigError, Keyword, Position, MAX_EVENT_HISTORY, MAX_HOOK_BACKLOG,
+    MAX_HOOK_TIMEOUT_SEC, MAX_ROUTE_TABLE_BASE, MAX_ROUTING_POLICY_PRIORITY, MIN_ROUTE_TABLE_BASE,
     MIN_ROUTING_POLICY_PRIORITY, RESERVED_ROUTE_PROTOCOLS,
 };
 use crate::lease::FilePattern;
@@ -30,6 +30,7 @@ const SYSTEM_KEYS: &[&str] = &[
     "Generator",
     "HookTimeoutSec",
     "HookBacklog",
+    "EventHistory",
     "StartupTriggers",
     "RuntimeDirectory",
 ];
@@ -90,6 +91,12 @@ impl<'a> Schema<'a> {
                     // In range, so it fits in usize.
                     let bound = bound.and_then(|n| usize::try_from(n).ok());
                     set(&mut system.hook_backlog, bound);
+                }
+                "EventHistory" => {
+                    let bound = self.integer(&path, value, 0, MAX_EVENT_HISTORY, "")?;
+                    // In range, so it fits in usize.
+                    let bound = bound.and_then(|n| usize::try_from(n).ok());
+                    set(&mut system.event_history, bound);
                 }
                 "StartupTriggers" => set(&mut system.startup_triggers, self.boolean(&path, value)?),
                 "RuntimeDirectory" => set(&mut system.runtime_dir, self.directory(&path, value)?),

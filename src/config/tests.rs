@@ -400,7 +400,7 @@ fn unknown_nested_key() {
     );
     assert!(err("System: {Verbose: true}").contains(
         "unknown key `Verbose` in `System` (expected one of LogLevel, LogFormat, Generator, \
-         HookTimeoutSec, HookBacklog, StartupTriggers, RuntimeDirectory)"
+         HookTimeoutSec, HookBacklog, EventHistory, StartupTriggers, RuntimeDirectory)"
     ));
     assert_eq!(at("Network: {EmitJson: true}"), (1, 11));
 }
@@ -551,6 +551,18 @@ fn route_table_base_range() {
             .route_table_base,
         4_000_000_000
     );
+}
+
+#[test]
+fn event_history_range() {
+    assert_eq!(ok("").system.event_history, 1024);
+    assert_eq!(ok("System:\n  EventHistory: 0\n").system.event_history, 0);
+    assert_eq!(
+        ok("System:\n  EventHistory: 100000\n").system.event_history,
+        100_000
+    );
+    assert!(err("System:\n  EventHistory: 100001\n").contains("100001 is out of range"));
+    assert!(err("System:\n  EventHistory: -1\n").contains("EventHistory"));
 }
 
 #[test]

@@ -3,7 +3,11 @@
 use std::collections::HashMap;
 
 use zbus::proxy;
-use zbus::OwnedObjectPath;
+use zbus::{OwnedObjectPath, OwnedVariant};
+
+/// One event of `EventsSince`: sequence, time sent (µs since the Unix epoch), the Manager
+/// signal's name, its arguments without the sequence.
+pub type HistoryEvent = (u64, u64, String, Vec<OwnedVariant>);
 
 /// `org.freedesktop.NetworkBroker1.Manager`.
 #[proxy(
@@ -23,6 +27,19 @@ pub trait Manager {
     /// `OperationalState` (s).
     #[zbus(property)]
     fn operational_state(&self) -> zbus::Result<String>;
+
+    /// `StreamId` (s): this run's event stream.
+    #[zbus(property)]
+    fn stream_id(&self) -> zbus::Result<String>;
+
+    /// `EventSequence` (t): the last event number handed out. Never cached: it signals no
+    /// changes.
+    #[zbus(property(emits_changed_signal = "false"))]
+    fn event_sequence(&self) -> zbus::Result<u64>;
+
+    /// `EventsSince(t) → (s b a(ttsav))`: the stream's identity, whether the history reached
+    /// back far enough, and the events after the number.
+    fn events_since(&self, after: u64) -> zbus::Result<(String, bool, Vec<HistoryEvent>)>;
 
     /// `ListLinks() → a(iso)`.
     fn list_links(&self) -> zbus::Result<Vec<(i32, String, OwnedObjectPath)>>;

@@ -52,7 +52,9 @@ pub fn contract(manager_xml: &str, link_xml: &str) -> Option<String> {
 /// broker end of the command channel is kept so requests wait rather than fail.
 struct Served {
     client: Connection,
-    _server: Connection,
+    server: Connection,
+    /// The Manager's event stream (keeping 4 events).
+    stream: super::stream::EventStream,
     _commands: command::CommandReceiver,
     _reloads: command::ReloadReceiver,
 }
@@ -70,7 +72,9 @@ async fn serve(snapshot: Snapshot) -> zbus::Result<Served> {
         commands,
         reload,
         authorizer: Arc::new(Fixed(false)),
+        stream: super::stream::EventStream::new(4),
     };
+    let stream = services.stream.clone();
     let server = Builder::unix_stream(a)
         .server(Guid::generate())
         .p2p()
@@ -93,7 +97,8 @@ async fn serve(snapshot: Snapshot) -> zbus::Result<Served> {
     let (server, client) = tokio::try_join!(server, client)?;
     Ok(Served {
         client,
-        _server: server,
+        server,
+        stream,
         _commands: commands_rx,
         _reloads: reloads_rx,
     })
@@ -466,7 +471,7 @@ async fn every_state_property_is_in_its_documented_set() -> zbus::Result<()> {
     // Link 1 is in the snapshot; link 2's object reads a snapshot without it.
     let gone = super::path::link_path(2);
     served
-        ._server
+        .server
         .object_server()
         .at(
             &gone,
@@ -501,5 +506,79 @@ async fn every_state_property_is_in_its_documented_set() -> zbus::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Two tasks sending at once: the signals reach the client numbered 1, 2, 3, … in order, the
+/// number last, and `EventsSince` replays the last four (the history's size here) or says it
+/// no longer reaches back (docs/dbus-api.md, "The event stream").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_numbers_signals_in_order_and_replays_them() -> zbus::Result<()> {
+    use super::stream::StreamEvent;
+    use futures_util::StreamExt;
+
+    let served = serve(Snapshot::default()).await?;
+    let mut signals = zbus::MessageStream::from(&served.client);
+    let senders: Vec<_> = (0..2)
+        .map(|task| {
+            let (server, stream) = (served.server.clone(), served.stream.clone());
+            tokio::spawn(async move {
+                let emitter = zbus::object_server::SignalEmitter::new(&server, MANAGER_PATH)?;
+                for i in 0..20 {
+                    let event = StreamEvent::AddressAdded(task, format!("192.0.2.{i}"), 24);
+                    stream.emit(&emitter, event).await?;
+                }
+                zbus::Result::Ok(())
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender
+            .await
+            .map_err(|e| zbus::Error::Failure(e.to_string()))??;
+    }
+    let mut numbers = Vec::new();
+    while numbers.len() < 40 {
+        let Some(message) = signals.next().await else {
+            break;
+        };
+        let message = message?;
+        if message.header().member().map(|m| m.as_str()) == Some("AddressAdded") {
+            let (_, _, _, sequence) = message.body().deserialize::<(i32, String, u8, u64)>()?;
+            numbers.push(sequence);
+        }
+    }
+    assert_eq!(numbers, (1..=40).collect::<Vec<u64>>());
+
+    let call = |after: u64| {
+        let client = served.client.clone();
+        async move {
+            client
+                .call_method(
+                    None::<&str>,
+                    MANAGER_PATH,
+                    Some(MANAGER_INTERFACE),
+                    "EventsSince",
+                    &(after,),
+                )
+                .await?
+                .body()
+                .deserialize::<(
+                    String,
+                    bool,
+                    Vec<(u64, u64, String, Vec<zbus::OwnedVariant>)>,
+                )>()
+        }
+    };
+    let (id, complete, events) = call(36).await?;
+    assert_eq!(id, served.stream.id());
+    assert!(complete);
+    let held: Vec<u64> = events.iter().map(|e| e.0).collect();
+    assert_eq!(held, [37, 38, 39, 40]);
+    assert_eq!(events[0].2, "AddressAdded");
+    assert_eq!(events[0].3.len(), 3, "the arguments without the sequence");
+    let (_, complete, events) = call(35).await?;
+    assert!(!complete, "event 36 is no longer held");
+    assert_eq!(events.len(), 4);
     Ok(())
 }

@@ -14,9 +14,11 @@ use crate::model::{IfIndex, Snapshot, StateProperty};
 
 use super::authz::Authorizer;
 use super::error::{quoted, ApiError};
+use super::history::Recorded;
 use super::hook_record::{FailureEntry, SharedRecord};
 use super::names::{ACTION_RECONCILE_ROUTING, ACTION_RELOAD, ACTION_RUN_HOOKS};
 use super::path::link_path;
+use super::stream::EventStream;
 
 /// What the manager needs besides the snapshot.
 pub struct Services {
@@ -26,6 +28,8 @@ pub struct Services {
     pub reload: ReloadSender,
     /// Who may call the privileged methods.
     pub authorizer: Arc<dyn Authorizer>,
+    /// The numbered event stream the Manager's signals go out on (`EventsSince`).
+    pub stream: EventStream,
 }
 
 /// The manager object.
@@ -179,6 +183,36 @@ impl Manager {
     #[zbus(property)]
     fn failed_hooks(&self) -> Vec<FailureEntry> {
         self.hooks.with(|record| record.failures())
+    }
+
+    /// This run's event stream: different every time the daemon starts, so that a subscriber
+    /// does not take the numbers of a new run for those of the one it followed.
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn stream_id(&self) -> String {
+        self.services.stream.id().to_string()
+    }
+
+    /// The last event sequence number handed out (0 before the first event). Read on demand:
+    /// every event carries its number, so a change signal would only double them.
+    #[zbus(property(emits_changed_signal = "false"))]
+    async fn event_sequence(&self) -> u64 {
+        self.services.stream.last().await
+    }
+
+    /// The events after sequence number `after` from the bounded history (`EventHistory`):
+    /// the stream's identity (as `StreamId`), whether the events are all there were after
+    /// `after` (false when the history no longer reaches back that far, or `after` was never
+    /// handed out in this run: then re-read the state), and the events, oldest first, each
+    /// as (sequence, time sent in microseconds since the Unix epoch, signal name, the
+    /// signal's arguments without the sequence).
+    #[zbus(out_args("stream_id", "complete", "events"))]
+    async fn events_since(&self, after: u64) -> (String, bool, Vec<Arc<Recorded>>) {
+        let since = self.services.stream.since(after).await;
+        (
+            self.services.stream.id().to_string(),
+            since.complete,
+            since.events,
+        )
     }
 
     /// Every link the daemon knows: interface index, name and object path.
@@ -377,43 +411,52 @@ impl Manager {
             .map_err(|err| ApiError::Failed(format!("cannot encode the routing status: {err}")))
     }
 
-    /// An address was added to a link: ifindex, address in text form, prefix length.
+    /// An address was added to a link: ifindex, address in text form, prefix length, and the
+    /// event's sequence number.
     #[zbus(signal)]
     pub async fn address_added(
         emitter: &SignalEmitter<'_>,
         index: i32,
         address: &str,
         prefix_len: u8,
+        sequence: u64,
     ) -> zbus::Result<()>;
 
-    /// An address was removed from a link: ifindex, address in text form, prefix length.
+    /// An address was removed from a link: ifindex, address in text form, prefix length, and
+    /// the event's sequence number.
     #[zbus(signal)]
     pub async fn address_removed(
         emitter: &SignalEmitter<'_>,
         index: i32,
         address: &str,
         prefix_len: u8,
+        sequence: u64,
     ) -> zbus::Result<()>;
 
     /// A link's routes changed and have settled: once per burst, when `routes-modified.d`
-    /// would run. The ifindex.
+    /// would run. The ifindex and the event's sequence number.
     #[zbus(signal)]
-    pub async fn routes_modified(emitter: &SignalEmitter<'_>, index: i32) -> zbus::Result<()>;
+    pub async fn routes_modified(
+        emitter: &SignalEmitter<'_>,
+        index: i32,
+        sequence: u64,
+    ) -> zbus::Result<()>;
 
-    /// A link appeared: interface index, name, object path.
+    /// A link appeared: interface index, name, object path, and the event's sequence number.
     #[zbus(signal)]
     pub async fn link_added(
         emitter: &SignalEmitter<'_>,
         index: i32,
         name: &str,
         path: ObjectPath<'_>,
+        sequence: u64,
     ) -> zbus::Result<()>;
 
     /// The hooks of one event ran: event (directory stem), ifindex (0 for `manager`), per
     /// script its path, exit status (128+N: killed by signal N, 124: timed out, 127: could
     /// not start) and an error text (empty on success), and how many earlier requests of the
     /// link were coalesced into this run because its backlog was full (0 normally; see
-    /// `HookBacklog`).
+    /// `HookBacklog`), and the event's sequence number.
     #[zbus(signal)]
     pub async fn hooks_completed(
         emitter: &SignalEmitter<'_>,
@@ -421,24 +464,39 @@ impl Manager {
         index: i32,
         results: &[(String, u32, String)],
         coalesced: u32,
+        sequence: u64,
     ) -> zbus::Result<()>;
 
     /// A link's dhclient lease changed in content, appeared or went away: ifindex, name and
-    /// the lease key by key (empty when it went away).
+    /// the lease key by key (empty when it went away), and the event's sequence number.
     #[zbus(signal)]
     pub async fn lease_changed(
         emitter: &SignalEmitter<'_>,
         index: i32,
         name: &str,
         lease: std::collections::HashMap<String, String>,
+        sequence: u64,
     ) -> zbus::Result<()>;
 
-    /// A link disappeared: interface index, its last name, the object path it had.
+    /// A link's properties changed: ifindex and the changed properties with their new values,
+    /// exactly as the link object's `PropertiesChanged` carries them, so that state changes
+    /// are numbered in the event stream too; and the event's sequence number.
+    #[zbus(signal)]
+    pub async fn link_properties_changed(
+        emitter: &SignalEmitter<'_>,
+        index: i32,
+        changed: std::collections::HashMap<String, zbus::OwnedVariant>,
+        sequence: u64,
+    ) -> zbus::Result<()>;
+
+    /// A link disappeared: interface index, its last name, the object path it had, and the
+    /// event's sequence number.
     #[zbus(signal)]
     pub async fn link_removed(
         emitter: &SignalEmitter<'_>,
         index: i32,
         name: &str,
         path: ObjectPath<'_>,
+        sequence: u64,
     ) -> zbus::Result<()>;
 }

@@ -7,6 +7,7 @@ pub mod client;
 #[cfg(test)]
 mod contract;
 pub mod error;
+pub mod history;
 pub mod hook_record;
 pub mod link;
 pub mod manager;
@@ -15,6 +16,7 @@ pub mod objects;
 pub mod path;
 pub mod publish;
 pub mod read_only;
+pub mod stream;
 
 use std::sync::Arc;
 

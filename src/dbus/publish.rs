@@ -2,8 +2,10 @@
 //! `AddressAdded`/`AddressRemoved`, `RoutesModified`) come from the broker's change stream
 //! ([`Notice`]), one per change and in order, together with the link objects they announce;
 //! property state (`PropertiesChanged`) comes from comparing each new snapshot with the last
-//! one published, so a burst may coalesce into its final state. Only this task adds or
-//! removes objects.
+//! one published, so a burst may coalesce into its final state. Every Manager signal goes out
+//! numbered through the event stream ([`EventStream`]), and each link's `PropertiesChanged`
+//! is followed by the Manager's `LinkPropertiesChanged` with the same change, so that state
+//! changes are in the stream too. Only this task adds or removes objects.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -15,17 +17,18 @@ use tracing::{debug, warn};
 use zbus::fdo::Properties;
 use zbus::names::InterfaceName;
 use zbus::object_server::SignalEmitter;
-use zbus::{Connection, Variant};
+use zbus::{Connection, OwnedVariant, Variant};
 
 use crate::broker::command::Notice;
 use crate::model::{IfIndex, LinkView, Snapshot, StateProperty, States};
 
 use super::hook_record::{now_us, SharedRecord};
 use super::link::{addresses_of, dns_of, domains_of, lease_of, state_of, Link};
-use super::manager::{wire_index, Manager};
+use super::manager::wire_index;
 use super::names::{LINK_INTERFACE, MANAGER_INTERFACE, MANAGER_PATH};
 use super::path::link_path;
 use super::read_only::ReadOnly;
+use super::stream::{EventStream, StreamEvent};
 
 /// Publishes every notice and snapshot until `cancel` fires or the broker goes away. The link
 /// objects it creates read their hook results from `hooks`.
@@ -34,6 +37,7 @@ pub async fn run(
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     mut notices: mpsc::UnboundedReceiver<Notice>,
     hooks: SharedRecord,
+    stream: EventStream,
     cancel: CancellationToken,
 ) {
     let manager = match SignalEmitter::new(&conn, MANAGER_PATH) {
@@ -54,13 +58,22 @@ pub async fn run(
         for _ in 0..notices.len() {
             match notices.try_recv() {
                 Ok(notice) => {
-                    announce(&conn, &manager, &snapshots, &hooks, &mut objects, notice).await;
+                    announce(
+                        &conn,
+                        &manager,
+                        &stream,
+                        &snapshots,
+                        &hooks,
+                        &mut objects,
+                        notice,
+                    )
+                    .await;
                 }
                 Err(_) => break,
             }
         }
         if !Arc::ptr_eq(&current, &published) {
-            sync(&conn, &objects, &published, &current).await;
+            sync(&conn, &stream, &objects, &published, &current).await;
             published = current;
         }
         tokio::select! {
@@ -68,7 +81,7 @@ pub async fn run(
             changed = snapshots.changed() => if changed.is_err() { break },
             notice = notices.recv() => match notice {
                 Some(notice) => {
-                    announce(&conn, &manager, &snapshots, &hooks, &mut objects, notice).await;
+                    announce(&conn, &manager, &stream, &snapshots, &hooks, &mut objects, notice).await;
                 }
                 None => break,
             },
@@ -82,6 +95,7 @@ pub async fn run(
 async fn announce(
     conn: &Connection,
     manager: &SignalEmitter<'_>,
+    stream: &EventStream,
     snapshots: &watch::Receiver<Arc<Snapshot>>,
     hooks: &SharedRecord,
     objects: &mut HashSet<IfIndex>,
@@ -97,7 +111,8 @@ async fn announce(
             } else {
                 objects.insert(index);
             }
-            let sent = Manager::link_added(manager, wire_index(index), &name, path.as_ref()).await;
+            let event = StreamEvent::LinkAdded(wire_index(index), name, path);
+            let sent = stream.emit(manager, event).await;
             log_failed_signal(sent, "LinkAdded");
         }
         Notice::LinkRemoved(index, name) => {
@@ -107,39 +122,44 @@ async fn announce(
                     warn!(ifindex = index, error = %err, "bus: failed to remove the object of link {index}: {err}");
                 }
             }
-            let sent =
-                Manager::link_removed(manager, wire_index(index), &name, path.as_ref()).await;
+            let event = StreamEvent::LinkRemoved(wire_index(index), name, path);
+            let sent = stream.emit(manager, event).await;
             log_failed_signal(sent, "LinkRemoved");
         }
         Notice::AddressAdded(index, address) => {
-            let sent = Manager::address_added(
-                manager,
+            let event = StreamEvent::AddressAdded(
                 wire_index(index),
-                &address.ip.to_string(),
+                address.ip.to_string(),
                 address.prefix_len,
-            )
-            .await;
+            );
+            let sent = stream.emit(manager, event).await;
             log_failed_signal(sent, "AddressAdded");
         }
         Notice::AddressRemoved(index, address) => {
-            let sent = Manager::address_removed(
-                manager,
+            let event = StreamEvent::AddressRemoved(
                 wire_index(index),
-                &address.ip.to_string(),
+                address.ip.to_string(),
                 address.prefix_len,
-            )
-            .await;
+            );
+            let sent = stream.emit(manager, event).await;
             log_failed_signal(sent, "AddressRemoved");
         }
         Notice::RoutesModified(index) => {
-            let sent = Manager::routes_modified(manager, wire_index(index)).await;
+            let event = StreamEvent::RoutesModified(wire_index(index));
+            let sent = stream.emit(manager, event).await;
             log_failed_signal(sent, "RoutesModified");
         }
     }
 }
 
 /// `PropertiesChanged` for what differs between two snapshots, on the objects that exist.
-async fn sync(conn: &Connection, objects: &HashSet<IfIndex>, old: &Snapshot, new: &Snapshot) {
+async fn sync(
+    conn: &Connection,
+    stream: &EventStream,
+    objects: &HashSet<IfIndex>,
+    old: &Snapshot,
+    new: &Snapshot,
+) {
     if old.manager != new.manager {
         emit_manager_changes(conn, &old.manager, &new.manager).await;
     }
@@ -158,7 +178,7 @@ async fn sync(conn: &Connection, objects: &HashSet<IfIndex>, old: &Snapshot, new
         if Arc::ptr_eq(before, view) || !objects.contains(index) {
             continue;
         }
-        emit_property_changes(conn, &link_path(*index), before, view).await;
+        emit_property_changes(conn, stream, &link_path(*index), before, view).await;
     }
 }
 
@@ -171,6 +191,7 @@ async fn sync(conn: &Connection, objects: &HashSet<IfIndex>, old: &Snapshot, new
 /// gives each object at most one signal, with every property it changed.
 async fn emit_property_changes(
     conn: &Connection,
+    stream: &EventStream,
     path: &zbus::OwnedObjectPath,
     before: &LinkView,
     after: &LinkView,
@@ -209,7 +230,11 @@ async fn emit_property_changes(
     if before.addresses != after.addresses {
         changed.insert("Addresses", Variant::from(addresses_of(after)));
     }
-    properties_changed(conn, path, LINK_INTERFACE, changed).await;
+    if !changed.is_empty() {
+        let numbered = owned_changes(&changed);
+        properties_changed(conn, path, LINK_INTERFACE, changed).await;
+        link_properties_changed(conn, stream, wire_index(after.attrs.index), numbered).await;
+    }
     if lease_changed {
         // Renewals that only move the lease's times are not news to subscribers.
         let same_content = match (&before.lease, &after.lease) {
@@ -220,13 +245,12 @@ async fn emit_property_changes(
         if !same_content {
             let manager = SignalEmitter::new(conn, MANAGER_PATH);
             if let Ok(manager) = manager {
-                let sent = Manager::lease_changed(
-                    &manager,
+                let event = StreamEvent::LeaseChanged(
                     wire_index(after.attrs.index),
-                    &after.attrs.name,
+                    after.attrs.name.clone(),
                     lease_of(after),
-                )
-                .await;
+                );
+                let sent = stream.emit(&manager, event).await;
                 log_failed_signal(sent, "LeaseChanged");
             }
         }
@@ -293,6 +317,7 @@ async fn properties_changed(
 /// failed, the manager's `FailedHooks`. Runs until the runner stops.
 pub async fn hook_results(
     conn: Connection,
+    stream: EventStream,
     mut results: tokio::sync::mpsc::UnboundedReceiver<crate::broker::command::BatchResult>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     hooks: SharedRecord,
@@ -306,21 +331,16 @@ pub async fn hook_results(
         }
     };
     while let Some(batch) = results.recv().await {
-        record(&conn, &snapshots, &hooks, &batch).await;
+        record(&conn, &stream, &snapshots, &hooks, &batch).await;
         let scripts: Vec<(String, u32, String)> = batch
             .results
             .into_iter()
             .map(|r| (r.script, r.status, r.error))
             .collect();
         let index = batch.ifindex.map(wire_index).unwrap_or(0);
-        let sent = Manager::hooks_completed(
-            &emitter,
-            batch.event.as_str(),
-            index,
-            &scripts,
-            batch.coalesced,
-        )
-        .await;
+        let event =
+            StreamEvent::HooksCompleted(batch.event.to_string(), index, scripts, batch.coalesced);
+        let sent = stream.emit(&emitter, event).await;
         log_failed_signal(sent, "HooksCompleted");
     }
 }
@@ -329,6 +349,7 @@ pub async fn hook_results(
 /// the snapshot has no object to show it: its entry is not kept (nor any other gone link's).
 async fn record(
     conn: &Connection,
+    stream: &EventStream,
     snapshots: &watch::Receiver<Arc<Snapshot>>,
     hooks: &SharedRecord,
     batch: &crate::broker::command::BatchResult,
@@ -351,7 +372,9 @@ async fn record(
     if let (Some(index), Some(runs), true) = (batch.ifindex, runs, recorded.link) {
         if name.is_some() {
             let changed = HashMap::from([("HookResults", Variant::from(runs))]);
+            let numbered = owned_changes(&changed);
             properties_changed(conn, &link_path(index), LINK_INTERFACE, changed).await;
+            link_properties_changed(conn, stream, wire_index(index), numbered).await;
         }
     }
     if recorded.failures {
@@ -359,6 +382,40 @@ async fn record(
         let path = zbus::OwnedObjectPath::try_from(MANAGER_PATH).unwrap_or_default();
         properties_changed(conn, &path, MANAGER_INTERFACE, changed).await;
     }
+}
+
+/// The Manager's `LinkPropertiesChanged` for what a link's `PropertiesChanged` just carried:
+/// the same change, numbered in the event stream (docs/dbus-api.md, "The event stream").
+async fn link_properties_changed(
+    conn: &Connection,
+    stream: &EventStream,
+    index: i32,
+    changed: HashMap<String, OwnedVariant>,
+) {
+    match SignalEmitter::new(conn, MANAGER_PATH) {
+        Ok(manager) => {
+            let event = StreamEvent::LinkPropertiesChanged(index, changed);
+            log_failed_signal(stream.emit(&manager, event).await, "LinkPropertiesChanged");
+        }
+        Err(err) => warn!(error = %err, "bus: cannot address the manager object: {err}"),
+    }
+}
+
+/// The changed properties as the event stream keeps them.
+fn owned_changes(changed: &HashMap<&str, Variant<'_>>) -> HashMap<String, OwnedVariant> {
+    let mut owned = HashMap::with_capacity(changed.len());
+    for (property, value) in changed {
+        match value.try_to_owned() {
+            Ok(value) => {
+                owned.insert((*property).to_string(), value);
+            }
+            // Only a file descriptor cannot be copied, and no link property is one.
+            Err(err) => {
+                warn!(property = *property, error = %err, "bus: {property} left out of LinkPropertiesChanged: {err}")
+            }
+        }
+    }
+    owned
 }
 
 fn log_failed_signal(result: zbus::Result<()>, what: &str) {

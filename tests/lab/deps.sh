@@ -26,7 +26,7 @@ PACKAGES=(
     polkitd             # polkitd, pkcheck
     dnsmasq-base        # DHCP + DNS server in the peer namespace
     isc-dhcp-client     # dhclient + dhclient-script on labdh0
-    python3 python3-dbus python3-gi   # the lab's stand-in bus services (selftest, org.netlab.*)
+    python3 python3-dbus python3-gi   # the lab's stand-in bus services (selftest, org.netlab.*), examples/follow-links.py
     # fetching systemd-resolved without installing it (apt-get download + dpkg -x)
     apt dpkg
     # the build

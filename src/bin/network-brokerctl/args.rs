@@ -37,7 +37,13 @@ pub enum Command {
     },
     /// Live events with time and link name: links, addresses, routes, leases, hooks and
     /// property changes.
-    Monitor,
+    Monitor {
+        /// First print the events after event number N from the daemon's history (the
+        /// `Sequence` of `--json`), then follow live, each event once. Warns when the history
+        /// no longer reaches back that far.
+        #[arg(long, value_name = "N")]
+        since: Option<u64>,
+    },
     /// Re-read the configuration (polkit: org.freedesktop.NetworkBroker1.reload).
     Reload,
     /// Every hook that would run, per event, in run order.

@@ -139,7 +139,7 @@ async fn run(args: Args) -> Result<u8, Failure> {
             let value = hook_results::with_link_runs(value, &conn).await?;
             out.show(&value, true, || views::link(&value, now, out.style))?;
         }
-        Command::Monitor => monitor::run(&conn, &manager, out.json).await?,
+        Command::Monitor { since } => monitor::run(&conn, &manager, out.json, since).await?,
         Command::Reload => return reload(&manager).await,
         Command::Hooks => {
             let list = manager

@@ -1,17 +1,21 @@
 //! `monitor`: the daemon's signals as they come, one line each with the time (UTC) and the
 //! link's name (`12:01:03.123 eth1 OperationalState: routable`; `-` for the Manager), or one
-//! JSON object per line with the signal's arguments as real JSON values.
+//! JSON object per line with the signal's arguments as real JSON values and the event's
+//! sequence number. With `--since N`, first the events after N from the daemon's history,
+//! then the live ones, each once: subscribed before the history is fetched, and the live
+//! events the history already held are skipped by their number (docs/dbus-api.md, "The
+//! event stream").
 
 use std::collections::HashMap;
 
 use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 use zbus::message::Type as MessageType;
-use zbus::{Connection, MatchRule, MessageStream, OwnedObjectPath, OwnedVariant};
+use zbus::{Connection, MatchRule, MessageStream, OwnedVariant, Structure};
 
-use network_broker::dbus::client::ManagerProxy;
-use network_broker::dbus::names::BUS_NAME;
-use network_broker::ifindex_path::unescape_index;
+use network_broker::dbus::client::{HistoryEvent, ManagerProxy};
+use network_broker::dbus::names::{BUS_NAME, LINK_INTERFACE, MANAGER_PATH};
+use network_broker::dbus::path::link_path;
 
 use crate::clock;
 use crate::failure::Failure;
@@ -27,12 +31,21 @@ pub struct Event {
     pub path: String,
     pub index: Option<i32>,
     pub name: Option<String>,
+    /// The event's number in the daemon's stream; `None` for the Manager's own
+    /// `PropertiesChanged`, which is state, not an event of the stream.
+    pub sequence: Option<u64>,
     /// The signal's arguments by name (the client's JSON keys).
     pub fields: Map<String, Value>,
 }
 
-/// Follows the daemon's signals until interrupted or standard output closes.
-pub async fn run(conn: &Connection, manager: &ManagerProxy<'_>, mode: Mode) -> Result<(), Failure> {
+/// Follows the daemon's signals until interrupted or standard output closes; with `since`,
+/// prints the history after that number first.
+pub async fn run(
+    conn: &Connection,
+    manager: &ManagerProxy<'_>,
+    mode: Mode,
+    since: Option<u64>,
+) -> Result<(), Failure> {
     let rule = MatchRule::builder()
         .msg_type(MessageType::Signal)
         .sender(BUS_NAME)
@@ -49,6 +62,27 @@ pub async fn run(conn: &Connection, manager: &ManagerProxy<'_>, mode: Mode) -> R
         .into_iter()
         .map(|(index, name, _)| (index, name))
         .collect();
+    // The live events up to this number were in the history (or before `since`).
+    let mut seen = 0;
+    if let Some(after) = since {
+        let (stream_id, complete, events) = manager
+            .events_since(after)
+            .await
+            .map_err(|e| Failure::bus("EventsSince", e))?;
+        seen = resume_point(after, complete, &events);
+        if !complete {
+            crate::output::error_line(&format!(
+                "the daemon's event history (stream {stream_id}) no longer reaches back to \
+                 event {after}: events before the first shown are missing; re-read the state"
+            ));
+        }
+        for (sequence, time_us, signal, args) in &events {
+            let args: Vec<Value> = args.iter().map(|a| to_json(a)).collect();
+            if let Some(event) = decode_event(signal, &args, *sequence, *time_us) {
+                show(&mut names, event, mode)?;
+            }
+        }
+    }
     if mode == Mode::Off && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         crate::output::error_line(&format!("monitoring {BUS_NAME}; ^C to stop"));
     }
@@ -57,19 +91,40 @@ pub async fn run(conn: &Connection, manager: &ManagerProxy<'_>, mode: Mode) -> R
         let header = message.header();
         let member = header.member().map(|m| m.to_string()).unwrap_or_default();
         let path = header.path().map(|p| p.to_string()).unwrap_or_default();
-        let Some(mut event) = decode(&member, &path, &message, clock::now_us()) else {
+        let Some(event) = decode(&member, &path, &message, clock::now_us()) else {
             continue;
         };
-        learn_names(&mut names, &mut event);
-        let text = match mode {
-            Mode::Off => text_lines(&event),
-            _ => json::render(&event_json(&event), mode),
-        };
-        write_stdout(&text)?;
-        if event.signal == "LinkRemoved" {
-            if let Some(index) = event.index {
-                names.remove(&index);
-            }
+        if event.sequence.is_some_and(|n| n <= seen) {
+            continue;
+        }
+        show(&mut names, event, mode)?;
+    }
+    Ok(())
+}
+
+/// The last number the history reply accounts for: live events up to it are not shown again.
+/// A complete reply covers everything up to `after` and what it returned; an incomplete one
+/// only what it returned (`after` may be from another run, whose numbers mean nothing here).
+fn resume_point(after: u64, complete: bool, events: &[HistoryEvent]) -> u64 {
+    let returned = events.last().map_or(0, |(sequence, ..)| *sequence);
+    if complete {
+        returned.max(after)
+    } else {
+        returned
+    }
+}
+
+/// Prints one event, with the link's name as far as the monitor knows it.
+fn show(names: &mut HashMap<i32, String>, mut event: Event, mode: Mode) -> Result<(), Failure> {
+    learn_names(names, &mut event);
+    let text = match mode {
+        Mode::Off => text_lines(&event),
+        _ => json::render(&event_json(&event), mode),
+    };
+    write_stdout(&text)?;
+    if event.signal == "LinkRemoved" {
+        if let Some(index) = event.index {
+            names.remove(&index);
         }
     }
     Ok(())
@@ -89,77 +144,105 @@ fn learn_names(names: &mut HashMap<i32, String>, event: &mut Event) {
     }
 }
 
-/// The link's index from its object path, `None` for the Manager.
-fn path_index(path: &str) -> Option<i32> {
-    let element = path.strip_prefix("/org/freedesktop/NetworkBroker1/link/")?;
-    i32::try_from(unescape_index(element)?).ok()
-}
-
+/// A signal from the bus. The Manager's carry their number last; a link object's
+/// `PropertiesChanged` is left out, because the Manager's `LinkPropertiesChanged` carries the
+/// same change with its number (shown as that link's `PropertiesChanged`).
 fn decode(member: &str, path: &str, message: &zbus::Message, time_us: u64) -> Option<Event> {
     let body = message.body();
+    if member == "PropertiesChanged" {
+        if path != MANAGER_PATH {
+            return None;
+        }
+        let (iface, changed, invalidated) = body
+            .deserialize::<(String, HashMap<String, OwnedVariant>, Vec<String>)>()
+            .ok()?;
+        let changed: Map<String, Value> = changed
+            .iter()
+            .map(|(k, v)| (k.clone(), to_json(v)))
+            .collect();
+        let mut fields = Map::new();
+        fields.insert("Interface".into(), json!(iface));
+        fields.insert("Changed".into(), Value::Object(changed));
+        fields.insert("Invalidated".into(), json!(invalidated));
+        return Some(Event {
+            time_us,
+            signal: member.to_string(),
+            path: path.to_string(),
+            index: None,
+            name: None,
+            sequence: None,
+            fields,
+        });
+    }
+    let body: Structure<'_> = body.deserialize().ok()?;
+    let mut args: Vec<Value> = body.fields().iter().map(to_json).collect();
+    let sequence = args.pop()?.as_u64()?;
+    decode_event(member, &args, sequence, time_us)
+}
+
+/// A Manager event from its arguments (as JSON, the sequence left out), live or from the
+/// history.
+fn decode_event(signal: &str, args: &[Value], sequence: u64, time_us: u64) -> Option<Event> {
     let mut fields = Map::new();
-    let mut index = path_index(path);
+    let mut path = MANAGER_PATH.to_string();
     let mut name = None;
-    match member {
+    let index = match signal {
         "LinkAdded" | "LinkRemoved" => {
-            let (i, n, p) = body.deserialize::<(i32, String, OwnedObjectPath)>().ok()?;
-            index = Some(i);
-            name = Some(n);
-            fields.insert("ObjectPath".into(), json!(p.as_str()));
+            name = Some(args.get(1)?.as_str()?.to_string());
+            fields.insert("ObjectPath".into(), args.get(2)?.clone());
+            args.first()?.as_i64()
         }
         "AddressAdded" | "AddressRemoved" => {
-            let (i, address, len) = body.deserialize::<(i32, String, u8)>().ok()?;
-            index = Some(i);
-            fields.insert("IP".into(), json!(address));
-            fields.insert("PrefixLength".into(), json!(len));
+            fields.insert("IP".into(), args.get(1)?.clone());
+            fields.insert("PrefixLength".into(), args.get(2)?.clone());
+            args.first()?.as_i64()
         }
-        "RoutesModified" => {
-            let (i,) = body.deserialize::<(i32,)>().ok()?;
-            index = Some(i);
-        }
+        "RoutesModified" => args.first()?.as_i64(),
         "LeaseChanged" => {
-            let (i, n, lease) = body
-                .deserialize::<(i32, String, HashMap<String, String>)>()
-                .ok()?;
-            index = Some(i);
-            name = Some(n);
-            let lease: std::collections::BTreeMap<_, _> = lease.into_iter().collect();
-            fields.insert("Lease".into(), json!(lease));
+            name = Some(args.get(1)?.as_str()?.to_string());
+            fields.insert("Lease".into(), args.get(2)?.clone());
+            args.first()?.as_i64()
         }
         "HooksCompleted" => {
-            let (event, i, results, coalesced) = body
-                .deserialize::<(String, i32, Vec<(String, u32, String)>, u32)>()
-                .ok()?;
-            index = Some(i);
-            fields.insert("Event".into(), json!(event));
-            let results: Vec<Value> = results
+            fields.insert("Event".into(), args.first()?.clone());
+            let results: Vec<Value> = args
+                .get(2)?
+                .as_array()?
                 .iter()
-                .map(|(s, st, e)| json!({"Script": s, "Status": st, "Error": e}))
+                .map(|r| json!({"Script": r[0], "Status": r[1], "Error": r[2]}))
                 .collect();
             fields.insert("Results".into(), Value::Array(results));
-            fields.insert("Coalesced".into(), json!(coalesced));
+            fields.insert("Coalesced".into(), args.get(3)?.clone());
+            args.get(1)?.as_i64()
         }
-        "PropertiesChanged" => {
-            let (iface, changed, invalidated) = body
-                .deserialize::<(String, HashMap<String, OwnedVariant>, Vec<String>)>()
-                .ok()?;
-            let changed: std::collections::BTreeMap<String, Value> = changed
-                .iter()
-                .map(|(k, v)| (k.clone(), to_json(v)))
-                .collect();
-            fields.insert("Interface".into(), json!(iface));
-            fields.insert("Changed".into(), json!(changed));
-            fields.insert("Invalidated".into(), json!(invalidated));
+        "LinkPropertiesChanged" => {
+            let index = args.first()?.as_i64()?;
+            path = link_path(u32::try_from(index).ok()?).to_string();
+            fields.insert("Interface".into(), json!(LINK_INTERFACE));
+            fields.insert("Changed".into(), args.get(1)?.clone());
+            fields.insert("Invalidated".into(), json!([]));
+            return Some(Event {
+                time_us,
+                signal: "PropertiesChanged".to_string(),
+                path,
+                index: i32::try_from(index).ok(),
+                name: None,
+                sequence: Some(sequence),
+                fields,
+            });
         }
         // ObjectManager's InterfacesAdded/Removed repeat LinkAdded/LinkRemoved.
         _ => return None,
-    }
+    };
     Some(Event {
         time_us,
-        signal: member.to_string(),
-        path: path.to_string(),
-        index: index.filter(|i| *i != 0),
+        signal: signal.to_string(),
+        path,
+        index: index
+            .and_then(|i| i32::try_from(i).ok())
+            .filter(|i| *i != 0),
         name,
+        sequence: Some(sequence),
         fields,
     })
 }
@@ -172,6 +255,7 @@ pub fn event_json(event: &Event) -> Value {
     out.insert("Path".into(), json!(event.path));
     out.insert("Index".into(), json!(event.index));
     out.insert("Name".into(), json!(event.name));
+    out.insert("Sequence".into(), json!(event.sequence));
     out.extend(event.fields.clone());
     Value::Object(out)
 }

@@ -9,6 +9,7 @@ fn event(signal: &str, index: Option<i32>, name: Option<&str>, fields: Value) ->
         path: "/org/freedesktop/NetworkBroker1/link/_33".into(),
         index,
         name: name.map(str::to_string),
+        sequence: Some(7),
         fields: fields.as_object().cloned().unwrap_or_default(),
     }
 }
@@ -89,9 +90,43 @@ fn signals_read_as_words() {
         text_lines(&e),
         "12:01:03.123 eth1 HooksCompleted: routable /etc/x/50-a exited 1 (exit status 1)\n"
     );
+}
+
+#[test]
+fn events_from_the_history_read_like_live_ones_with_their_number() {
+    let args = [json!(3), json!("192.0.2.10"), json!(24)];
+    let e = decode_event("AddressAdded", &args, 41, 1_796_299_263_123_000).expect("decoded");
+    assert_eq!(e.sequence, Some(41));
+    assert_eq!(e.index, Some(3));
+    assert_eq!(e.path, MANAGER_PATH);
+    assert_eq!(event_json(&e)["Sequence"], 41);
+    assert_eq!(event_json(&e)["IP"], "192.0.2.10");
+    let args = [json!(3), json!({"OperationalState": "routable"})];
+    let e =
+        decode_event("LinkPropertiesChanged", &args, 42, 1_796_299_263_123_000).expect("decoded");
+    assert_eq!(e.signal, "PropertiesChanged");
+    assert_eq!(e.path, "/org/freedesktop/NetworkBroker1/link/_33");
+    let mut names = HashMap::from([(3, "eth1".to_string())]);
+    let mut e = e;
+    learn_names(&mut names, &mut e);
     assert_eq!(
-        path_index("/org/freedesktop/NetworkBroker1/link/_312"),
-        Some(12)
+        text_lines(&e),
+        "12:01:03.123 eth1 OperationalState: routable\n"
     );
-    assert_eq!(path_index("/org/freedesktop/NetworkBroker1"), None);
+    assert_eq!(
+        decode_event("AddressAdded", &[json!(3)], 1, 0),
+        None,
+        "too few arguments"
+    );
+}
+
+#[test]
+fn live_events_the_history_reply_covered_are_skipped() {
+    let held = |n: u64| (n, 0, "RoutesModified".to_string(), Vec::new());
+    // Complete: everything up to the last returned, or up to N when nothing came after it.
+    assert_eq!(resume_point(5, true, &[held(6), held(7)]), 7);
+    assert_eq!(resume_point(5, true, &[]), 5);
+    // Incomplete: N may be another run's; only what was returned is covered.
+    assert_eq!(resume_point(900, false, &[held(3), held(4)]), 4);
+    assert_eq!(resume_point(900, false, &[]), 0);
 }
