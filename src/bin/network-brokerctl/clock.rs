@@ -38,11 +38,12 @@ pub fn date_time(secs: i64) -> String {
     )
 }
 
-/// `in 27min 3s` or `2h 1min ago`, from `now` to `then` (seconds).
+/// `in 27min 3s` or `2h 1min ago`, from `now` to `then` (seconds); the present is `0s ago`
+/// (a hook that ran this second has run).
 pub fn relative(then: i64, now: i64) -> String {
     let delta = then - now;
     let span = span(delta.unsigned_abs());
-    if delta >= 0 {
+    if delta > 0 {
         format!("in {span}")
     } else {
         format!("{span} ago")

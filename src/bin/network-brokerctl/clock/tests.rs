@@ -19,6 +19,6 @@ fn dates_are_civil_utc() {
 fn relative_times_name_their_direction() {
     assert_eq!(relative(1000 + 1623, 1000), "in 27min 3s");
     assert_eq!(relative(1000, 1000 + 7260), "2h 1min ago");
-    assert_eq!(relative(5, 5), "in 0s");
+    assert_eq!(relative(5, 5), "0s ago");
     assert_eq!(relative(3600, 0), "in 1h");
 }
