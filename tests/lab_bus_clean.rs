@@ -312,17 +312,11 @@ fn managed_objects_have_no_empty_node() {
         assert_eq!(names, vec![LINK_IFACE], "{path}");
     }
     // gdbus, another client's view of the same call
-    let out = lab.run(&[
-        "gdbus",
-        "call",
-        "--system",
-        "--dest",
-        BUS_NAME,
-        "--object-path",
+    let out = lab.gdbus_call(
         MANAGER_PATH,
-        "--method",
         "org.freedesktop.DBus.ObjectManager.GetManagedObjects",
-    ]);
+        &[],
+    );
     assert!(
         !out.contains(&format!("objectpath '{MANAGER_PATH}/link': {{}}")),
         "{out}"
@@ -401,20 +395,11 @@ fn setting_a_property_is_read_only() {
         } else {
             format!("<'{value}'>")
         };
-        let out = lab.output(&[
-            "gdbus",
-            "call",
-            "--system",
-            "--dest",
-            BUS_NAME,
-            "--object-path",
+        let out = lab.try_gdbus_call(
             path,
-            "--method",
             "org.freedesktop.DBus.Properties.Set",
-            iface,
-            prop,
-            &gvalue,
-        ]);
+            &[iface, prop, &gvalue],
+        );
         assert!(!out.success(), "gdbus Set {prop}: {}", out.describe());
         assert!(
             out.stderr
@@ -431,18 +416,7 @@ fn setting_a_property_is_read_only() {
 #[test]
 fn hook_results_are_state_after_a_hook_ran_and_failed() {
     let Some(lab) = Lab::require() else { return };
-    let hooks = [
-        Hook {
-            event: "nbtest",
-            name: "10-ok",
-            script: "#!/bin/sh\nexit 0\n",
-        },
-        Hook {
-            event: "nbtest",
-            name: "20-fail",
-            script: "#!/bin/sh\nexit 3\n",
-        },
-    ];
+    let hooks = OK_AND_FAILING_HOOKS;
     let _broker = Broker::start(&lab, YAML, &hooks);
     let lo = lab.ifindex("lo");
     let path = link_path(lo);

@@ -582,18 +582,7 @@ fn the_pages_show_states_addresses_lease_routes_and_dns() {
 #[test]
 fn the_pages_show_the_hooks_that_ran_and_the_ones_that_failed() {
     let Some(lab) = Lab::require() else { return };
-    let hooks = [
-        Hook {
-            event: "nbtest",
-            name: "10-ok",
-            script: "#!/bin/sh\nexit 0\n",
-        },
-        Hook {
-            event: "nbtest",
-            name: "20-fail",
-            script: "#!/bin/sh\nexit 3\n",
-        },
-    ];
+    let hooks = OK_AND_FAILING_HOOKS;
     let _broker = Broker::start(
         &lab,
         "System:\n  Generator: netlink\n  LogLevel: debug\n",

@@ -106,17 +106,7 @@ fn round(lab: &LabInfo, out: &Path, index: u32) -> Round {
     };
     let hook = read("env.json");
     let hook_stdin = read("stdin.json");
-    let printed = lab.run(&[
-        "gdbus",
-        "call",
-        "--system",
-        "--dest",
-        BUS_NAME,
-        "--object-path",
-        MANAGER_PATH,
-        "--method",
-        &format!("{MANAGER_IFACE}.Describe"),
-    ]);
+    let printed = lab.gdbus_call(MANAGER_PATH, &format!("{MANAGER_IFACE}.Describe"), &[]);
     let manager = parse("Manager.Describe", &gvariant_string(&printed));
     let manager_link = manager["Links"]
         .as_array()

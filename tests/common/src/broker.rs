@@ -14,6 +14,21 @@ use std::time::{Duration, Instant};
 /// Set in the daemon's environment by [`Broker`]; hooks must never see it (clean environment).
 pub const LEAK_CANARY: &str = "NB_LEAK_CANARY";
 
+/// Two hooks of the test event `nbtest`, one that succeeds (`10-ok`) and one that exits 3
+/// (`20-fail`): what the hook-results tests run through `RunHooks`.
+pub const OK_AND_FAILING_HOOKS: [Hook<'static>; 2] = [
+    Hook {
+        event: "nbtest",
+        name: "10-ok",
+        script: "#!/bin/sh\nexit 0\n",
+    },
+    Hook {
+        event: "nbtest",
+        name: "20-fail",
+        script: "#!/bin/sh\nexit 3\n",
+    },
+];
+
 /// A hook script to install: `DIR/<event>.d/<name>` with `script` as its contents.
 #[derive(Debug, Clone, Copy)]
 pub struct Hook<'a> {

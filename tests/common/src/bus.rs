@@ -63,6 +63,18 @@ impl LabInfo {
         self.busctl_json(&full)["data"].clone()
     }
 
+    /// Calls `method` (`INTERFACE.Member`) of the object at `path` with gdbus, a client the
+    /// project did not write, and returns what it prints (GVariant's text format).
+    pub fn gdbus_call(&self, path: &str, method: &str, args: &[&str]) -> String {
+        self.run(&gdbus_call_args(path, method, args))
+    }
+
+    /// [`LabInfo::gdbus_call`] that may fail: its status and both outputs, for a test of an
+    /// error reply.
+    pub fn try_gdbus_call(&self, path: &str, method: &str, args: &[&str]) -> crate::CmdOutput {
+        self.output(&gdbus_call_args(path, method, args))
+    }
+
     /// `ListLinks()` as (ifindex, name, object path).
     pub fn try_list_links(&self) -> Result<Vec<(u32, String, String)>, String> {
         let v =
@@ -179,4 +191,21 @@ pub fn diff_summary(got: &BTreeSet<(IpAddr, u8)>, want: &BTreeSet<(IpAddr, u8)>)
         }
     }
     s
+}
+
+/// gdbus's command line for a method call on the daemon.
+fn gdbus_call_args<'a>(path: &'a str, method: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut full = vec![
+        "gdbus",
+        "call",
+        "--system",
+        "--dest",
+        BUS_NAME,
+        "--object-path",
+        path,
+        "--method",
+        method,
+    ];
+    full.extend_from_slice(args);
+    full
 }
