@@ -9,7 +9,9 @@ pub mod link;
 pub mod link_name;
 pub mod networkd;
 pub mod route;
+pub mod route_set;
 pub mod rule;
+pub mod states;
 pub mod view;
 
 #[cfg(test)]
@@ -18,8 +20,10 @@ pub mod fixtures;
 pub use address::Address;
 pub use lease::Lease;
 pub use link::{KernelOperState, LinkAttrs};
-pub use networkd::{StateProperty, States};
+pub use networkd::StateProperty;
+pub use states::States;
 pub use route::{Route, RouteSlot};
+pub use route_set::RouteSet;
 pub use rule::Rule;
 pub use view::{LinkView, Snapshot};
 
