@@ -311,7 +311,13 @@ impl Model {
         let (attrs, addresses) = self.kernel.get(&index)?;
         let mut view = LinkView::new(attrs.clone());
         view.addresses = addresses.clone();
-        view.routes = self.routes.get(&index).into_iter().flatten().cloned().collect();
+        view.routes = self
+            .routes
+            .get(&index)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
         view.states = match self.networkd.get(&index) {
             Some(states) => states.clone(),
             None => derive(&view),

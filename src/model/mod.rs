@@ -21,10 +21,10 @@ pub use address::Address;
 pub use lease::Lease;
 pub use link::{KernelOperState, LinkAttrs};
 pub use networkd::StateProperty;
-pub use states::States;
 pub use route::{Route, RouteSlot};
 pub use route_set::RouteSet;
 pub use rule::Rule;
+pub use states::States;
 pub use view::{LinkView, Snapshot};
 
 /// A kernel interface index. The kernel uses a positive `int`; D-Bus carries it as `i`.

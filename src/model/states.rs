@@ -17,7 +17,7 @@ use super::StateProperty;
 static PROPERTIES: [StateProperty; StateProperty::ALL.len()] = StateProperty::ALL;
 
 /// The states of one link or of the manager: property → validated value, ordered by property.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct States([Option<&'static str>; StateProperty::ALL.len()]);
 
 impl States {
@@ -163,10 +163,7 @@ mod tests {
         let mut states = States::new();
         assert!(states.is_empty());
         assert_eq!(states.insert(StateProperty::Online, "online"), None);
-        assert_eq!(
-            states.insert(StateProperty::Operational, "carrier"),
-            None
-        );
+        assert_eq!(states.insert(StateProperty::Operational, "carrier"), None);
         assert_eq!(
             states.insert(StateProperty::Operational, "routable"),
             Some("carrier")
@@ -178,7 +175,7 @@ mod tests {
         assert_eq!(states.len(), 2);
         assert!(states.iter().eq(map.iter()));
         assert!(states.keys().eq(map.keys()));
-        assert!(states.into_iter().eq(map.clone()));
+        assert!(states.clone().into_iter().eq(map.clone()));
         assert_eq!(states.get(&StateProperty::Operational), Some(&"routable"));
         assert!(!states.contains_key(&StateProperty::Carrier));
         assert_eq!(
@@ -186,6 +183,9 @@ mod tests {
             serde_json::to_string(&map).unwrap()
         );
         assert_eq!(states.remove(&StateProperty::Online), Some("online"));
-        assert_eq!(states, States::from([(StateProperty::Operational, "routable")]));
+        assert_eq!(
+            states,
+            States::from([(StateProperty::Operational, "routable")])
+        );
     }
 }
