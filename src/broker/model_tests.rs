@@ -266,7 +266,7 @@ struct Model {
     only_eth0: bool,
     /// The kernel's links: attributes and addresses in the order they came.
     kernel: BTreeMap<IfIndex, (crate::model::LinkAttrs, Vec<Address>)>,
-    routes: BTreeMap<IfIndex, std::collections::BTreeSet<crate::model::Route>>,
+    routes: BTreeMap<IfIndex, crate::model::RouteSet>,
     /// Links whose routes changed since the broker's debounce last fired.
     routes_dirty: std::collections::BTreeSet<IfIndex>,
     networkd: BTreeMap<IfIndex, States>,
@@ -311,13 +311,7 @@ impl Model {
         let (attrs, addresses) = self.kernel.get(&index)?;
         let mut view = LinkView::new(attrs.clone());
         view.addresses = addresses.clone();
-        view.routes = self
-            .routes
-            .get(&index)
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect();
+        view.routes = self.routes.get(&index).cloned().unwrap_or_default();
         view.states = match self.networkd.get(&index) {
             Some(states) => states.clone(),
             None => derive(&view),

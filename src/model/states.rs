@@ -47,11 +47,11 @@ impl States {
     }
 
     /// The known states in property order.
-    pub fn iter(&self) -> impl Iterator<Item = (&StateProperty, &&'static str)> + '_ {
+    pub fn iter(&self) -> Iter<'_> {
         PROPERTIES
             .iter()
             .zip(&self.0)
-            .filter_map(|(property, value)| Some((property, value.as_ref()?)))
+            .filter_map(present as PresentFn<'_>)
     }
 
     /// The properties that have a value, in order.
@@ -75,6 +75,23 @@ impl States {
     }
 }
 
+/// The iterator of [`States::iter`]: (property, value) of each known state, in order.
+pub type Iter<'a> = std::iter::FilterMap<
+    std::iter::Zip<std::slice::Iter<'a, StateProperty>, std::slice::Iter<'a, Option<&'static str>>>,
+    PresentFn<'a>,
+>;
+
+type PresentFn<'a> = fn(
+    (&'a StateProperty, &'a Option<&'static str>),
+) -> Option<(&'a StateProperty, &'a &'static str)>;
+
+/// A slot's entry, if the slot holds a value.
+fn present<'a>(
+    (property, value): (&'a StateProperty, &'a Option<&'static str>),
+) -> Option<(&'a StateProperty, &'a &'static str)> {
+    Some((property, value.as_ref()?))
+}
+
 /// `property`'s slot: `StateProperty::ALL` lists the properties in discriminant order (the
 /// test below holds it to that).
 fn slot(property: StateProperty) -> usize {
@@ -85,6 +102,15 @@ impl Extend<(StateProperty, &'static str)> for States {
     fn extend<I: IntoIterator<Item = (StateProperty, &'static str)>>(&mut self, states: I) {
         for (property, value) in states {
             self.insert(property, value);
+        }
+    }
+}
+
+/// As the map's: states taken from another's `iter()`.
+impl<'a> Extend<(&'a StateProperty, &'a &'static str)> for States {
+    fn extend<I: IntoIterator<Item = (&'a StateProperty, &'a &'static str)>>(&mut self, states: I) {
+        for (property, value) in states {
+            self.insert(*property, value);
         }
     }
 }
@@ -100,6 +126,15 @@ impl FromIterator<(StateProperty, &'static str)> for States {
 impl<const N: usize> From<[(StateProperty, &'static str); N]> for States {
     fn from(states: [(StateProperty, &'static str); N]) -> Self {
         states.into_iter().collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a States {
+    type Item = (&'a StateProperty, &'a &'static str);
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
     }
 }
 
@@ -182,6 +217,11 @@ mod tests {
             serde_json::to_string(&states).unwrap(),
             serde_json::to_string(&map).unwrap()
         );
+        let mut over = States::from([(StateProperty::Carrier, "no-carrier")]);
+        over.extend(&states);
+        assert_eq!(over.len(), 3, "{over:?}");
+        assert_eq!(over.get(&StateProperty::Carrier), Some(&"no-carrier"));
+        assert!((&states).into_iter().eq(states.iter()));
         assert_eq!(states.remove(&StateProperty::Online), Some("online"));
         assert_eq!(
             states,
