@@ -28,6 +28,7 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use network_broker::event::{Event, NetworkdEvent};
 use network_broker::model::StateProperty as P;
+use network_broker::model::States;
 use network_broker::source::networkd::{self, wire::PropertyList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -414,7 +415,7 @@ async fn follows_the_owner_of_the_name_and_nobody_else() {
     };
     assert_eq!(
         manager,
-        BTreeMap::from([
+        States::from([
             (P::Operational, "routable"),
             (P::Carrier, "carrier"),
             (P::Address, "routable"),
@@ -430,7 +431,7 @@ async fn follows_the_owner_of_the_name_and_nobody_else() {
     assert_eq!(links[&1][&P::Administrative], "unmanaged");
     assert_eq!(
         links[&3],
-        BTreeMap::from([
+        States::from([
             (P::Carrier, "no-carrier"),
             (P::Address, "off"),
             (P::Ipv4Address, "off"),

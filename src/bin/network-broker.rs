@@ -14,6 +14,12 @@ use network_broker::error_chain::ErrorChain;
 use network_broker::hooks::{Executor, Launch, VENDOR_HOOK_DIR};
 use network_broker::logging;
 
+/// Threads for blocking work (file reads, hook discovery, saving the runtime state). Each is a
+/// short local file operation; tokio's default of 512 let a burst of 4,096 links start 70
+/// threads, each with its stack and a malloc arena, for no gain on a machine with a few CPUs
+/// (docs/benchmarks.md, "Memory, 2026-12-03"). More work waits in the pool's queue.
+const MAX_BLOCKING_THREADS: usize = 4;
+
 /// How long, once the daemon has stopped, blocking work still running (a file read) may
 /// delay the exit.
 const BLOCKING_SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(500);
@@ -72,6 +78,7 @@ fn main() -> ExitCode {
     // Blocking work (file reads, hook discovery) still goes to tokio's blocking pool.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()
     {
         Ok(runtime) => runtime,

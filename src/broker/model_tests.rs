@@ -266,7 +266,7 @@ struct Model {
     only_eth0: bool,
     /// The kernel's links: attributes and addresses in the order they came.
     kernel: BTreeMap<IfIndex, (crate::model::LinkAttrs, Vec<Address>)>,
-    routes: BTreeMap<IfIndex, std::collections::BTreeSet<crate::model::Route>>,
+    routes: BTreeMap<IfIndex, crate::model::RouteSet>,
     /// Links whose routes changed since the broker's debounce last fired.
     routes_dirty: std::collections::BTreeSet<IfIndex>,
     networkd: BTreeMap<IfIndex, States>,

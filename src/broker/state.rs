@@ -491,7 +491,7 @@ fn diff_states(old: &States, new: &States) -> Transitions {
 fn apply_transitions(states: &mut States, changed: Transitions) -> Transitions {
     changed
         .into_iter()
-        .filter(|(property, value)| states.insert(*property, *value) != Some(*value))
+        .filter(|(property, value)| states.insert(*property, value) != Some(*value))
         .collect()
 }
 

@@ -9,7 +9,9 @@ pub mod link;
 pub mod link_name;
 pub mod networkd;
 pub mod route;
+pub mod route_set;
 pub mod rule;
+pub mod states;
 pub mod view;
 
 #[cfg(test)]
@@ -18,9 +20,11 @@ pub mod fixtures;
 pub use address::Address;
 pub use lease::Lease;
 pub use link::{KernelOperState, LinkAttrs};
-pub use networkd::{StateProperty, States};
+pub use networkd::StateProperty;
 pub use route::{Route, RouteSlot};
+pub use route_set::RouteSet;
 pub use rule::Rule;
+pub use states::States;
 pub use view::{LinkView, Snapshot};
 
 /// A kernel interface index. The kernel uses a positive `int`; D-Bus carries it as `i`.

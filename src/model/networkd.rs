@@ -3,8 +3,6 @@
 //! value not on the list is rejected where it enters, so a state can safely name a hook
 //! directory (`<state>.d`) and can never be `../x`.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 /// A state property networkd publishes on `org.freedesktop.network1.Link` and `.Manager`.
@@ -117,9 +115,6 @@ impl StateProperty {
         matches!(self, Self::Operational | Self::Administrative)
     }
 }
-
-/// The states of one link or of the manager: property → validated value.
-pub type States = BTreeMap<StateProperty, &'static str>;
 
 #[cfg(test)]
 mod tests {

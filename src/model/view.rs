@@ -1,11 +1,11 @@
 //! What the broker knows about each link, and the snapshot of all links it publishes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Address, IfIndex, Lease, LinkAttrs, Route, States};
+use super::{Address, IfIndex, Lease, LinkAttrs, RouteSet, States};
 
 /// Everything the broker holds about one link: the kernel's attributes, addresses and the
 /// routes whose output interface is this link.
@@ -16,7 +16,7 @@ pub struct LinkView {
     /// Addresses in the order the kernel reported them.
     pub addresses: Vec<Address>,
     /// Routes leaving through this link (all tables), sorted.
-    pub routes: BTreeSet<Route>,
+    pub routes: RouteSet,
     /// The link's states in networkd's vocabulary: networkd's own when it reports the link,
     /// otherwise computed from the kernel's view.
     pub states: States,
@@ -30,7 +30,7 @@ impl LinkView {
         Self {
             attrs,
             addresses: Vec::new(),
-            routes: BTreeSet::new(),
+            routes: RouteSet::new(),
             states: States::new(),
             lease: None,
         }

@@ -296,7 +296,7 @@ fn getall_results_become_state_maps() {
     let states = states_map(Object::Link(2), all);
     assert_eq!(
         states,
-        BTreeMap::from([(P::Operational, "routable"), (P::Ipv6Address, "degraded")])
+        States::from([(P::Operational, "routable"), (P::Ipv6Address, "degraded")])
     );
 }
 
