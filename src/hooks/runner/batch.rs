@@ -1,6 +1,11 @@
 //! Running one request of the runner's queues: its scripts are listed when it starts (so a
 //! script added a moment ago runs at the next event), their environment is built, and they
 //! run one after the other in name order until the end or the daemon's shutdown.
+//!
+//! The file system is read once per request, off the async thread, in one hand-off to the
+//! blocking pool: the hook directories and networkd's files of the link together. Two
+//! hand-offs per request (one each) cost a thread wake-up and switch more per hook, 15 % of
+//! the daemon's CPU in a 200-link burst (docs/benchmarks.md, "CPU and latency").
 
 use std::sync::Arc;
 
@@ -59,7 +64,8 @@ async fn run_request(
     settings: &Settings,
     phase: watch::Receiver<Phase>,
 ) -> (Vec<ScriptResult>, bool) {
-    let scripts = match discover_blocking(settings, request.event.as_str()).await {
+    let (listed, networkd) = read_files(settings, request).await;
+    let scripts = match listed {
         Ok(scripts) => scripts,
         Err(Unlisted::Invalid) => return (Vec::new(), true),
         Err(Unlisted::Unreadable { dir, error }) => {
@@ -78,7 +84,7 @@ async fn run_request(
         debug!("no hooks for event");
         return (Vec::new(), true);
     }
-    let env = environment(request, settings).await;
+    let env = environment(request, settings, networkd.as_ref());
     let ifname = request.link.as_ref().map(|link| link.attrs.name.as_str());
     let outcomes = run_scripts(&scripts, request, ifname, &env, settings, &phase).await;
     let failed = outcomes.iter().filter(|r| r.status != 0).count();
@@ -95,20 +101,14 @@ async fn run_request(
     (outcomes, complete)
 }
 
-/// The environment and input of the request's hooks, with networkd's files read off the
-/// async threads; variables that cannot be passed are logged.
-async fn environment(request: &Request, settings: &Settings) -> env::HookEnv {
-    let networkd = match &request.link {
-        Some(link) => {
-            let dir = settings.networkd_state_dir.clone();
-            let index = link.attrs.index;
-            task::spawn_blocking(move || networkd::read(&dir, index))
-                .await
-                .ok()
-        }
-        None => None,
-    };
-    let env = env::build(request, settings, networkd.as_ref());
+/// The environment and input of the request's hooks, with networkd's files of the link (when
+/// it has any); variables that cannot be passed are logged.
+fn environment(
+    request: &Request,
+    settings: &Settings,
+    networkd: Option<&networkd::NetworkdFiles>,
+) -> env::HookEnv {
+    let env = env::build(request, settings, networkd);
     for rejected in &env.rejected {
         warn!(
             var = %rejected.name,
@@ -185,12 +185,46 @@ enum Unlisted {
     Unreadable { dir: String, error: String },
 }
 
-/// Discover off the async threads (it reads directories and stats files), logging failures.
-async fn discover_blocking(settings: &Settings, event: &str) -> Result<Vec<Script>, Unlisted> {
+/// Lists the request's scripts and, when there are any and the request has a link, reads
+/// networkd's files of the link: both off the async thread (they read directories, stat
+/// files and read files), in one hand-off. Failures to list are logged.
+async fn read_files(
+    settings: &Settings,
+    request: &Request,
+) -> (
+    Result<Vec<Script>, Unlisted>,
+    Option<networkd::NetworkdFiles>,
+) {
     let dirs = settings.hook_dirs();
-    let wanted = event.to_owned();
+    let wanted = request.event.as_str().to_owned();
     let enforce = settings.enforce_ownership;
-    match task::spawn_blocking(move || discover::discover(&dirs, &wanted, enforce)).await {
+    let state_dir = settings.networkd_state_dir.clone();
+    let index = request.link.as_ref().map(|link| link.attrs.index);
+    let read = task::spawn_blocking(move || {
+        let listed = discover::discover(&dirs, &wanted, enforce);
+        let files = match (&listed, index) {
+            (Ok(scripts), Some(index)) if !scripts.is_empty() => {
+                Some(networkd::read(&state_dir, index))
+            }
+            _ => None,
+        };
+        (listed, files)
+    })
+    .await;
+    let event = request.event.as_str();
+    match read {
+        Ok((listed, files)) => (listed_or_logged(settings, event, Ok(listed)), files),
+        Err(err) => (listed_or_logged(settings, event, Err(err)), None),
+    }
+}
+
+/// The scripts, or why there is no list (logged).
+fn listed_or_logged(
+    settings: &Settings,
+    event: &str,
+    listed: Result<Result<Vec<Script>, discover::Error>, task::JoinError>,
+) -> Result<Vec<Script>, Unlisted> {
+    match listed {
         Ok(Ok(scripts)) => Ok(scripts),
         Ok(Err(err @ discover::Error::InvalidEvent { .. })) => {
             warn!(error = %err, "not running the {event} hooks: {err}");
