@@ -2,11 +2,17 @@
 //! script added a moment ago runs at the next event), their environment is built, and they
 //! run one after the other in name order until the end or the daemon's shutdown.
 //!
-//! The file system is read once per request, off the async thread, in one hand-off to the
-//! blocking pool: the hook directories and networkd's files of the link together. Two
-//! hand-offs per request (one each) cost a thread wake-up and switch more per hook, 15 % of
-//! the daemon's CPU in a 200-link burst (docs/benchmarks.md, "CPU and latency").
+//! The file system is read once per request: the hook directories and networkd's files of the
+//! link (on `/run`, a few hundred bytes) together. A hand-off to the blocking pool costs two
+//! thread wake-ups and switches per hook, which were 15 % of the daemon's CPU in a 200-link
+//! burst with two hand-offs per request (docs/benchmarks.md, "CPU and latency"). So when the
+//! last listing of the event's directories examined at most [`INLINE_ENTRIES`] entries (a
+//! readdir and an `lstat`/open per entry, tens of microseconds, on the daemon's own thread),
+//! the read is done in place; otherwise, and for the first listing and events outside
+//! [`EVENT_DIRS`], in one hand-off to the blocking pool. Every request still lists the
+//! directories afresh: a script added a moment ago runs at the next event.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
@@ -15,7 +21,7 @@ use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use super::super::discover::{self, Script};
 use super::super::executor::HookRun;
-use super::super::{env, exec, networkd, BatchResult, Request, ScriptResult, Settings};
+use super::super::{env, exec, networkd, BatchResult, Request, ScriptResult, Settings, EVENT_DIRS};
 use super::{Phase, Queued};
 use crate::error_chain::ErrorChain;
 use crate::messages;
@@ -185,9 +191,26 @@ enum Unlisted {
     Unreadable { dir: String, error: String },
 }
 
+/// Most directory entries (all hook directories of an event together) whose listing is done
+/// on the daemon's thread rather than handed to the blocking pool.
+const INLINE_ENTRIES: usize = 64;
+
+/// Per event of [`EVENT_DIRS`], how many entries its last listing examined (`usize::MAX`:
+/// never listed or failed), shared by every batch of the daemon.
+static LAST_EXAMINED: [AtomicUsize; EVENT_DIRS.len()] =
+    [const { AtomicUsize::new(usize::MAX) }; EVENT_DIRS.len()];
+
+/// The slot of `event` in [`LAST_EXAMINED`], when it is one of the daemon's own events.
+pub(super) fn examined_slot(event: &str) -> Option<&'static AtomicUsize> {
+    let position = EVENT_DIRS
+        .iter()
+        .position(|dir| dir.strip_suffix(".d") == Some(event))?;
+    LAST_EXAMINED.get(position)
+}
+
 /// Lists the request's scripts and, when there are any and the request has a link, reads
-/// networkd's files of the link: both off the async thread (they read directories, stat
-/// files and read files), in one hand-off. Failures to list are logged.
+/// networkd's files of the link, in place when the last listing was small, else in one
+/// hand-off to the blocking pool (the module's doc). Failures to list are logged.
 async fn read_files(
     settings: &Settings,
     request: &Request,
@@ -200,8 +223,16 @@ async fn read_files(
     let enforce = settings.enforce_ownership;
     let state_dir = settings.networkd_state_dir.clone();
     let index = request.link.as_ref().map(|link| link.attrs.index);
-    let read = task::spawn_blocking(move || {
-        let listed = discover::discover(&dirs, &wanted, enforce);
+    let slot = examined_slot(&wanted);
+    let read = move || {
+        let listed = discover::discover_sized(&dirs, &wanted, enforce);
+        if let Some(slot) = slot {
+            let examined = listed
+                .as_ref()
+                .map_or(usize::MAX, |(_, examined)| *examined);
+            slot.store(examined, Ordering::Relaxed);
+        }
+        let listed = listed.map(|(scripts, _)| scripts);
         let files = match (&listed, index) {
             (Ok(scripts), Some(index)) if !scripts.is_empty() => {
                 Some(networkd::read(&state_dir, index))
@@ -209,8 +240,13 @@ async fn read_files(
             _ => None,
         };
         (listed, files)
-    })
-    .await;
+    };
+    let small = slot.is_some_and(|slot| slot.load(Ordering::Relaxed) <= INLINE_ENTRIES);
+    let read = if small {
+        Ok(read())
+    } else {
+        task::spawn_blocking(read).await
+    };
     let event = request.event.as_str();
     match read {
         Ok((listed, files)) => (listed_or_logged(settings, event, Ok(listed)), files),

@@ -252,6 +252,46 @@ async fn runner_sends_no_result_without_scripts_and_picks_up_new_ones() {
     assert_eq!(result.results[0].error, "exited with status 4");
 }
 
+#[test]
+fn only_the_daemons_own_events_remember_the_size_of_their_listing() {
+    assert!(super::batch::examined_slot("routable").is_some());
+    assert!(super::batch::examined_slot("routes-modified").is_some());
+    assert!(super::batch::examined_slot("routable.d").is_none());
+    assert!(super::batch::examined_slot("my-event").is_none());
+}
+
+/// Once a listing was small, the next ones are done in place: they still see every hook added
+/// or removed since (docs/hooks.md: a script added a moment ago runs at the next event).
+#[tokio::test]
+async fn listings_in_place_see_hooks_added_and_removed_between_requests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let handle = spawn(settings(tmp.path().into(), false), tx);
+    hook(tmp.path(), "routable", "10-first", "exit 3");
+    handle.submit(request("routable", Some(link(1, "eth1")), &[]));
+    assert_eq!(next(&mut rx).await.results.len(), 1);
+
+    hook(tmp.path(), "routable", "20-second", "exit 4");
+    handle.submit(request("routable", Some(link(1, "eth1")), &[]));
+    let statuses: Vec<u32> = next(&mut rx)
+        .await
+        .results
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [3, 4]);
+
+    fs::remove_file(tmp.path().join("routable.d/10-first")).unwrap();
+    handle.submit(request("routable", Some(link(1, "eth1")), &[]));
+    let statuses: Vec<u32> = next(&mut rx)
+        .await
+        .results
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [4]);
+}
+
 #[tokio::test]
 async fn run_answers_its_caller_with_or_without_scripts() {
     let tmp = tempfile::tempdir().unwrap();
