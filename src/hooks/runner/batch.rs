@@ -8,12 +8,12 @@
 //! burst with two hand-offs per request (docs/benchmarks.md, "CPU and latency"). So when the
 //! last listing of the event's directories examined at most [`INLINE_ENTRIES`] entries (a
 //! readdir and an `lstat`/open per entry, tens of microseconds, on the daemon's own thread),
-//! the read is done in place; otherwise, and for the first listing and events outside
-//! [`EVENT_DIRS`], in one hand-off to the blocking pool. Every request still lists the
+//! the read is done in place; otherwise, and for the first listing and events named by an
+//! administrator (`RunHooks`), in one hand-off to the blocking pool. Every request still lists the
 //! directories afresh: a script added a moment ago runs at the next event.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task;
@@ -21,7 +21,7 @@ use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use super::super::discover::{self, Script};
 use super::super::executor::HookRun;
-use super::super::{env, exec, networkd, BatchResult, Request, ScriptResult, Settings, EVENT_DIRS};
+use super::super::{env, exec, networkd, BatchResult, HookEvent, Request, ScriptResult, Settings};
 use super::{Phase, Queued};
 use crate::error_chain::ErrorChain;
 use crate::messages;
@@ -195,17 +195,25 @@ enum Unlisted {
 /// on the daemon's thread rather than handed to the blocking pool.
 const INLINE_ENTRIES: usize = 64;
 
-/// Per event of [`EVENT_DIRS`], how many entries its last listing examined (`usize::MAX`:
-/// never listed or failed), shared by every batch of the daemon.
-static LAST_EXAMINED: [AtomicUsize; EVENT_DIRS.len()] =
-    [const { AtomicUsize::new(usize::MAX) }; EVENT_DIRS.len()];
+/// How many entries the last listing of each event examined (absent: never listed, or the
+/// listing failed), shared by every batch of the daemon. Keyed by the events the daemon
+/// itself raises (networkd's state values, `manager`, `routes-modified`), so it stays as
+/// small as networkd's vocabulary.
+static LAST_EXAMINED: Mutex<BTreeMap<&'static str, usize>> = Mutex::new(BTreeMap::new());
 
-/// The slot of `event` in [`LAST_EXAMINED`], when it is one of the daemon's own events.
-pub(super) fn examined_slot(event: &str) -> Option<&'static AtomicUsize> {
-    let position = EVENT_DIRS
-        .iter()
-        .position(|dir| dir.strip_suffix(".d") == Some(event))?;
-    LAST_EXAMINED.get(position)
+/// The key of `event` in [`LAST_EXAMINED`]; `None` for names an administrator chose.
+pub(super) fn examined_key(event: &HookEvent) -> Option<&'static str> {
+    match event {
+        HookEvent::State(state) => Some(state),
+        HookEvent::Manager => Some("manager"),
+        HookEvent::RoutesModified => Some("routes-modified"),
+        HookEvent::Named(_) => None,
+    }
+}
+
+fn last_examined() -> std::sync::MutexGuard<'static, BTreeMap<&'static str, usize>> {
+    // A poisoned lock only means a batch panicked mid-insert; the sizes are still usable.
+    LAST_EXAMINED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Lists the request's scripts and, when there are any and the request has a link, reads
@@ -223,14 +231,14 @@ async fn read_files(
     let enforce = settings.enforce_ownership;
     let state_dir = settings.networkd_state_dir.clone();
     let index = request.link.as_ref().map(|link| link.attrs.index);
-    let slot = examined_slot(&wanted);
+    let key = examined_key(&request.event);
     let read = move || {
         let listed = discover::discover_sized(&dirs, &wanted, enforce);
-        if let Some(slot) = slot {
-            let examined = listed
-                .as_ref()
-                .map_or(usize::MAX, |(_, examined)| *examined);
-            slot.store(examined, Ordering::Relaxed);
+        if let Some(key) = key {
+            match &listed {
+                Ok((_, examined)) => last_examined().insert(key, *examined),
+                Err(_) => last_examined().remove(key),
+            };
         }
         let listed = listed.map(|(scripts, _)| scripts);
         let files = match (&listed, index) {
@@ -241,7 +249,11 @@ async fn read_files(
         };
         (listed, files)
     };
-    let small = slot.is_some_and(|slot| slot.load(Ordering::Relaxed) <= INLINE_ENTRIES);
+    let small = key.is_some_and(|key| {
+        last_examined()
+            .get(key)
+            .is_some_and(|examined| *examined <= INLINE_ENTRIES)
+    });
     let read = if small {
         Ok(read())
     } else {

@@ -254,10 +254,13 @@ async fn runner_sends_no_result_without_scripts_and_picks_up_new_ones() {
 
 #[test]
 fn only_the_daemons_own_events_remember_the_size_of_their_listing() {
-    assert!(super::batch::examined_slot("routable").is_some());
-    assert!(super::batch::examined_slot("routes-modified").is_some());
-    assert!(super::batch::examined_slot("routable.d").is_none());
-    assert!(super::batch::examined_slot("my-event").is_none());
+    let key =
+        |name: &str| super::batch::examined_key(&crate::hooks::HookEvent::parse(name).unwrap());
+    assert_eq!(key("routable"), Some("routable"));
+    assert_eq!(key("off"), Some("off"));
+    assert_eq!(key("routes-modified"), Some("routes-modified"));
+    assert_eq!(key("manager"), Some("manager"));
+    assert_eq!(key("my-event"), None);
 }
 
 /// Once a listing was small, the next ones are done in place: they still see every hook added
