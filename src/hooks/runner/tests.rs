@@ -270,29 +270,17 @@ async fn listings_in_place_see_hooks_added_and_removed_between_requests() {
     let tmp = tempfile::tempdir().unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let handle = spawn(settings(tmp.path().into(), false), tx);
+    let mut statuses = async || {
+        handle.submit(request("routable", Some(link(1, "eth1")), &[]));
+        let batch = next(&mut rx).await;
+        batch.results.iter().map(|r| r.status).collect::<Vec<u32>>()
+    };
     hook(tmp.path(), "routable", "10-first", "exit 3");
-    handle.submit(request("routable", Some(link(1, "eth1")), &[]));
-    assert_eq!(next(&mut rx).await.results.len(), 1);
-
+    assert_eq!(statuses().await, [3]);
     hook(tmp.path(), "routable", "20-second", "exit 4");
-    handle.submit(request("routable", Some(link(1, "eth1")), &[]));
-    let statuses: Vec<u32> = next(&mut rx)
-        .await
-        .results
-        .iter()
-        .map(|r| r.status)
-        .collect();
-    assert_eq!(statuses, [3, 4]);
-
+    assert_eq!(statuses().await, [3, 4]);
     fs::remove_file(tmp.path().join("routable.d/10-first")).unwrap();
-    handle.submit(request("routable", Some(link(1, "eth1")), &[]));
-    let statuses: Vec<u32> = next(&mut rx)
-        .await
-        .results
-        .iter()
-        .map(|r| r.status)
-        .collect();
-    assert_eq!(statuses, [4]);
+    assert_eq!(statuses().await, [4]);
 }
 
 #[tokio::test]
