@@ -215,10 +215,14 @@ impl Broker {
     /// transition (an address's flags, the kernel's order of addresses after a resync).
     fn publish(&mut self, changed: bool) {
         let mut snapshot = self.state.snapshot();
-        for view in snapshot.links.values() {
-            let table = self.routing_settings.routing_table(&view.attrs);
-            if table != 0 {
-                snapshot.routing_tables.insert(view.attrs.index, table);
+        // Only the links named in `RoutingPolicyRules` have a table: without any, the pass over
+        // every link (per batch, thousands of links at scale) would find none.
+        if !self.routing_settings.links.is_empty() {
+            for view in snapshot.links.values() {
+                let table = self.routing_settings.routing_table(&view.attrs);
+                if table != 0 {
+                    snapshot.routing_tables.insert(view.attrs.index, table);
+                }
             }
         }
         let snapshot = Arc::new(snapshot);
