@@ -4,6 +4,7 @@
 #   sudo bench/dispatch.sh [--runs N] [--toggles N] [--links N] [--parallel N]
 #                          [--idle-secs N] [--addr-events N] [--scale-links N]
 #                          [--bin PATH] [--keep-data DIR] [--perf DIR] [--executor]
+#                          [--peer-bin PATH]
 #
 # Both daemons run by hand inside the lab (tests/lab/netlab.sh: network namespaces, a private
 # system bus, the real systemd-networkd), one after the other, never at the same time, with the
@@ -36,6 +37,9 @@
 #   network-broker running its hooks itself, "ours" is network-broker handing them to
 #   network-broker-executor (started in the lab with --listen, as systemd would on its socket),
 #   the packaged way; the same rows 1-4 in one run, with the latency difference, and no step 5.
+#   --peer-bin PATH: the peer is network-broker too, the build at PATH (another commit), with the
+#   same configuration: before/after of a change in one run, every row side by side. With
+#   --perf, the peer is profiled as well (peer-toggles, peer-burst, peer-scale).
 #
 # The lab: LAB_DIR (default /tmp/nb-bench) and LAB_NS_PREFIX (default bn).  When that lab is
 # already up it is reused and left up; otherwise the script brings it up and down again.
@@ -66,6 +70,7 @@ PERF_DIR=""
 NB_BIN=${NB_BIN:-${CARGO_TARGET_DIR:-$TOP/target}/release/network-broker}
 KEEP_DATA=""
 EXECUTOR=0
+PEER_BIN=""
 
 usage() {
     sed -n '2,4p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
@@ -84,6 +89,7 @@ while [ $# -gt 0 ]; do
         --scale-links) SCALE_LINKS=${2:?}; shift 2 ;;
         --perf) PERF_DIR=${2:?}; shift 2 ;;
         --executor) EXECUTOR=1; shift ;;
+        --peer-bin) PEER_BIN=${2:?}; shift 2 ;;
         -h|--help) usage ;;
         *) echo "dispatch.sh: unknown argument $1" >&2; usage ;;
     esac
@@ -116,6 +122,8 @@ now() { date +%s%N; }
 [ -x "$NB_BIN" ] || die "no release build at $NB_BIN: run 'cargo build --release' (or make bench), or pass --bin PATH"
 [ -x "$PY" ] || die "$PY is missing (Debian package python3)"
 [ "$EXECUTOR" = 0 ] || [ -x "$EXEC_BIN" ] || die "--executor: no $EXEC_BIN (cargo build --release)"
+[ -z "$PEER_BIN" ] || [ -x "$PEER_BIN" ] || die "--peer-bin: no executable $PEER_BIN"
+[ -z "$PEER_BIN" ] || [ "$EXECUTOR" = 0 ] || die "--peer-bin and --executor exclude each other"
 command -v stdbuf >/dev/null || die "stdbuf is missing (Debian package coreutils)"
 if [ -n "$PERF_DIR" ]; then
     command -v perf >/dev/null || die "--perf needs perf (Debian package linux-perf)"
@@ -368,7 +376,7 @@ System:
   RuntimeDirectory: $NB_RUNTIME
 EOF
     # --executor: the peer is network-broker too, with the same configuration
-    if [ "$EXECUTOR" = 1 ]; then cp "$WORK/nb/network-broker.yaml" "$WORK/nd/"; fi
+    if [ "$EXECUTOR" = 1 ] || [ -n "$PEER_BIN" ]; then cp "$WORK/nb/network-broker.yaml" "$WORK/nd/"; fi
 }
 
 # --executor: the hook executor in the lab, serving root (the lab's daemon runs as root) and
@@ -391,9 +399,14 @@ start_executor() {
 start_daemon() {   # start_daemon nd|nb
     local d=$1 i owner
     case $d/$EXECUTOR in
-        nd/0) "$LAB" exec env PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/bin/networkd-dispatcher -S "$WORK/nd" \
+        nd/0) if [ -n "$PEER_BIN" ]; then
+                "$LAB" exec "$PEER_BIN" --config-dir "$WORK/nd" >>"$WORK/nd.log" 2>&1 &
+                DAEMON_PID=$!
+            else
+                "$LAB" exec env PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/bin/networkd-dispatcher -S "$WORK/nd" \
                 >>"$WORK/nd.log" 2>&1 &
-            DAEMON_PID=$! ;;
+                DAEMON_PID=$!
+            fi ;;
         nd/1) "$LAB" exec "$NB_BIN" --config-dir "$WORK/nd" >>"$WORK/nd.log" 2>&1 &
             DAEMON_PID=$! ;;
         nb/0) "$LAB" exec "$NB_BIN" --config-dir "$WORK/nb" >>"$WORK/nb.log" 2>&1 &
@@ -407,8 +420,11 @@ start_daemon() {   # start_daemon nd|nb
         case $d/$EXECUTOR in
             nb/*|nd/1) owner=$(busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
                     GetConnectionUnixProcessID s org.freedesktop.NetworkBroker1 2>/dev/null | awk '{print $2}') || true ;;
-            nd/0) owner=$(busctl --system list --no-legend --no-pager 2>/dev/null \
-                    | awk -v p="$DAEMON_PID" '$1 ~ /^:/ && $2 == p {print p; exit}') || true ;;
+            nd/0) if [ -n "$PEER_BIN" ]; then owner=$(busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+                    GetConnectionUnixProcessID s org.freedesktop.NetworkBroker1 2>/dev/null | awk '{print $2}') || true
+                else owner=$(busctl --system list --no-legend --no-pager 2>/dev/null \
+                    | awk -v p="$DAEMON_PID" '$1 ~ /^:/ && $2 == p {print p; exit}') || true
+                fi ;;
         esac
         [ "$owner" = "$DAEMON_PID" ] && break
         sleep 0.05
@@ -435,7 +451,7 @@ stop_daemon() {
 
 dname() {
     case $1/$EXECUTOR in
-        nd/0) echo networkd-dispatcher ;;
+        nd/0) if [ -n "$PEER_BIN" ]; then echo "network-broker, --peer-bin"; else echo networkd-dispatcher; fi ;;
         nd/1) echo "network-broker, hooks in process" ;;
         nb/0) echo network-broker ;;
         nb/1) echo "network-broker, hooks by the executor" ;;
@@ -526,11 +542,12 @@ measure() {   # measure ROUND nd|nb
     start_daemon "$d"
     wait_quiet
     echo "idle $r $d $(rss_kb) $(rss_split_kb)" >>"$WORK/steps"
-    local prof=0
+    local prof=0 pp=""
     if [ "$r" = 1 ] && [ "$d" = nb ]; then prof=1; fi
+    if [ "$r" = 1 ] && [ "$d" = nd ] && [ -n "$PEER_BIN" ]; then prof=1; pp=peer-; fi
 
     # 1. latency
-    if [ "$prof" = 1 ]; then perf_start toggles; fi
+    if [ "$prof" = 1 ]; then perf_start "${pp}toggles"; fi
     n0=$(hook_lines); t0=$(now)
     for ((i = 0; i < TOGGLES; i++)); do
         toggle labnd1 || log "WARNING: toggle $i: no hook within 20 s"
@@ -541,7 +558,7 @@ measure() {   # measure ROUND nd|nb
 
     # 2. burst (+ 4. CPU and memory)
     wait_quiet
-    if [ "$prof" = 1 ]; then perf_start burst; fi
+    if [ "$prof" = 1 ]; then perf_start "${pp}burst"; fi
     c0=$(cpu_ticks); n0=$(hook_lines); t0=$(now)
     peers_set up "${BURST_PEERS[@]}"
     wait_hooks "$n0" "$NBURST" '^bnb' 300 || true
@@ -637,7 +654,7 @@ scale() {   # scale nd|nb
     fi
     if [ "$SCALE_LINKS" -gt 0 ]; then
         log "scale: $SCALE_LINKS veth pairs in batches of 512"
-        if [ "$d" = nb ]; then perf_start scale; fi
+        if [ "$d" = nb ]; then perf_start scale; elif [ -n "$PEER_BIN" ]; then perf_start peer-scale; fi
         SCALE_CREATED=1
         t0=$(now)
         for ((i = 0; i < SCALE_LINKS; i += 512)); do
@@ -664,7 +681,7 @@ scale() {   # scale nd|nb
 }
 
 # ---------------------------------------------------------------------------------------------
-if [ "$EXECUTOR" = 0 ]; then ensure_dispatcher; fi
+if [ "$EXECUTOR" = 0 ] && [ -z "$PEER_BIN" ]; then ensure_dispatcher; fi
 WORK=$(mktemp -d /tmp/nb-bench-work.XXXXXX)
 chmod 0755 "$WORK"
 HOOKLOG=$WORK/hooks.log
@@ -686,7 +703,8 @@ create_links
     echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "kernel $(uname -r)"
     echo "networkd $(dpkg-query -W -f='${Version}' systemd)"
-    echo "dispatcher $(dpkg-query -W -f='${Version}' networkd-dispatcher 2>/dev/null || echo none)"
+    if [ -n "$PEER_BIN" ]; then echo "dispatcher $("$PEER_BIN" --version) at $PEER_BIN"
+    else echo "dispatcher $(dpkg-query -W -f='${Version}' networkd-dispatcher 2>/dev/null || echo none)"; fi
     echo "peer_name $(dname nd)"
     echo "ours_name $(dname nb)"
     echo "executor $EXECUTOR"

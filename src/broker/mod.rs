@@ -119,8 +119,6 @@ pub struct Broker {
     networkd_seen: bool,
     /// Whether the startup triggers ran.
     startup_done: bool,
-    /// State hooks dispatched during this boot; its versions go to [`Readers::dispatched`].
-    dispatched: Dispatched,
     /// The state-hook requests handed to the runner and not finished yet.
     in_flight: InFlight,
 }
@@ -130,7 +128,6 @@ impl Broker {
     /// the memory of dispatched states `outputs` holds.
     pub fn new(config: Config, effects: Effects, outputs: Outputs) -> Self {
         let routing_settings = settings::routing_settings(&config);
-        let dispatched = outputs.dispatched.borrow().clone();
         Broker {
             config,
             state: State::default(),
@@ -141,7 +138,6 @@ impl Broker {
             kernel_seen: false,
             networkd_seen: false,
             startup_done: false,
-            dispatched,
             in_flight: InFlight::default(),
         }
     }
@@ -178,7 +174,6 @@ impl Broker {
                 }
                 done = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     self.hooks_done(done);
-                    self.save_dispatched();
                 }
                 () = sleep_until_opt(deadline) => self.fire_due(now()),
             }
@@ -186,21 +181,21 @@ impl Broker {
         debug!("broker stopped");
     }
 
-    /// Records the state hooks that finished by now and hands the memory on.
+    /// Records the state hooks that finished by now.
     fn collect_finished(&mut self) {
         for done in self.in_flight.ready() {
             self.hooks_done(done);
         }
-        self.save_dispatched();
     }
 
-    /// Hands the memory of dispatched states to the task that saves it, when it changed.
-    fn save_dispatched(&mut self) {
-        if *self.outputs.dispatched.borrow() != self.dispatched {
-            self.outputs
-                .dispatched
-                .send_replace(self.dispatched.clone());
-        }
+    /// Records a dispatched state in the memory the saving task reads. The memory lives in
+    /// the `watch` itself and changes in place: the broker neither copies nor compares the
+    /// whole memory per change (both were a quarter of the daemon's CPU while 4,096 links
+    /// appeared, docs/benchmarks.md), and the reader wakes only for a real change.
+    fn remember(&self, index: IfIndex, property: StateProperty, value: &'static str) {
+        self.outputs
+            .dispatched
+            .send_if_modified(|memory| memory.record(index, property, value));
     }
 
     /// Records a state whose hooks completed, unless its link went away meanwhile (its
@@ -208,7 +203,7 @@ impl Broker {
     fn hooks_done(&mut self, done: Option<Dispatch>) {
         if let Some((index, property, value)) = self.in_flight.settle(done) {
             if self.state.link(index).is_some() {
-                self.dispatched.record(index, property, value);
+                self.remember(index, property, value);
             }
         }
     }
@@ -220,10 +215,14 @@ impl Broker {
     /// transition (an address's flags, the kernel's order of addresses after a resync).
     fn publish(&mut self, changed: bool) {
         let mut snapshot = self.state.snapshot();
-        for view in snapshot.links.values() {
-            let table = self.routing_settings.routing_table(&view.attrs);
-            if table != 0 {
-                snapshot.routing_tables.insert(view.attrs.index, table);
+        // Only the links named in `RoutingPolicyRules` have a table: without any, the pass over
+        // every link (per batch, thousands of links at scale) would find none.
+        if !self.routing_settings.links.is_empty() {
+            for view in snapshot.links.values() {
+                let table = self.routing_settings.routing_table(&view.attrs);
+                if table != 0 {
+                    snapshot.routing_tables.insert(view.attrs.index, table);
+                }
             }
         }
         let snapshot = Arc::new(snapshot);
@@ -383,7 +382,13 @@ impl Broker {
     /// ([`startup::due`]). With `StartupTriggers: false` the current states are only recorded,
     /// so later transitions are measured from them.
     fn startup_triggers(&mut self, origin: Origin) {
-        let due = startup::due(&self.config, &self.state, origin, &self.dispatched);
+        // Collected before acting: the memory's read guard must be gone when it is written.
+        let due = startup::due(
+            &self.config,
+            &self.state,
+            origin,
+            &self.outputs.dispatched.borrow(),
+        );
         for (index, property, value) in due {
             if self.config.system.startup_triggers {
                 debug!(
@@ -393,7 +398,7 @@ impl Broker {
                 );
                 self.run_state_hooks(index, property, value);
             } else {
-                self.dispatched.record(index, property, value);
+                self.remember(index, property, value);
             }
         }
     }
@@ -405,7 +410,9 @@ impl Broker {
                 Effect::RoutesModified(index) => self.routes_modified.touch(index, now),
                 Effect::Forget(index) => {
                     self.routes_modified.forget(index);
-                    self.dispatched.forget(index);
+                    self.outputs
+                        .dispatched
+                        .send_if_modified(|memory| memory.forget(index));
                     self.in_flight.forget(index);
                     // resolved drops a removed link's settings itself; the actor only has to
                     // forget what it would re-apply.
@@ -543,15 +550,10 @@ impl Broker {
     }
 }
 
-/// Whether two snapshots show the same; cheap for the links they share (pointer-equal).
+/// Whether two snapshots show the same; cheap for the chunks of links and the links they
+/// share (pointer-equal, [`crate::model::Links`]).
 fn same_picture(a: &Snapshot, b: &Snapshot) -> bool {
-    a.manager == b.manager
-        && a.routing_tables == b.routing_tables
-        && a.links.len() == b.links.len()
-        && a.links
-            .iter()
-            .zip(&b.links)
-            .all(|((i, x), (j, y))| i == j && (Arc::ptr_eq(x, y) || x == y))
+    a.manager == b.manager && a.routing_tables == b.routing_tables && a.links == b.links
 }
 
 /// The broker's clock: tokio's, which is the system's except in tests that pause it (the

@@ -771,7 +771,7 @@ impl Subject {
 
     fn memory(&self) -> BTreeMap<(IfIndex, StateProperty), &'static str> {
         // Through the file format, as a restarted daemon reads it.
-        let saved = Dispatched::parse(&self.broker.dispatched.render());
+        let saved = Dispatched::parse(&self.broker.outputs.dispatched.borrow().render());
         let mut map = BTreeMap::new();
         for index in INDEXES {
             for property in [StateProperty::Operational, StateProperty::Administrative] {
@@ -836,7 +836,8 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
                     number
                 );
                 expected.clear();
-                let memory = Dispatched::parse(&subject.broker.dispatched.render());
+                let memory =
+                    Dispatched::parse(&subject.broker.outputs.dispatched.borrow().render());
                 subject = start(&config, memory);
                 model.kernel_seen = false;
                 model.networkd_seen = false;

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use crate::event::{KernelEvent, NetworkdEvent};
 use crate::model::kernel::TABLE_MAIN;
 use crate::model::{
-    Address, IfIndex, Lease, LinkAttrs, LinkView, Route, RouteSlot, Rule, Snapshot, StateProperty,
-    States,
+    Address, IfIndex, Lease, LinkAttrs, LinkView, Links, Route, RouteSlot, Rule, Snapshot,
+    StateProperty, States,
 };
 
 use super::derive::derive;
@@ -47,7 +47,8 @@ impl RouteKey {
 /// The link table.
 #[derive(Debug, Default, Clone)]
 pub struct State {
-    links: BTreeMap<IfIndex, Arc<LinkView>>,
+    /// Shared with the snapshots, chunk by chunk, until a link changes.
+    links: Links,
     /// Every route held in some link's view, by key, to find the route a replacement replaces.
     routes: HashMap<RouteKey, Route>,
     /// States computed from the kernel, per link.
@@ -63,7 +64,7 @@ pub struct State {
 }
 
 impl State {
-    /// An immutable copy for readers; cheap (shares every unchanged link).
+    /// An immutable copy for readers; cheap (shares every unchanged chunk of links).
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             links: self.links.clone(),
@@ -401,10 +402,18 @@ impl State {
                     || (!still_local && route.table == TABLE_MAIN && route.src == Some(ip)))
         };
         self.routes.retain(|_, route| !flushed(route));
-        for view in self.links.values_mut() {
-            if view.routes.iter().any(flushed) {
+        // Found first, changed after: only the links that lose a route stop sharing their
+        // view (and its chunk) with the published snapshot.
+        let losing: Vec<IfIndex> = self
+            .links
+            .values()
+            .filter(|view| view.routes.iter().any(flushed))
+            .map(|view| view.attrs.index)
+            .collect();
+        for index in losing {
+            if let Some(view) = self.links.get_mut(&index) {
                 Arc::make_mut(view).routes.retain(|route| !flushed(route));
-                changes.push(Change::RoutesChanged(view.attrs.index));
+                changes.push(Change::RoutesChanged(index));
             }
         }
     }

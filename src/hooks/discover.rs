@@ -246,8 +246,20 @@ pub fn discover(
     event: &str,
     enforce_ownership: bool,
 ) -> Result<Vec<Script>, Error> {
+    discover_sized(dirs, event, enforce_ownership).map(|(scripts, _)| scripts)
+}
+
+/// [`discover`], and how many directory entries it examined (all directories together, the
+/// skipped and the overridden ones included): what the next listing will likely cost.
+pub fn discover_sized(
+    dirs: &[PathBuf],
+    event: &str,
+    enforce_ownership: bool,
+) -> Result<(Vec<Script>, usize), Error> {
+    let candidates = scan(dirs, event, enforce_ownership)?;
+    let examined = candidates.len() + candidates.iter().map(|c| c.overrides.len()).sum::<usize>();
     let mut scripts = Vec::new();
-    for candidate in scan(dirs, event, enforce_ownership)? {
+    for candidate in candidates {
         match candidate.verdict {
             Verdict::Run => {
                 // An admitted path forgets its old refusals, so breaking it again warns again.
@@ -274,7 +286,7 @@ pub fn discover(
             }
         }
     }
-    Ok(scripts)
+    Ok((scripts, examined))
 }
 
 /// Skips decided by the name alone.

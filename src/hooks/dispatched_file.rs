@@ -2,16 +2,27 @@
 //! text file in the runtime directory (`/run/network-broker/dispatched`), which the next boot
 //! starts without. The broker hands each new version out; the task here writes it, so the
 //! broker itself never touches a file.
+//!
+//! Writes are spaced [`MIN_INTERVAL`] apart: a burst of completed hooks (thousands of links
+//! appearing) costs a few writes of the whole file, not one per hook. The last version is
+//! always written, also when the broker stops during the wait; a daemon killed within the
+//! interval runs those hooks once more at its next start, which is the failure direction the
+//! memory already has (see [`super::dispatched`]): a hook is never skipped for it.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::Dispatched;
 
 /// File name inside the runtime directory.
 pub const FILE_NAME: &str = "dispatched";
+
+/// Least time between the starts of two writes.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Reads the file; a missing or unreadable file is an empty memory.
 pub fn load(dir: &Path) -> Dispatched {
@@ -27,9 +38,23 @@ pub fn load(dir: &Path) -> Dispatched {
 }
 
 /// Writes each new memory to `dir/dispatched` (atomically: a temporary file renamed over the
-/// old one), latest first: intermediate versions are skipped when writes fall behind.
+/// old one), latest first: versions handed out within [`MIN_INTERVAL`] of the last write, or
+/// while it ran, are written as one. Returns once the sender is gone and its last version
+/// is written.
 pub async fn write_task(dir: PathBuf, mut memory: watch::Receiver<Dispatched>) {
+    let mut last_write: Option<Instant> = None;
     while memory.changed().await.is_ok() {
+        if let Some(at) = last_write {
+            let due = at + MIN_INTERVAL;
+            // Wait for the interval's end, but not past the broker's stop.
+            while Instant::now() < due {
+                tokio::select! {
+                    () = tokio::time::sleep_until(due) => {}
+                    changed = memory.changed() => if changed.is_err() { break },
+                }
+            }
+        }
+        last_write = Some(Instant::now());
         let text = memory.borrow_and_update().render();
         let target = dir.clone();
         let written = tokio::task::spawn_blocking(move || write_atomically(&target, &text)).await;

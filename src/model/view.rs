@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Address, IfIndex, Lease, LinkAttrs, RouteSet, States};
+use super::{Address, IfIndex, Lease, LinkAttrs, Links, RouteSet, States};
 
 /// Everything the broker holds about one link: the kernel's attributes, addresses and the
 /// routes whose output interface is this link.
@@ -41,9 +41,10 @@ impl LinkView {
 /// wait on the broker.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Snapshot {
-    /// Links by interface index. Each view is shared between snapshots until it changes, so
-    /// taking a snapshot costs one pointer per link, not a copy of every address and route.
-    pub links: BTreeMap<IfIndex, Arc<LinkView>>,
+    /// Links by interface index. Each view is shared between snapshots until it changes, and
+    /// so is each chunk of the map ([`Links`]): taking a snapshot costs one pointer per chunk
+    /// of links, not a copy of every address and route, nor of every link's pointer.
+    pub links: Links,
     /// networkd's manager states; empty when networkd has not been seen.
     pub manager: States,
     /// The policy-routing table of each link that has one (`RoutingPolicyRules`).

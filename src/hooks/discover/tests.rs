@@ -352,3 +352,28 @@ fn a_missing_vendor_directory_changes_nothing() {
         ["10-a"]
     );
 }
+
+#[test]
+fn the_sized_listing_counts_every_entry_examined() {
+    let etc = tempfile::tempdir().unwrap();
+    let vendor = tempfile::tempdir().unwrap();
+    for (dir, name, mode) in [
+        (etc.path(), "10-run", 0o755),
+        (etc.path(), "20-not-executable", 0o644),
+        (etc.path(), "30-shared", 0o755),
+        (vendor.path(), "30-shared", 0o755),
+        (vendor.path(), "40-vendor", 0o755),
+    ] {
+        let event_dir = dir.join("routable.d");
+        fs::create_dir_all(&event_dir).unwrap();
+        let path = event_dir.join(name);
+        fs::write(&path, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let dirs = [etc.path().to_path_buf(), vendor.path().to_path_buf()];
+    let (scripts, examined) = discover_sized(&dirs, "routable", false).unwrap();
+    let names: Vec<&str> = scripts.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["10-run", "30-shared", "40-vendor"]);
+    assert_eq!(examined, 5);
+    assert_eq!(discover(&dirs, "routable", false).unwrap(), scripts);
+}

@@ -1,8 +1,19 @@
 //! Running one request of the runner's queues: its scripts are listed when it starts (so a
 //! script added a moment ago runs at the next event), their environment is built, and they
 //! run one after the other in name order until the end or the daemon's shutdown.
+//!
+//! The file system is read once per request: the hook directories and networkd's files of the
+//! link (on `/run`, a few hundred bytes) together. A hand-off to the blocking pool costs two
+//! thread wake-ups and switches per hook, which were 15 % of the daemon's CPU in a 200-link
+//! burst with two hand-offs per request (docs/benchmarks.md, "CPU and latency"). So when the
+//! last listing of the event's directories examined at most [`INLINE_ENTRIES`] entries (a
+//! readdir and an `lstat`/open per entry, tens of microseconds, on the daemon's own thread),
+//! the read is done in place; otherwise, and for the first listing and events named by an
+//! administrator (`RunHooks`), in one hand-off to the blocking pool. Every request still lists the
+//! directories afresh: a script added a moment ago runs at the next event.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task;
@@ -10,7 +21,7 @@ use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use super::super::discover::{self, Script};
 use super::super::executor::HookRun;
-use super::super::{env, exec, networkd, BatchResult, Request, ScriptResult, Settings};
+use super::super::{env, exec, networkd, BatchResult, HookEvent, Request, ScriptResult, Settings};
 use super::{Phase, Queued};
 use crate::error_chain::ErrorChain;
 use crate::messages;
@@ -59,7 +70,8 @@ async fn run_request(
     settings: &Settings,
     phase: watch::Receiver<Phase>,
 ) -> (Vec<ScriptResult>, bool) {
-    let scripts = match discover_blocking(settings, request.event.as_str()).await {
+    let (listed, networkd) = read_files(settings, request).await;
+    let scripts = match listed {
         Ok(scripts) => scripts,
         Err(Unlisted::Invalid) => return (Vec::new(), true),
         Err(Unlisted::Unreadable { dir, error }) => {
@@ -78,7 +90,7 @@ async fn run_request(
         debug!("no hooks for event");
         return (Vec::new(), true);
     }
-    let env = environment(request, settings).await;
+    let env = environment(request, settings, networkd.as_ref());
     let ifname = request.link.as_ref().map(|link| link.attrs.name.as_str());
     let outcomes = run_scripts(&scripts, request, ifname, &env, settings, &phase).await;
     let failed = outcomes.iter().filter(|r| r.status != 0).count();
@@ -95,20 +107,14 @@ async fn run_request(
     (outcomes, complete)
 }
 
-/// The environment and input of the request's hooks, with networkd's files read off the
-/// async threads; variables that cannot be passed are logged.
-async fn environment(request: &Request, settings: &Settings) -> env::HookEnv {
-    let networkd = match &request.link {
-        Some(link) => {
-            let dir = settings.networkd_state_dir.clone();
-            let index = link.attrs.index;
-            task::spawn_blocking(move || networkd::read(&dir, index))
-                .await
-                .ok()
-        }
-        None => None,
-    };
-    let env = env::build(request, settings, networkd.as_ref());
+/// The environment and input of the request's hooks, with networkd's files of the link (when
+/// it has any); variables that cannot be passed are logged.
+fn environment(
+    request: &Request,
+    settings: &Settings,
+    networkd: Option<&networkd::NetworkdFiles>,
+) -> env::HookEnv {
+    let env = env::build(request, settings, networkd);
     for rejected in &env.rejected {
         warn!(
             var = %rejected.name,
@@ -185,12 +191,88 @@ enum Unlisted {
     Unreadable { dir: String, error: String },
 }
 
-/// Discover off the async threads (it reads directories and stats files), logging failures.
-async fn discover_blocking(settings: &Settings, event: &str) -> Result<Vec<Script>, Unlisted> {
+/// Most directory entries (all hook directories of an event together) whose listing is done
+/// on the daemon's thread rather than handed to the blocking pool.
+const INLINE_ENTRIES: usize = 64;
+
+/// How many entries the last listing of each event examined (absent: never listed, or the
+/// listing failed), shared by every batch of the daemon. Keyed by the events the daemon
+/// itself raises (networkd's state values, `manager`, `routes-modified`), so it stays as
+/// small as networkd's vocabulary.
+static LAST_EXAMINED: Mutex<BTreeMap<&'static str, usize>> = Mutex::new(BTreeMap::new());
+
+/// The key of `event` in [`LAST_EXAMINED`]; `None` for names an administrator chose.
+pub(super) fn examined_key(event: &HookEvent) -> Option<&'static str> {
+    match event {
+        HookEvent::State(state) => Some(state),
+        HookEvent::Manager => Some("manager"),
+        HookEvent::RoutesModified => Some("routes-modified"),
+        HookEvent::Named(_) => None,
+    }
+}
+
+fn last_examined() -> std::sync::MutexGuard<'static, BTreeMap<&'static str, usize>> {
+    // A poisoned lock only means a batch panicked mid-insert; the sizes are still usable.
+    LAST_EXAMINED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Lists the request's scripts and, when there are any and the request has a link, reads
+/// networkd's files of the link, in place when the last listing was small, else in one
+/// hand-off to the blocking pool (the module's doc). Failures to list are logged.
+async fn read_files(
+    settings: &Settings,
+    request: &Request,
+) -> (
+    Result<Vec<Script>, Unlisted>,
+    Option<networkd::NetworkdFiles>,
+) {
     let dirs = settings.hook_dirs();
-    let wanted = event.to_owned();
+    let wanted = request.event.as_str().to_owned();
     let enforce = settings.enforce_ownership;
-    match task::spawn_blocking(move || discover::discover(&dirs, &wanted, enforce)).await {
+    let state_dir = settings.networkd_state_dir.clone();
+    let index = request.link.as_ref().map(|link| link.attrs.index);
+    let key = examined_key(&request.event);
+    let read = move || {
+        let listed = discover::discover_sized(&dirs, &wanted, enforce);
+        if let Some(key) = key {
+            match &listed {
+                Ok((_, examined)) => last_examined().insert(key, *examined),
+                Err(_) => last_examined().remove(key),
+            };
+        }
+        let listed = listed.map(|(scripts, _)| scripts);
+        let files = match (&listed, index) {
+            (Ok(scripts), Some(index)) if !scripts.is_empty() => {
+                Some(networkd::read(&state_dir, index))
+            }
+            _ => None,
+        };
+        (listed, files)
+    };
+    let small = key.is_some_and(|key| {
+        last_examined()
+            .get(key)
+            .is_some_and(|examined| *examined <= INLINE_ENTRIES)
+    });
+    let read = if small {
+        Ok(read())
+    } else {
+        task::spawn_blocking(read).await
+    };
+    let event = request.event.as_str();
+    match read {
+        Ok((listed, files)) => (listed_or_logged(settings, event, Ok(listed)), files),
+        Err(err) => (listed_or_logged(settings, event, Err(err)), None),
+    }
+}
+
+/// The scripts, or why there is no list (logged).
+fn listed_or_logged(
+    settings: &Settings,
+    event: &str,
+    listed: Result<Result<Vec<Script>, discover::Error>, task::JoinError>,
+) -> Result<Vec<Script>, Unlisted> {
+    match listed {
         Ok(Ok(scripts)) => Ok(scripts),
         Ok(Err(err @ discover::Error::InvalidEvent { .. })) => {
             warn!(error = %err, "not running the {event} hooks: {err}");

@@ -253,6 +253,37 @@ async fn runner_sends_no_result_without_scripts_and_picks_up_new_ones() {
     assert_eq!(result.results[0].error, "exited with status 4");
 }
 
+#[test]
+fn only_the_daemons_own_events_remember_the_size_of_their_listing() {
+    let key =
+        |name: &str| super::batch::examined_key(&crate::hooks::HookEvent::parse(name).unwrap());
+    assert_eq!(key("routable"), Some("routable"));
+    assert_eq!(key("off"), Some("off"));
+    assert_eq!(key("routes-modified"), Some("routes-modified"));
+    assert_eq!(key("manager"), Some("manager"));
+    assert_eq!(key("my-event"), None);
+}
+
+/// Once a listing was small, the next ones are done in place: they still see every hook added
+/// or removed since (docs/hooks.md: a script added a moment ago runs at the next event).
+#[tokio::test]
+async fn listings_in_place_see_hooks_added_and_removed_between_requests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let handle = spawn(settings(tmp.path().into(), false), tx);
+    let mut statuses = async || {
+        handle.submit(request("routable", Some(link(1, "eth1")), &[]));
+        let batch = next(&mut rx).await;
+        batch.results.iter().map(|r| r.status).collect::<Vec<u32>>()
+    };
+    hook(tmp.path(), "routable", "10-first", "exit 3");
+    assert_eq!(statuses().await, [3]);
+    hook(tmp.path(), "routable", "20-second", "exit 4");
+    assert_eq!(statuses().await, [3, 4]);
+    fs::remove_file(tmp.path().join("routable.d/10-first")).unwrap();
+    assert_eq!(statuses().await, [4]);
+}
+
 #[tokio::test]
 async fn run_answers_its_caller_with_or_without_scripts() {
     let tmp = tempfile::tempdir().unwrap();
