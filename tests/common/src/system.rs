@@ -165,11 +165,15 @@ impl Machine {
         );
     }
 
-    /// The unit's journal, for failure messages.
+    /// The journal of the daemon's unit and of the hook executor's service and socket,
+    /// interleaved, for failure messages: a hook's delay or loss shows on either side.
     pub fn journal(&self) -> String {
         String::from_utf8_lossy(
             &self
-                .sh("journalctl -b -u network-broker --no-pager -n 80")
+                .sh(
+                    "journalctl -b -u network-broker -u network-broker-executor.service \
+                     -u network-broker-executor.socket --no-pager -n 150",
+                )
                 .stdout,
         )
         .into_owned()
@@ -180,7 +184,7 @@ impl Drop for Machine {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!(
-                "--- journal of {UNIT} in machine {}:\n{}",
+                "--- journal of {UNIT} and the hook executor in machine {}:\n{}",
                 self.name,
                 self.journal()
             );
