@@ -6,8 +6,8 @@
 //! while a changed view is still shared with the published snapshot (docs/benchmarks.md,
 //! "Memory, 2026-12-03"). Then one `Option<&'static str>` slot per property (112 bytes): the
 //! broker's per-link map of derived states alone was 1.5 MB of the heap with 4,096 links. Every
-//! value is one of the few networkd defines (`StateProperty::allowed_values`), so a slot is
-//! that value's position in [`VOCABULARY`]: 7 bytes. The API is the part of `BTreeMap`'s the
+//! value is one of the few networkd defines for its property (`StateProperty::allowed_values`),
+//! so a slot is that value's position on the list: 7 bytes. The API is the part of `BTreeMap`'s the
 //! daemon uses, with the same order (that of `StateProperty`) and the same serialized form.
 
 use serde::ser::SerializeMap;
@@ -19,41 +19,21 @@ use super::StateProperty;
 /// reference to its key.
 static PROPERTIES: [StateProperty; StateProperty::ALL.len()] = StateProperty::ALL;
 
-/// Every value a state property can have: the union of `StateProperty::allowed_values` (the
-/// test below holds it to them). A slot holds a value's position here plus one; 0 is none.
-static VOCABULARY: [&str; 21] = [
-    "missing",
-    "off",
-    "no-carrier",
-    "dormant",
-    "degraded-carrier",
-    "carrier",
-    "degraded",
-    "enslaved",
-    "routable",
-    "no-address",
-    "pending",
-    "initialized",
-    "configuring",
-    "configured",
-    "unmanaged",
-    "failed",
-    "linger",
-    "",
-    "offline",
-    "partial",
-    "online",
-];
-
-/// A slot's code for `value`, `None` for a value not in [`VOCABULARY`].
-fn code(value: &str) -> Option<u8> {
-    let position = VOCABULARY.iter().position(|known| *known == value)?;
+/// A slot's code for `value` of `property`: its position in the property's
+/// `allowed_values` plus one, `None` for a value not on that list. 0 is an empty slot.
+fn code(property: StateProperty, value: &str) -> Option<u8> {
+    let position = property
+        .allowed_values()
+        .iter()
+        .position(|known| *known == value)?;
     u8::try_from(position + 1).ok()
 }
 
-/// The value of a slot's code, `None` for an empty slot.
-fn value(code: u8) -> Option<&'static &'static str> {
-    VOCABULARY.get(usize::from(code).checked_sub(1)?)
+/// The value of `property`'s slot holding `code`, `None` for an empty slot.
+fn value(property: StateProperty, code: u8) -> Option<&'static &'static str> {
+    property
+        .allowed_values()
+        .get(usize::from(code).checked_sub(1)?)
 }
 
 /// The states of one link or of the manager: property → validated value, ordered by property.
@@ -74,17 +54,18 @@ impl States {
 
     /// The value of `property`, if known.
     pub fn get(&self, property: &StateProperty) -> Option<&&'static str> {
-        value(self.0[slot(*property)])
+        value(*property, self.0[slot(*property)])
     }
 
     /// Sets `property` to `value`; the value it had before.
     ///
     /// Values come from `StateProperty::validate` or are the kernel-derived ones
-    /// (`src/broker/derive.rs`), all in [`VOCABULARY`]. Another one cannot be held: it leaves
-    /// the state as it was (and fails a debug build), rather than showing a wrong value.
+    /// (`src/broker/derive.rs`), all on the property's `allowed_values`. Another one cannot be
+    /// held: it leaves the state as it was (and fails a debug build), rather than showing a
+    /// wrong value.
     pub fn insert(&mut self, property: StateProperty, value: &'static str) -> Option<&'static str> {
         let old = self.get(&property).copied();
-        match code(value) {
+        match code(property, value) {
             Some(code) => self.0[slot(property)] = code,
             None => debug_assert!(false, "{value:?} is no state value"),
         }
@@ -270,7 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn every_allowed_value_has_a_code_of_its_own() {
+    fn every_allowed_value_is_held_in_a_byte() {
         for property in StateProperty::ALL {
             for value in property.allowed_values() {
                 let mut states = States::new();
@@ -278,12 +259,12 @@ mod tests {
                 assert_eq!(states.get(&property), Some(value), "{property:?} {value:?}");
             }
         }
-        for (i, value) in VOCABULARY.iter().enumerate() {
-            assert_eq!(
-                VOCABULARY.iter().position(|v| v == value),
-                Some(i),
-                "{value:?} twice"
-            );
+        for property in StateProperty::ALL {
+            let values = property.allowed_values();
+            for (i, value) in values.iter().enumerate() {
+                let first = values.iter().position(|v| v == value);
+                assert_eq!(first, Some(i), "{property:?}: {value:?} twice");
+            }
         }
         assert_eq!(std::mem::size_of::<States>(), StateProperty::ALL.len());
     }
