@@ -1,14 +1,20 @@
 //! The Manager's event history: the last `EventHistory` events the Manager signalled, each
 //! with its sequence number, so that `EventsSince` can hand a subscriber that reconnects or
 //! starts late what it missed, or tell it that the history no longer reaches back that far
-//! (docs/dbus-api.md, "The event stream"). Pure: the numbering and the bounds; sending is
-//! `dbus::stream`'s.
+//! (docs/dbus-api.md, "The event stream"). Pure: the numbering, the bounds and the kept
+//! form; sending is `dbus::stream`'s.
+//!
+//! A kept event holds its arguments as their D-Bus encoding (`av`), not as variants: a
+//! variant tree costs an allocation per string and per container level, about 1.3 KB for a
+//! link's `LinkPropertiesChanged` against a few hundred bytes encoded (docs/benchmarks.md,
+//! "Memory, 2026-12-03"), and only `EventsSince` reads them back.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use serde::Serialize;
-use zbus::wire::Type;
+use zbus::wire::serialized::{Context, Data};
+use zbus::wire::{to_bytes, Type, LE};
 use zbus::OwnedVariant;
 
 /// One event as `EventsSince` returns it, `(ttsav)`: its sequence number, when it was sent,
@@ -45,7 +51,37 @@ pub struct History {
     /// Most events kept (`EventHistory`); 0 keeps none.
     capacity: usize,
     /// The kept events, oldest first, with consecutive numbers ending at `last`.
-    events: VecDeque<Arc<Recorded>>,
+    events: VecDeque<Kept>,
+}
+
+/// One event as the history holds it.
+#[derive(Debug)]
+struct Kept {
+    sequence: u64,
+    time_us: u64,
+    signal: &'static str,
+    /// The arguments, encoded as an `av` in little-endian D-Bus form from offset 0.
+    args: Box<[u8]>,
+}
+
+/// Where and how the arguments are encoded: one context for writing and reading them back.
+fn context() -> Context {
+    Context::new(LE, 0)
+}
+
+impl Kept {
+    /// The event as `EventsSince` returns it, or `None` should its bytes not decode (they
+    /// were encoded here, so that is not expected).
+    fn recorded(&self) -> Option<Arc<Recorded>> {
+        let data = Data::new(&self.args[..], context());
+        let (args, _) = data.deserialize::<Vec<OwnedVariant>>().ok()?;
+        Some(Arc::new(Recorded {
+            sequence: self.sequence,
+            time_us: self.time_us,
+            signal: self.signal.to_string(),
+            args,
+        }))
+    }
 }
 
 impl History {
@@ -65,19 +101,26 @@ impl History {
 
     /// Numbers the next event, sent at `time_us`, keeps it (forgetting the oldest beyond the
     /// capacity) and returns its number.
-    pub fn record(&mut self, time_us: u64, signal: &str, args: Vec<OwnedVariant>) -> u64 {
+    ///
+    /// Arguments that cannot be encoded (only a file descriptor could not, and no Manager
+    /// signal carries one) make the history forget everything before the event, so that
+    /// `since` reports the gap instead of skipping it.
+    pub fn record(&mut self, time_us: u64, signal: &'static str, args: &[OwnedVariant]) -> u64 {
         // A u64 counter does not wrap: at a million events a second it lasts 584,000 years.
         self.last += 1;
         if self.capacity > 0 {
             while self.events.len() >= self.capacity {
                 self.events.pop_front();
             }
-            self.events.push_back(Arc::new(Recorded {
-                sequence: self.last,
-                time_us,
-                signal: signal.to_string(),
-                args,
-            }));
+            match to_bytes(context(), args) {
+                Ok(data) => self.events.push_back(Kept {
+                    sequence: self.last,
+                    time_us,
+                    signal,
+                    args: data.bytes().into(),
+                }),
+                Err(_) => self.events.clear(),
+            }
         }
         self.last
     }
@@ -96,10 +139,7 @@ impl History {
     pub fn since(&self, after: u64) -> Since {
         if after > self.last {
             // Not a number of this run: nothing here is known to follow it.
-            return Since {
-                complete: false,
-                events: self.events.iter().cloned().collect(),
-            };
+            return decoded(false, self.events.iter());
         }
         // The first number still held; when nothing is held, the next one to come.
         let oldest = self
@@ -107,18 +147,31 @@ impl History {
             .front()
             .map_or(self.last + 1, |event| event.sequence);
         if after + 1 < oldest {
-            return Since {
-                complete: false,
-                events: self.events.iter().cloned().collect(),
-            };
+            return decoded(false, self.events.iter());
         }
         // Numbers are consecutive, so the events after `after` start at a known offset.
         let skip = usize::try_from(after + 1 - oldest).unwrap_or(usize::MAX);
-        Since {
-            complete: true,
-            events: self.events.iter().skip(skip).cloned().collect(),
+        decoded(true, self.events.iter().skip(skip))
+    }
+}
+
+/// `kept` read back. An event that does not decode is a gap: what follows it is returned,
+/// not complete, as when the history no longer reaches back that far.
+fn decoded<'a>(complete: bool, kept: impl Iterator<Item = &'a Kept>) -> Since {
+    let mut since = Since {
+        complete,
+        events: Vec::new(),
+    };
+    for event in kept {
+        match event.recorded() {
+            Some(recorded) => since.events.push(recorded),
+            None => {
+                since.complete = false;
+                since.events.clear();
+            }
         }
     }
+    since
 }
 
 /// Room reserved up front: a large `EventHistory` costs memory only as events arrive.
@@ -135,7 +188,7 @@ mod tests {
     fn record(history: &mut History, n: usize) {
         for i in 0..n {
             let index = i32::try_from(i).unwrap_or(i32::MAX);
-            history.record(1_000, "RoutesModified", vec![OwnedVariant::from(index)]);
+            history.record(1_000, "RoutesModified", &[OwnedVariant::from(index)]);
         }
     }
 
@@ -143,8 +196,8 @@ mod tests {
     fn numbers_start_at_one_and_increase_by_one() {
         let mut history = History::new(4);
         assert_eq!(history.last(), 0);
-        assert_eq!(history.record(1, "LinkAdded", Vec::new()), 1);
-        assert_eq!(history.record(2, "LinkRemoved", Vec::new()), 2);
+        assert_eq!(history.record(1, "LinkAdded", &[]), 1);
+        assert_eq!(history.record(2, "LinkRemoved", &[]), 2);
         assert_eq!(history.last(), 2);
     }
 
@@ -169,6 +222,37 @@ mod tests {
         let latest = history.since(5);
         assert!(latest.complete, "nothing new is complete");
         assert!(latest.events.is_empty());
+    }
+
+    #[test]
+    fn strings_paths_and_dictionaries_come_back_as_they_were_recorded() -> zbus::Result<()> {
+        let mut history = History::new(4);
+        let changed: std::collections::HashMap<String, OwnedVariant> = [
+            (
+                "Name".to_string(),
+                OwnedVariant::try_from(zbus::Variant::from("eth0"))?,
+            ),
+            (
+                "Addresses".to_string(),
+                OwnedVariant::try_from(zbus::Variant::from(vec![("192.0.2.1".to_string(), 24u8)]))?,
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let args = vec![
+            OwnedVariant::from(7i32),
+            OwnedVariant::try_from(zbus::Variant::from(zbus::ObjectPath::try_from(
+                "/org/freedesktop/NetworkBroker1/link/_37",
+            )?))?,
+            OwnedVariant::from(changed),
+        ];
+        history.record(5, "LinkPropertiesChanged", &args);
+        let since = history.since(0);
+        assert!(since.complete);
+        assert_eq!(since.events.len(), 1);
+        assert_eq!(since.events[0].signal, "LinkPropertiesChanged");
+        assert_eq!(since.events[0].args, args);
+        Ok(())
     }
 
     #[test]

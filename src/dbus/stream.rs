@@ -167,7 +167,7 @@ impl EventStream {
     pub async fn emit(&self, emitter: &SignalEmitter<'_>, event: StreamEvent) -> zbus::Result<()> {
         let args = event.args()?;
         let mut history = self.history.lock().await;
-        let sequence = history.record(now_us(), event.signal(), args);
+        let sequence = history.record(now_us(), event.signal(), &args);
         event.send(emitter, sequence).await
     }
 }

@@ -1,11 +1,14 @@
 //! [`States`]: the states of one link or of the manager, property → validated value, held
-//! inline as one slot per [`StateProperty`].
+//! inline as one byte per [`StateProperty`].
 //!
 //! It was a `BTreeMap`, which allocates a node (about 200 bytes) for every non-empty map; the
 //! broker holds three per link (the view's, the derived and networkd's) and a copy of the view's
 //! while a changed view is still shared with the published snapshot (docs/benchmarks.md,
-//! "Memory, 2026-12-03"). The API is the part of `BTreeMap`'s the daemon uses, with the same
-//! order (that of `StateProperty`) and the same serialized form.
+//! "Memory, 2026-12-03"). Then one `Option<&'static str>` slot per property (112 bytes): the
+//! broker's per-link map of derived states alone was 1.5 MB of the heap with 4,096 links. Every
+//! value is one of the few networkd defines for its property (`StateProperty::allowed_values`),
+//! so a slot is that value's position on the list: 7 bytes. The API is the part of `BTreeMap`'s the
+//! daemon uses, with the same order (that of `StateProperty`) and the same serialized form.
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -16,29 +19,64 @@ use super::StateProperty;
 /// reference to its key.
 static PROPERTIES: [StateProperty; StateProperty::ALL.len()] = StateProperty::ALL;
 
+/// A slot's code for `value` of `property`: its position in the property's
+/// `allowed_values` plus one, `None` for a value not on that list. 0 is an empty slot.
+fn code(property: StateProperty, value: &str) -> Option<u8> {
+    let position = property
+        .allowed_values()
+        .iter()
+        .position(|known| *known == value)?;
+    u8::try_from(position + 1).ok()
+}
+
+/// The value of `property`'s slot holding `code`, `None` for an empty slot.
+fn value(property: StateProperty, code: u8) -> Option<&'static &'static str> {
+    property
+        .allowed_values()
+        .get(usize::from(code).checked_sub(1)?)
+}
+
 /// The states of one link or of the manager: property → validated value, ordered by property.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct States([Option<&'static str>; StateProperty::ALL.len()]);
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct States([u8; StateProperty::ALL.len()]);
+
+impl std::fmt::Debug for States {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
 
 impl States {
     /// No state known.
     pub const fn new() -> Self {
-        Self([None; StateProperty::ALL.len()])
+        Self([0; StateProperty::ALL.len()])
     }
 
     /// The value of `property`, if known.
     pub fn get(&self, property: &StateProperty) -> Option<&&'static str> {
-        self.0[slot(*property)].as_ref()
+        value(*property, self.0[slot(*property)])
     }
 
     /// Sets `property` to `value`; the value it had before.
+    ///
+    /// Values come from `StateProperty::validate` or are the kernel-derived ones
+    /// (`src/broker/derive.rs`), all on the property's `allowed_values`. Another one cannot be
+    /// held: it leaves the state as it was (and fails a debug build), rather than showing a
+    /// wrong value.
     pub fn insert(&mut self, property: StateProperty, value: &'static str) -> Option<&'static str> {
-        self.0[slot(property)].replace(value)
+        let old = self.get(&property).copied();
+        match code(property, value) {
+            Some(code) => self.0[slot(property)] = code,
+            None => debug_assert!(false, "{value:?} is no state value"),
+        }
+        old
     }
 
     /// Forgets `property`; the value it had.
     pub fn remove(&mut self, property: &StateProperty) -> Option<&'static str> {
-        self.0[slot(*property)].take()
+        let old = self.get(property).copied();
+        self.0[slot(*property)] = 0;
+        old
     }
 
     /// Whether `property` has a value.
@@ -48,10 +86,10 @@ impl States {
 
     /// The known states in property order.
     pub fn iter(&self) -> Iter<'_> {
-        PROPERTIES
-            .iter()
-            .zip(&self.0)
-            .filter_map(present as PresentFn<'_>)
+        Iter {
+            states: self,
+            next: 0,
+        }
     }
 
     /// The properties that have a value, in order.
@@ -66,30 +104,34 @@ impl States {
 
     /// How many properties have a value.
     pub fn len(&self) -> usize {
-        self.0.iter().filter(|value| value.is_some()).count()
+        self.0.iter().filter(|code| **code != 0).count()
     }
 
     /// Whether no property has a value.
     pub fn is_empty(&self) -> bool {
-        self.0.iter().all(Option::is_none)
+        self.0.iter().all(|code| *code == 0)
     }
 }
 
 /// The iterator of [`States::iter`]: (property, value) of each known state, in order.
-pub type Iter<'a> = std::iter::FilterMap<
-    std::iter::Zip<std::slice::Iter<'a, StateProperty>, std::slice::Iter<'a, Option<&'static str>>>,
-    PresentFn<'a>,
->;
+#[derive(Debug, Clone)]
+pub struct Iter<'a> {
+    states: &'a States,
+    next: usize,
+}
 
-type PresentFn<'a> = fn(
-    (&'a StateProperty, &'a Option<&'static str>),
-) -> Option<(&'a StateProperty, &'a &'static str)>;
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a StateProperty, &'a &'static str);
 
-/// A slot's entry, if the slot holds a value.
-fn present<'a>(
-    (property, value): (&'a StateProperty, &'a Option<&'static str>),
-) -> Option<(&'a StateProperty, &'a &'static str)> {
-    Some((property, value.as_ref()?))
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Some(property) = PROPERTIES.get(self.next) {
+            self.next += 1;
+            if let Some(value) = self.states.get(property) {
+                return Some((property, value));
+            }
+        }
+        None
+    }
 }
 
 /// `property`'s slot: `StateProperty::ALL` lists the properties in discriminant order (the
@@ -138,21 +180,36 @@ impl<'a> IntoIterator for &'a States {
     }
 }
 
+/// The iterator of `States::into_iter`: (property, value) of each known state, in order.
+#[derive(Debug, Clone)]
+pub struct IntoIter {
+    states: States,
+    next: usize,
+}
+
+impl Iterator for IntoIter {
+    type Item = (StateProperty, &'static str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Some(property) = PROPERTIES.get(self.next) {
+            self.next += 1;
+            if let Some(value) = self.states.get(property) {
+                return Some((*property, *value));
+            }
+        }
+        None
+    }
+}
+
 impl IntoIterator for States {
     type Item = (StateProperty, &'static str);
-    type IntoIter = std::iter::FilterMap<
-        std::iter::Zip<
-            std::array::IntoIter<StateProperty, { StateProperty::ALL.len() }>,
-            std::array::IntoIter<Option<&'static str>, { StateProperty::ALL.len() }>,
-        >,
-        fn((StateProperty, Option<&'static str>)) -> Option<(StateProperty, &'static str)>,
-    >;
+    type IntoIter = IntoIter;
 
     fn into_iter(self) -> Self::IntoIter {
-        PROPERTIES
-            .into_iter()
-            .zip(self.0)
-            .filter_map(|(property, value)| Some((property, value?)))
+        IntoIter {
+            states: self,
+            next: 0,
+        }
     }
 }
 
@@ -191,6 +248,25 @@ mod tests {
         for (i, property) in StateProperty::ALL.into_iter().enumerate() {
             assert_eq!(slot(property), i, "{property:?}");
         }
+    }
+
+    #[test]
+    fn every_allowed_value_is_held_in_a_byte() {
+        for property in StateProperty::ALL {
+            for value in property.allowed_values() {
+                let mut states = States::new();
+                states.insert(property, value);
+                assert_eq!(states.get(&property), Some(value), "{property:?} {value:?}");
+            }
+        }
+        for property in StateProperty::ALL {
+            let values = property.allowed_values();
+            for (i, value) in values.iter().enumerate() {
+                let first = values.iter().position(|v| v == value);
+                assert_eq!(first, Some(i), "{property:?}: {value:?} twice");
+            }
+        }
+        assert_eq!(std::mem::size_of::<States>(), StateProperty::ALL.len());
     }
 
     #[test]
