@@ -256,7 +256,7 @@ pub fn discover_sized(
     event: &str,
     enforce_ownership: bool,
 ) -> Result<(Vec<Script>, usize), Error> {
-    let candidates = scan(dirs, event, enforce_ownership)?;
+    let (candidates, _) = cache::scan(dirs, event, enforce_ownership)?;
     let examined = candidates.len() + candidates.iter().map(|c| c.overrides.len()).sum::<usize>();
     let mut scripts = Vec::new();
     for candidate in candidates {
@@ -339,6 +339,8 @@ fn warned() -> &'static WarnOnce {
     static WARNED: OnceLock<WarnOnce> = OnceLock::new();
     WARNED.get_or_init(WarnOnce::default)
 }
+
+mod cache;
 
 #[cfg(test)]
 mod tests;
