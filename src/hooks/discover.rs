@@ -9,7 +9,8 @@
 //! executes the file. The rules follow NetworkManager's dispatcher (the peer with the strictest
 //! checks): skip dotfiles, editor and package-manager leftovers, directories and masks silently;
 //! refuse non-executables and anything an unprivileged user could have written or swapped, with
-//! a warning that is logged once per (path, reason) instead of on every event.
+//! a warning that is logged once per (path, reason) instead of on every event. A listing is
+//! remembered while nothing it was taken from changed (the `cache` submodule).
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashSet};

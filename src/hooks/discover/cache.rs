@@ -7,8 +7,9 @@
 //! CPU in a 200-link burst (docs/benchmarks.md, "CPU and latency, 2026-12-03"). Revalidating
 //! costs one `stat` per path instead. Whatever changes a listing changes what those `stat`s
 //! return: adding, removing, renaming or masking an entry changes its directory's
-//! modification and change times, and a `chmod`, `chown` or write of a file or directory
-//! changes its change time, which no user can set.
+//! modification and change times, and a `chmod`, `chown` or write of a file changes its
+//! change time, which no user can set. The directories above an event directory are compared
+//! by identity, owner and mode only (what admission checks of them), not by their times.
 //!
 //! Timestamps come from the kernel's coarse clock: two changes within one tick carry the same
 //! times. A listing taken in the same tick as a change could then look current after a second
@@ -42,8 +43,24 @@ const MAX_LISTINGS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp(Option<[i64; 10]>);
 
+/// How a path is `stat`ed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum How {
+    /// Through symlinks, with its times: an event directory, a hook that runs.
+    Follow,
+    /// The entry itself, with its times: a skipped entry (a mask is the symlink).
+    Entry,
+    /// Through symlinks, only which file it is and its owner and mode: a directory above an
+    /// event directory, which admission checks for who may write it. Its times move whenever
+    /// anything in it is created or removed (`/tmp`, `/etc`), which changes no listing.
+    Identity,
+}
+
 impl Stamp {
-    fn of(meta: &Metadata) -> Self {
+    fn of(meta: &Metadata, how: How) -> Self {
+        let times = how != How::Identity;
+        let size = if times { meta.size() as i64 } else { 0 };
+        let time = |value: i64| if times { value } else { 0 };
         // Plain integers compared for equality: the casts only have to be injective.
         Stamp(Some([
             meta.dev() as i64,
@@ -51,30 +68,30 @@ impl Stamp {
             i64::from(meta.mode()),
             i64::from(meta.uid()),
             i64::from(meta.gid()),
-            meta.size() as i64,
-            meta.mtime(),
-            meta.mtime_nsec(),
-            meta.ctime(),
-            meta.ctime_nsec(),
+            size,
+            time(meta.mtime()),
+            time(meta.mtime_nsec()),
+            time(meta.ctime()),
+            time(meta.ctime_nsec()),
         ]))
     }
 
-    /// `path`'s stamp, through symlinks when `follow`; an error other than "no such file"
-    /// makes the listing unverifiable.
-    fn read(path: &Path, follow: bool) -> io::Result<Self> {
-        let meta = if follow {
-            fs::metadata(path)
-        } else {
+    /// `path`'s stamp; an error other than "no such file" makes the listing unverifiable.
+    fn read(path: &Path, how: How) -> io::Result<Self> {
+        let meta = if how == How::Entry {
             fs::symlink_metadata(path)
+        } else {
+            fs::metadata(path)
         };
         match meta {
-            Ok(meta) => Ok(Stamp::of(&meta)),
+            Ok(meta) => Ok(Stamp::of(&meta, how)),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Stamp(None)),
             Err(err) => Err(err),
         }
     }
 
-    /// Whether both times are older than `bound` (a missing file has none).
+    /// Whether both times are older than `bound` (a missing file has none, an
+    /// [`How::Identity`] stamp keeps none).
     fn settled_before(&self, bound: Duration) -> bool {
         let Some(fields) = &self.0 else {
             return true;
@@ -95,13 +112,13 @@ impl Stamp {
 #[derive(Debug, Clone)]
 struct Checked {
     path: PathBuf,
-    follow: bool,
+    how: How,
     stamp: Stamp,
 }
 
 impl Checked {
     fn current(&self) -> bool {
-        Stamp::read(&self.path, self.follow).is_ok_and(|now| now == self.stamp)
+        Stamp::read(&self.path, self.how).is_ok_and(|now| now == self.stamp)
     }
 }
 
@@ -206,14 +223,14 @@ fn checks(dirs: &[PathBuf], event: &str, candidates: &[Candidate]) -> Option<Vec
         let path = event_dir(dir, event).ok()?;
         // The same absolute path the listing read (`scan_dir`).
         let path = std::path::absolute(&path).unwrap_or(path);
-        let exists = check(&mut checked, &path, true)?;
+        let exists = check(&mut checked, &path, How::Follow)?;
         if exists {
             if fs::canonicalize(&path).ok()? != path {
                 return None;
             }
             for above in path.ancestors().skip(1) {
                 if !checked.iter().any(|c| c.path == above) {
-                    check(&mut checked, above, true)?;
+                    check(&mut checked, above, How::Identity)?;
                 }
             }
         }
@@ -224,22 +241,22 @@ fn checks(dirs: &[PathBuf], event: &str, candidates: &[Candidate]) -> Option<Vec
             if fs::symlink_metadata(path).ok()?.file_type().is_symlink() {
                 return None;
             }
-            check(&mut checked, path, true)?;
+            check(&mut checked, path, How::Follow)?;
         } else {
             // Skipped for its name or its own type (dotfile, backup, directory, mask).
-            check(&mut checked, path, false)?;
+            check(&mut checked, path, How::Entry)?;
         }
     }
     Some(checked)
 }
 
 /// Appends `path`'s stamp; whether it exists, or `None` when it cannot be read.
-fn check(checked: &mut Vec<Checked>, path: &Path, follow: bool) -> Option<bool> {
-    let stamp = Stamp::read(path, follow).ok()?;
+fn check(checked: &mut Vec<Checked>, path: &Path, how: How) -> Option<bool> {
+    let stamp = Stamp::read(path, how).ok()?;
     let exists = stamp.0.is_some();
     checked.push(Checked {
         path: path.to_path_buf(),
-        follow,
+        how,
         stamp,
     });
     Some(exists)

@@ -471,6 +471,12 @@ fn a_remembered_listing_sees_hooks_added_replaced_refused_masked_and_removed() {
     fs::remove_file(event_dir.join("10-a")).unwrap();
     assert_eq!(cached(&dirs).0, [run("10-a"), run("30-c")]);
     assert_eq!(cached(&dirs).1, Remembered);
+
+    // Above the event directory only who may write it counts, not what else it holds.
+    write(tmp.path(), "unrelated", 0o644);
+    assert_eq!(cached(&dirs).1, Remembered);
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o775)).unwrap();
+    assert_eq!(cached(&dirs).1, Listed { kept: true });
 }
 
 #[test]
