@@ -61,11 +61,10 @@ pub struct Changed<'a> {
     earlier: Peekable<btree_map::Iter<'a, IfIndex, Arc<Chunk>>>,
     now: btree_map::Iter<'a, IfIndex, Arc<Chunk>>,
     /// The chunk being compared link by link: the earlier one's links, this one's links.
-    inner: Option<(
-        Peekable<btree_map::Iter<'a, IfIndex, Arc<LinkView>>>,
-        btree_map::Iter<'a, IfIndex, Arc<LinkView>>,
-    )>,
+    inner: Option<(Peekable<ChunkIter<'a>>, ChunkIter<'a>)>,
 }
+
+type ChunkIter<'a> = btree_map::Iter<'a, IfIndex, Arc<LinkView>>;
 
 impl<'a> Iterator for Changed<'a> {
     type Item = (&'a IfIndex, &'a Arc<LinkView>, &'a Arc<LinkView>);
