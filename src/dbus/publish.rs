@@ -163,19 +163,12 @@ async fn sync(
     if old.manager != new.manager {
         emit_manager_changes(conn, &old.manager, &new.manager).await;
     }
-    // Both maps are ordered by index: walk them side by side, one pass per snapshot instead
-    // of a lookup per link (with 4,096 links this loop was 8 % of the daemon's samples while
-    // they appeared, docs/benchmarks.md).
-    let mut earlier = old.links.iter().peekable();
-    for (index, view) in &new.links {
-        while earlier.next_if(|(i, _)| *i < index).is_some() {}
-        // A link new in this snapshot has no object yet: `LinkAdded` announces it.
-        let Some((_, before)) = earlier.next_if(|(i, _)| *i == index) else {
-            continue;
-        };
-        // Most links are unchanged (shared with the previous snapshot): skip them before
-        // doing any work, since a burst publishes many snapshots of many links.
-        if Arc::ptr_eq(before, view) || !objects.contains(index) {
+    // Only the links whose views the snapshot replaced, found chunk by chunk: the chunks
+    // shared with the previous snapshot are skipped whole (a walk over every link of every
+    // snapshot was 5-17 % of the daemon's samples in a burst, docs/benchmarks.md). A link new
+    // in this snapshot is not among them: `LinkAdded` announces it.
+    for (index, before, view) in new.links.changed_since(&old.links) {
+        if !objects.contains(index) {
             continue;
         }
         emit_property_changes(conn, stream, &link_path(*index), before, view).await;

@@ -9,7 +9,8 @@
 //! executes the file. The rules follow NetworkManager's dispatcher (the peer with the strictest
 //! checks): skip dotfiles, editor and package-manager leftovers, directories and masks silently;
 //! refuse non-executables and anything an unprivileged user could have written or swapped, with
-//! a warning that is logged once per (path, reason) instead of on every event.
+//! a warning that is logged once per (path, reason) instead of on every event. A listing is
+//! remembered while nothing it was taken from changed (the `cache` submodule).
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashSet};
@@ -256,7 +257,7 @@ pub fn discover_sized(
     event: &str,
     enforce_ownership: bool,
 ) -> Result<(Vec<Script>, usize), Error> {
-    let candidates = scan(dirs, event, enforce_ownership)?;
+    let (candidates, _) = cache::scan(dirs, event, enforce_ownership)?;
     let examined = candidates.len() + candidates.iter().map(|c| c.overrides.len()).sum::<usize>();
     let mut scripts = Vec::new();
     for candidate in candidates {
@@ -339,6 +340,8 @@ fn warned() -> &'static WarnOnce {
     static WARNED: OnceLock<WarnOnce> = OnceLock::new();
     WARNED.get_or_init(WarnOnce::default)
 }
+
+mod cache;
 
 #[cfg(test)]
 mod tests;

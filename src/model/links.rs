@@ -11,6 +11,7 @@
 //! hands out indexes in ascending order, so links created together share chunks.
 
 use std::collections::btree_map::{self, BTreeMap};
+use std::iter::Peekable;
 use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
@@ -49,6 +50,46 @@ impl<'a> Iterator for Iter<'a> {
                 return Some(item);
             }
             self.inner = Some(self.chunks.next()?.iter());
+        }
+    }
+}
+
+/// The links present in two maps whose views differ ([`Links::changed_since`]), in index
+/// order, as `(index, earlier view, this view)`. A named type for the same reason as [`Iter`].
+#[derive(Debug, Clone)]
+pub struct Changed<'a> {
+    earlier: Peekable<btree_map::Iter<'a, IfIndex, Arc<Chunk>>>,
+    now: btree_map::Iter<'a, IfIndex, Arc<Chunk>>,
+    /// The chunk being compared link by link: the earlier one's links, this one's links.
+    inner: Option<(Peekable<ChunkIter<'a>>, ChunkIter<'a>)>,
+}
+
+type ChunkIter<'a> = btree_map::Iter<'a, IfIndex, Arc<LinkView>>;
+
+impl<'a> Iterator for Changed<'a> {
+    type Item = (&'a IfIndex, &'a Arc<LinkView>, &'a Arc<LinkView>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((earlier, now)) = self.inner.as_mut() {
+                for (index, view) in now.by_ref() {
+                    while earlier.next_if(|(i, _)| *i < index).is_some() {}
+                    if let Some((_, before)) = earlier.next_if(|(i, _)| *i == index) {
+                        if !Arc::ptr_eq(before, view) {
+                            return Some((index, before, view));
+                        }
+                    }
+                }
+                self.inner = None;
+            }
+            let (key, chunk) = self.now.next()?;
+            while self.earlier.next_if(|(k, _)| *k < key).is_some() {}
+            if let Some((_, before)) = self.earlier.next_if(|(k, _)| *k == key) {
+                // A chunk both maps share holds no change: skipped without looking inside.
+                if !Arc::ptr_eq(before, chunk) {
+                    self.inner = Some((before.iter().peekable(), chunk.iter()));
+                }
+            }
         }
     }
 }
@@ -125,6 +166,19 @@ impl Links {
     pub fn iter(&self) -> Iter<'_> {
         Iter {
             chunks: self.chunks.values(),
+            inner: None,
+        }
+    }
+
+    /// The links present both here and in `earlier` whose views are not the same `Arc`, in
+    /// index order: what a snapshot changed in links that existed before it (links added or
+    /// removed are not in it). Chunks shared with `earlier` are skipped whole, so the cost is
+    /// per changed chunk, not per link: `dbus::publish` walked every link of every snapshot
+    /// for this before (docs/benchmarks.md, "CPU and latency").
+    pub fn changed_since<'a>(&'a self, earlier: &'a Links) -> Changed<'a> {
+        Changed {
+            earlier: earlier.chunks.iter().peekable(),
+            now: self.chunks.iter(),
             inner: None,
         }
     }

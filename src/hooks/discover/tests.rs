@@ -377,3 +377,120 @@ fn the_sized_listing_counts_every_entry_examined() {
     assert_eq!(examined, 5);
     assert_eq!(discover(&dirs, "routable", false).unwrap(), scripts);
 }
+
+/// Lets the kernel's coarse clock, which stamps file times, move on (a tick is 1–10 ms), so
+/// that the next change carries times other than the listing's: `cache::SETTLED` covers the
+/// same-tick case in the daemon, and these tests switch it off to see listings remembered.
+fn next_tick() {
+    std::thread::sleep(std::time::Duration::from_millis(30));
+}
+
+/// A listing through the cache with no settling time, checked against a fresh `scan`.
+fn cached(dirs: &[PathBuf]) -> (Vec<String>, cache::Source) {
+    let (candidates, source) =
+        cache::scan_settled(dirs, "routable", false, std::time::Duration::ZERO).unwrap();
+    assert_eq!(candidates, scan(dirs, "routable", false).unwrap());
+    let listed = candidates
+        .iter()
+        .map(|c| format!("{}:{:?}", c.script.name, c.verdict))
+        .collect();
+    (listed, source)
+}
+
+#[test]
+fn a_remembered_listing_sees_hooks_added_replaced_refused_masked_and_removed() {
+    use cache::Source::{Listed, Remembered};
+    let (tmp, event_dir) = setup();
+    let vendor = tmp.path().join("vendor");
+    fs::create_dir(&vendor).unwrap();
+    let dirs = [tmp.path().to_path_buf(), vendor.clone()];
+    let run = |name: &str| format!("{name}:Run");
+    write(&event_dir, "10-a", 0o755);
+
+    assert_eq!(cached(&dirs), (vec![run("10-a")], Listed { kept: true }));
+    assert_eq!(cached(&dirs), (vec![run("10-a")], Remembered));
+
+    next_tick();
+    write(&event_dir, "20-b", 0o755);
+    assert_eq!(
+        cached(&dirs),
+        (vec![run("10-a"), run("20-b")], Listed { kept: true })
+    );
+    assert_eq!(cached(&dirs).1, Remembered);
+
+    // Replaced by a rename over it: same name, another file.
+    next_tick();
+    let new = write(tmp.path(), "new", 0o644);
+    fs::rename(&new, event_dir.join("20-b")).unwrap();
+    let refused = format!("20-b:{:?}", Verdict::Skip(Skip::NotExecutable));
+    assert_eq!(
+        cached(&dirs),
+        (vec![run("10-a"), refused.clone()], Listed { kept: false })
+    );
+    // A refusal is listed again at every request, so fixing the file is seen.
+    assert_eq!(
+        cached(&dirs),
+        (vec![run("10-a"), refused], Listed { kept: false })
+    );
+    fs::set_permissions(event_dir.join("20-b"), fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(cached(&dirs).0, [run("10-a"), run("20-b")]);
+    assert_eq!(cached(&dirs).1, Remembered);
+
+    // Made non-executable in place: only the file's own change time moves.
+    next_tick();
+    fs::set_permissions(event_dir.join("10-a"), fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(
+        cached(&dirs).0,
+        [
+            format!("10-a:{:?}", Verdict::Skip(Skip::NotExecutable)),
+            run("20-b")
+        ]
+    );
+
+    // Masked, then the package's file of the same name in the vendor directory appears.
+    fs::remove_file(event_dir.join("10-a")).unwrap();
+    symlink("/dev/null", event_dir.join("10-a")).unwrap();
+    let masked = format!("10-a:{:?}", Verdict::Skip(Skip::Masked));
+    assert_eq!(cached(&dirs).0, [masked.clone(), run("20-b")]);
+    assert_eq!(cached(&dirs).1, Remembered);
+    next_tick();
+    let vendor_event = vendor.join("routable.d");
+    fs::create_dir(&vendor_event).unwrap();
+    write(&vendor_event, "10-a", 0o755);
+    write(&vendor_event, "30-c", 0o755);
+    assert_eq!(
+        cached(&dirs),
+        (
+            vec![masked, run("20-b"), run("30-c")],
+            Listed { kept: true }
+        )
+    );
+
+    next_tick();
+    fs::remove_file(event_dir.join("20-b")).unwrap();
+    fs::remove_file(event_dir.join("10-a")).unwrap();
+    assert_eq!(cached(&dirs).0, [run("10-a"), run("30-c")]);
+    assert_eq!(cached(&dirs).1, Remembered);
+
+    // Above the event directory only who may write it counts, not what else it holds.
+    write(tmp.path(), "unrelated", 0o644);
+    assert_eq!(cached(&dirs).1, Remembered);
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o775)).unwrap();
+    assert_eq!(cached(&dirs).1, Listed { kept: true });
+}
+
+#[test]
+fn listings_of_just_changed_files_and_symlinked_hooks_are_not_remembered() {
+    let (tmp, event_dir) = setup();
+    let dirs = [tmp.path().to_path_buf()];
+    write(&event_dir, "10-a", 0o755);
+    // With the daemon's settling time: the file was written within it.
+    let (_, source) = cache::scan(&dirs, "routable", false).unwrap();
+    assert_eq!(source, cache::Source::Listed { kept: false });
+
+    let target = write(tmp.path(), "target", 0o755);
+    symlink(&target, event_dir.join("20-link")).unwrap();
+    let (listed, source) = cached(&dirs);
+    assert_eq!(listed, ["10-a:Run", "20-link:Run"]);
+    assert_eq!(source, cache::Source::Listed { kept: false });
+}

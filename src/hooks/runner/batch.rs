@@ -9,8 +9,9 @@
 //! last listing of the event's directories examined at most [`INLINE_ENTRIES`] entries (a
 //! readdir and an `lstat`/open per entry, tens of microseconds, on the daemon's own thread),
 //! the read is done in place; otherwise, and for the first listing and events named by an
-//! administrator (`RunHooks`), in one hand-off to the blocking pool. Every request still lists the
-//! directories afresh: a script added a moment ago runs at the next event.
+//! administrator (`RunHooks`), in one hand-off to the blocking pool. Every request still asks
+//! discovery, which answers from its remembered listing only while the directories and files
+//! are unchanged (`discover::cache`): a script added a moment ago runs at the next event.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -89,3 +89,42 @@ fn a_copy_shares_every_chunk_but_the_changed_one() {
     same.insert(40, Arc::new(LinkView::clone(&published[&40])));
     assert_eq!(same, published);
 }
+
+#[test]
+fn changed_since_names_the_replaced_views_of_links_in_both_maps() {
+    let earlier: Links = (1..=100).map(|i| (i, view(i))).collect();
+    let mut now = earlier.clone();
+    assert_eq!(now.changed_since(&earlier).count(), 0);
+
+    // A change in two chunks, a link added (a new chunk and an existing one) and one removed.
+    Arc::make_mut(now.get_mut(&40).unwrap()).attrs.mtu = Some(9000);
+    Arc::make_mut(now.get_mut(&97).unwrap()).attrs.mtu = Some(1280);
+    now.insert(300, view(300));
+    now.insert(101, view(101));
+    now.remove(&5);
+    // Replaced by an equal but distinct view: still named, as `Arc::ptr_eq` tells it apart.
+    now.insert(41, Arc::new(LinkView::clone(&earlier[&41])));
+
+    let changed: Vec<(IfIndex, Option<u32>, Option<u32>)> = now
+        .changed_since(&earlier)
+        .map(|(index, before, after)| (*index, before.attrs.mtu, after.attrs.mtu))
+        .collect();
+    let mtu = |i: IfIndex| earlier[&i].attrs.mtu;
+    assert_eq!(
+        changed,
+        [
+            (40, mtu(40), Some(9000)),
+            (41, mtu(41), mtu(41)),
+            (97, mtu(97), Some(1280)),
+        ]
+    );
+    // The same pairs as a walk over every link finds.
+    let walked: Vec<IfIndex> = now
+        .iter()
+        .filter(|(i, v)| earlier.get(i).is_some_and(|b| !Arc::ptr_eq(b, v)))
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(walked, [40, 41, 97]);
+    assert_eq!(Links::new().changed_since(&earlier).count(), 0);
+    assert_eq!(earlier.changed_since(&Links::new()).count(), 0);
+}
