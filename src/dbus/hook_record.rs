@@ -7,7 +7,7 @@
 //! docs/architecture.md has the results of effects come back to the bus without the broker
 //! holding them. It is lost with the daemon, like the signals it mirrors.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::broker::command::BatchResult;
@@ -118,11 +118,11 @@ impl HookRecord {
         recorded
     }
 
-    /// Forgets the links not in `present`: their objects are gone, and an index is never
+    /// Forgets the links for which `present` is false: their objects are gone, and an index is never
     /// reused while the kernel runs, so their entries would only grow. Their failures stay
     /// in the bounded list.
-    pub fn retain_links(&mut self, present: &BTreeSet<IfIndex>) {
-        self.links.retain(|index, _| present.contains(index));
+    pub fn retain_links(&mut self, present: impl Fn(IfIndex) -> bool) {
+        self.links.retain(|index, _| present(*index));
     }
 
     /// `HookResults` of a link: every event's last run, events by name, scripts in run order.
@@ -266,7 +266,7 @@ mod tests {
             Recorded::default()
         );
         record.record(&batch("routable", Some(3), &[("/h/a", 0, "")]), "eth0", 2);
-        record.retain_links(&BTreeSet::from([4]));
+        record.retain_links(|index| index == 4);
         assert!(record.link_runs(3).is_empty());
     }
 }

@@ -347,18 +347,16 @@ async fn record(
     hooks: &SharedRecord,
     batch: &crate::broker::command::BatchResult,
 ) {
-    let (name, present) = {
-        let snapshot = snapshots.borrow();
-        let name = batch
-            .ifindex
-            .and_then(|index| snapshot.links.get(&index))
-            .map(|view| view.attrs.name.clone());
-        let present: std::collections::BTreeSet<IfIndex> = snapshot.links.keys().copied().collect();
-        (name, present)
-    };
+    // The snapshot itself (a pointer), not a copy of its link indexes: no lock is held while
+    // the record's is taken, and a batch costs no pass over every link.
+    let snapshot = snapshots.borrow().clone();
+    let name = batch
+        .ifindex
+        .and_then(|index| snapshot.links.get(&index))
+        .map(|view| view.attrs.name.clone());
     let (recorded, runs, failures) = hooks.with(|record| {
         let recorded = record.record(batch, name.as_deref().unwrap_or(""), now_us());
-        record.retain_links(&present);
+        record.retain_links(|index| snapshot.links.contains_key(&index));
         let runs = batch.ifindex.map(|index| record.link_runs(index));
         (recorded, runs, record.failures())
     });
