@@ -4,18 +4,21 @@
 //! (docs/dbus-api.md, "The event stream"). Pure: the numbering, the bounds and the kept
 //! form; sending is `dbus::stream`'s.
 //!
-//! A kept event holds its arguments as their D-Bus encoding (`av`), not as variants: a
-//! variant tree costs an allocation per string and per container level, about 1.3 KB for a
-//! link's `LinkPropertiesChanged` against a few hundred bytes encoded (docs/benchmarks.md,
-//! "Memory, 2026-12-03"), and only `EventsSince` reads them back.
+//! A kept event holds the body of the message that was sent (its D-Bus encoding and
+//! signature), not variants: a variant tree costs an allocation per string and per container
+//! level, about 1.3 KB for a link's `LinkPropertiesChanged` against a few hundred bytes
+//! encoded (docs/benchmarks.md, "Memory, 2026-12-03"); the bytes are the ones already
+//! serialized for the bus, so keeping an event costs a copy, not a second serialization; and
+//! only `EventsSince` reads them back.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use serde::Serialize;
+use zbus::message::Body;
 use zbus::wire::serialized::{Context, Data};
-use zbus::wire::{to_bytes, Type, LE};
-use zbus::OwnedVariant;
+use zbus::wire::{Structure, Type};
+use zbus::{OwnedVariant, Signature};
 
 /// One event as `EventsSince` returns it, `(ttsav)`: its sequence number, when it was sent,
 /// the Manager signal's name and the signal's arguments without the sequence (which is the
@@ -60,21 +63,27 @@ struct Kept {
     sequence: u64,
     time_us: u64,
     signal: &'static str,
-    /// The arguments, encoded as an `av` in little-endian D-Bus form from offset 0.
-    args: Box<[u8]>,
-}
-
-/// Where and how the arguments are encoded: one context for writing and reading them back.
-fn context() -> Context {
-    Context::new(LE, 0)
+    /// The sent message's body: its bytes (from offset 0), their encoding and signature.
+    body: Box<[u8]>,
+    context: Context,
+    signature: Signature,
 }
 
 impl Kept {
-    /// The event as `EventsSince` returns it, or `None` should its bytes not decode (they
-    /// were encoded here, so that is not expected).
+    /// The event as `EventsSince` returns it, the body's last argument (the sequence) left
+    /// out, or `None` should its bytes not decode (they were encoded by zbus for the bus, so
+    /// that is not expected).
     fn recorded(&self) -> Option<Arc<Recorded>> {
-        let data = Data::new(&self.args[..], context());
-        let (args, _) = data.deserialize::<Vec<OwnedVariant>>().ok()?;
+        let data = Data::new(&self.body[..], self.context);
+        let (body, _) = data
+            .deserialize_for_dynamic_signature::<_, Structure<'_>>(&self.signature)
+            .ok()?;
+        let mut fields = body.into_fields();
+        fields.pop()?;
+        let args = fields
+            .iter()
+            .map(|field| field.try_to_owned().ok())
+            .collect::<Option<Vec<OwnedVariant>>>()?;
         Some(Arc::new(Recorded {
             sequence: self.sequence,
             time_us: self.time_us,
@@ -99,30 +108,39 @@ impl History {
         self.last
     }
 
-    /// Numbers the next event, sent at `time_us`, keeps it (forgetting the oldest beyond the
-    /// capacity) and returns its number.
-    ///
-    /// Arguments that cannot be encoded (only a file descriptor could not, and no Manager
-    /// signal carries one) make the history forget everything before the event, so that
-    /// `since` reports the gap instead of skipping it.
-    pub fn record(&mut self, time_us: u64, signal: &'static str, args: &[OwnedVariant]) -> u64 {
+    /// Hands out the next number. The event it numbers is then either kept ([`Self::keep`])
+    /// or reported as a gap ([`Self::gap`]).
+    pub fn next_sequence(&mut self) -> u64 {
         // A u64 counter does not wrap: at a million events a second it lasts 584,000 years.
         self.last += 1;
-        if self.capacity > 0 {
-            while self.events.len() >= self.capacity {
-                self.events.pop_front();
-            }
-            match to_bytes(context(), args) {
-                Ok(data) => self.events.push_back(Kept {
-                    sequence: self.last,
-                    time_us,
-                    signal,
-                    args: data.bytes().into(),
-                }),
-                Err(_) => self.events.clear(),
-            }
-        }
         self.last
+    }
+
+    /// Keeps the event numbered `sequence` (the last number handed out), sent at `time_us` as
+    /// `signal` with `body` (whose last argument is the number), forgetting the oldest beyond
+    /// the capacity.
+    pub fn keep(&mut self, sequence: u64, time_us: u64, signal: &'static str, body: &Body) {
+        if self.capacity == 0 {
+            return;
+        }
+        while self.events.len() >= self.capacity {
+            self.events.pop_front();
+        }
+        let data = body.data();
+        self.events.push_back(Kept {
+            sequence,
+            time_us,
+            signal,
+            body: data.bytes().into(),
+            context: data.context(),
+            signature: body.signature().clone(),
+        });
+    }
+
+    /// The event just numbered was not sent: the history forgets everything before it, so
+    /// that `since` reports the gap instead of skipping it.
+    pub fn gap(&mut self) {
+        self.events.clear();
     }
 
     /// Keeps at most `capacity` events from now on, forgetting the oldest at once when it
@@ -185,10 +203,37 @@ mod tests {
         since.events.iter().map(|e| e.sequence).collect()
     }
 
+    /// Numbers an event and keeps it as the stream does: the message `build` makes of the
+    /// signal's builder and the number, its last argument.
+    fn send(
+        history: &mut History,
+        time_us: u64,
+        signal: &'static str,
+        build: impl FnOnce(zbus::message::Builder<'_>, u64) -> zbus::Result<zbus::Message>,
+    ) -> u64 {
+        let sequence = history.next_sequence();
+        let builder = zbus::message::Message::signal(
+            "/org/freedesktop/NetworkBroker1",
+            "org.freedesktop.NetworkBroker1.Manager",
+            signal,
+        );
+        match build(builder, sequence) {
+            Ok(message) => history.keep(sequence, time_us, signal, &message.body()),
+            Err(_) => history.gap(),
+        }
+        sequence
+    }
+
+    fn routes_modified(history: &mut History, index: i32) -> u64 {
+        send(history, 1_000, "RoutesModified", |b, sequence| {
+            b.build(&(index, sequence))
+        })
+    }
+
     fn record(history: &mut History, n: usize) {
         for i in 0..n {
             let index = i32::try_from(i).unwrap_or(i32::MAX);
-            history.record(1_000, "RoutesModified", &[OwnedVariant::from(index)]);
+            routes_modified(history, index);
         }
     }
 
@@ -196,9 +241,23 @@ mod tests {
     fn numbers_start_at_one_and_increase_by_one() {
         let mut history = History::new(4);
         assert_eq!(history.last(), 0);
-        assert_eq!(history.record(1, "LinkAdded", &[]), 1);
-        assert_eq!(history.record(2, "LinkRemoved", &[]), 2);
-        assert_eq!(history.last(), 2);
+        assert_eq!(routes_modified(&mut history, 3), 1);
+        assert_eq!(history.next_sequence(), 2, "a gap uses up its number too");
+        history.gap();
+        assert_eq!(routes_modified(&mut history, 3), 3);
+        assert_eq!(history.last(), 3);
+    }
+
+    #[test]
+    fn a_gap_forgets_what_came_before_it() {
+        let mut history = History::new(8);
+        record(&mut history, 2);
+        history.next_sequence();
+        history.gap();
+        record(&mut history, 1);
+        assert!(!history.since(0).complete);
+        assert_eq!(numbers(&history.since(3)), [4]);
+        assert!(history.since(3).complete);
     }
 
     #[test]
@@ -239,19 +298,20 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let args = vec![
-            OwnedVariant::from(7i32),
-            OwnedVariant::try_from(zbus::Variant::from(zbus::ObjectPath::try_from(
-                "/org/freedesktop/NetworkBroker1/link/_37",
-            )?))?,
-            OwnedVariant::from(changed),
-        ];
-        history.record(5, "LinkPropertiesChanged", &args);
+        let path = zbus::ObjectPath::try_from("/org/freedesktop/NetworkBroker1/link/_37")?;
+        send(&mut history, 5, "LinkPropertiesChanged", |b, sequence| {
+            b.build(&(7i32, &path, &changed, sequence))
+        });
         let since = history.since(0);
         assert!(since.complete);
         assert_eq!(since.events.len(), 1);
         assert_eq!(since.events[0].signal, "LinkPropertiesChanged");
-        assert_eq!(since.events[0].args, args);
+        let expected = vec![
+            OwnedVariant::from(7i32),
+            OwnedVariant::try_from(zbus::Variant::from(path))?,
+            OwnedVariant::from(changed),
+        ];
+        assert_eq!(since.events[0].args, expected, "the number is left out");
         Ok(())
     }
 

@@ -11,6 +11,8 @@ pub const LINK_PATH_PREFIX: &str = "/org/freedesktop/NetworkBroker1/link";
 pub const MANAGER_INTERFACE: &str = "org.freedesktop.NetworkBroker1.Manager";
 /// The per-link interface.
 pub const LINK_INTERFACE: &str = "org.freedesktop.NetworkBroker1.Link";
+/// The standard interface whose `PropertiesChanged` the publisher sends itself.
+pub const PROPERTIES_INTERFACE: &str = "org.freedesktop.DBus.Properties";
 
 /// polkit action of `Manager.Reload()`.
 pub const ACTION_RELOAD: &str = "org.freedesktop.NetworkBroker1.reload";

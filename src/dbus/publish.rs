@@ -7,17 +7,14 @@
 //! is followed by the Manager's `LinkPropertiesChanged` with the same change, so that state
 //! changes are in the stream too. Only this task adds or removes objects.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
-use zbus::fdo::Properties;
-use zbus::names::InterfaceName;
 use zbus::object_server::SignalEmitter;
-use zbus::{Connection, OwnedVariant, Variant};
+use zbus::{Connection, Variant};
 
 use crate::broker::command::Notice;
 use crate::model::{IfIndex, LinkView, Snapshot, StateProperty, States};
@@ -25,7 +22,7 @@ use crate::model::{IfIndex, LinkView, Snapshot, StateProperty, States};
 use super::hook_record::{now_us, SharedRecord};
 use super::link::{addresses_of, dns_of, domains_of, lease_of, state_of, Link};
 use super::manager::wire_index;
-use super::names::{LINK_INTERFACE, MANAGER_INTERFACE, MANAGER_PATH};
+use super::names::{LINK_INTERFACE, MANAGER_INTERFACE, MANAGER_PATH, PROPERTIES_INTERFACE};
 use super::path::link_path;
 use super::read_only::ReadOnly;
 use super::stream::{EventStream, StreamEvent};
@@ -224,9 +221,8 @@ async fn emit_property_changes(
         changed.insert("Addresses", Variant::from(addresses_of(after)));
     }
     if !changed.is_empty() {
-        let numbered = owned_changes(&changed);
-        properties_changed(conn, path, LINK_INTERFACE, changed).await;
-        link_properties_changed(conn, stream, wire_index(after.attrs.index), numbered).await;
+        properties_changed(conn, path, LINK_INTERFACE, &changed).await;
+        link_properties_changed(conn, stream, wire_index(after.attrs.index), &changed).await;
     }
     if lease_changed {
         // Renewals that only move the lease's times are not news to subscribers.
@@ -273,36 +269,33 @@ async fn emit_manager_changes(conn: &Connection, before: &States, after: &States
         changed.insert(name, Variant::from(value.to_string()));
     }
     let path = zbus::OwnedObjectPath::try_from(MANAGER_PATH).unwrap_or_default();
-    properties_changed(conn, &path, MANAGER_INTERFACE, changed).await;
+    properties_changed(conn, &path, MANAGER_INTERFACE, &changed).await;
 }
 
 /// One `PropertiesChanged` of `interface` at `path` with `changed`, if anything changed. It is
 /// emitted straight at the object's path; no lookup in the object server, whose tree lock the
-/// bus's method calls share.
+/// bus's method calls share. The map is borrowed: the Manager's `LinkPropertiesChanged` is
+/// serialized from the same one.
 async fn properties_changed(
     conn: &Connection,
     path: &zbus::OwnedObjectPath,
     interface: &'static str,
-    changed: HashMap<&str, Variant<'_>>,
+    changed: &HashMap<&str, Variant<'_>>,
 ) {
     if changed.is_empty() {
         return;
     }
-    match SignalEmitter::new(conn, path.as_ref()) {
-        Ok(emitter) => {
-            let sent = Properties::properties_changed(
-                &emitter,
-                InterfaceName::from_static_str_unchecked(interface),
-                changed,
-                Cow::Borrowed(&[]),
-            )
-            .await;
-            log_failed_signal(sent, "PropertiesChanged");
-        }
-        Err(err) => {
-            warn!(path = %path.as_str(), error = %err, "bus: cannot address the object {}: {err}", path.as_str());
-        }
-    }
+    let invalidated: &[&str] = &[];
+    let sent = conn
+        .emit_signal(
+            None::<zbus::names::BusName<'_>>,
+            path.as_ref(),
+            PROPERTIES_INTERFACE,
+            "PropertiesChanged",
+            &(interface, changed, invalidated),
+        )
+        .await;
+    log_failed_signal(sent, "PropertiesChanged");
 }
 
 /// Publishes each hook batch's outcome as `HooksCompleted`, and as state: it records the batch
@@ -363,15 +356,14 @@ async fn record(
     if let (Some(index), Some(runs), true) = (batch.ifindex, runs, recorded.link) {
         if name.is_some() {
             let changed = HashMap::from([("HookResults", Variant::from(runs))]);
-            let numbered = owned_changes(&changed);
-            properties_changed(conn, &link_path(index), LINK_INTERFACE, changed).await;
-            link_properties_changed(conn, stream, wire_index(index), numbered).await;
+            properties_changed(conn, &link_path(index), LINK_INTERFACE, &changed).await;
+            link_properties_changed(conn, stream, wire_index(index), &changed).await;
         }
     }
     if recorded.failures {
         let changed = HashMap::from([("FailedHooks", Variant::from(failures))]);
         let path = zbus::OwnedObjectPath::try_from(MANAGER_PATH).unwrap_or_default();
-        properties_changed(conn, &path, MANAGER_INTERFACE, changed).await;
+        properties_changed(conn, &path, MANAGER_INTERFACE, &changed).await;
     }
 }
 
@@ -381,7 +373,7 @@ async fn link_properties_changed(
     conn: &Connection,
     stream: &EventStream,
     index: i32,
-    changed: HashMap<String, OwnedVariant>,
+    changed: &HashMap<&str, Variant<'_>>,
 ) {
     match SignalEmitter::new(conn, MANAGER_PATH) {
         Ok(manager) => {
@@ -390,23 +382,6 @@ async fn link_properties_changed(
         }
         Err(err) => warn!(error = %err, "bus: cannot address the manager object: {err}"),
     }
-}
-
-/// The changed properties as the event stream keeps them.
-fn owned_changes(changed: &HashMap<&str, Variant<'_>>) -> HashMap<String, OwnedVariant> {
-    let mut owned = HashMap::with_capacity(changed.len());
-    for (property, value) in changed {
-        match value.try_to_owned() {
-            Ok(value) => {
-                owned.insert((*property).to_string(), value);
-            }
-            // Only a file descriptor cannot be copied, and no link property is one.
-            Err(err) => {
-                warn!(property = *property, error = %err, "bus: {property} left out of LinkPropertiesChanged: {err}")
-            }
-        }
-    }
-    owned
 }
 
 fn log_failed_signal(result: zbus::Result<()>, what: &str) {

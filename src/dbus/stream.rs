@@ -9,15 +9,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
+use zbus::message::Message;
 use zbus::object_server::SignalEmitter;
-use zbus::{OwnedObjectPath, OwnedVariant, Variant};
+use zbus::{OwnedObjectPath, Variant};
 
 use super::history::{History, Since};
-use super::manager::Manager;
+use super::names::MANAGER_INTERFACE;
 
 /// One event of the stream: a Manager signal with its arguments, the sequence left out.
+/// `LinkPropertiesChanged` borrows the change the link's `PropertiesChanged` was built from:
+/// both messages are serialized from one map, and nothing is copied for the history, which
+/// keeps the sent message's body.
 #[derive(Debug, Clone)]
-pub enum StreamEvent {
+pub enum StreamEvent<'a> {
     /// `LinkAdded (i ifindex, s name, o path, t sequence)`.
     LinkAdded(i32, String, OwnedObjectPath),
     /// `LinkRemoved (i ifindex, s name, o path, t sequence)`.
@@ -34,10 +38,10 @@ pub enum StreamEvent {
     HooksCompleted(String, i32, Vec<(String, u32, String)>, u32),
     /// `LinkPropertiesChanged (i ifindex, a{sv} changed, t sequence)`: what the link object's
     /// `PropertiesChanged` carried.
-    LinkPropertiesChanged(i32, HashMap<String, OwnedVariant>),
+    LinkPropertiesChanged(i32, &'a HashMap<&'a str, Variant<'a>>),
 }
 
-impl StreamEvent {
+impl StreamEvent<'_> {
     /// The Manager signal's name.
     pub fn signal(&self) -> &'static str {
         match self {
@@ -52,76 +56,33 @@ impl StreamEvent {
         }
     }
 
-    /// The arguments as the history keeps them, in the signal's order.
-    fn args(&self) -> zbus::Result<Vec<OwnedVariant>> {
-        Ok(match self {
-            Self::LinkAdded(index, name, path) | Self::LinkRemoved(index, name, path) => vec![
-                OwnedVariant::from(*index),
-                owned(Variant::from(name.as_str()))?,
-                owned(Variant::from(path.as_ref()))?,
-            ],
-            Self::AddressAdded(index, address, len) | Self::AddressRemoved(index, address, len) => {
-                vec![
-                    OwnedVariant::from(*index),
-                    owned(Variant::from(address.as_str()))?,
-                    OwnedVariant::from(*len),
-                ]
-            }
-            Self::RoutesModified(index) => vec![OwnedVariant::from(*index)],
-            Self::LeaseChanged(index, name, lease) => vec![
-                OwnedVariant::from(*index),
-                owned(Variant::from(name.as_str()))?,
-                OwnedVariant::from(lease.clone()),
-            ],
-            Self::HooksCompleted(event, index, results, coalesced) => vec![
-                owned(Variant::from(event.as_str()))?,
-                OwnedVariant::from(*index),
-                owned(Variant::from(results.clone()))?,
-                OwnedVariant::from(*coalesced),
-            ],
-            Self::LinkPropertiesChanged(index, changed) => vec![
-                OwnedVariant::from(*index),
-                OwnedVariant::from(changed.clone()),
-            ],
-        })
-    }
-
-    /// Sends the signal with its number.
-    async fn send(&self, emitter: &SignalEmitter<'_>, sequence: u64) -> zbus::Result<()> {
+    /// The signal numbered `sequence`, from `emitter`'s connection and path, serialized once:
+    /// the same message is sent and kept (the argument types are those of the Manager's
+    /// `#[zbus(signal)]` declarations in `manager.rs`; a test compares them).
+    fn message(&self, emitter: &SignalEmitter<'_>, sequence: u64) -> zbus::Result<Message> {
+        let mut builder = Message::signal(emitter.path(), MANAGER_INTERFACE, self.signal());
+        if let Some(sender) = emitter.connection().unique_name() {
+            builder = builder.sender(sender);
+        }
         match self {
-            Self::LinkAdded(index, name, path) => {
-                Manager::link_added(emitter, *index, name, path.as_ref(), sequence).await
+            Self::LinkAdded(index, name, path) | Self::LinkRemoved(index, name, path) => {
+                builder.build(&(*index, name.as_str(), path, sequence))
             }
-            Self::LinkRemoved(index, name, path) => {
-                Manager::link_removed(emitter, *index, name, path.as_ref(), sequence).await
+            Self::AddressAdded(index, address, len) | Self::AddressRemoved(index, address, len) => {
+                builder.build(&(*index, address.as_str(), *len, sequence))
             }
-            Self::AddressAdded(index, address, len) => {
-                Manager::address_added(emitter, *index, address, *len, sequence).await
-            }
-            Self::AddressRemoved(index, address, len) => {
-                Manager::address_removed(emitter, *index, address, *len, sequence).await
-            }
-            Self::RoutesModified(index) => {
-                Manager::routes_modified(emitter, *index, sequence).await
-            }
+            Self::RoutesModified(index) => builder.build(&(*index, sequence)),
             Self::LeaseChanged(index, name, lease) => {
-                Manager::lease_changed(emitter, *index, name, lease.clone(), sequence).await
+                builder.build(&(*index, name.as_str(), lease, sequence))
             }
             Self::HooksCompleted(event, index, results, coalesced) => {
-                Manager::hooks_completed(emitter, event, *index, results, *coalesced, sequence)
-                    .await
+                builder.build(&(event.as_str(), *index, results, *coalesced, sequence))
             }
             Self::LinkPropertiesChanged(index, changed) => {
-                Manager::link_properties_changed(emitter, *index, changed.clone(), sequence).await
+                builder.build(&(*index, *changed, sequence))
             }
         }
     }
-}
-
-/// A copy of a value for the history; only a file descriptor could fail to be copied, and no
-/// Manager signal carries one.
-fn owned(value: Variant<'_>) -> zbus::Result<OwnedVariant> {
-    value.try_to_owned()
 }
 
 /// The stream, shared by everything that sends Manager signals and by the Manager's methods.
@@ -163,12 +124,24 @@ impl EventStream {
     /// Numbers `event`, keeps it and sends it. The history's lock is held while the signal is
     /// sent: a second sender waits, so the bus sees the numbers in increasing order, and an
     /// `EventsSince` reply (sent after the lock is released) never overtakes a signal it
-    /// does not contain.
-    pub async fn emit(&self, emitter: &SignalEmitter<'_>, event: StreamEvent) -> zbus::Result<()> {
-        let args = event.args()?;
+    /// does not contain. A signal that cannot be built (only a file descriptor could fail,
+    /// and no Manager signal carries one) uses up its number as a gap in the history.
+    pub async fn emit(
+        &self,
+        emitter: &SignalEmitter<'_>,
+        event: StreamEvent<'_>,
+    ) -> zbus::Result<()> {
         let mut history = self.history.lock().await;
-        let sequence = history.record(now_us(), event.signal(), &args);
-        event.send(emitter, sequence).await
+        let sequence = history.next_sequence();
+        let message = match event.message(emitter, sequence) {
+            Ok(message) => message,
+            Err(err) => {
+                history.gap();
+                return Err(err);
+            }
+        };
+        history.keep(sequence, now_us(), event.signal(), &message.body());
+        emitter.connection().send(&message).await
     }
 }
 
@@ -204,18 +177,65 @@ mod tests {
         assert!(!a.id().is_empty());
     }
 
-    #[test]
-    fn the_history_keeps_each_signal_with_its_arguments_in_order() -> zbus::Result<()> {
-        let event = StreamEvent::AddressAdded(3, "192.0.2.1".into(), 24);
-        assert_eq!(event.signal(), "AddressAdded");
-        assert_eq!(
-            event.args()?,
-            [
-                OwnedVariant::from(3i32),
-                owned(Variant::from("192.0.2.1"))?,
-                OwnedVariant::from(24u8)
-            ]
-        );
+    /// Each event's message has the argument types the Manager declares for its signal
+    /// (`manager.rs`, checked against `docs/dbus-api.xml` by `contract.rs`), the number last.
+    #[tokio::test]
+    async fn each_event_is_built_with_the_declared_signature_and_its_number_last(
+    ) -> zbus::Result<()> {
+        let (a, b) = std::os::unix::net::UnixStream::pair()
+            .map_err(|e| zbus::Error::InputOutput(Arc::new(e)))?;
+        for socket in [&a, &b] {
+            socket
+                .set_nonblocking(true)
+                .map_err(|e| zbus::Error::InputOutput(Arc::new(e)))?;
+        }
+        let server = zbus::connection::Builder::unix_stream(a)
+            .server(zbus::Guid::generate())
+            .p2p()
+            .build();
+        let client = zbus::connection::Builder::unix_stream(b).p2p().build();
+        let (conn, _client) = tokio::try_join!(server, client)?;
+        let emitter = SignalEmitter::new(&conn, super::super::names::MANAGER_PATH)?;
+        let path = OwnedObjectPath::try_from("/org/freedesktop/NetworkBroker1/link/_37")?;
+        let changed = HashMap::from([("Name", Variant::from("eth0"))]);
+        let cases: Vec<(StreamEvent<'_>, &str)> = vec![
+            (
+                StreamEvent::LinkAdded(7, "eth0".into(), path.clone()),
+                "(isot)",
+            ),
+            (StreamEvent::LinkRemoved(7, "eth0".into(), path), "(isot)"),
+            (
+                StreamEvent::AddressAdded(7, "192.0.2.1".into(), 24),
+                "(isyt)",
+            ),
+            (
+                StreamEvent::AddressRemoved(7, "192.0.2.1".into(), 24),
+                "(isyt)",
+            ),
+            (StreamEvent::RoutesModified(7), "(it)"),
+            (
+                StreamEvent::LeaseChanged(7, "eth0".into(), HashMap::new()),
+                "(isa{ss}t)",
+            ),
+            (
+                StreamEvent::HooksCompleted("up".into(), 7, Vec::new(), 0),
+                "(sia(sus)ut)",
+            ),
+            (StreamEvent::LinkPropertiesChanged(7, &changed), "(ia{sv}t)"),
+        ];
+        for (event, signature) in cases {
+            let message = event.message(&emitter, 42)?;
+            assert_eq!(
+                message.header().member().map(|m| m.as_str()),
+                Some(event.signal())
+            );
+            assert_eq!(
+                message.body().signature().to_string(),
+                signature,
+                "{}",
+                event.signal()
+            );
+        }
         Ok(())
     }
 }
