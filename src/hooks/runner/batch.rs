@@ -45,11 +45,7 @@ pub(super) async fn run_batch(
         request.link = Some(current_addresses(link, &snapshots.borrow()));
     }
     let ifindex = request.link.as_ref().map(|link| link.attrs.index);
-    let ifname = request.link.as_ref().map(|link| link.attrs.name.clone());
-    let span = info_span!("hooks.batch", event = %request.event, ifindex, ifname);
-    let (outcomes, complete) = run_request(&request, coalesced, &settings, phase)
-        .instrument(span)
-        .await;
+    let (outcomes, complete) = run_request(&request, coalesced, &settings, phase).await;
     let batch = BatchResult {
         event: request.event.clone(),
         ifindex,
@@ -88,12 +84,41 @@ async fn run_request(
         }
     };
     if scripts.is_empty() {
-        debug!("no hooks for event");
+        debug!(event = %request.event, "no hooks for event");
         return (Vec::new(), true);
     }
-    let env = environment(request, settings, networkd.as_ref());
+    // The span (the event and link on every line the hooks' run logs) is made only for a
+    // request with hooks to run: most transitions have none (a link going up passes four or
+    // five states), and a span formats its fields when it is made: about 6 % of the daemon's
+    // samples in a burst when every request had one (docs/benchmarks.md, "CPU and latency,
+    // 2026-12-04").
+    let ifindex = request.link.as_ref().map(|link| link.attrs.index);
     let ifname = request.link.as_ref().map(|link| link.attrs.name.as_str());
-    let outcomes = run_scripts(&scripts, request, ifname, &env, settings, &phase).await;
+    let span = info_span!("hooks.batch", event = %request.event, ifindex, ifname);
+    run_listed(
+        &scripts,
+        request,
+        networkd.as_ref(),
+        coalesced,
+        settings,
+        phase,
+    )
+    .instrument(span)
+    .await
+}
+
+/// Runs the listed `scripts` of `request` and logs the outcome.
+async fn run_listed(
+    scripts: &[Script],
+    request: &Request,
+    networkd: Option<&networkd::NetworkdFiles>,
+    coalesced: u32,
+    settings: &Settings,
+    phase: watch::Receiver<Phase>,
+) -> (Vec<ScriptResult>, bool) {
+    let env = environment(request, settings, networkd);
+    let ifname = request.link.as_ref().map(|link| link.attrs.name.as_str());
+    let outcomes = run_scripts(scripts, request, ifname, &env, settings, &phase).await;
     let failed = outcomes.iter().filter(|r| r.status != 0).count();
     info!(
         ran = outcomes.len(),
