@@ -138,6 +138,7 @@ DAEMON_PID=""
 EXEC_PID=""
 MONITOR_PID=""
 PERF_PID=""
+SAMPLER_PID=""
 LINKS_CREATED=0
 SCALE_CREATED=0
 ADDR_LINK_CREATED=0
@@ -156,6 +157,7 @@ cleanup() {
     set +e
     trap - EXIT INT TERM
     perf_stop
+    sampler_stop
     stop_daemon
     if [ -n "$MONITOR_PID" ]; then kill -TERM "$MONITOR_PID" 2>/dev/null; wait "$MONITOR_PID" 2>/dev/null; fi
     if [ "$LINKS_CREATED" = 1 ] && [ -e "/run/netns/$NS_HOST" ]; then
@@ -468,6 +470,48 @@ cpu_ticks() {
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$DAEMON_PID/status"; }
 
+# Where the machine's CPUs go during a burst: every 50 ms one line "TIME_NS BUSY TOTAL NETWORKD
+# DBUS DAEMON CHILDREN" -- the busy and total ticks of all CPUs (/proc/stat: everything but
+# idle and iowait is busy), utime+stime of the lab's networkd and dbus-daemon (their PIDs from
+# the lab's run dir), and of the daemon, and the daemon's reaped children (the hooks; for
+# networkd-dispatcher also its networkctl). The analysis takes the hook wave's window from it.
+# Bash builtins only between the sleeps, so the sampler itself costs one `sleep` per line.
+ticks_of() {
+    local s f
+    T_SELF=0 T_CHILD=0
+    if [ -r "/proc/$1/stat" ] && read -r s <"/proc/$1/stat" 2>/dev/null; then
+        s=${s##*) }
+        read -r -a f <<<"$s"
+        T_SELF=$(( f[11] + f[12] )) T_CHILD=$(( f[13] + f[14] ))
+    fi
+}
+sampler_start() {
+    local out=$1 nw dbus
+    nw=$(cat "$RUN/pids/networkd.pid" 2>/dev/null || echo 0)
+    dbus=$(cat "$RUN/pids/dbus.pid" 2>/dev/null || echo 0)
+    (
+        while :; do
+            read -r -a c </proc/stat
+            busy=$(( c[1] + c[2] + c[3] + c[6] + c[7] + c[8] ))
+            total=$(( busy + c[4] + c[5] ))
+            ticks_of "$nw"; n=$T_SELF
+            ticks_of "$dbus"; b=$T_SELF
+            ticks_of "$DAEMON_PID"
+            t=${EPOCHREALTIME/./}
+            echo "${t}000 $busy $total $n $b $T_SELF $T_CHILD"
+            sleep 0.05
+        done
+    ) >"$out" &
+    SAMPLER_PID=$!
+}
+sampler_stop() {
+    if [ -n "$SAMPLER_PID" ]; then
+        kill -TERM "$SAMPLER_PID" 2>/dev/null || true
+        wait "$SAMPLER_PID" 2>/dev/null || true
+        SAMPLER_PID=""
+    fi
+}
+
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$DAEMON_PID/status"; }
 # "anon file": VmRSS split into anonymous memory (heap, stacks) and file-backed pages (the binary)
 rss_split_kb() { awk '/^RssAnon:/ {a = $2} /^RssFile:/ {f = $2} /^RssShmem:/ {f += $2} END {print a + 0, f + 0}' "/proc/$DAEMON_PID/status"; }
@@ -559,6 +603,7 @@ measure() {   # measure ROUND nd|nb
     # 2. burst (+ 4. CPU and memory)
     wait_quiet
     if [ "$prof" = 1 ]; then perf_start "${pp}burst"; fi
+    sampler_start "$WORK/cpu.$r.$d"
     c0=$(cpu_ticks); n0=$(hook_lines); t0=$(now)
     peers_set up "${BURST_PEERS[@]}"
     wait_hooks "$n0" "$NBURST" '^bnb' 300 || true
@@ -566,6 +611,7 @@ measure() {   # measure ROUND nd|nb
     wait_quiet
     c1=$(cpu_ticks); rss=$(rss_kb); n1=$(hook_lines); t1=$(now)
     perf_stop
+    sampler_stop
     read -r s0 k0 <<<"$c0"; read -r s1 k1 <<<"$c1"
     echo "burst $r $d $t0 $t1 $n0 $n1 $NBURST $((s1 - s0)) $((s1 - s0 + k1 - k0)) $rss $(rss_split_kb)" >>"$WORK/steps"
 
@@ -872,6 +918,27 @@ for step in (l.split() for l in open(f"{work}/steps")):
                 add(d, "burst_nd", (max(routable) - first) / 1e9)
             if mine and routable:
                 add(d, "burst_after_nd", (max(h[0] for h in mine) - max(routable)) / 1e9)
+            # The hook wave: from networkd's 10th-percentile routable signal (most links go
+            # routable together; a few go early) to the last hook's start. Where the CPUs went
+            # in it, from the 50 ms samples around its ends.
+            try:
+                samples = [[int(x) for x in l.split()] for l in open(f"{work}/cpu.{r}.{d}")]
+            except (OSError, ValueError):
+                samples = []
+            if mine and len(routable) >= 10 and len(samples) >= 2:
+                w0 = sorted(routable)[len(routable) // 10]
+                w1 = max(h[0] for h in mine)
+                before = [x for x in samples if x[0] <= w0] or samples[:1]
+                after = [x for x in samples if x[0] >= w1] or samples[-1:]
+                a, b = before[-1], after[0]
+                tck = int(meta["clk_tck"])
+                if b[2] > a[2]:
+                    add(d, "wave_len", (w1 - w0) / 1e9)
+                    add(d, "wave_busy", 100.0 * (b[1] - a[1]) / (b[2] - a[2]))
+                    add(d, "wave_networkd", (b[3] - a[3]) / tck)
+                    add(d, "wave_dbus", (b[4] - a[4]) / tck)
+                    add(d, "wave_daemon", (b[5] - a[5]) / tck)
+                    add(d, "wave_children", (b[6] - a[6]) / tck)
             tck = int(meta["clk_tck"])
             add(d, "cpu_self", int(step[8]) / tck)
             add(d, "cpu_all", int(step[9]) / tck)
@@ -898,6 +965,8 @@ def p95(d, k):
     return v[max(0, math.ceil(0.95 * len(v)) - 1)] if v else None
 def fmt(v, spec):
     return "n/a" if v is None else format(v, spec)
+def two(d, k1, k2, spec=".2f"):
+    return f"{fmt(med(d, k1), spec)} / {fmt(med(d, k2), spec)}"
 def ratio(a, b, floor=None):
     if a is None or b is None:
         return "n/a"
@@ -938,6 +1007,10 @@ rows = [
     (f"2 burst: per link, broker's log line -> its hook (s)", "-", fmt(med("nb", "burst_broker_to_hook"), ".2f"), "-", ""),
     (f"2 burst: networkd's last routable signal (s)", fmt(med("nd", "burst_nd"), ".2f"), fmt(med("nb", "burst_nd"), ".2f"), "-", ""),
     (f"2 burst: last hook after networkd's last routable (s)", fmt(med("nd", "burst_after_nd"), ".2f"), fmt(med("nb", "burst_after_nd"), ".2f"), ratio(med("nd", "burst_after_nd"), med("nb", "burst_after_nd")), "<= 0.3"),
+    (f"2 burst, the hook wave (10 % of routable signals -> last hook): length (s)", fmt(med("nd", "wave_len"), ".2f"), fmt(med("nb", "wave_len"), ".2f"), "-", ""),
+    (f"2 burst, the wave: all CPUs busy (%)", fmt(med("nd", "wave_busy"), ".0f"), fmt(med("nb", "wave_busy"), ".0f"), "-", ""),
+    (f"2 burst, the wave: CPU of networkd / dbus-daemon (s)", two("nd", "wave_networkd", "wave_dbus"), two("nb", "wave_networkd", "wave_dbus"), "-", ""),
+    (f"2 burst, the wave: CPU of the daemon / its reaped children (s)", two("nd", "wave_daemon", "wave_children"), two("nb", "wave_daemon", "wave_children"), "-", ""),
     (f"2 burst: hooks run, per link once (of {nb_})", counts("nd", "burst_count"), counts("nb", "burst_count"), "-", f"{nb_}"),
     (f"3 parallel {np_} x sleep 0.2: until all done (s)", fmt(med("nd", "par_total"), ".2f"), fmt(med("nb", "par_total"), ".2f"), ratio(med("nd", "par_total"), med("nb", "par_total")), ""),
     (f"3 parallel: networkd's last routable signal (s)", fmt(med("nd", "par_nd"), ".2f"), fmt(med("nb", "par_nd"), ".2f"), "-", ""),
