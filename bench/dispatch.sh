@@ -4,7 +4,7 @@
 #   sudo bench/dispatch.sh [--runs N] [--toggles N] [--links N] [--parallel N]
 #                          [--idle-secs N] [--addr-events N] [--scale-links N]
 #                          [--bin PATH] [--keep-data DIR] [--perf DIR] [--executor]
-#                          [--peer-bin PATH]
+#                          [--peer-bin PATH] [--sched DIR]
 #
 # Both daemons run by hand inside the lab (tests/lab/netlab.sh: network namespaces, a private
 # system bus, the real systemd-networkd), one after the other, never at the same time, with the
@@ -33,6 +33,12 @@
 #   0. before the bench links exist: each daemon once, idle, with only the lab's own links (VmRSS).
 #   --perf DIR: `perf record` network-broker in round 1 (toggles, burst) and its scale step into
 #   DIR; bench/perf-top.py prints the top entries.
+#   --sched DIR: the kernel's fork and exec events (system-wide tracepoints, with the clock's
+#   offset to realtime)
+#   during network-broker's toggles in round 1, into DIR/toggles-sched.data; then
+#   bench/latency-split.py DIR/toggles-sched.data WORK (with --keep-data WORK) splits each
+#   toggle's latency at the daemon's log line, its spawn of the hook, the hook's exec, and the
+#   exec of the hook's `date`.
 #   --executor: the cost of the hook executor (docs/hooks.md, "Who runs hooks"). The peer is
 #   network-broker running its hooks itself, "ours" is network-broker handing them to
 #   network-broker-executor (started in the lab with --listen, as systemd would on its socket),
@@ -67,6 +73,8 @@ IDLE_SECS=60
 ADDR_EVENTS=100000
 SCALE_LINKS=4096
 PERF_DIR=""
+SCHED_DIR=""
+SCHED_PID=""
 NB_BIN=${NB_BIN:-${CARGO_TARGET_DIR:-$TOP/target}/release/network-broker}
 KEEP_DATA=""
 EXECUTOR=0
@@ -88,6 +96,7 @@ while [ $# -gt 0 ]; do
         --addr-events) ADDR_EVENTS=${2:?}; shift 2 ;;
         --scale-links) SCALE_LINKS=${2:?}; shift 2 ;;
         --perf) PERF_DIR=${2:?}; shift 2 ;;
+        --sched) SCHED_DIR=${2:?}; mkdir -p "$SCHED_DIR"; shift 2 ;;
         --executor) EXECUTOR=1; shift ;;
         --peer-bin) PEER_BIN=${2:?}; shift 2 ;;
         -h|--help) usage ;;
@@ -157,6 +166,7 @@ cleanup() {
     set +e
     trap - EXIT INT TERM
     perf_stop
+    sched_stop
     sampler_stop
     stop_daemon
     if [ -n "$MONITOR_PID" ]; then kill -TERM "$MONITOR_PID" 2>/dev/null; wait "$MONITOR_PID" 2>/dev/null; fi
@@ -546,6 +556,25 @@ perf_start() {
     echo "$DAEMON_PID" >"$PERF_DIR/$1.pid"
     sleep 0.5                     # perf attaches asynchronously
 }
+# sched_start NAME: fork and exec tracepoints of the whole machine, monotonic clock, into
+# $SCHED_DIR/NAME-sched.data until sched_stop
+sched_start() {
+    [ -n "$SCHED_DIR" ] || return 0
+    perf record -q -a -k monotonic -e sched:sched_process_fork -e sched:sched_process_exec \
+        -o "$SCHED_DIR/$1-sched.data" >"$SCHED_DIR/$1-sched.log" 2>&1 &
+    SCHED_PID=$!
+    echo "$DAEMON_PID" >"$SCHED_DIR/$1-sched.pid"
+    # perf 6.1 refuses the realtime clock here ("wrong clockid"): the offset converts
+    "$PY" -c 'import time; print(time.time_ns() - time.clock_gettime_ns(time.CLOCK_MONOTONIC))' \
+        >"$SCHED_DIR/$1-sched.offset"
+    sleep 0.5
+}
+sched_stop() {
+    [ -n "$SCHED_PID" ] || return 0
+    kill -INT "$SCHED_PID" 2>/dev/null || true
+    wait "$SCHED_PID" 2>/dev/null || true
+    SCHED_PID=""
+}
 perf_stop() {
     [ -n "$PERF_PID" ] || return 0
     kill -INT "$PERF_PID" 2>/dev/null || true
@@ -592,12 +621,14 @@ measure() {   # measure ROUND nd|nb
 
     # 1. latency
     if [ "$prof" = 1 ]; then perf_start "${pp}toggles"; fi
+    if [ "$r" = 1 ] && [ "$d" = nb ]; then sched_start toggles; fi
     n0=$(hook_lines); t0=$(now)
     for ((i = 0; i < TOGGLES; i++)); do
         toggle labnd1 || log "WARNING: toggle $i: no hook within 20 s"
     done
     n1=$(hook_lines); t1=$(now)
     perf_stop
+    sched_stop
     echo "lat $r $d $t0 $t1 $n0 $n1 $TOGGLES" >>"$WORK/steps"
 
     # 2. burst (+ 4. CPU and memory)
@@ -881,6 +912,13 @@ for step in (l.split() for l in open(f"{work}/steps")):
                 warnings.append(f"round {r} {d}: a labnd1 hook {(h[0] - s) / 1e6:.0f} ms from the nearest routable signal")
                 continue
             add(d, "lat", (h[0] - s) / 1e6)
+            if d == "nb":
+                # the same split as the burst's: signal -> the broker's log line of the
+                # transition -> the hook's first line
+                logged = [t for n, t in broker_routable if n == "labnd1" and s - 50e6 <= t <= h[0]]
+                if logged:
+                    add(d, "lat_to_broker", (logged[-1] - s) / 1e6)
+                    add(d, "lat_broker_to_hook", (h[0] - logged[-1]) / 1e6)
     elif kind in ("burst", "par"):
         pre = "bnb" if kind == "burst" else "bnp"
         mine = [h for h in lines if h[2].startswith(pre)]
@@ -1001,6 +1039,7 @@ rows = [
     (f"0 idle RSS at a round's start: anon / file (MiB)", f'{fmt(med("nd", "idle_anon"), ".1f")} / {fmt(med("nd", "idle_file"), ".1f")}', f'{fmt(med("nb", "idle_anon"), ".1f")} / {fmt(med("nb", "idle_file"), ".1f")}', "-", ""),
     (f"1 latency, signal -> hook start: median (ms)", fmt(med("nd", "lat"), ".1f"), fmt(med("nb", "lat"), ".1f"), ratio(med("nd", "lat"), med("nb", "lat")), "<= 2"),
     (f"1 latency, signal -> hook start: p95 (ms)", fmt(p95("nd", "lat"), ".1f"), fmt(p95("nb", "lat"), ".1f"), ratio(p95("nd", "lat"), p95("nb", "lat")), "<= 5"),
+    (f"1 latency: signal -> broker's log line / its line -> hook start, median (ms)", "-", f'{fmt(med("nb", "lat_to_broker"), ".1f")} / {fmt(med("nb", "lat_broker_to_hook"), ".1f")}', "-", ""),
     (f"2 burst {nb_} links: first signal -> last hook (s)", fmt(med("nd", "burst_last"), ".2f"), fmt(med("nb", "burst_last"), ".2f"), ratio(med("nd", "burst_last"), med("nb", "burst_last")), ""),
     (f"2 burst: per link, its signal -> its hook, median (s)", fmt(med("nd", "burst_lag"), ".2f"), fmt(med("nb", "burst_lag"), ".2f"), ratio(med("nd", "burst_lag"), med("nb", "burst_lag")), "<= 0.05"),
     (f"2 burst: per link, its signal -> broker's log line (s)", "-", fmt(med("nb", "burst_to_broker"), ".2f"), "-", ""),
