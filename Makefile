@@ -53,8 +53,9 @@ build-debug:
 	$(CARGO) build
 
 # Opt-in, not the default: the daemon (only it) linked against a static glibc, 0.9 MiB less RSS
-# at idle and with 4,096 links, for a binary that must be rebuilt for every glibc security
-# update and that still loads the system's NSS modules for zbus's user and group lookups
+# at idle and with 4,096 links but 0.4 MiB more PSS (libc's pages no longer shared with other
+# processes), for a binary that must be rebuilt for every glibc security update and that
+# still loads the system's NSS modules for zbus's user and group lookups
 # (docs/benchmarks.md, "Memory, 2026-12-04"). Replaces target/release/network-broker; the
 # executor (NSS users) and brokerctl stay dynamic. `make build` makes it dynamic again.
 build-static-daemon:
