@@ -89,7 +89,7 @@ async fn run_request(
     }
     // The span (the event and link on every line the hooks' run logs) is made only for a
     // request with hooks to run: most transitions have none (a link going up passes four or
-    // five states), and a span formats its fields when it is made: about 6 % of the daemon's
+    // five states), and a span formats its fields when it is made: 2-3 % of the daemon's
     // samples in a burst when every request had one (docs/benchmarks.md, "CPU and latency,
     // 2026-12-04").
     let ifindex = request.link.as_ref().map(|link| link.attrs.index);
