@@ -204,6 +204,7 @@ impl Daemon {
             stream.clone(),
             cancel.clone(),
         ));
+        tasks.spawn(crate::heap_trim::run(snapshots.clone(), cancel.clone()));
         tasks.spawn(dbus::publish::hook_results(
             conn.clone(),
             stream.clone(),

@@ -16,6 +16,7 @@ pub mod dbus;
 pub mod debounce;
 pub mod error_chain;
 pub mod event;
+pub mod heap_trim;
 pub mod hooks;
 pub mod ifindex_path;
 pub mod lease;
