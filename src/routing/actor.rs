@@ -7,6 +7,12 @@
 //! What the actor remembers between passes is only what it needs to tell "someone deleted
 //! it" from "never there": the set it installed. The kernel's state is dumped afresh for
 //! every pass.
+//!
+//! Most machines list no link for policy routing. Once a pass has found nothing of ours in
+//! the kernel and wanted nothing, there is nothing to guard: no periodic pass is armed, and
+//! while no link is listed the broker's snapshots schedule none either (no snapshot can make
+//! a table wanted then), so a burst costs no route dump and an idle daemon no wake-up. A
+//! settings change or `ReconcileRouting()` runs a pass as always.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -71,6 +77,8 @@ pub(super) struct Actor<B> {
     periodic: Option<Instant>,
     /// Tables that had rules or routes in the last desired state, for the info lines.
     tables: BTreeSet<u32>,
+    /// The last pass found nothing of ours in the kernel and wanted nothing (module doc).
+    nothing_ours: bool,
     reported: Reported,
 }
 
@@ -95,6 +103,7 @@ impl<B: Backend> Actor<B> {
             wake: None,
             periodic: None,
             tables: BTreeSet::new(),
+            nothing_ours: false,
             reported: Reported::default(),
         }
     }
@@ -126,7 +135,11 @@ impl<B: Backend> Actor<B> {
                         }
                     }
                 }
-                Ok(()) = self.snapshots.changed() => self.soon(),
+                Ok(()) = self.snapshots.changed() => {
+                    if !(self.nothing_ours && self.settings.borrow().links.is_empty()) {
+                        self.soon();
+                    }
+                }
                 Ok(()) = self.settings.changed() => self.soon(),
                 () = sleep_until_opt(deadline) => {
                     let now = Instant::now();
@@ -167,6 +180,13 @@ impl<B: Backend> Actor<B> {
 
         let desired = plan::desired(&snapshot, &settings);
         let (owned, actual) = self.read_owned(settings.protocol).await?;
+        self.nothing_ours = desired.rules.is_empty()
+            && desired.routes.is_empty()
+            && actual.rules.is_empty()
+            && actual.routes.is_empty();
+        if self.nothing_ours {
+            self.periodic = None;
+        }
         let mut plan = plan::diff(&desired, &actual);
         plan.remove_rules.extend(plan::duplicates(&owned.rules));
 

@@ -292,3 +292,80 @@ async fn a_failing_dump_changes_nothing_and_is_an_error() {
         .unwrap();
     assert_eq!(fake.kernel().rules.len(), 2);
 }
+
+/// A snapshot whose one link is not listed for policy routing.
+fn unlisted_snapshot() -> Arc<Snapshot> {
+    let mut attrs = fixtures::link(7, "other");
+    attrs.flags = IFF_UP | IFF_LOWER_UP;
+    let mut view = LinkView::new(attrs);
+    view.addresses.push(fixtures::address("10.98.0.7", 24));
+    let mut snap = Snapshot::default();
+    snap.links.insert(7, Arc::new(view));
+    Arc::new(snap)
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_no_link_listed_and_nothing_of_ours_no_snapshot_or_timer_dumps_again() {
+    let fake = FakeBackend::new();
+    let handle = spawn_with(Settings::default(), fake.clone());
+    handle.reconcile(unlisted_snapshot());
+    tokio::time::sleep(DEBOUNCE * 2).await;
+    assert_eq!(fake.kernel().dumps, 1, "the first pass looks");
+    for _ in 0..5 {
+        handle.reconcile(unlisted_snapshot());
+        tokio::time::sleep(DEBOUNCE * 2).await;
+    }
+    tokio::time::sleep(PERIODIC * 3).await;
+    assert_eq!(
+        fake.kernel().dumps,
+        1,
+        "nothing to guard, nothing to look at"
+    );
+
+    // Listing the link brings the passes back.
+    handle.update_settings(Settings {
+        links: vec!["other".into()],
+        ..Settings::default()
+    });
+    tokio::time::sleep(DEBOUNCE * 2).await;
+    assert_eq!(fake.kernel().dumps, 2);
+    assert_eq!(fake.kernel().rules.len(), 2, "{:?}", fake.kernel().rules);
+    tokio::time::sleep(PERIODIC + DEBOUNCE).await;
+    assert_eq!(fake.kernel().dumps, 3, "what is installed is guarded");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_no_link_listed_stale_objects_of_ours_are_still_swept() {
+    let fake = FakeBackend::new();
+    fake.kernel().rules.push(Rule {
+        ipv6: false,
+        priority: Some(20000),
+        src: None,
+        dst: None,
+        table: 1002,
+        protocol: Settings::default().protocol,
+        action: 1,
+    });
+    let handle = spawn_with(Settings::default(), fake.clone());
+    handle.reconcile(unlisted_snapshot());
+    tokio::time::sleep(DEBOUNCE * 2).await;
+    assert!(fake.kernel().rules.is_empty(), "{:?}", fake.kernel().rules);
+    // The pass that swept found something of ours: the next periodic one looks again, and
+    // after it finds nothing, no further one is armed.
+    tokio::time::sleep(PERIODIC * 3).await;
+    assert_eq!(fake.kernel().dumps, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_listed_link_still_absent_is_looked_for_at_every_snapshot_but_not_by_timer() {
+    let fake = FakeBackend::new();
+    let handle = start(&fake);
+    handle.reconcile(unlisted_snapshot());
+    tokio::time::sleep(DEBOUNCE * 2).await;
+    tokio::time::sleep(PERIODIC * 2).await;
+    assert_eq!(fake.kernel().dumps, 1);
+    handle.reconcile(snapshot(3, &["10.99.0.3/24"]));
+    tokio::time::sleep(DEBOUNCE * 2).await;
+    assert_eq!(fake.kernel().dumps, 2);
+    assert_eq!(fake.kernel().rules.len(), 2);
+}

@@ -33,6 +33,8 @@ pub struct FakeKernel {
     pub refuse_dumps: bool,
     /// Every change request, in order (`add rule …`, `del route …`), for assertions.
     pub log: Vec<String>,
+    /// Dumps asked for, failed ones included.
+    pub dumps: usize,
 }
 
 impl FakeBackend {
@@ -76,7 +78,8 @@ impl FakeKernel {
 
 impl Backend for FakeBackend {
     async fn dump(&mut self, protocol: u8) -> Result<Owned, BackendError> {
-        let k = self.kernel();
+        let mut k = self.kernel();
+        k.dumps += 1;
         if k.refuse_dumps {
             return Err(BackendError::refused(16)); // EBUSY
         }
