@@ -96,22 +96,32 @@ mod allocator {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::Cell;
-    use std::rc::Rc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
 
     use super::*;
 
     const Q: Duration = Duration::from_secs(1);
     const MAX: Duration = Duration::from_secs(30);
 
-    /// Runs `follow` on the current (paused-clock) runtime; the trims it made so far.
-    fn start(changes: watch::Receiver<u32>, cancel: CancellationToken) -> Rc<Cell<u32>> {
-        let trims = Rc::new(Cell::new(0));
+    /// Runs `follow` on the test's (paused-clock) runtime; the trims it made so far.
+    fn start(changes: watch::Receiver<u32>) -> Arc<AtomicU32> {
+        let trims = Arc::new(AtomicU32::new(0));
         let counted = trims.clone();
-        tokio::task::spawn_local(follow(changes, Q, MAX, cancel, move || {
-            counted.set(counted.get() + 1)
-        }));
+        tokio::spawn(follow(
+            changes,
+            Q,
+            MAX,
+            CancellationToken::new(),
+            move || {
+                counted.fetch_add(1, Ordering::Relaxed);
+            },
+        ));
         trims
+    }
+
+    fn count(trims: &AtomicU32) -> u32 {
+        trims.load(Ordering::Relaxed)
     }
 
     async fn settle(by: Duration) {
@@ -121,52 +131,40 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn nothing_changes_nothing_is_trimmed() {
-        tokio::task::LocalSet::new()
-            .run_until(async {
-                let (_tx, rx) = watch::channel(0u32);
-                let trims = start(rx, CancellationToken::new());
-                settle(Duration::from_secs(3600)).await;
-                assert_eq!(trims.get(), 0);
-            })
-            .await;
+        let (_tx, rx) = watch::channel(0u32);
+        let trims = start(rx);
+        settle(Duration::from_secs(3600)).await;
+        assert_eq!(count(&trims), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_burst_is_trimmed_once_after_a_quiet_second() {
-        tokio::task::LocalSet::new()
-            .run_until(async {
-                let (tx, rx) = watch::channel(0u32);
-                let trims = start(rx, CancellationToken::new());
-                for i in 1..=50 {
-                    tx.send_replace(i);
-                    settle(Duration::from_millis(100)).await;
-                }
-                assert_eq!(trims.get(), 0, "trimmed while the burst was going on");
-                settle(Q).await;
-                assert_eq!(trims.get(), 1);
-                settle(Duration::from_secs(600)).await;
-                assert_eq!(trims.get(), 1, "trimmed again with nothing new");
-                tx.send_replace(99);
-                settle(Q + Duration::from_millis(10)).await;
-                assert_eq!(trims.get(), 2);
-            })
-            .await;
+        let (tx, rx) = watch::channel(0u32);
+        let trims = start(rx);
+        for i in 1..=50 {
+            tx.send_replace(i);
+            settle(Duration::from_millis(100)).await;
+        }
+        assert_eq!(count(&trims), 0, "trimmed while the burst was going on");
+        settle(Q).await;
+        assert_eq!(count(&trims), 1);
+        settle(Duration::from_secs(600)).await;
+        assert_eq!(count(&trims), 1, "trimmed again with nothing new");
+        tx.send_replace(99);
+        settle(Q + Duration::from_millis(10)).await;
+        assert_eq!(count(&trims), 2);
     }
 
     #[tokio::test(start_paused = true)]
     async fn endless_churn_is_trimmed_at_the_maximum_delay() {
-        tokio::task::LocalSet::new()
-            .run_until(async {
-                let (tx, rx) = watch::channel(0u32);
-                let trims = start(rx, CancellationToken::new());
-                // A change every half second for 65 s never leaves a quiet second.
-                for i in 0..130 {
-                    tx.send_replace(i);
-                    settle(Duration::from_millis(500)).await;
-                }
-                assert_eq!(trims.get(), 2);
-            })
-            .await;
+        let (tx, rx) = watch::channel(0u32);
+        let trims = start(rx);
+        // A change every half second for 65 s never leaves a quiet second.
+        for i in 0..130 {
+            tx.send_replace(i);
+            settle(Duration::from_millis(500)).await;
+        }
+        assert_eq!(count(&trims), 2);
     }
 
     #[tokio::test(start_paused = true)]

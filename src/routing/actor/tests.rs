@@ -44,6 +44,19 @@ fn snapshot(index: u32, addresses: &[&str]) -> Arc<Snapshot> {
     Arc::new(snap)
 }
 
+/// A rule of ours (protocol 78) for table 1002, as an earlier run leaves it.
+fn left_by_an_earlier_run() -> Rule {
+    Rule {
+        ipv6: false,
+        priority: Some(20000),
+        src: None,
+        dst: None,
+        table: 1002,
+        protocol: 78,
+        action: 1,
+    }
+}
+
 fn start(fake: &FakeBackend) -> Handle {
     spawn_with(settings(), fake.clone())
 }
@@ -53,15 +66,7 @@ fn start(fake: &FakeBackend) -> Handle {
 #[tokio::test(start_paused = true)]
 async fn nothing_happens_before_the_first_snapshot() {
     let fake = FakeBackend::new();
-    fake.kernel().rules.push(Rule {
-        ipv6: false,
-        priority: Some(20000),
-        src: None,
-        dst: None,
-        table: 1002,
-        protocol: 78,
-        action: 1,
-    });
+    fake.kernel().rules.push(left_by_an_earlier_run());
     let handle = start(&fake);
     handle.update_settings(settings());
     assert!(matches!(
@@ -337,15 +342,7 @@ async fn with_no_link_listed_and_nothing_of_ours_no_snapshot_or_timer_dumps_agai
 #[tokio::test(start_paused = true)]
 async fn with_no_link_listed_stale_objects_of_ours_are_still_swept() {
     let fake = FakeBackend::new();
-    fake.kernel().rules.push(Rule {
-        ipv6: false,
-        priority: Some(20000),
-        src: None,
-        dst: None,
-        table: 1002,
-        protocol: Settings::default().protocol,
-        action: 1,
-    });
+    fake.kernel().rules.push(left_by_an_earlier_run());
     let handle = spawn_with(Settings::default(), fake.clone());
     handle.reconcile(unlisted_snapshot());
     tokio::time::sleep(DEBOUNCE * 2).await;
